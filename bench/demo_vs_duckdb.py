@@ -1,0 +1,94 @@
+"""`weir run` on the demo (sources + SQL models) vs the same SQL run directly in DuckDB.
+
+Both read the same CSV files with the same declared types and materialise every table:
+Weir as Delta tables (plus quarantine, fingerprints, catalog records, cache keys), the
+baseline as Parquet files written by DuckDB's COPY. Checks and training are left out of
+both, so the ratio is the cost of Weir's bookkeeping over the engine doing the same work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from harness import compare  # noqa: E402
+
+from weir.app import open_workspace, run_project  # noqa: E402
+from weir.demo import generate, write_demo_project  # noqa: E402
+from weir.demo.project import SQL  # noqa: E402
+from weir.project import duckdb_type, load_project  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+def prepare_project(rows: int, seed: int) -> Path:
+    """The demo project without checks and ML, with data generated once per size."""
+    directory = HERE / "data" / f"demo-{rows}"
+    marker = directory / "data" / ".generated.json"
+    if not marker.is_file() or json.loads(marker.read_text()) != {"rows": rows, "seed": seed}:
+        print(f"generating {rows:,} transactions ...", flush=True)
+        generate(directory / "data", rows=rows, seed=seed)
+        marker.write_text(json.dumps({"rows": rows, "seed": seed}))
+    write_demo_project(directory)
+    config = yaml.safe_load((directory / "weir.yaml").read_text())
+    config.pop("checks", None)
+    config.pop("ml", None)
+    (directory / "weir.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return directory
+
+
+def run_weir(directory: Path) -> None:
+    shutil.rmtree(directory / ".weir", ignore_errors=True)
+    workspace = open_workspace(load_project(directory))
+    try:
+        result = run_project(workspace)
+        assert result.ok and result.count("succeeded") == 5, [r.error for r in result.reports]
+    finally:
+        workspace.close()
+
+
+def run_duckdb(directory: Path) -> None:
+    output = directory / "baseline"
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir()
+    project = load_project(directory)
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    for name, source in project.config.sources.items():
+        columns = ", ".join(f"'{c}': '{duckdb_type(t)}'" for c, t in (source.columns or {}).items())
+        connection.execute(
+            f"CREATE TABLE {name} AS SELECT * FROM read_csv('{directory / source.path}', header = true, "
+            f"columns = {{{columns}}}, store_rejects = true)"
+        )
+    for file_name in ("clean_transactions.sql", "customer_profile.sql", "transaction_features.sql"):
+        connection.execute(f"CREATE TABLE {file_name[:-4]} AS {SQL[file_name]}")
+    for table in [*project.config.sources, *(f[:-4] for f in SQL)]:
+        connection.execute(f"COPY {table} TO '{output / table}.parquet' (FORMAT parquet)")
+    connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    directory = prepare_project(args.rows, args.seed)
+    result = compare(
+        f"demo pipeline at {args.rows:,} transactions",
+        lambda: run_weir(directory),
+        lambda: run_duckdb(directory),
+        rounds=args.rounds,
+    )
+    print(result.report())
+
+
+if __name__ == "__main__":
+    main()

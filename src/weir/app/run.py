@@ -1,0 +1,141 @@
+"""`weir run`: plan the project, run what changed, record everything in the catalog."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from weir.app.executor import ProjectExecutor
+from weir.app.plan import build_plan
+from weir.app.workspace import Workspace, run_lock
+from weir.catalog import Catalog
+from weir.core.version import __version__
+from weir.dag import PriorRun, Runner, Step, StepReport
+
+
+@dataclass
+class RunResult:
+    run_id: int | None
+    reports: list[StepReport] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("succeeded", "skipped", "planned") for r in self.reports)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.reports)
+
+
+class CatalogHistory:
+    """The runner's History, kept in the catalog."""
+
+    def __init__(self, catalog: Catalog, run_id: int) -> None:
+        self.catalog = catalog
+        self.run_id = run_id
+
+    def last_success(self, step: Step) -> PriorRun | None:
+        record = self.catalog.last_success(step.name)
+        if record is None or record.cache_key is None:
+            return None
+        return PriorRun(record.run_id, record.cache_key, record.key_parts)
+
+    def step_started(self, step: Step) -> int:
+        return self.catalog.start_step(self.run_id, step.name, step.kind)
+
+    def step_finished(self, token: int, report: StepReport) -> None:
+        self.catalog.finish_step(
+            token,
+            status=report.status,
+            reason=report.reason,
+            cache_key=report.key.digest if report.key else None,
+            key_parts=report.key.as_record() if report.key else {},
+            error=report.error,
+            summary=report.summary,
+        )
+
+    def record_not_run(self, report: StepReport) -> None:
+        """Skipped and blocked steps are part of the run's story too."""
+        token = self.catalog.start_step(self.run_id, report.step.name, report.step.kind)
+        self.step_finished(token, report)
+
+
+def git_state(directory: Path) -> dict[str, Any]:
+    """Commit and dirtiness of the project's repository, if it is one."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(directory), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"repository": False}
+    return {"repository": True, "commit": commit, "dirty": bool(dirty)}
+
+
+def run_project(
+    workspace: Workspace,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    on_start: Callable[[Step], None] | None = None,
+    on_report: Callable[[StepReport], None] | None = None,
+) -> RunResult:
+    project = workspace.project
+    plan = build_plan(project)
+    if dry_run:
+        runner = Runner(
+            plan.pipeline,
+            ProjectExecutor(workspace, plan.sql_models, -1),
+            _ReadOnlyHistory(workspace.catalog),
+        )
+        return RunResult(None, runner.run(force=force, dry_run=True))
+    with run_lock(project.workspace):
+        run_id = workspace.catalog.start_run(
+            project.name, __version__, git_state(project.root), dict(workspace.engine.settings())
+        )
+        history = CatalogHistory(workspace.catalog, run_id)
+
+        def report(step_report: StepReport) -> None:
+            if step_report.status in ("skipped", "blocked"):
+                history.record_not_run(step_report)
+            if on_report:
+                on_report(step_report)
+
+        executor = ProjectExecutor(workspace, plan.sql_models, run_id)
+        runner = Runner(plan.pipeline, executor, history, on_report=report, on_start=on_start)
+        status = "failed"
+        try:
+            reports = runner.run(force=force)
+            result = RunResult(run_id, reports)
+            status = "succeeded" if result.ok else "failed"
+            return result
+        finally:
+            workspace.catalog.finish_run(run_id, status)
+
+
+class _ReadOnlyHistory:
+    """History for a dry run: reads the catalog, writes nothing."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def last_success(self, step: Step) -> PriorRun | None:
+        return CatalogHistory(self.catalog, -1).last_success(step)
+
+    def step_started(self, step: Step) -> int:
+        raise AssertionError("a dry run executes nothing")
+
+    def step_finished(self, token: int, report: StepReport) -> None:
+        raise AssertionError("a dry run executes nothing")

@@ -1,0 +1,78 @@
+"""A project's workspace: the concrete lake, catalog, engine and artifact store, built once."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from weir.catalog import Catalog
+from weir.core.errors import WeirError
+from weir.engines import DuckDBEngine
+from weir.lake import Lake
+from weir.project import Project
+from weir.registry import ArtifactStore
+
+
+@dataclass
+class Workspace:
+    project: Project
+    lake: Lake
+    catalog: Catalog
+    engine: DuckDBEngine
+    artifacts: ArtifactStore
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def display_path(self, path: Path | str) -> str:
+        """A path relative to the project root when it is inside it."""
+        candidate = Path(path)
+        try:
+            return candidate.resolve().relative_to(self.project.root.resolve()).as_posix()
+        except ValueError:
+            return str(candidate)
+
+
+def open_workspace(project: Project) -> Workspace:
+    project.workspace.mkdir(parents=True, exist_ok=True)
+    engine_config = project.config.engine
+    return Workspace(
+        project=project,
+        lake=Lake(project.lake_root),
+        catalog=Catalog.open(project.catalog_url),
+        engine=DuckDBEngine(threads=engine_config.threads, memory_limit=engine_config.memory_limit),
+        artifacts=ArtifactStore(project.artifacts_root),
+    )
+
+
+class RunInProgressError(WeirError):
+    """Another weir run holds the workspace lock."""
+
+
+@contextmanager
+def run_lock(workspace: Path) -> Iterator[None]:
+    """One writer per workspace: a second `weir run` fails fast instead of interleaving."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    lock_path = workspace / "run.lock"
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunInProgressError(
+                f"another weir run is using {workspace} (pid {holder})",
+                fix="wait for it to finish; if no weir process is running, delete run.lock",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

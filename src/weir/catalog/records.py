@@ -1,0 +1,83 @@
+"""Plain, immutable views of catalog rows handed to other layers (no live ORM sessions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StepRunRecord:
+    id: int
+    run_id: int
+    step: str
+    kind: str
+    status: str
+    reason: str
+    cache_key: str | None
+    key_parts: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime | None
+    seconds: float | None
+    error: str | None
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    project: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    weir_version: str
+    git: dict[str, Any]
+    steps: list[StepRunRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    id: int
+    table: str
+    kind: str
+    version: int
+    row_count: int
+    fingerprint: str
+    schema: list[Any]
+    run_id: int | None
+    step_run_id: int | None
+    created_at: datetime
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    check: str
+    severity: str
+    passed: bool
+    failing: int
+    detail: str
+    table: str = ""
+    version: int = -1
+    run_id: int = -1
+
+
+@dataclass(frozen=True)
+class ModelVersionRecord:
+    id: int
+    model: str
+    task: str
+    version: int
+    stage: str
+    algorithm: str
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    seed: int
+    features: dict[str, Any]
+    artifact_path: str
+    artifact_sha256: str
+    environment: dict[str, Any]
+    run_id: int | None
+    created_at: datetime
+    trained_on: list[str] = field(default_factory=list)

@@ -1,0 +1,142 @@
+"""The catalog's tables (SQLAlchemy 2 declarative). One schema for SQLite and PostgreSQL.
+
+JSON columns hold structured records (schemas, metrics, key components) whose shape evolves
+faster than the relational core; everything queried by is a real column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Meta(Base):
+    __tablename__ = "weir_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # running | succeeded | failed
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    weir_version: Mapped[str] = mapped_column(String(40))
+    git: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    steps: Mapped[list[StepRun]] = relationship(back_populates="run", order_by="StepRun.id")
+
+
+class StepRun(Base):
+    __tablename__ = "step_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    step: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))  # succeeded | failed | skipped | blocked
+    reason: Mapped[str] = mapped_column(Text, default="")
+    cache_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    key_parts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seconds: Mapped[float | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    run: Mapped[Run] = relationship(back_populates="steps")
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))  # source | model | quarantine
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    versions: Mapped[list[DatasetVersion]] = relationship(
+        back_populates="dataset", order_by="DatasetVersion.version"
+    )
+
+
+class DatasetVersion(Base):
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    version: Mapped[int]
+    row_count: Mapped[int]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    schema: Mapped[list[Any]] = mapped_column(default=list)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    step_run_id: Mapped[int | None] = mapped_column(ForeignKey("step_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")
+
+
+class LineageEdge(Base):
+    """`parent` version was read to make `child` version (or model version)."""
+
+    __tablename__ = "lineage_edges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    parent_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    child_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    child_model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+
+
+class CheckResult(Base):
+    __tablename__ = "check_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    step_run_id: Mapped[int] = mapped_column(ForeignKey("step_runs.id"), index=True)
+    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"))
+    check: Mapped[str] = mapped_column(String(400))
+    severity: Mapped[str] = mapped_column(String(20))
+    passed: Mapped[bool]
+    failing: Mapped[int]
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Model(Base):
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    task: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    versions: Mapped[list[ModelVersion]] = relationship(
+        back_populates="model", order_by="ModelVersion.version"
+    )
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    version: Mapped[int]
+    stage: Mapped[str] = mapped_column(String(20), default="candidate")
+    algorithm: Mapped[str] = mapped_column(String(100))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int]
+    features: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    artifact_path: Mapped[str] = mapped_column(Text)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    environment: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    step_run_id: Mapped[int | None] = mapped_column(ForeignKey("step_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    model: Mapped[Model] = relationship(back_populates="versions")

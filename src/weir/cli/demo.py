@@ -1,0 +1,62 @@
+"""`weir demo`: data, project, run, and the summary a newcomer wants to see."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from weir.cli import render
+
+
+def prepare_demo(console: Console, directory: Path, rows: int, seed: int) -> None:
+    """Generate data unless the same rows and seed are already there; write the project."""
+    from weir.demo import generate, write_demo_project
+
+    data_dir = directory / "data"
+    marker = data_dir / ".generated.json"
+    wanted = {"rows": rows, "seed": seed}
+    if marker.is_file() and json.loads(marker.read_text()) == wanted:
+        console.print(f"demo data in {data_dir} is current (rows={rows}, seed={seed})")
+    else:
+        with console.status(f"generating {rows:,} transactions (seed {seed}) ..."):
+            data = generate(data_dir, rows=rows, seed=seed)
+        marker.write_text(json.dumps(wanted))
+        console.print(
+            f"generated {data.customer_rows:,} customers and {data.transaction_rows:,} transaction lines "
+            f"({data.duplicate_rows} re-sent duplicates, {data.malformed_lines} malformed lines) in {data_dir}"
+        )
+    write_demo_project(directory)
+    console.print(f"demo project: {directory.resolve() / 'weir.yaml'}\n")
+
+
+def summarise(console: Console, directory: Path) -> None:
+    from weir.app import open_workspace
+    from weir.project import load_project
+
+    project = load_project(directory)
+    ws = open_workspace(project)
+    try:
+        console.print()
+        console.print(render.tables_table(ws.catalog.tables()))
+        checks = Table(title="Checks (latest)", title_justify="left")
+        for column in ("table", "passed", "warned", "failed", "notes"):
+            checks.add_column(column)
+        for table in project.config.checks:
+            results = ws.catalog.latest_checks(table)
+            passed = sum(r.passed for r in results)
+            warned = [r for r in results if not r.passed and r.severity == "warn"]
+            failed = [r for r in results if not r.passed and r.severity == "error"]
+            notes = "; ".join(f"{r.check}: {r.detail}" for r in warned + failed)
+            checks.add_row(table, str(passed), str(len(warned)), str(len(failed)), notes)
+        console.print(checks)
+        console.print(render.models_table(ws.catalog.model_versions()))
+        console.print("\n".join(render.where_lines(ws)))
+        console.print(
+            "\nexplore: weir tables | weir show transactions__quarantine | weir runs | "
+            f"weir models fraud   (add -p {directory})"
+        )
+    finally:
+        ws.close()

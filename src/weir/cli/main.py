@@ -1,0 +1,341 @@
+"""The `weir` command. Each command loads the project, asks the app layer, and renders."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from weir.cli import render
+from weir.core.errors import ConfigError, WeirError
+from weir.core.version import __version__
+
+app = typer.Typer(
+    name="weir",
+    help="Weir: from raw data to a deployed, monitored model, reproducibly.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _width() -> int | None:
+    """Rich assumes 80 columns off a terminal; logs and CI read better wider."""
+    if sys.stdout.isatty():
+        return None
+    return int(os.environ.get("COLUMNS", "140"))
+
+
+console = Console(highlight=False, width=_width())
+errors = Console(stderr=True, highlight=False, width=_width())
+F = TypeVar("F", bound=Callable[..., Any])
+
+ProjectOption = Annotated[
+    Path,
+    typer.Option(
+        "--project", "-p", help="Project directory (or its weir.yaml).", show_default=False
+    ),
+]
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Turn WeirError into a clear message and exit code: 2 for config, 1 for the rest."""
+    try:
+        yield
+    except WeirError as exc:
+        errors.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+        if exc.fix:
+            errors.print(f"[yellow]fix:[/] {exc.fix}", soft_wrap=True)
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+
+
+def _workspace(project: Path) -> Any:
+    from weir.app import open_workspace
+    from weir.project import load_project
+
+    return open_workspace(load_project(project))
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"weir {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+) -> None:
+    """Weir: from raw data to a deployed, monitored model, reproducibly."""
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path(),
+    name: Annotated[
+        str | None, typer.Option(help="Project name; default: the directory name.")
+    ] = None,
+) -> None:
+    """Create a small project that runs as it is."""
+    from weir.project import scaffold_project
+
+    with _handled():
+        files = scaffold_project(directory, name)
+    console.print(f"created a Weir project in {directory.resolve()}:")
+    for path in files:
+        console.print(f"  {path.relative_to(directory.resolve())}")
+    console.print(f"next: cd {directory} && weir run")
+
+
+@app.command()
+def validate(project: ProjectOption = Path()) -> None:
+    """Check weir.yaml and the SQL models; list every problem with file, key and fix."""
+    from weir.app import build_plan
+    from weir.project import load_project
+
+    with _handled():
+        loaded = load_project(project)
+        plan = build_plan(loaded)
+    console.print(f"[green]ok[/] {loaded.file}: {len(plan.pipeline)} steps")
+    for step in plan.pipeline.order:
+        after = f"  [dim]after {', '.join(step.after)}[/]" if step.after else ""
+        console.print(f"  {step.name}{after}")
+
+
+@app.command()
+def run(
+    project: ProjectOption = Path(),
+    force: Annotated[bool, typer.Option("--force", help="Run every step, cached or not.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would run and why; change nothing.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each step's cache key and its parts.")
+    ] = False,
+) -> None:
+    """Run the pipeline: steps whose inputs, code or definition changed; skip the rest."""
+    from weir.app import run_project
+
+    with _handled():
+        ws = _workspace(project)
+        try:
+            status = console.status("", spinner="dots")
+
+            def started(step: Any) -> None:
+                status.update(f"running {step.name} ...")
+
+            with status:
+                result = run_project(
+                    ws,
+                    force=force,
+                    dry_run=dry_run,
+                    on_start=started,
+                    on_report=lambda r: console.print(render.step_line(r, explain)),
+                )
+            if dry_run:
+                for report in result.reports:
+                    console.print(render.step_line(report, explain))
+            render.run_footer(console, result)
+        finally:
+            ws.close()
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def tables(project: ProjectOption = Path()) -> None:
+    """The current version of every table."""
+    with _handled():
+        ws = _workspace(project)
+        console.print(render.tables_table(ws.catalog.tables()))
+        ws.close()
+
+
+@app.command()
+def show(
+    table: Annotated[str, typer.Argument(help="TABLE or TABLE@VERSION")],
+    project: ProjectOption = Path(),
+    rows: Annotated[int, typer.Option("--rows", "-n", min=0, help="Sample rows to print.")] = 10,
+) -> None:
+    """A table version: schema, rows, lineage, and a sample."""
+    with _handled():
+        name, _, wanted = table.partition("@")
+        if wanted and not wanted.isdigit():
+            raise ConfigError(
+                f"'{table}': the version after @ must be a number", fix="e.g. orders@3"
+            )
+        ws = _workspace(project)
+        try:
+            record = ws.catalog.version(name, int(wanted) if wanted else None)
+            versions = ws.catalog.versions(name)
+            console.print(
+                f"[bold]{record.table}@{record.version}[/]  ({record.kind}, {record.row_count:,} rows)"
+            )
+            if record.description:
+                console.print(record.description)
+            console.print(
+                f"made by run {record.run_id} at {record.created_at:%Y-%m-%d %H:%M:%S} UTC; "
+                f"fingerprint {record.fingerprint[:16]}; versions: {', '.join(str(v.version) for v in versions)}"
+            )
+            parents = ws.catalog.parents(record.id)
+            if parents:
+                console.print("made from: " + ", ".join(f"{p.table}@{p.version}" for p in parents))
+            schema = Table(title="Schema", title_justify="left")
+            for column in ("column", "type", "nullable"):
+                schema.add_column(column)
+            for field in record.schema:
+                schema.add_row(field["name"], field["type"], "yes" if field["nullable"] else "no")
+            console.print(schema)
+            if rows:
+                sample = ws.lake.dataset(name, record.version).head(rows)
+                grid = Table(title=f"First {sample.num_rows} rows", title_justify="left")
+                for column in sample.column_names:
+                    grid.add_column(column, overflow="fold")
+                for row in sample.to_pylist():
+                    grid.add_row(*("" if v is None else str(v) for v in row.values()))
+                console.print(grid)
+        finally:
+            ws.close()
+
+
+@app.command()
+def runs(
+    run_id: Annotated[int | None, typer.Argument(help="Show this run's steps.")] = None,
+    project: ProjectOption = Path(),
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
+    """Past runs, or one run's steps with why each ran or was skipped."""
+    with _handled():
+        ws = _workspace(project)
+        try:
+            if run_id is None:
+                console.print(render.runs_table(ws.catalog.runs(limit)))
+                return
+            record = ws.catalog.run(run_id)
+            console.print(render.runs_table([record]))
+            steps = Table(title=f"Steps of run {record.id}", title_justify="left")
+            for column in ("step", "status", "why", "seconds", "error"):
+                steps.add_column(column, overflow="fold")
+            for s in record.steps:
+                style = render.STATUS_STYLE.get(s.status, "")
+                seconds = (
+                    f"{s.seconds:.1f}" if s.seconds is not None and s.status != "skipped" else ""
+                )
+                steps.add_row(
+                    s.step,
+                    f"[{style}]{s.status}[/]",
+                    s.reason,
+                    seconds,
+                    (s.error or "").split("\n")[0],
+                )
+            console.print(steps)
+        finally:
+            ws.close()
+
+
+@app.command()
+def models(
+    name: Annotated[str | None, typer.Argument(help="Show one model's versions in full.")] = None,
+    project: ProjectOption = Path(),
+) -> None:
+    """Registered model versions with their held-out metrics."""
+    with _handled():
+        ws = _workspace(project)
+        try:
+            records = ws.catalog.model_versions(name)
+            console.print(render.models_table(records))
+            if name is not None and records:
+                latest = records[-1]
+                console.print(f"[bold]{latest.model} v{latest.version}[/] metrics:")
+                console.print_json(json.dumps(latest.metrics))
+                console.print(f"features: {json.dumps(latest.features)}")
+                console.print(
+                    f"artifact: {latest.artifact_path} (sha256 {latest.artifact_sha256[:16]})"
+                )
+        finally:
+            ws.close()
+
+
+@app.command()
+def checks(
+    table: Annotated[
+        str | None, typer.Argument(help="One table; default: every checked table.")
+    ] = None,
+    project: ProjectOption = Path(),
+) -> None:
+    """The latest data-quality results."""
+    from weir.project import load_project
+
+    with _handled():
+        loaded = load_project(project)
+        ws = _workspace(project)
+        try:
+            names = [table] if table else list(loaded.config.checks)
+            grid = Table(title="Checks", title_justify="left")
+            for column in ("table", "check", "severity", "result", "failing", "detail", "run"):
+                grid.add_column(column, overflow="fold")
+            for name in names:
+                for c in ws.catalog.latest_checks(name):
+                    result = (
+                        "[green]pass[/]"
+                        if c.passed
+                        else ("[yellow]warn[/]" if c.severity == "warn" else "[red]FAIL[/]")
+                    )
+                    grid.add_row(
+                        f"{c.table}@{c.version}",
+                        c.check,
+                        c.severity,
+                        result,
+                        f"{c.failing:,}",
+                        c.detail,
+                        str(c.run_id),
+                    )
+            console.print(grid)
+        finally:
+            ws.close()
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to put the demo project.")] = Path(
+        "demo"
+    ),
+    rows: Annotated[int, typer.Option(min=1000, help="Transactions to generate.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the data generator.")] = 7,
+    run_it: Annotated[
+        bool, typer.Option("--run/--no-run", help="Run the project after writing it.")
+    ] = True,
+) -> None:
+    """Generate the fraud demo data, write the demo project, run it, and summarise."""
+    from weir.cli.demo import prepare_demo, summarise
+
+    with _handled():
+        prepare_demo(console, directory, rows, seed)
+    if not run_it:
+        return
+    run(project=directory, force=False, dry_run=False, explain=False)
+    with _handled():
+        summarise(console, directory)
+
+
+def main() -> None:
+    """Entry point of the `weir` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        errors.print("interrupted; completed steps are recorded and will not re-run")
+        sys.exit(130)

@@ -1,0 +1,150 @@
+"""How the CLI shows things: rich tables and one line per finished step."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from weir.app import RunResult, Workspace
+    from weir.catalog import ModelVersionRecord, RunRecord, VersionRecord
+    from weir.dag import StepReport
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "skipped": "dim",
+    "failed": "bold red",
+    "blocked": "yellow",
+    "planned": "cyan",
+    "running": "cyan",
+}
+HEADLINE_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "accuracy", "rmse", "mae", "r2")
+
+
+def step_line(report: StepReport, explain: bool = False) -> str:
+    style = STATUS_STYLE.get(report.status, "")
+    detail = _outcome(report.summary)
+    line = f"[{style}]{report.status:>9}[/] {report.step.name:<32} {report.reason}"
+    if detail:
+        line += f"  [dim]({detail})[/]"
+    if report.status == "succeeded" or report.status == "failed":
+        line += f" [dim]{report.seconds:.1f}s[/]"
+    if explain and report.key is not None:
+        line += f"\n{'':>10} key {report.key.digest[:12]}"
+        for part, digest in report.key.parts.items():
+            label = report.key.labels.get(part, "")
+            line += f"\n{'':>12}{part:<28} {digest[:12]} {label}"
+    if report.error:
+        indented = report.error.replace("\n", "\n" + " " * 12)
+        line += f"\n{'':>10} [red]{indented}[/]"
+    return line
+
+
+def _outcome(summary: dict[str, Any]) -> str:
+    if "rows" in summary and "table" in summary:
+        text = f"{summary['rows']:,} rows -> {summary['table']}@{summary['version']}"
+        if summary.get("quarantined_rows"):
+            text += f", {summary['quarantined_rows']} quarantined"
+        return text
+    if "passed" in summary:
+        return f"{summary['passed']} passed, {summary['warned']} warned"
+    if "model" in summary:
+        return f"{summary['model']} v{summary['version']}: " + metric_text(summary["metrics"], 3)
+    return ""
+
+
+def metric_text(metrics: dict[str, Any], limit: int = 4) -> str:
+    shown = [m for m in HEADLINE_METRICS if m in metrics][:limit]
+    return ", ".join(f"{m} {metrics[m]:.3f}" for m in shown)
+
+
+def run_footer(console: Console, result: RunResult) -> None:
+    counts = ", ".join(
+        f"{result.count(s)} {s}"
+        for s in ("succeeded", "skipped", "failed", "blocked", "planned")
+        if result.count(s)
+    )
+    run = f"run {result.run_id}: " if result.run_id is not None else "dry run: "
+    colour = "green" if result.ok else "red"
+    console.print(f"[{colour}]{run}{counts or 'nothing to do'}[/]")
+
+
+def tables_table(records: list[VersionRecord], title: str = "Tables") -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("table", "kind", "version", "rows", "columns", "made by run", "description"):
+        table.add_column(
+            column, justify="right" if column in ("version", "rows", "columns") else "left"
+        )
+    for r in records:
+        table.add_row(
+            r.table,
+            r.kind,
+            str(r.version),
+            f"{r.row_count:,}",
+            str(len(r.schema)),
+            str(r.run_id or ""),
+            r.description or "",
+        )
+    return table
+
+
+def models_table(records: list[ModelVersionRecord]) -> Table:
+    table = Table(title="Models", title_justify="left")
+    for column in (
+        "model",
+        "version",
+        "stage",
+        "algorithm",
+        "metrics (held-out)",
+        "trained on",
+        "seed",
+        "run",
+    ):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.model,
+            str(r.version),
+            r.stage,
+            r.algorithm,
+            metric_text(r.metrics),
+            ", ".join(r.trained_on),
+            str(r.seed),
+            str(r.run_id or ""),
+        )
+    return table
+
+
+def runs_table(records: list[RunRecord]) -> Table:
+    table = Table(title="Runs", title_justify="left")
+    for column in ("run", "status", "started (UTC)", "seconds", "weir", "git"):
+        table.add_column(column)
+    for r in records:
+        seconds = (r.finished_at - r.started_at).total_seconds() if r.finished_at else None
+        git = (
+            r.git.get("commit", "")[:10] + (" dirty" if r.git.get("dirty") else "")
+            if r.git.get("repository")
+            else "-"
+        )
+        table.add_row(
+            str(r.id),
+            f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{seconds:.1f}" if seconds is not None else "",
+            r.weir_version,
+            git,
+        )
+    return table
+
+
+def where_lines(ws: Workspace) -> list[str]:
+    from weir.catalog import masked
+
+    return [
+        f"project    {ws.project.file}",
+        f"lake       {ws.project.lake_root}  (Delta tables)",
+        f"catalog    {masked(ws.project.catalog_url)}",
+        f"artifacts  {ws.project.artifacts_root}",
+    ]

@@ -1,0 +1,73 @@
+"""Weir's one exception root, and how an error tells the user what to do next.
+
+    WeirError                  every error Weir raises on purpose; has .message and .fix
+    ├── ConfigError            the project file (or a CLI argument) is wrong; names file + key path
+    ├── NotFoundError          a table, version, run or model that does not exist
+    ├── LakeError              a Delta table cannot be read or written
+    ├── CatalogError           the metadata store cannot be opened or is of another schema
+    └── StepError              a pipeline step failed; names the step
+
+Mixins decide what the runner and connectors may retry:
+
+    Terminal                   retrying cannot help (bad config, auth failure, bad data)
+    Transient                  retrying may help (connection refused, timeout)
+
+An error without a mixin is treated as Terminal.
+"""
+
+from __future__ import annotations
+
+
+class WeirError(Exception):
+    """Root of every error Weir raises on purpose.
+
+    `message` says what went wrong and where; `fix` says what the user can do about it.
+    Both are plain text so the CLI, logs and the catalog can show them unchanged.
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        if self.fix:
+            return f"{self.message}\n  fix: {self.fix}"
+        return self.message
+
+
+class Terminal:
+    """Marks an error that retrying cannot cure."""
+
+
+class Transient:
+    """Marks an error that a retry with backoff may cure."""
+
+
+class ConfigError(WeirError, Terminal):
+    """The project file or a command-line argument is wrong."""
+
+
+class NotFoundError(WeirError, Terminal):
+    """Something named by the user does not exist."""
+
+
+class LakeError(WeirError, Terminal):
+    """A lake table cannot be read or written."""
+
+
+class CatalogError(WeirError, Terminal):
+    """The catalog database cannot be used."""
+
+
+class StepError(WeirError, Terminal):
+    """A pipeline step failed for a reason the step understood."""
+
+    def __init__(self, step: str, message: str, *, fix: str | None = None) -> None:
+        super().__init__(f"step {step}: {message}", fix=fix)
+        self.step = step
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when a retry may succeed."""
+    return isinstance(error, Transient)

@@ -1,0 +1,170 @@
+"""Executes a Pipeline: runs what changed, skips what did not, and says why for each step.
+
+The runner knows nothing of tables, files or databases. The app layer gives it:
+- an Executor, which observes a step's inputs and does its work;
+- a History, which remembers step runs (the catalog, in practice).
+A failed step stops only the steps that depend on it; the next run resumes there, because a
+failed step has no successful run to match and its finished upstream steps are cached.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from weir.core.errors import WeirError
+from weir.dag.cache import CacheKey, InputState, cache_key, explain_change
+from weir.dag.graph import Pipeline, Step
+
+Status = Literal["succeeded", "failed", "skipped", "blocked", "planned"]
+
+
+@dataclass(frozen=True)
+class PriorRun:
+    """What History remembers of a step's last successful run."""
+
+    run_id: int
+    cache_key: str
+    key_record: Mapping[str, Any]
+
+
+@dataclass
+class StepReport:
+    step: Step
+    status: Status
+    reason: str
+    key: CacheKey | None = None
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Executor(Protocol):
+    def observe_inputs(self, step: Step) -> Mapping[str, InputState]: ...
+
+    def settings(self, step: Step) -> Mapping[str, Any]: ...
+
+    def output_present(self, step: Step, prior: PriorRun) -> bool: ...
+
+    def execute(self, step: Step, token: int) -> dict[str, Any]: ...
+
+
+class History(Protocol):
+    def last_success(self, step: Step) -> PriorRun | None: ...
+
+    def step_started(self, step: Step) -> int: ...
+
+    def step_finished(self, token: int, report: StepReport) -> None: ...
+
+
+class Runner:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        executor: Executor,
+        history: History,
+        *,
+        on_report: Callable[[StepReport], None] | None = None,
+        on_start: Callable[[Step], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.executor = executor
+        self.history = history
+        self.on_report = on_report or (lambda _report: None)
+        self.on_start = on_start or (lambda _step: None)
+
+    def run(
+        self,
+        *,
+        force: bool | Collection[str] = False,
+        only: Collection[str] | None = None,
+        dry_run: bool = False,
+    ) -> list[StepReport]:
+        """Run the pipeline. `only` limits the run to those steps (their inputs must exist)."""
+        reports: dict[str, StepReport] = {}
+        would_run: set[str] = set()
+        for step in self.pipeline.order:
+            if only is not None and step.name not in only:
+                continue
+            report = self._run_step(step, reports, would_run, force, dry_run)
+            reports[step.name] = report
+            if report.status == "planned":
+                would_run.add(step.name)
+            self.on_report(report)
+        return list(reports.values())
+
+    def _run_step(
+        self,
+        step: Step,
+        reports: Mapping[str, StepReport],
+        would_run: set[str],
+        force: bool | Collection[str],
+        dry_run: bool,
+    ) -> StepReport:
+        broken = [
+            d for d in step.after if d in reports and reports[d].status in ("failed", "blocked")
+        ]
+        if broken:
+            return StepReport(step, "blocked", f"not run: {', '.join(broken)} did not succeed")
+        pending = [d for d in step.after if d in would_run]
+        if dry_run and pending:
+            if self.history.last_success(step) is None:
+                return StepReport(step, "planned", "first run")
+            return StepReport(step, "planned", f"runs if {', '.join(pending)} changes its output")
+        try:
+            key = cache_key(
+                definition=step.definition,
+                code=step.code,
+                settings=self.executor.settings(step),
+                inputs=self.executor.observe_inputs(step),
+            )
+        except WeirError as exc:
+            return StepReport(step, "failed", "inputs could not be read", error=str(exc))
+        prior = self.history.last_success(step)
+        forced = force is True or (not isinstance(force, bool) and step.name in force)
+        reason = self._why_run(step, key, prior, forced)
+        if reason is None:
+            assert prior is not None
+            return StepReport(step, "skipped", f"unchanged since run {prior.run_id}", key=key)
+        if dry_run:
+            return StepReport(step, "planned", reason, key=key)
+        return self._execute(step, key, reason)
+
+    def _why_run(
+        self, step: Step, key: CacheKey, prior: PriorRun | None, forced: bool
+    ) -> str | None:
+        if forced:
+            return "forced"
+        if prior is None:
+            return "first run"
+        if prior.cache_key != key.digest:
+            changes = explain_change(prior.key_record, key)
+            return "; ".join(changes) if changes else "cache key changed"
+        if not self.executor.output_present(step, prior):
+            return "its output is missing from the lake"
+        return None
+
+    def _execute(self, step: Step, key: CacheKey, reason: str) -> StepReport:
+        self.on_start(step)
+        token = self.history.step_started(step)
+        started = time.perf_counter()
+        try:
+            summary = self.executor.execute(step, token)
+            report = StepReport(step, "succeeded", reason, key=key, summary=summary)
+        except WeirError as exc:
+            report = StepReport(step, "failed", reason, key=key, error=str(exc))
+        except Exception as exc:
+            tail = "".join(traceback.format_exception(exc, limit=-4))
+            report = StepReport(
+                step,
+                "failed",
+                reason,
+                key=key,
+                error=f"unexpected {type(exc).__name__}: {exc}\n{tail}",
+            )
+        report.seconds = time.perf_counter() - started
+        self.history.step_finished(token, report)
+        return report

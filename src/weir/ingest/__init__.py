@@ -1,0 +1,19 @@
+"""Sources: read data where it lives into Arrow batches (files today)."""
+
+from weir.ingest.files import (
+    QUARANTINE_SCHEMA,
+    FileRead,
+    FileState,
+    list_files,
+    observe_files,
+    read_files,
+)
+
+__all__ = [
+    "QUARANTINE_SCHEMA",
+    "FileRead",
+    "FileState",
+    "list_files",
+    "observe_files",
+    "read_files",
+]

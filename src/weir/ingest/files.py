@@ -1,0 +1,297 @@
+"""File sources (CSV, Parquet) read by DuckDB into Arrow batches.
+
+DuckDB's CSV reader is RFC 4180 (quoted newlines and delimiters), fast, and can set aside
+rows it cannot parse with their line and byte position (`store_rejects`). Weir turns those
+into quarantine records, so a malformed row is never silently dropped nor fails the load.
+
+Two kinds of quarantine record:
+- parser rejects (bad quoting, wrong column count, a value DuckDB cannot cast): file, line,
+  byte offset and the raw line text, from DuckDB;
+- value rejects (an integer column holding '2.1' or a number out of range, which DuckDB
+  would round or refuse silently): file and the row's fields joined by commas in `raw`;
+  the line is unknown because the parser accepted the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from weir.core.errors import ConfigError, StepError
+from weir.core.hashing import file_sha256
+from weir.engines.base import iter_batches
+from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
+from weir.project.model import FileSource, duckdb_type
+
+INTEGER_TYPES = ("int32", "int64")
+FILE_COLUMN = "__weir_file"
+REJECT_COLUMN = "__weir_reject"
+RAW_COLUMN = "__weir_raw"
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("file", pa.string()),
+        ("line", pa.int64()),
+        ("byte_offset", pa.int64()),
+        ("column_name", pa.string()),
+        ("error_type", pa.string()),
+        ("error", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A file as it is now; a change in size or hash means new content."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+def list_files(root: Path, name: str, source: FileSource) -> list[Path]:
+    """The files a source names, sorted; an error when there are none."""
+    matches = sorted(p for p in root.glob(source.path) if p.is_file())
+    if not matches:
+        raise ConfigError(
+            f"source '{name}': no file matches {source.path!r} (in {root})",
+            fix=f"check sources.{name}.path; paths are relative to the project directory",
+        )
+    return matches
+
+
+def observe_files(root: Path, name: str, source: FileSource) -> list[FileState]:
+    return [
+        FileState(path.relative_to(root).as_posix(), path.stat().st_size, file_sha256(path))
+        for path in list_files(root, name, source)
+    ]
+
+
+@dataclass
+class FileRead:
+    """A load in progress: stream `batches`, then ask for `rejects()` and the `rows` count."""
+
+    batches: pa.RecordBatchReader
+    connection: duckdb.DuckDBPyConnection
+    source: str
+    rows: int = 0
+    failure: StepError | None = field(default=None)
+    value_rejects: list[pa.Table] = field(default_factory=list)
+
+    def rejects(self) -> pa.Table:
+        """Rows that could not be parsed or typed, with place and reason. Call after streaming."""
+        return pa.concat_tables([self._parser_rejects(), *self.value_rejects])
+
+    def _parser_rejects(self) -> pa.Table:
+        try:
+            return (
+                self.connection.sql(
+                    """
+                SELECT s.file_path AS file, e.line::BIGINT AS line,
+                       e.byte_position::BIGINT AS byte_offset, e.column_name,
+                       e.error_type::VARCHAR AS error_type, e.error_message AS error,
+                       e.csv_line AS raw
+                FROM reject_errors e
+                JOIN reject_scans s USING (scan_id, file_id)
+                ORDER BY file, line, byte_offset
+                """
+                )
+                .to_arrow_table()
+                .cast(QUARANTINE_SCHEMA)
+            )
+        except duckdb.CatalogException:  # a Parquet read has no reject tables
+            return QUARANTINE_SCHEMA.empty_table()
+
+
+def _csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
+    options = source.csv
+    params: list[object] = [[str(f) for f in files]]
+    parts = [
+        "header = ?",
+        "delim = ?",
+        "quote = ?",
+        "escape = ?",
+        "nullstr = ?",
+        "encoding = ?",
+        "store_rejects = true",
+    ]
+    params += [
+        options.header,
+        options.delimiter,
+        options.quote,
+        options.escape,
+        options.null_values,
+        options.encoding,
+    ]
+    if options.timestamp_format:
+        parts.append("timestampformat = ?")
+        params.append(options.timestamp_format)
+    if not source.columns:
+        return f"SELECT * FROM read_csv(?, {', '.join(parts)})", params
+    # DuckDB casts '2.1' to BIGINT 2 without complaint. Integer columns are therefore read as
+    # text and checked here: a value that is not a whole number in range goes to quarantine.
+    read_types = {
+        c: "VARCHAR" if t in INTEGER_TYPES else duckdb_type(t) for c, t in source.columns.items()
+    }
+    struct = ", ".join(f"{_quote(c)}: '{t}'" for c, t in read_types.items())
+    parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'"]
+    projection, problems = [], []
+    for column, type_name in source.columns.items():
+        name = _ident(column)
+        if type_name not in INTEGER_TYPES:
+            projection.append(name)
+            continue
+        target = duckdb_type(type_name)
+        whole = f"regexp_full_match(trim({name}), '[+-]?[0-9]+')"
+        bad = (
+            f"({name} IS NOT NULL AND (NOT {whole} OR try_cast(trim({name}) AS {target}) IS NULL))"
+        )
+        projection.append(
+            f"CASE WHEN NOT {bad} THEN try_cast(trim({name}) AS {target}) END AS {name}"
+        )
+        prefix = _quote(f"column {column}: '")
+        suffix = _quote(f"' is not a whole number in {type_name} range")
+        message = f"{prefix} || {name} || {suffix}"
+        problems.append(f"CASE WHEN {bad} THEN {message} END")
+    if not problems:
+        return f"SELECT * EXCLUDE ({FILE_COLUMN}) FROM read_csv(?, {', '.join(parts)})", params
+    raw = (
+        "concat_ws(',', "
+        + ", ".join(f"coalesce({_ident(c)}::VARCHAR, '')" for c in source.columns)
+        + ")"
+    )
+    sql = (
+        f"SELECT {', '.join(projection)}, nullif(concat_ws('; ', {', '.join(problems)}), '') AS {REJECT_COLUMN}, "
+        f"{raw} AS {RAW_COLUMN}, {FILE_COLUMN} FROM read_csv(?, {', '.join(parts)})"
+    )
+    return sql, params
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@contextmanager
+def read_files(
+    engine: DuckDBEngine, root: Path, name: str, source: FileSource
+) -> Iterator[FileRead]:
+    """Open a streaming read of a file source; the reader refuses an empty load."""
+    files = list_files(root, name, source)
+    _refuse_empty(files, name, source)
+    connection = engine.connect()
+    try:
+        if source.format == "csv":
+            sql, params = _csv_sql(files, source)
+        else:
+            sql, params = (
+                "SELECT * FROM read_parquet(?, union_by_name = true)",
+                [[str(f) for f in files]],
+            )
+        try:
+            relation = connection.sql(sql, params=params)
+            raw = relation.to_arrow_reader(BATCH_ROWS)
+        except duckdb.Error as exc:
+            raise StepError(
+                f"source:{name}",
+                f"cannot read {source.path}: {exc}",
+                fix=f"check the file and sources.{name} ({source.format} options, columns)",
+            ) from None
+        read = FileRead(batches=raw, connection=connection, source=name)
+        schema = raw.schema
+        if REJECT_COLUMN in schema.names:
+            for extra in (REJECT_COLUMN, RAW_COLUMN, FILE_COLUMN):
+                schema = schema.remove(schema.get_field_index(extra))
+        read.batches = pa.RecordBatchReader.from_batches(schema, _guarded(raw, read, source))
+        yield read
+    finally:
+        connection.close()
+
+
+def _split_value_rejects(batch: pa.RecordBatch, read: FileRead) -> pa.RecordBatch:
+    """Keep the rows whose values fit; set the others aside for the quarantine table."""
+    problem = batch.column(REJECT_COLUMN)
+    good = pc.is_null(problem)
+    if pc.all(good).as_py() is not True:
+        bad = batch.filter(pc.invert(good))
+        count = bad.num_rows
+        read.value_rejects.append(
+            pa.table(
+                {
+                    "file": bad.column(FILE_COLUMN).cast(pa.string()),
+                    "line": pa.nulls(count, pa.int64()),
+                    "byte_offset": pa.nulls(count, pa.int64()),
+                    "column_name": pc.extract_regex(
+                        bad.column(REJECT_COLUMN), r"^column (?P<c>[^:]+):"
+                    ).field("c"),
+                    "error_type": pa.array(["CAST"] * count, pa.string()),
+                    "error": bad.column(REJECT_COLUMN),
+                    "raw": bad.column(RAW_COLUMN),
+                },
+                schema=QUARANTINE_SCHEMA,
+            )
+        )
+        batch = batch.filter(good)
+    keep = [
+        i
+        for i, n in enumerate(batch.schema.names)
+        if n not in (REJECT_COLUMN, RAW_COLUMN, FILE_COLUMN)
+    ]
+    return batch.select(keep)
+
+
+def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
+    """An empty or header-only file is refused before parsing, with a plain message."""
+    for path in files:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 20)
+        content = head.lstrip(b"\xef\xbb\xbf").strip()
+        header_only = (
+            source.format == "csv"
+            and source.csv.header
+            and b"\n" not in content
+            and len(head) < (1 << 20)
+        )
+        if not content or header_only:
+            what = "is empty" if not content else "has a header but no data rows"
+            raise StepError(
+                f"source:{name}",
+                f"{path.name} {what}; nothing was committed",
+                fix="check the export that wrote it; an empty load is refused so it cannot empty the table",
+            )
+
+
+def _guarded(
+    reader: pa.RecordBatchReader, read: FileRead, source: FileSource
+) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, counting rows; refuse an empty load before it is committed."""
+    try:
+        for batch in iter_batches(reader):
+            if REJECT_COLUMN in batch.schema.names:
+                batch = _split_value_rejects(batch, read)
+            read.rows += batch.num_rows
+            yield batch
+    except duckdb.Error as exc:
+        read.failure = StepError(
+            f"source:{read.source}",
+            f"cannot read {source.path}: {exc}",
+            fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
+        )
+        raise
+    if read.rows == 0:
+        read.failure = StepError(
+            f"source:{read.source}",
+            f"{source.path} has no data rows (empty or header only); nothing was committed",
+            fix="check the file; an empty load is refused so a broken export cannot empty the table",
+        )
+        raise read.failure

@@ -1,0 +1,31 @@
+"""The project file: models, loading with ${ENV} expansion, and precise errors."""
+
+from weir.project.loader import PROJECT_FILE, Problem, ProjectFileError, parse_project_text
+from weir.project.model import (
+    COLUMN_TYPES,
+    CheckConfig,
+    FileSource,
+    ProjectConfig,
+    TrainConfig,
+    duckdb_type,
+)
+from weir.project.project import Project, SqlModelFile, find_project_file, load_project
+from weir.project.scaffold import scaffold_project
+
+__all__ = [
+    "COLUMN_TYPES",
+    "PROJECT_FILE",
+    "CheckConfig",
+    "FileSource",
+    "Problem",
+    "Project",
+    "ProjectConfig",
+    "ProjectFileError",
+    "SqlModelFile",
+    "TrainConfig",
+    "duckdb_type",
+    "find_project_file",
+    "load_project",
+    "parse_project_text",
+    "scaffold_project",
+]

@@ -1,0 +1,263 @@
+"""Loading weir.yaml: YAML → ${ENV} expansion → pydantic, with errors a person can act on.
+
+Every problem is reported at once (not one per attempt), each with the file, the line, the
+key path (e.g. `sources.transactions.path`) and a fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from weir.core.errors import ConfigError
+from weir.core.suggest import suggestion_text
+from weir.project.model import ProjectConfig
+
+PROJECT_FILE = "weir.yaml"
+_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the project file."""
+
+    path: str
+    message: str
+    fix: str | None = None
+    line: int | None = None
+
+    def render(self, file: Path) -> str:
+        where = f"{file}:{self.line}" if self.line else str(file)
+        text = f"{where}: {self.path or '<root>'}: {self.message}"
+        return f"{text}\n    fix: {self.fix}" if self.fix else text
+
+
+class ProjectFileError(ConfigError):
+    """The project file has one or more problems; all are listed."""
+
+    def __init__(self, file: Path, problems: Sequence[Problem]) -> None:
+        self.file = file
+        self.problems = list(problems)
+        count = len(self.problems)
+        head = f"{file}: {count} problem{'s' if count != 1 else ''}"
+        body = "\n".join("  " + p.render(file) for p in self.problems)
+        super().__init__(f"{head}\n{body}")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of letting the last one win."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key '{key}' (first on line {seen[key] + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> tuple[Any, list[Problem]]:
+    """Replace ${VAR} and ${VAR:-default} in every string; `$$` stands for a literal `$`."""
+    problems: list[Problem] = []
+
+    def expand_text(text: str, where: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(
+                Problem(
+                    where,
+                    f"environment variable {name} is not set",
+                    fix=f"export {name}=... before running weir, or write ${{{name}:-default}}",
+                )
+            )
+            return ""
+
+        return _ENV.sub(replace, text)
+
+    def walk(node: Any, where: str) -> Any:
+        if isinstance(node, str):
+            return expand_text(node, where)
+        if isinstance(node, dict):
+            return {k: walk(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, f"{where}.{i}") for i, v in enumerate(node)]
+        return node
+
+    return walk(value, path), problems
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
+    """The 1-based line of the deepest node on `loc` that exists in the YAML tree."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(part):
+                    node = value_node
+                    line = key_node.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str] | None:
+    """The keys allowed at `loc` (the parent of an unknown key), for 'did you mean'."""
+    current: Any = model
+    for part in loc:
+        current = _child_type(current, part)
+        if current is None:
+            return None
+    current = _strip(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return None
+
+
+def _strip(tp: Any) -> Any:
+    """Remove Annotated[...] and Optional[...] wrappers."""
+    while True:
+        if get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+        elif get_origin(tp) in (Union, UnionType) and type(None) in get_args(tp):
+            members = [a for a in get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return tp
+            tp = members[0]
+        else:
+            return tp
+
+
+def _child_type(tp: Any, part: str | int) -> Any:
+    """The type found under key or index `part` of a value of type `tp`."""
+    tp = _strip(tp)
+    origin = get_origin(tp)
+    if origin is dict:
+        return get_args(tp)[1]
+    if origin is list:
+        return get_args(tp)[0]
+    if origin in (Union, UnionType):
+        # A discriminated union: pydantic puts the tag (e.g. 'not_null') in the location.
+        for member in get_args(tp):
+            rule = getattr(member, "model_fields", {}).get("rule")
+            if rule is not None and part in get_args(rule.annotation):
+                return member
+        return None
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(str(part))
+        return field.annotation if field is not None else None
+    return None
+
+
+def _problems_from(error: ValidationError, root: yaml.Node | None) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = list(item["loc"])
+        path = ".".join(str(p) for p in loc)
+        line = _line_of(root, loc)
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            allowed = _fields_at(ProjectConfig, loc[:-1]) or []
+            problems.append(
+                Problem(
+                    path, f"unknown key '{loc[-1]}'", suggestion_text(str(loc[-1]), allowed), line
+                )
+            )
+        elif kind == "missing":
+            problems.append(Problem(path, "required key is missing", f"add '{loc[-1]}'", line))
+        elif kind == "union_tag_invalid":
+            tag = (
+                str(item.get("input", {}).get("rule", ""))
+                if isinstance(item.get("input"), dict)
+                else ""
+            )
+            expected = str(item.get("ctx", {}).get("expected_tags", ""))
+            choices = [t.strip(" '") for t in expected.split(",")]
+            problems.append(
+                Problem(path, f"unknown check rule '{tag}'", suggestion_text(tag, choices), line)
+            )
+        elif kind == "union_tag_not_found":
+            problems.append(
+                Problem(path, "a check needs a 'rule' key", "add e.g. 'rule: not_null'", line)
+            )
+        elif kind == "literal_error":
+            expected = str(item.get("ctx", {}).get("expected", ""))
+            choices = [t.strip(" '") for t in expected.replace(" or ", ",").split(",") if t.strip()]
+            given = str(item.get("input"))
+            problems.append(
+                Problem(path, f"'{given}' is not allowed", suggestion_text(given, choices), line)
+            )
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(Problem(path, message, None, line))
+    return problems
+
+
+def parse_project_text(
+    text: str, file: Path, env: Mapping[str, str] | None = None
+) -> ProjectConfig:
+    """Parse and validate project-file text; raise ProjectFileError listing every problem."""
+    env = os.environ if env is None else env
+    try:
+        root = yaml.compose(text, Loader=_UniqueKeyLoader)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ProjectFileError(
+            file, [Problem("", f"not valid YAML: {exc.problem}", "fix the YAML syntax", line)]
+        ) from None
+    if raw is None:
+        raise ProjectFileError(
+            file, [Problem("", "the file is empty", "run 'weir init' for a template")]
+        )
+    if not isinstance(raw, dict):
+        raise ProjectFileError(
+            file, [Problem("", "the top level must be a mapping of keys", None, 1)]
+        )
+    expanded, problems = expand_env(raw, env)
+    for problem in problems:
+        object.__setattr__(problem, "line", _line_of(root, problem.path.split(".")))
+    try:
+        config = ProjectConfig.model_validate(expanded)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, root))
+        raise ProjectFileError(file, problems) from None
+    if problems:
+        raise ProjectFileError(file, problems)
+    return config

@@ -1,0 +1,237 @@
+"""The project file (weir.yaml) as pydantic models.
+
+Every model forbids unknown keys, so a typo is an error with a suggestion rather than a
+silently ignored setting. Defaults are the laptop defaults of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+#: Engine-neutral column types a project may declare, mapped to DuckDB SQL types.
+COLUMN_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "bool": "BOOLEAN",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "float32": "FLOAT",
+    "float64": "DOUBLE",
+    "date": "DATE",
+    "timestamp": "TIMESTAMPTZ",
+}
+_DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
+
+
+class Strict(BaseModel):
+    """Base of every project-file model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_identifier(name: str, what: str) -> str:
+    if not IDENTIFIER.match(name):
+        raise ValueError(
+            f"{what} name '{name}' must be lower case letters, digits and underscores, "
+            "starting with a letter or underscore"
+        )
+    return name
+
+
+class EngineConfig(Strict):
+    kind: Literal["duckdb"] = "duckdb"
+    threads: int | None = Field(default=None, ge=1, description="DuckDB threads; default: all")
+    memory_limit: str | None = Field(default=None, description="e.g. '4GB'; default: DuckDB's")
+
+
+class CatalogConfig(Strict):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///<workspace>/catalog.db",
+    )
+
+
+class CsvOptions(Strict):
+    delimiter: str = ","
+    header: bool = True
+    quote: str = '"'
+    escape: str = '"'
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
+    timestamp_format: str | None = None
+
+    @field_validator("delimiter", "quote", "escape")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("must be exactly one character")
+        return value
+
+
+class FileSource(Strict):
+    format: Literal["csv", "parquet"]
+    path: str = Field(description="file path or glob, relative to the project directory")
+    columns: dict[str, str] | None = Field(
+        default=None,
+        description="declared schema: column -> type; rows that do not fit are quarantined",
+    )
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    description: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _known_types(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("declare at least one column, or leave 'columns' out to infer")
+        for column, type_name in value.items():
+            if type_name not in COLUMN_TYPES and not _DECIMAL.match(type_name):
+                from weir.core.suggest import suggestion_text
+
+                raise ValueError(
+                    f"column '{column}': unknown type '{type_name}'; "
+                    + suggestion_text(type_name, [*COLUMN_TYPES, "decimal(p,s)"])
+                )
+        return value
+
+
+Severity = Literal["error", "warn"]
+
+
+class _Check(Strict):
+    severity: Severity = "error"
+    description: str | None = None
+
+
+class NotNullCheck(_Check):
+    rule: Literal["not_null"]
+    columns: list[str] = Field(min_length=1)
+
+
+class UniqueCheck(_Check):
+    rule: Literal["unique"]
+    columns: list[str] = Field(min_length=1, description="together form the key")
+
+
+class AcceptedValuesCheck(_Check):
+    rule: Literal["accepted_values"]
+    column: str
+    values: list[str | int | float | bool] = Field(min_length=1)
+
+
+class RangeCheck(_Check):
+    rule: Literal["range"]
+    column: str
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RangeCheck:
+        if self.min is None and self.max is None:
+            raise ValueError("give at least one of 'min' and 'max'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class RowCountCheck(_Check):
+    rule: Literal["row_count"]
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+
+CheckConfig = Annotated[
+    NotNullCheck | UniqueCheck | AcceptedValuesCheck | RangeCheck | RowCountCheck,
+    Field(discriminator="rule"),
+]
+
+
+class ModelConfig(Strict):
+    """Optional settings for a SQL model whose SQL lives in sql/NAME.sql."""
+
+    description: str | None = None
+
+
+class FeatureSpec(Strict):
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some(self) -> FeatureSpec:
+        if not self.numeric and not self.categorical:
+            raise ValueError("declare at least one numeric or categorical feature")
+        both = set(self.numeric) & set(self.categorical)
+        if both:
+            raise ValueError(f"columns declared both numeric and categorical: {sorted(both)}")
+        return self
+
+
+class SplitConfig(Strict):
+    method: Literal["random", "stratified"] | None = Field(
+        default=None, description="default: stratified for classification, random for regression"
+    )
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+
+
+class TrainConfig(Strict):
+    table: str
+    target: str
+    task: Literal["classification", "regression"]
+    features: FeatureSpec
+    algorithm: str = "hist_gradient_boosting"
+    params: dict[str, Any] = Field(default_factory=dict)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    seed: int = 42
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _target_not_feature(self) -> TrainConfig:
+        if self.target in self.features.numeric + self.features.categorical:
+            raise ValueError(f"target '{self.target}' is also listed as a feature")
+        if self.task == "regression" and self.split.method == "stratified":
+            raise ValueError("a stratified split needs class labels; use split.method: random")
+        return self
+
+    @property
+    def split_method(self) -> Literal["random", "stratified"]:
+        if self.split.method is not None:
+            return self.split.method
+        return "stratified" if self.task == "classification" else "random"
+
+
+class ProjectConfig(Strict):
+    name: str
+    workspace: str = ".weir"
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    sources: dict[str, FileSource] = Field(default_factory=dict)
+    checks: dict[str, list[CheckConfig]] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    ml: dict[str, TrainConfig] = Field(default_factory=dict)
+
+    @field_validator("sources", "models", "ml")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            _check_identifier(name, "table or model")
+        return value
+
+
+def duckdb_type(type_name: str) -> str:
+    """The DuckDB SQL type for a declared column type."""
+    match = _DECIMAL.match(type_name)
+    if match:
+        return f"DECIMAL({match.group(1)},{match.group(2)})"
+    return COLUMN_TYPES[type_name]

@@ -1,0 +1,164 @@
+"""A project on disk: weir.yaml, sql/*.sql, and where its workspace lives."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from weir.core.errors import ConfigError
+from weir.core.suggest import suggestion_text
+from weir.project.loader import PROJECT_FILE, Problem, ProjectFileError, parse_project_text
+from weir.project.model import IDENTIFIER, ProjectConfig
+
+SQL_DIR = "sql"
+
+
+@dataclass(frozen=True)
+class SqlModelFile:
+    """A SQL model: the file name (without .sql) is the table it makes."""
+
+    name: str
+    path: Path
+    text: str
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    file: Path
+    config: ProjectConfig
+    sql_models: Mapping[str, SqlModelFile] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / self.config.workspace
+
+    @property
+    def lake_root(self) -> Path:
+        return self.workspace / "lake"
+
+    @property
+    def artifacts_root(self) -> Path:
+        return self.workspace / "artifacts"
+
+    @property
+    def catalog_url(self) -> str:
+        if self.config.catalog.url:
+            return self.config.catalog.url
+        return f"sqlite:///{(self.workspace / 'catalog.db').as_posix()}"
+
+    def tables(self) -> list[str]:
+        """Every table the project makes: sources first, then SQL models."""
+        return [*self.config.sources, *self.sql_models]
+
+
+def find_project_file(start: Path) -> Path:
+    """weir.yaml in `start` or the nearest parent directory, like git finds .git."""
+    start = start.resolve()
+    if start.is_file():
+        return start
+    for directory in (start, *start.parents):
+        candidate = directory / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {PROJECT_FILE} in {start} or any parent directory",
+        fix="run weir inside a project, pass --project DIR, or create one with 'weir init DIR'",
+    )
+
+
+def _inside_root(relative: str) -> bool:
+    """True when a configured path cannot leave the project directory (checked lexically)."""
+    if not relative or relative.startswith(("/", "\\", "~")) or "//" in relative or "#" in relative:
+        return False
+    parts = PurePosixPath(relative.replace("\\", "/")).parts
+    return ".." not in parts and not (len(relative) > 1 and relative[1] == ":")
+
+
+def load_project(path: Path | str = ".", env: Mapping[str, str] | None = None) -> Project:
+    """Load and validate a project; every problem is reported in one ConfigError."""
+    file = find_project_file(Path(path))
+    root = file.parent
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProjectFileError(
+            file, [Problem("", f"not UTF-8 text (byte {exc.start})", "save the file as UTF-8")]
+        ) from None
+    config = parse_project_text(text, file, os.environ if env is None else env)
+    problems: list[Problem] = []
+    sql_models: dict[str, SqlModelFile] = {}
+    sql_dir = root / SQL_DIR
+    if sql_dir.is_dir():
+        for sql_file in sorted(sql_dir.glob("*.sql")):
+            name = sql_file.stem
+            if not IDENTIFIER.match(name):
+                problems.append(
+                    Problem(
+                        f"{SQL_DIR}/{sql_file.name}",
+                        f"'{name}' is not a valid table name",
+                        "rename the file to lower case letters, digits and underscores",
+                    )
+                )
+                continue
+            sql_models[name] = SqlModelFile(name, sql_file, sql_file.read_text(encoding="utf-8"))
+    problems.extend(_cross_check(config, sql_models))
+    if problems:
+        raise ProjectFileError(file, problems)
+    return Project(root=root, file=file, config=config, sql_models=sql_models)
+
+
+def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) -> list[Problem]:
+    problems: list[Problem] = []
+    tables = [*config.sources, *sql_models]
+    if not _inside_root(config.workspace):
+        problems.append(
+            Problem("workspace", "must be a relative path inside the project", "e.g. '.weir'")
+        )
+    for name, source in config.sources.items():
+        if not _inside_root(source.path):
+            problems.append(
+                Problem(
+                    f"sources.{name}.path",
+                    f"'{source.path}' leaves the project directory",
+                    "use a path relative to the project, without '..' (link data in if needed)",
+                )
+            )
+        if name in sql_models:
+            problems.append(
+                Problem(
+                    f"sources.{name}",
+                    f"'{name}' is both a source and sql/{name}.sql",
+                    "rename the source or the SQL file",
+                )
+            )
+    for name in config.models:
+        if name not in sql_models:
+            problems.append(
+                Problem(
+                    f"models.{name}",
+                    f"no file {SQL_DIR}/{name}.sql for this model",
+                    suggestion_text(name, sql_models),
+                )
+            )
+    for table in config.checks:
+        if table not in tables:
+            problems.append(
+                Problem(f"checks.{table}", f"no table '{table}'", suggestion_text(table, tables))
+            )
+    for model_name, train in config.ml.items():
+        if train.table not in tables:
+            problems.append(
+                Problem(
+                    f"ml.{model_name}.table",
+                    f"no table '{train.table}'",
+                    suggestion_text(train.table, tables),
+                )
+            )
+    return problems

@@ -1,0 +1,5 @@
+"""Model registry: artifacts on disk with checksums; versions live in the catalog."""
+
+from weir.registry.artifacts import ArtifactStore, ArtifactTamperedError, StoredArtifact
+
+__all__ = ["ArtifactStore", "ArtifactTamperedError", "StoredArtifact"]

@@ -1,0 +1,87 @@
+"""SQL models: sql/NAME.sql makes table NAME. Parsed with sqlglot, never templated.
+
+Parsing gives the model's dependencies (the tables it names, minus its own CTEs) and a
+normalised text for the cache key, so an edit to comments or layout does not re-run it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import sqlglot
+import sqlglot.expressions as exp
+from sqlglot.errors import ParseError
+
+from weir.core.errors import ConfigError
+from weir.core.suggest import suggestion_text
+from weir.project.project import SqlModelFile
+
+DIALECT = "duckdb"
+_TOKEN = re.compile(r"<Token token_type: [^,]+, text: ([^,]*), [^>]*>")
+
+
+@dataclass(frozen=True)
+class SqlModel:
+    name: str
+    path: str
+    sql: str
+    normalised: str
+    dependencies: tuple[str, ...]
+
+
+def parse_model(model: SqlModelFile, known_tables: Collection[str], display_path: str) -> SqlModel:
+    """Parse one model; errors name the file, line and column and say how to fix them."""
+    try:
+        statements = [s for s in sqlglot.parse(model.text, read=DIALECT) if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        line, column = first.get("line", "?"), first.get("col", "?")
+        description = _TOKEN.sub(r"'\1'", str(first.get("description", exc)))
+        raise ConfigError(
+            f"{display_path}:{line}:{column}: cannot parse SQL: {description}",
+            fix="write one DuckDB SELECT statement (WITH ... SELECT is fine)",
+        ) from None
+    if len(statements) != 1:
+        raise ConfigError(
+            f"{display_path}: has {len(statements)} statements; a model is exactly one SELECT",
+            fix="move other statements into their own model files",
+        )
+    statement = statements[0]
+    if not isinstance(statement, exp.Query):
+        raise ConfigError(
+            f"{display_path}: a model must be a SELECT query, not {statement.key.upper()}",
+            fix="Weir creates the table from your SELECT; remove CREATE/INSERT/UPDATE",
+        )
+    dependencies = table_references(statement, display_path)
+    for table in dependencies:
+        if table not in known_tables:
+            raise ConfigError(
+                f"{display_path}: reads table '{table}', which no source or model makes",
+                fix=suggestion_text(table, known_tables),
+            )
+    return SqlModel(
+        name=model.name,
+        path=display_path,
+        sql=model.text,
+        normalised=statement.sql(dialect=DIALECT, comments=False),
+        dependencies=tuple(sorted(dependencies)),
+    )
+
+
+def table_references(statement: exp.Expr, display_path: str) -> set[str]:
+    """Names of the tables a query reads, excluding CTEs and table functions."""
+    ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+    tables: set[str] = set()
+    for table in statement.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            continue  # a table function such as range(10) or unnest(...)
+        if table.args.get("db") or table.args.get("catalog"):
+            raise ConfigError(
+                f"{display_path}: '{table.sql(dialect=DIALECT)}' is qualified by a schema",
+                fix="name Weir tables without a schema, e.g. FROM orders",
+            )
+        if table.name not in ctes:
+            tables.add(table.name)
+    return tables

@@ -1,0 +1,156 @@
+"""init -> run -> rerun (all skipped) -> edit -> rerun (only the affected steps), via the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.e2e.conftest import Weir, statuses
+
+pytestmark = pytest.mark.e2e
+
+
+def test_init_run_rerun_edit(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "shop")
+    project = tmp_path / "shop"
+
+    first = weir("run", cwd=project)
+    assert set(statuses(first.stdout).values()) == {"succeeded"}, first.stdout
+    assert "run 1: 5 succeeded" in first.stdout
+
+    second = weir("run", cwd=project)
+    assert set(statuses(second.stdout).values()) == {"skipped"}, second.stdout
+    assert "unchanged since run 1" in second.stdout
+
+    comment_only = project / "sql" / "big_spenders.sql"
+    comment_only.write_text("-- reviewed\n" + comment_only.read_text())
+    assert set(statuses(weir("run", cwd=project).stdout).values()) == {"skipped"}
+
+    comment_only.write_text(comment_only.read_text().replace("spend > 50", "spend > 100"))
+    third = weir("run", cwd=project)
+    ran = {s for s, status in statuses(third.stdout).items() if status == "succeeded"}
+    assert ran == {"sql:big_spenders"}, third.stdout
+    assert "code changed" in third.stdout
+
+    totals = project / "sql" / "customer_totals.sql"
+    # Same rows for this data (every customer has orders): the dependent is cut off.
+    totals.write_text(
+        totals.read_text().replace("count(o.order_id) AS orders", "count(*) AS orders")
+    )
+    fourth = weir("run", cwd=project)
+    assert statuses(fourth.stdout)["sql:customer_totals"] == "succeeded"
+    assert statuses(fourth.stdout)["sql:big_spenders"] == "skipped", fourth.stdout
+
+    # New values: the dependent re-runs and says which input changed.
+    totals.write_text(
+        totals.read_text().replace("coalesce(sum(o.amount), 0)", "coalesce(sum(o.amount), 0) + 1")
+    )
+    fifth = weir("run", cwd=project)
+    ran = {s for s, status in statuses(fifth.stdout).items() if status == "succeeded"}
+    assert ran == {"sql:customer_totals", "sql:big_spenders"}, fifth.stdout
+    assert (
+        "input customer_totals changed (v0 -> v2)" in fifth.stdout
+    )  # it last read v0; v1 had equal rows
+
+    orders = project / "data" / "orders.csv"
+    orders.write_text(orders.read_text() + "9,5,1.00,2026-01-12T10:00:00Z\n")
+    sixth = weir("run", cwd=project)
+    ran = {s for s, status in statuses(sixth.stdout).items() if status == "succeeded"}
+    assert ran == {"source:orders", "check:orders", "sql:customer_totals", "sql:big_spenders"}, (
+        sixth.stdout
+    )
+    assert statuses(sixth.stdout)["source:customers"] == "skipped"
+
+
+def test_dry_run_changes_nothing(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "p")
+    plan = weir("run", "--dry-run", cwd=tmp_path / "p")
+    assert set(statuses(plan.stdout).values()) == {"planned"}
+    assert "dry run" in plan.stdout
+    assert not (tmp_path / "p" / ".weir" / "lake").exists()
+    weir("run", cwd=tmp_path / "p")
+    assert set(statuses(weir("run", "--dry-run", cwd=tmp_path / "p").stdout).values()) == {
+        "skipped"
+    }
+
+
+def test_failed_step_blocks_dependents_and_the_next_run_resumes(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "p")
+    project = tmp_path / "p"
+    totals = project / "sql" / "customer_totals.sql"
+    good = totals.read_text()
+    totals.write_text(good.replace("c.country,", "c.countryy,", 1))
+    failed = weir("run", cwd=project, check=False)
+    assert failed.returncode == 1
+    found = statuses(failed.stdout)
+    assert found["sql:customer_totals"] == "failed" and found["sql:big_spenders"] == "blocked"
+    assert "sql/customer_totals.sql" in failed.stdout and "countryy" in failed.stdout
+    totals.write_text(good)
+    resumed = weir("run", cwd=project)
+    ran = {s for s, status in statuses(resumed.stdout).items() if status == "succeeded"}
+    assert ran == {"sql:customer_totals", "sql:big_spenders"}
+    runs = weir("runs", cwd=project).stdout
+    assert "failed" in runs and "succeeded" in runs
+    steps = weir("runs", "1", cwd=project).stdout
+    assert "countryy" in steps and "blocked" in steps
+
+
+def test_a_failing_error_check_stops_its_dependents(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "p")
+    project = tmp_path / "p"
+    orders = project / "data" / "orders.csv"
+    orders.write_text(orders.read_text() + "10,1,-5.00,2026-01-12T10:00:00Z\n")
+    result = weir("run", cwd=project, check=False)
+    assert result.returncode == 1
+    found = statuses(result.stdout)
+    assert found["check:orders"] == "failed" and found["sql:customer_totals"] == "blocked"
+    assert "range(amount in [0.0, ])" in result.stdout and "1 failing rows" in result.stdout
+    checks = weir("checks", cwd=project).stdout
+    assert "FAIL" in checks and "pass" in checks
+
+
+def test_validate_reports_key_path_line_and_fix(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "p")
+    config = tmp_path / "p" / "weir.yaml"
+    config.write_text(
+        config.read_text().replace("    path: data/orders.csv", "    pth: data/orders.csv")
+    )
+    result = weir("validate", cwd=tmp_path / "p", check=False)
+    assert result.returncode == 2
+    assert "sources.orders.pth: unknown key 'pth'" in result.stderr
+    assert "did you mean 'path'?" in result.stderr
+    assert "sources.orders.path: required key is missing" in result.stderr
+    assert "weir.yaml:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_lists_the_steps(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "p")
+    result = weir("validate", "-p", str(tmp_path / "p"))
+    assert "ok" in result.stdout and "sql:big_spenders  after sql:customer_totals" in result.stdout
+
+
+def test_reading_commands(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "p")
+    project = tmp_path / "p"
+    weir("run", cwd=project)
+    tables = weir("tables", cwd=project).stdout
+    for name in ("orders", "customers", "customer_totals", "big_spenders", "orders__quarantine"):
+        assert name in tables
+    shown = weir("show", "customer_totals@0", cwd=project).stdout
+    assert (
+        "customer_totals@0" in shown
+        and "made from: customers@0, orders@0" in shown
+        and "spend" in shown
+    )
+    missing = weir("show", "customer_total", cwd=project, check=False)
+    assert missing.returncode == 1 and "did you mean 'customer_totals'?" in missing.stderr
+    bad = weir("show", "orders@x", cwd=project, check=False)
+    assert bad.returncode == 2 and "must be a number" in bad.stderr
+    assert "succeeded" in weir("runs", cwd=project).stdout
+    assert "Models" in weir("models", cwd=project).stdout
+
+
+def test_outside_a_project_says_how_to_start(weir: Weir, tmp_path: Path) -> None:
+    result = weir("run", check=False)
+    assert result.returncode == 2 and "weir init" in result.stderr

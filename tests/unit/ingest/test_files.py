@@ -1,0 +1,174 @@
+"""The file source against the bad inputs of BAD_INPUTS.md that this stage handles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from weir.core import ConfigError, StepError
+from weir.engines import DuckDBEngine
+from weir.ingest import observe_files, read_files
+from weir.project.model import FileSource
+
+ENGINE = DuckDBEngine(threads=2)
+COLUMNS = {"id": "int64", "amount": "float64", "note": "string", "ts": "timestamp"}
+
+
+def load(root: Path, source: FileSource) -> tuple[pa.Table, pa.Table]:
+    with read_files(ENGINE, root, "s", source) as read:
+        data = read.batches.read_all()
+        return data, read.rejects()
+
+
+def csv(root: Path, text: str, name: str = "in.csv", encoding: str = "utf-8") -> FileSource:
+    (root / name).write_bytes(text.encode(encoding))
+    return FileSource(format="csv", path=name, columns=COLUMNS)
+
+
+def test_clean_file_loads_with_declared_types(tmp_path: Path) -> None:
+    data, rejects = load(
+        tmp_path, csv(tmp_path, "id,amount,note,ts\n1,2.5,x,2026-01-01T10:00:00Z\n")
+    )
+    assert data.schema.field("id").type == pa.int64()
+    assert str(data.schema.field("ts").type) == "timestamp[us, tz=UTC]"
+    assert rejects.num_rows == 0
+
+
+def test_quoted_newlines_and_delimiters_stay_in_their_field(tmp_path: Path) -> None:
+    text = 'id,amount,note,ts\n1,2.5,"a, b\nand c",2026-01-01T10:00:00Z\n2,1,"say ""hi""",2026-01-01T10:00:00Z\n'
+    data, rejects = load(tmp_path, csv(tmp_path, text))
+    assert data.column("note").to_pylist() == ["a, b\nand c", 'say "hi"']
+    assert rejects.num_rows == 0
+
+
+def test_malformed_rows_are_quarantined_with_line_and_raw_text(tmp_path: Path) -> None:
+    text = (
+        "id,amount,note,ts\n"
+        "1,2.5,ok,2026-01-01T10:00:00Z\n"
+        "2,N/A,bad number,2026-01-01T10:00:00Z\n"
+        "3,1.0,too,many,2026-01-01T10:00:00Z\n"
+        "4,1.0,bad date,31/02/2026\n"
+        "5,1.0\n"
+        "6,7.5,ok,2026-01-02T10:00:00Z\n"
+    )
+    data, rejects = load(tmp_path, csv(tmp_path, text))
+    assert data.column("id").to_pylist() == [1, 6]
+    by_line = {}
+    for row in rejects.to_pylist():
+        by_line.setdefault(row["line"], set()).add(row["error_type"])
+    assert set(by_line) == {3, 4, 5, 6}
+    assert "CAST" in by_line[3] and "TOO MANY COLUMNS" in by_line[4] and "CAST" in by_line[5]
+    assert "MISSING COLUMNS" in by_line[6]
+    raw = {row["line"]: row["raw"] for row in rejects.to_pylist()}
+    assert raw[3] == "2,N/A,bad number,2026-01-01T10:00:00Z"
+    assert all(row["file"].endswith("in.csv") for row in rejects.to_pylist())
+
+
+def test_type_break_deep_in_the_file_is_quarantined_not_fatal(tmp_path: Path) -> None:
+    """Inference must not be the only defence: '2.1' after 50k integers."""
+    lines = ["id,amount,note,ts"] + [f"{i},{i},n,2026-01-01T00:00:00Z" for i in range(50_000)]
+    lines.insert(45_000, "2.1,1,n,2026-01-01T00:00:00Z")
+    data, rejects = load(tmp_path, csv(tmp_path, "\n".join(lines) + "\n"))
+    assert data.num_rows == 50_000
+    [reject] = rejects.to_pylist()
+    assert reject["column_name"] == "id" and "'2.1' is not a whole number" in reject["error"]
+    # No line number exists for a row the parser accepted; the file and its field values place it.
+    assert reject["raw"].startswith("2.1,1.0,n,") and reject["line"] is None
+    assert reject["file"].endswith("in.csv")
+
+
+def test_integer_overflow_is_quarantined(tmp_path: Path) -> None:
+    text = "id,amount,note,ts\n99999999999999999999,1,,2026-01-01T00:00:00Z\n 7 ,1,,2026-01-01T00:00:00Z\n"
+    data, rejects = load(tmp_path, csv(tmp_path, text))
+    assert data.column("id").to_pylist() == [7]
+    assert rejects.column("column_name").to_pylist() == ["id"]
+
+
+def test_integers_beyond_float_precision_are_kept_exactly(tmp_path: Path) -> None:
+    big = 2**62 + 1  # not representable in float64
+    data, _ = load(
+        tmp_path,
+        csv(
+            tmp_path,
+            f"id,amount,note,ts\n{big},1,,2026-01-01T00:00:00Z\n,2,,2026-01-01T00:00:00Z\n",
+        ),
+    )
+    assert data.column("id").to_pylist() == [big, None]
+
+
+def test_null_tokens_are_declared_so_na_can_be_namibia(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text("code,name\nNA,Namibia\n,Nowhere\n")
+    plain = FileSource(format="csv", path="c.csv")
+    data, _ = load(tmp_path, plain)
+    assert data.column("code").to_pylist() == ["NA", None]
+    declared = FileSource(format="csv", path="c.csv", csv={"null_values": ["", "NA"]})  # type: ignore[arg-type]
+    data, _ = load(tmp_path, declared)
+    assert data.column("code").to_pylist() == [None, None]
+
+
+def test_utf8_bom_is_stripped_from_the_first_header(tmp_path: Path) -> None:
+    (tmp_path / "b.csv").write_bytes("\ufeffid,name\n1,x\n".encode())
+    data, _ = load(tmp_path, FileSource(format="csv", path="b.csv"))
+    assert data.schema.names == ["id", "name"]
+
+
+def test_declared_latin1_encoding_is_decoded(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_bytes("id,name\n1,Gödel\n".encode("latin-1"))
+    data, _ = load(tmp_path, FileSource(format="csv", path="l.csv", csv={"encoding": "latin-1"}))  # type: ignore[arg-type]
+    assert data.column("name").to_pylist() == ["Gödel"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("\n\n", "is empty"),
+        ("id,amount,note,ts\n", "header but no data rows"),
+        ("\ufeffid,amount,note,ts", "header but no data"),
+    ],
+)
+def test_empty_and_header_only_files_are_rejected(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(StepError, match=message):
+        load(tmp_path, csv(tmp_path, text))
+
+
+def test_a_load_with_every_row_quarantined_is_refused(tmp_path: Path) -> None:
+    source = csv(tmp_path, "id,amount,note,ts\nx,1,,2026-01-01T00:00:00Z\n")
+    with read_files(ENGINE, tmp_path, "s", source) as read, pytest.raises(Exception):  # noqa: B017
+        read.batches.read_all()
+    assert isinstance(read.failure, StepError) and "no data rows" in str(read.failure)
+
+
+def test_no_matching_file_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"sources.s.path"):
+        observe_files(tmp_path, "s", FileSource(format="csv", path="missing/*.csv"))
+
+
+def test_globs_read_every_file_in_order_and_observe_their_content(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    for i in range(3):
+        (tmp_path / "d" / f"part{i}.csv").write_text(f"id\n{i}\n")
+    source = FileSource(format="csv", path="d/*.csv")
+    data, _ = load(tmp_path, source)
+    assert sorted(data.column("id").to_pylist()) == [0, 1, 2]
+    states = observe_files(tmp_path, "s", source)
+    assert [s.path for s in states] == ["d/part0.csv", "d/part1.csv", "d/part2.csv"]
+    (tmp_path / "d" / "part1.csv").write_text("id\n9\n")
+    assert observe_files(tmp_path, "s", source)[1].sha256 != states[1].sha256
+
+
+def test_parquet_source(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"a": [1, 2]}), tmp_path / "x.parquet")
+    data, rejects = load(tmp_path, FileSource(format="parquet", path="x.parquet"))
+    assert data.column("a").to_pylist() == [1, 2] and rejects.num_rows == 0
+
+
+def test_truncated_parquet_is_rejected(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"a": list(range(1000))}), tmp_path / "x.parquet")
+    raw = (tmp_path / "x.parquet").read_bytes()
+    (tmp_path / "x.parquet").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(StepError, match="cannot read"):
+        load(tmp_path, FileSource(format="parquet", path="x.parquet"))
