@@ -18,12 +18,11 @@ import duckdb
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import compare  # noqa: E402
-
-from weir.app import open_workspace, run_project  # noqa: E402
-from weir.demo import generate, write_demo_project  # noqa: E402
-from weir.demo.project import SQL  # noqa: E402
-from weir.project import duckdb_type, load_project  # noqa: E402
+from harness import compare
+from weir.app import open_workspace, run_project
+from weir.demo import generate, write_demo_project
+from weir.demo.project import SQL
+from weir.project import duckdb_type, load_project
 
 HERE = Path(__file__).parent
 
