@@ -129,15 +129,12 @@ class ProjectExecutor:
             rejects = read.rejects()
         files = rejects.column("file").to_pylist()
         rejects = rejects.set_column(0, "file", _strings([self.ws.display_path(f) for f in files]))
-        quarantined_rows = len(
-            {(f, line) for f, line in zip(files, rejects.column("line").to_pylist(), strict=True)}
-        )
         quarantine = self._commit(name + QUARANTINE_SUFFIX, "quarantine", rejects, token, [])
         return {
             "table": name,
             "version": record.version,
             "rows": record.row_count,
-            "quarantined_rows": quarantined_rows,
+            "quarantined_rows": quarantine.row_count,
             "quarantine_table": f"{quarantine.table}@{quarantine.version}",
         }
 

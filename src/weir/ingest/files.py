@@ -95,12 +95,15 @@ class FileRead:
                 self.connection.sql(
                     """
                 SELECT s.file_path AS file, e.line::BIGINT AS line,
-                       e.byte_position::BIGINT AS byte_offset, e.column_name,
-                       e.error_type::VARCHAR AS error_type, e.error_message AS error,
-                       e.csv_line AS raw
+                       min(e.byte_position)::BIGINT AS byte_offset,
+                       string_agg(DISTINCT e.column_name, ', ' ORDER BY e.column_name) AS column_name,
+                       string_agg(DISTINCT e.error_type::VARCHAR, ', ' ORDER BY e.error_type::VARCHAR) AS error_type,
+                       string_agg(DISTINCT e.error_message, '; ' ORDER BY e.error_message) AS error,
+                       any_value(e.csv_line) AS raw
                 FROM reject_errors e
                 JOIN reject_scans s USING (scan_id, file_id)
-                ORDER BY file, line, byte_offset
+                GROUP BY s.file_path, e.line
+                ORDER BY file, line
                 """
                 )
                 .to_arrow_table()
