@@ -101,15 +101,15 @@ class ProjectExecutor:
         version = self.ws.lake.write(
             table, data, metadata={"weir.run": str(self.run_id), "weir.step_run": str(token)}
         )
-        dataset = self.ws.lake.dataset(table, version)
-        fingerprint = self.ws.engine.fingerprint(dataset)
+        scan = self.ws.lake.scan(table, version)
+        fingerprint = self.ws.engine.fingerprint(scan)
         return self.ws.catalog.record_version(
             table,
             kind=kind,
             version=version,
             row_count=fingerprint.row_count,
             fingerprint=fingerprint.digest,
-            schema=schema_record(dataset.schema),
+            schema=schema_record(scan.schema),
             run_id=self.run_id,
             step_run_id=token,
             parents=[p.id for p in parents],
@@ -141,7 +141,7 @@ class ProjectExecutor:
     def _sql(self, step: Step, token: int) -> dict[str, Any]:
         model = self.sql_models[step.target]
         inputs = {table: self._current(table) for table in model.dependencies}
-        datasets = {t: self.ws.lake.dataset(t, r.version) for t, r in inputs.items()}
+        datasets = {t: self.ws.lake.scan(t, r.version) for t, r in inputs.items()}
         description = self.config.models.get(step.target)
         try:
             with self.ws.engine.query(model.sql, datasets) as reader:
@@ -163,7 +163,7 @@ class ProjectExecutor:
         table = step.target
         record = self._current(table)
         outcomes = run_checks(
-            self.ws.engine, self.ws.lake.dataset(table, record.version), self.config.checks[table]
+            self.ws.engine, self.ws.lake.scan(table, record.version), self.config.checks[table]
         )
         self.ws.catalog.record_checks(
             token,

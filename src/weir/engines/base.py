@@ -7,6 +7,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from weir.core.tables import TableFiles
+
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as pads
@@ -28,12 +30,12 @@ class Engine(Protocol):
         ...
 
     def query(
-        self, sql: str, tables: Mapping[str, pads.Dataset]
+        self, sql: str, tables: Mapping[str, pads.Dataset | pa.Table | TableFiles]
     ) -> AbstractContextManager[pa.RecordBatchReader]:
         """Run one SELECT over the named tables; stream the result as Arrow batches."""
         ...
 
-    def fingerprint(self, data: pads.Dataset | pa.Table) -> Fingerprint: ...
+    def fingerprint(self, data: pads.Dataset | pa.Table | TableFiles) -> Fingerprint: ...
 
 
 def schema_record(schema: pa.Schema) -> list[dict[str, Any]]:

@@ -10,18 +10,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, Union
 
 import duckdb
 
 from weir.core.errors import WeirError
+from weir.core.tables import TableFiles
 from weir.engines.base import Fingerprint
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as pads
 
-BATCH_ROWS = 122_880  # DuckDB's row-group size: batches map onto its vectors cleanly
+BATCH_ROWS = 122_880
+Readable = Union["pads.Dataset", "pa.Table", TableFiles]
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# DuckDB's row-group size: batches map onto its vectors cleanly
 
 
 class SqlError(WeirError):
@@ -52,13 +66,10 @@ class DuckDBEngine:
         return connection
 
     @contextmanager
-    def query(self, sql: str, tables: Mapping[str, pads.Dataset]) -> Iterator[pa.RecordBatchReader]:
+    def query(self, sql: str, tables: Mapping[str, Readable]) -> Iterator[pa.RecordBatchReader]:
         connection = self.connect()
         try:
-            for name, dataset in tables.items():
-                connection.register(name, dataset)
-            connection.execute("SET enable_external_access = false")
-            connection.execute("SET lock_configuration = true")
+            self._sandbox(connection, tables)
             try:
                 relation = connection.sql(sql)
                 if relation is None:
@@ -72,17 +83,43 @@ class DuckDBEngine:
         finally:
             connection.close()
 
-    def fingerprint(self, data: pads.Dataset | pa.Table) -> Fingerprint:
+    def _sandbox(
+        self, connection: duckdb.DuckDBPyConnection, tables: Mapping[str, Readable]
+    ) -> None:
+        """Make `tables` readable under their names, then shut every other door and lock it.
+
+        Parquet files are read natively through views; only their directories stay readable.
+        """
+        allowed: set[str] = set()
+        for name, source in tables.items():
+            if isinstance(source, TableFiles):
+                listed = ", ".join(_literal(p) for p in source.paths)
+                connection.execute(
+                    f"CREATE VIEW {_ident(name)} AS SELECT * FROM read_parquet([{listed}])"
+                )
+                allowed |= {str(PurePath(p).parent) + "/" for p in source.paths}
+            else:
+                connection.register(name, source)
+        if allowed:
+            connection.execute(
+                f"SET allowed_directories = [{', '.join(_literal(d) for d in sorted(allowed))}]"
+            )
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
+
+    def fingerprint(self, data: Readable) -> Fingerprint:
         """Order-independent content digest: row count plus the sum and xor of row hashes.
 
         Computed inside DuckDB, so a large table is never pulled into Python. Column names
         and types are part of the digest: the same values under another schema differ.
         """
         connection = self.connect()
+        columns = ", ".join(_ident(name) for name in data.schema.names) or "NULL"
         try:
-            connection.register("t", data)
+            self._sandbox(connection, {"t": data})
             count, total, xor = connection.execute(
-                "SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0), coalesce(bit_xor(hash(t)), 0) FROM t"
+                f"SELECT count(*), coalesce(sum(h::HUGEINT), 0), coalesce(bit_xor(h), 0) "
+                f"FROM (SELECT hash({columns}) AS h FROM t)"
             ).fetchone() or (0, 0, 0)
         finally:
             connection.close()

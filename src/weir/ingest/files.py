@@ -145,34 +145,35 @@ def _csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
     }
     struct = ", ".join(f"{_quote(c)}: '{t}'" for c, t in read_types.items())
     parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'"]
-    projection, problems = [], []
+    projection, checks, problems = [], [], []
     for column, type_name in source.columns.items():
         name = _ident(column)
         if type_name not in INTEGER_TYPES:
             projection.append(name)
             continue
         target = duckdb_type(type_name)
-        whole = f"regexp_full_match(trim({name}), '[+-]?[0-9]+')"
-        bad = (
-            f"({name} IS NOT NULL AND (NOT {whole} OR try_cast(trim({name}) AS {target}) IS NULL))"
-        )
-        projection.append(
-            f"CASE WHEN NOT {bad} THEN try_cast(trim({name}) AS {target}) END AS {name}"
-        )
+        cast = f"try_cast(trim({name}) AS {target})"
+        # Signs and digits only, and a cast that succeeds: no rounding, no 1e3, 0x10 or 1_000.
+        bad = f"({name} IS NOT NULL AND (NOT regexp_full_match(trim({name}), '[+-]?[0-9]+') OR {cast} IS NULL))"
+        projection.append(f"CASE WHEN NOT {bad} THEN {cast} END AS {name}")
+        checks.append(bad)
         prefix = _quote(f"column {column}: '")
         suffix = _quote(f"' is not a whole number in {type_name} range")
-        message = f"{prefix} || {name} || {suffix}"
-        problems.append(f"CASE WHEN {bad} THEN {message} END")
+        problems.append(f"CASE WHEN {bad} THEN {prefix} || {name} || {suffix} END")
+    reader = f"read_csv(?, {', '.join(parts)})"
     if not problems:
-        return f"SELECT * EXCLUDE ({FILE_COLUMN}) FROM read_csv(?, {', '.join(parts)})", params
+        return f"SELECT * EXCLUDE ({FILE_COLUMN}) FROM {reader}", params
+    # The message and the row's text are built only for bad rows: most rows are good.
+    any_bad = " OR ".join(checks)
     raw = (
         "concat_ws(',', "
         + ", ".join(f"coalesce({_ident(c)}::VARCHAR, '')" for c in source.columns)
         + ")"
     )
     sql = (
-        f"SELECT {', '.join(projection)}, nullif(concat_ws('; ', {', '.join(problems)}), '') AS {REJECT_COLUMN}, "
-        f"{raw} AS {RAW_COLUMN}, {FILE_COLUMN} FROM read_csv(?, {', '.join(parts)})"
+        f"SELECT {', '.join(projection)}, "
+        f"CASE WHEN {any_bad} THEN concat_ws('; ', {', '.join(problems)}) END AS {REJECT_COLUMN}, "
+        f"CASE WHEN {any_bad} THEN {raw} END AS {RAW_COLUMN}, {FILE_COLUMN} FROM {reader}"
     )
     return sql, params
 

@@ -18,6 +18,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from weir.core.errors import LakeError, NotFoundError
+from weir.core.tables import TableFiles
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pads
@@ -113,6 +114,18 @@ class Lake:
     def dataset(self, table: str, version: int) -> pads.Dataset:
         """A lazy Arrow dataset of one version: engines scan it without loading it whole."""
         return self._open(table, version).to_pyarrow_dataset()
+
+    def scan(self, table: str, version: int) -> TableFiles | pads.Dataset:
+        """What an engine should read for one version: its Parquet files when the version is
+        plainly those files (reader protocol 1: no deletion vectors or column mapping; no
+        partitions), else an Arrow dataset that applies the Delta log's rules."""
+        delta = self._open(table, version)
+        dataset = delta.to_pyarrow_dataset()
+        plain = delta.protocol().min_reader_version == 1 and not delta.metadata().partition_columns
+        paths = tuple(delta.file_uris())
+        if plain and paths:
+            return TableFiles(paths, dataset.schema)
+        return dataset
 
     def read(self, table: str, version: int, columns: list[str] | None = None) -> pa.Table:
         return self.dataset(table, version).to_table(columns=columns)

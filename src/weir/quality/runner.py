@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weir.core.suggest import suggestion_text
+from weir.core.tables import TableFiles
 from weir.engines.duckdb import DuckDBEngine
 from weir.quality.rules import compile_check
 
@@ -24,7 +25,7 @@ class CheckOutcome:
 
 
 def run_checks(
-    engine: DuckDBEngine, dataset: pads.Dataset, checks: Sequence[Any]
+    engine: DuckDBEngine, dataset: pads.Dataset | TableFiles, checks: Sequence[Any]
 ) -> list[CheckOutcome]:
     """Every declared check on one table version; a check on a missing column fails clearly."""
     columns = set(dataset.schema.names)

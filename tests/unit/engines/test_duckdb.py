@@ -90,3 +90,33 @@ def test_sql_errors_are_duckdb_messages() -> None:
         ENGINE.query("SELECT nope FROM t", {"t": pa.table({"a": [1]})}) as r,
     ):
         r.read_all()
+
+
+def test_parquet_files_are_read_natively_and_nothing_beside_them(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from weir.core.tables import TableFiles
+
+    table_dir, other_dir = tmp_path / "lake" / "t", tmp_path / "other"
+    table_dir.mkdir(parents=True)
+    other_dir.mkdir()
+    pq.write_table(pa.table({"a": [1, 2]}), table_dir / "part-0.parquet")
+    pq.write_table(pa.table({"a": [3]}), table_dir / "part-1.parquet")
+    pq.write_table(pa.table({"secret": [42]}), other_dir / "x.parquet")
+    files = TableFiles(
+        (str(table_dir / "part-0.parquet"), str(table_dir / "part-1.parquet")),
+        pa.schema([("a", pa.int64())]),
+    )
+    with ENGINE.query("SELECT sum(a) AS s FROM t", {"t": files}) as reader:
+        assert reader.read_all().to_pylist() == [{"s": 6}]
+    with (
+        pytest.raises(SqlError),
+        ENGINE.query(f"SELECT * FROM read_parquet('{other_dir / 'x.parquet'}')", {"t": files}) as r,
+    ):
+        r.read_all()
+    with (
+        pytest.raises(SqlError),
+        ENGINE.query("SET allowed_directories = ['/']", {"t": files}) as r,
+    ):
+        r.read_all()
+    assert ENGINE.fingerprint(files) == ENGINE.fingerprint(pa.table({"a": [3, 1, 2]}))

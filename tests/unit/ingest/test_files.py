@@ -79,11 +79,15 @@ def test_type_break_deep_in_the_file_is_quarantined_not_fatal(tmp_path: Path) ->
     assert reject["file"].endswith("in.csv")
 
 
-def test_integer_overflow_is_quarantined(tmp_path: Path) -> None:
-    text = "id,amount,note,ts\n99999999999999999999,1,,2026-01-01T00:00:00Z\n 7 ,1,,2026-01-01T00:00:00Z\n"
+@pytest.mark.parametrize(
+    "value", ["99999999999999999999", "1e3", "0x10", "1_000", "2.0", "--5", "٣"]
+)
+def test_values_duckdb_would_bend_into_integers_are_quarantined(tmp_path: Path, value: str) -> None:
+    text = f"id,amount,note,ts\n{value},1,,2026-01-01T00:00:00Z\n 7 ,1,,2026-01-01T00:00:00Z\n+8,1,,2026-01-01T00:00:00Z\n"
     data, rejects = load(tmp_path, csv(tmp_path, text))
-    assert data.column("id").to_pylist() == [7]
+    assert data.column("id").to_pylist() == [7, 8]
     assert rejects.column("column_name").to_pylist() == ["id"]
+    assert value in rejects.column("error")[0].as_py()
 
 
 def test_integers_beyond_float_precision_are_kept_exactly(tmp_path: Path) -> None:

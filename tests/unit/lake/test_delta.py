@@ -70,3 +70,16 @@ def test_a_failing_stream_commits_nothing(tmp_path: Path) -> None:
     with pytest.raises(LakeError):
         lake.write("t", pa.RecordBatchReader.from_batches(schema, batches()))
     assert not lake.exists("t")
+
+
+def test_scan_gives_files_for_plain_versions_and_a_dataset_otherwise(tmp_path: Path) -> None:
+    from weir.core.tables import TableFiles
+
+    lake = Lake(tmp_path)
+    lake.write("t", pa.table({"a": [1, 2]}))
+    lake.write("t", pa.table({"a": [3]}), mode="append")
+    scan = lake.scan("t", 1)
+    assert isinstance(scan, TableFiles) and len(scan.paths) == 2 and scan.schema.names == ["a"]
+    assert isinstance(lake.scan("t", 0), TableFiles) and len(lake.scan("t", 0).paths) == 1  # type: ignore[union-attr]
+    lake.write("e", pa.table({"a": pa.array([], pa.int64())}))
+    assert not isinstance(lake.scan("e", 0), TableFiles)  # no files: the dataset carries the schema
