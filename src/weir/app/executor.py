@@ -13,7 +13,7 @@ from weir.core.errors import LakeError, NotFoundError, StepError
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError, schema_record
 from weir.ingest import observe_files, read_files
-from weir.quality import run_checks
+from weir.quality import profile_table, run_checks
 from weir.transform import SqlModel
 
 QUARANTINE_SUFFIX = "__quarantine"
@@ -103,7 +103,7 @@ class ProjectExecutor:
         )
         scan = self.ws.lake.scan(table, version)
         fingerprint = self.ws.engine.fingerprint(scan)
-        return self.ws.catalog.record_version(
+        record = self.ws.catalog.record_version(
             table,
             kind=kind,
             version=version,
@@ -115,6 +115,11 @@ class ProjectExecutor:
             parents=[p.id for p in parents],
             description=description,
         )
+        if kind != "quarantine":
+            self.ws.catalog.record_profile(
+                record.id, profile_table(self.ws.engine, scan).as_record()
+            )
+        return record
 
     def _source(self, step: Step, token: int) -> dict[str, Any]:
         name = step.target

@@ -64,21 +64,15 @@ class CatalogHistory:
 
 def git_state(directory: Path) -> dict[str, Any]:
     """Commit and dirtiness of the project's repository, if it is one."""
+
+    def git(*args: str) -> str:
+        command = ["git", "-C", str(directory), *args]
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(directory), "status", "--porcelain"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        commit, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain")
     except (OSError, subprocess.SubprocessError):
         return {"repository": False}
     return {"repository": True, "commit": commit, "dirty": bool(dirty)}

@@ -98,6 +98,16 @@ class LineageEdge(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
 
 
+class Profile(Base):
+    """Column statistics of one table version (see weir.quality.profile)."""
+
+    __tablename__ = "profiles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), unique=True)
+    profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class CheckResult(Base):
     __tablename__ = "check_results"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -32,6 +32,7 @@ from weir.catalog.schema import (
     Meta,
     Model,
     ModelVersion,
+    Profile,
     Run,
     StepRun,
 )
@@ -326,6 +327,19 @@ class Catalog:
                 .order_by(Dataset.name)
             ).all()
             return [_version_record(v, d) for v, d in rows]
+
+    # profiles -----------------------------------------------------------------------------
+
+    def record_profile(self, version_id: int, profile: dict[str, Any]) -> None:
+        with self._session() as session:
+            session.add(Profile(dataset_version_id=version_id, profile=profile))
+
+    def profile(self, version_id: int) -> dict[str, Any] | None:
+        with self._session() as session:
+            row = session.scalars(
+                select(Profile).where(Profile.dataset_version_id == version_id)
+            ).first()
+            return dict(row.profile) if row else None
 
     # checks -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from weir.cli import render
-from weir.core.errors import ConfigError, WeirError
+from weir.core.errors import ConfigError, NotFoundError, WeirError
 from weir.core.version import __version__
 
 app = typer.Typer(
@@ -63,6 +63,14 @@ def _workspace(project: Path) -> Any:
     from weir.project import load_project
 
     return open_workspace(load_project(project))
+
+
+def _table_ref(text: str) -> tuple[str, int | None]:
+    """TABLE or TABLE@VERSION."""
+    name, _, wanted = text.partition("@")
+    if wanted and not wanted.isdigit():
+        raise ConfigError(f"'{text}': the version after @ must be a number", fix="e.g. orders@3")
+    return name, int(wanted) if wanted else None
 
 
 def _version_callback(value: bool) -> None:
@@ -173,14 +181,10 @@ def show(
 ) -> None:
     """A table version: schema, rows, lineage, and a sample."""
     with _handled():
-        name, _, wanted = table.partition("@")
-        if wanted and not wanted.isdigit():
-            raise ConfigError(
-                f"'{table}': the version after @ must be a number", fix="e.g. orders@3"
-            )
+        name, version = _table_ref(table)
         ws = _workspace(project)
         try:
-            record = ws.catalog.version(name, int(wanted) if wanted else None)
+            record = ws.catalog.version(name, version)
             versions = ws.catalog.versions(name)
             console.print(
                 f"[bold]{record.table}@{record.version}[/]  ({record.kind}, {record.row_count:,} rows)"
@@ -208,6 +212,28 @@ def show(
                 for row in sample.to_pylist():
                     grid.add_row(*("" if v is None else str(v) for v in row.values()))
                 console.print(grid)
+        finally:
+            ws.close()
+
+
+@app.command()
+def profile(
+    table: Annotated[str, typer.Argument(help="TABLE or TABLE@VERSION")],
+    project: ProjectOption = Path(),
+) -> None:
+    """Column statistics of a table version: nulls, distinct values, range, moments, top values."""
+    with _handled():
+        name, version = _table_ref(table)
+        ws = _workspace(project)
+        try:
+            record = ws.catalog.version(name, version)
+            stored = ws.catalog.profile(record.id)
+            if stored is None:
+                raise NotFoundError(
+                    f"{record.table}@{record.version} has no profile",
+                    fix="quarantine tables are not profiled; run 'weir run' to profile new versions",
+                )
+            console.print(render.profile_table(record, stored))
         finally:
             ws.close()
 

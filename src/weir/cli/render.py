@@ -148,3 +148,49 @@ def where_lines(ws: Workspace) -> list[str]:
         f"catalog    {masked(ws.project.catalog_url)}",
         f"artifacts  {ws.project.artifacts_root}",
     ]
+
+
+def profile_table(record: VersionRecord, profile: dict[str, Any]) -> Table:
+    """A profile as one row per column; numbers rounded for reading, not for storage."""
+    table = Table(
+        title=f"Profile of {record.table}@{record.version} ({profile['rows']:,} rows; ~ = approximate)",
+        title_justify="left",
+    )
+    for column in (
+        "column",
+        "type",
+        "nulls",
+        "distinct~",
+        "min",
+        "max",
+        "mean",
+        "std",
+        "p50~",
+        "top values",
+    ):
+        table.add_column(column, overflow="fold")
+    for c in profile["columns"]:
+        top = ", ".join(f"{t['value']} ({t['count']:,})" for t in (c.get("top_values") or [])[:3])
+        quantiles = c.get("quantiles_approx") or {}
+        table.add_row(
+            c["name"],
+            c["type"],
+            f"{c['null_fraction']:.1%}",
+            "" if c.get("distinct_approx") is None else f"{c['distinct_approx']:,}",
+            _short(c.get("min")),
+            _short(c.get("max")),
+            _number(c.get("mean")),
+            _number(c.get("std")),
+            _number(quantiles.get("p50")),
+            top,
+        )
+    return table
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else f"{value:,.4g}"
+
+
+def _short(value: Any, width: int = 24) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"

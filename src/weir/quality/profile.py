@@ -1,0 +1,175 @@
+"""Table profiles: what each column looks like, computed in the engine.
+
+Two passes over the data, however wide the table: one for counts, extremes, moments and
+approximate quantiles and distinct counts; one for histograms of numbers. Top values of
+non-numeric columns take one grouped query each. Nothing is pulled into Python but the
+results. Approximate statistics (t-digest quantiles, HyperLogLog distinct counts) keep the
+cost linear at any size; the profile says which numbers are approximate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.types as pat
+
+from weir.core.tables import TableFiles
+from weir.engines.duckdb import DuckDBEngine
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass
+class ColumnProfile:
+    name: str
+    type: str
+    count: int
+    nulls: int
+    null_fraction: float
+    distinct_approx: int | None = None
+    min: Any = None
+    max: Any = None
+    mean: float | None = None
+    std: float | None = None
+    quantiles_approx: dict[str, float | None] | None = None
+    histogram: list[dict[str, float]] | None = None
+    top_values: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class TableProfile:
+    rows: int
+    columns: list[ColumnProfile] = field(default_factory=list)
+
+    def as_record(self) -> dict[str, Any]:
+        return {"rows": self.rows, "columns": [asdict(c) for c in self.columns]}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TableProfile:
+        return cls(record["rows"], [ColumnProfile(**c) for c in record["columns"]])
+
+    def column(self, name: str) -> ColumnProfile:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    return bool(pat.is_integer(kind) or pat.is_floating(kind) or pat.is_decimal(kind))
+
+
+def _scalar(kind: pa.DataType) -> bool:
+    return not (pat.is_nested(kind) or pat.is_binary(kind) or pat.is_large_binary(kind))
+
+
+def _json_number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def profile_table(
+    engine: DuckDBEngine,
+    data: pads.Dataset | pa.Table | TableFiles,
+    *,
+    bins: int = 20,
+    top_k: int = 10,
+) -> TableProfile:
+    schema: pa.Schema = data.schema
+    numeric = [f.name for f in schema if _numeric(f.type)]
+    others = [f.name for f in schema if _scalar(f.type) and not _numeric(f.type)]
+    parts = ["count(*)"]
+    for f in schema:
+        q = _ident(f.name)
+        parts.append(f"count({q})")
+        if _scalar(f.type):
+            parts += [f"approx_count_distinct({q})", f"min({q})::VARCHAR", f"max({q})::VARCHAR"]
+        if f.name in numeric:
+            quantiles = ", ".join(str(p) for p in QUANTILES)
+            parts += [
+                f"avg({q}::DOUBLE)",
+                f"stddev_samp({q}::DOUBLE)",
+                f"approx_quantile({q}::DOUBLE, [{quantiles}])",
+            ]
+    with engine.query(f"SELECT {', '.join(parts)} FROM t", {"t": data}) as reader:
+        values = iter(reader.read_all().to_pylist()[0].values())
+    rows = int(next(values))
+    profile = TableProfile(rows)
+    for f in schema:
+        count = int(next(values))
+        column = ColumnProfile(
+            f.name, str(f.type), count, rows - count, (rows - count) / rows if rows else 0.0
+        )
+        if _scalar(f.type):
+            column.distinct_approx = int(next(values))
+            column.min, column.max = next(values), next(values)
+        if f.name in numeric:
+            column.mean, column.std = _json_number(next(values)), _json_number(next(values))
+            quantiles_found = next(values)
+            if quantiles_found is not None:
+                column.quantiles_approx = {
+                    f"p{round(p * 100):02d}": _json_number(v)
+                    for p, v in zip(QUANTILES, quantiles_found, strict=True)
+                }
+        profile.columns.append(column)
+    _histograms(engine, data, profile, numeric, bins)
+    for name in others:
+        profile.column(name).top_values = _top_values(engine, data, name, top_k)
+    return profile
+
+
+def _histograms(
+    engine: DuckDBEngine,
+    data: pads.Dataset | pa.Table | TableFiles,
+    profile: TableProfile,
+    numeric: list[str],
+    bins: int,
+) -> None:
+    """Equal-width bins between each column's min and max: [{'upper': u, 'count': n}, ...]."""
+    wanted = []
+    for name in numeric:
+        column = profile.column(name)
+        low, high = _json_number(column.min), _json_number(column.max)
+        if low is None or high is None:
+            continue
+        if low == high:
+            column.histogram = [{"upper": high, "count": float(column.count)}]
+            continue
+        wanted.append((name, low, high))
+    if not wanted:
+        return
+    parts = [
+        f"histogram({_ident(n)}::DOUBLE, equi_width_bins({lo!r}::DOUBLE, {hi!r}::DOUBLE, {bins}, true))"
+        for n, lo, hi in wanted
+    ]
+    with engine.query(f"SELECT {', '.join(parts)} FROM t", {"t": data}) as reader:
+        results = reader.read_all().to_pylist()[0].values()
+    for (name, _, _), mapping in zip(wanted, results, strict=True):
+        pairs = mapping.items() if isinstance(mapping, dict) else mapping
+        profile.column(name).histogram = [{"upper": float(k), "count": float(v)} for k, v in pairs]
+
+
+def _top_values(
+    engine: DuckDBEngine, data: pads.Dataset | pa.Table | TableFiles, name: str, top_k: int
+) -> list[dict[str, Any]]:
+    q = _ident(name)
+    sql = (
+        f"SELECT {q}::VARCHAR AS value, count(*) AS count FROM t WHERE {q} IS NOT NULL "
+        f"GROUP BY 1 ORDER BY count DESC, value LIMIT {int(top_k)}"
+    )
+    with engine.query(sql, {"t": data}) as reader:
+        return [
+            {"value": r["value"], "count": int(r["count"])} for r in reader.read_all().to_pylist()
+        ]

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from weir.engines import DuckDBEngine
+from weir.quality import TableProfile, profile_table
+
+ENGINE = DuckDBEngine(threads=1)
+
+
+def test_profile_of_mixed_columns() -> None:
+    table = pa.table(
+        {
+            "amount": [1.0, 2.0, 3.0, None, 10.0],
+            "channel": ["web", "pos", "web", "web", None],
+            "day": [dt.date(2026, 1, d) for d in (1, 2, 3, 4, 5)],
+            "flag": [True, False, True, True, True],
+            "tags": [["a"], [], None, ["b"], ["c"]],
+        }
+    )
+    profile = profile_table(ENGINE, table)
+    assert profile.rows == 5
+    amount = profile.column("amount")
+    assert (amount.count, amount.nulls, amount.null_fraction) == (4, 1, 0.2)
+    assert amount.mean == pytest.approx(4.0)
+    assert amount.std == pytest.approx(statistics.stdev([1.0, 2.0, 3.0, 10.0]))
+    assert amount.min == "1.0" and amount.max == "10.0"
+    assert amount.histogram is not None and sum(b["count"] for b in amount.histogram) == 4
+    assert amount.quantiles_approx is not None and set(amount.quantiles_approx) == {
+        "p05",
+        "p25",
+        "p50",
+        "p75",
+        "p95",
+    }
+    channel = profile.column("channel")
+    assert channel.top_values == [{"value": "web", "count": 3}, {"value": "pos", "count": 1}]
+    assert channel.distinct_approx == 2 and channel.mean is None
+    assert profile.column("day").min == "2026-01-01"
+    assert profile.column("flag").top_values == [
+        {"value": "true", "count": 4},
+        {"value": "false", "count": 1},
+    ]
+    tags = profile.column("tags")
+    assert tags.nulls == 1 and tags.min is None and tags.top_values is None
+
+
+def test_empty_and_all_null_tables() -> None:
+    empty = profile_table(
+        ENGINE, pa.table({"a": pa.array([], pa.float64()), "s": pa.array([], pa.string())})
+    )
+    assert empty.rows == 0 and empty.column("a").null_fraction == 0.0
+    assert empty.column("a").histogram is None and empty.column("s").top_values == []
+    nulls = profile_table(ENGINE, pa.table({"a": pa.nulls(3, pa.int64())}))
+    assert nulls.column("a").nulls == 3 and nulls.column("a").mean is None
+
+
+def test_constant_column_has_one_bin_and_unicode_values_survive() -> None:
+    profile = profile_table(ENGINE, pa.table({"a": [7, 7, 7], "s": ["ß", "日本", "ß"]}))
+    assert profile.column("a").histogram == [{"upper": 7.0, "count": 3.0}]
+    assert profile.column("s").top_values == [
+        {"value": "ß", "count": 2},
+        {"value": "日本", "count": 1},
+    ]
+
+
+def test_non_finite_numbers_do_not_break_the_record() -> None:
+    profile = profile_table(ENGINE, pa.table({"a": [float("nan")] * 5 + [1.0, float("inf")] * 5}))
+    record = profile.as_record()
+    import json
+
+    json.dumps(record, allow_nan=False)  # the catalog stores JSON; NaN/inf must not leak in
+    assert TableProfile.from_record(record).column("a").count == 15
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.none() | st.integers(-(10**6), 10**6), min_size=1, max_size=60))
+def test_counts_and_moments_match_python(values: list[int | None]) -> None:
+    column = profile_table(ENGINE, pa.table({"v": pa.array(values, pa.int64())})).column("v")
+    present = [v for v in values if v is not None]
+    assert column.count == len(present) and column.nulls == len(values) - len(present)
+    if present:
+        assert column.mean == pytest.approx(statistics.fmean(present))
+        assert column.min == str(min(present)) and column.max == str(max(present))
+        assert sum(b["count"] for b in column.histogram or []) == len(present)
+        assert column.histogram is not None and column.histogram[-1]["upper"] >= max(present)
