@@ -148,9 +148,11 @@ def test_reading_commands(weir: Weir, tmp_path: Path) -> None:
     bad = weir("show", "orders@x", cwd=project, check=False)
     assert bad.returncode == 2 and "must be a number" in bad.stderr
     profiled = weir("profile", "orders", cwd=project).stdout
-    assert "Profile of orders@0 (8 rows" in profiled and "amount" in profiled and "12.5" in profiled
+    assert (
+        "Profile of orders@0 (8 rows" in profiled and "amount" in profiled and "300.0" in profiled
+    )
     unprofiled = weir("profile", "orders__quarantine", cwd=project, check=False)
-    assert unprofiled.returncode == 1 and "has no profile" in unprofiled.stderr
+    assert unprofiled.returncode == 1 and "not profiled" in unprofiled.stderr
     assert "succeeded" in weir("runs", cwd=project).stdout
     assert "Models" in weir("models", cwd=project).stdout
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from weir.cli import render
-from weir.core.errors import ConfigError, NotFoundError, WeirError
+from weir.core.errors import ConfigError, WeirError
 from weir.core.version import __version__
 
 app = typer.Typer(
@@ -227,12 +227,9 @@ def profile(
         ws = _workspace(project)
         try:
             record = ws.catalog.version(name, version)
-            stored = ws.catalog.profile(record.id)
-            if stored is None:
-                raise NotFoundError(
-                    f"{record.table}@{record.version} has no profile",
-                    fix="quarantine tables are not profiled; run 'weir run' to profile new versions",
-                )
+            from weir.app.inspect import table_profile
+
+            stored = table_profile(ws, record)
             console.print(render.profile_table(record, stored))
         finally:
             ws.close()

@@ -89,7 +89,12 @@ def profile_table(
 ) -> TableProfile:
     schema: pa.Schema = data.schema
     numeric = [f.name for f in schema if _numeric(f.type)]
-    others = [f.name for f in schema if _scalar(f.type) and not _numeric(f.type)]
+    # Top values tell something for labels and flags; for times and numbers, ranges do.
+    others = [
+        f.name
+        for f in schema
+        if pat.is_string(f.type) or pat.is_large_string(f.type) or pat.is_boolean(f.type)
+    ]
     parts = ["count(*)"]
     for f in schema:
         q = _ident(f.name)

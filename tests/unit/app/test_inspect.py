@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from weir.app import open_workspace
+from weir.app.inspect import table_profile
+from weir.core import NotFoundError
+from weir.project import load_project, scaffold_project
+
+
+def test_a_version_without_a_profile_gets_one_on_demand_and_keeps_it(tmp_path: Path) -> None:
+    scaffold_project(tmp_path)
+    ws = open_workspace(load_project(tmp_path))
+    try:
+        version = ws.lake.write("legacy", pa.table({"x": [1, 2, 3]}))
+        record = ws.catalog.record_version(
+            "legacy",
+            kind="source",
+            version=version,
+            row_count=3,
+            fingerprint="f",
+            schema=[],
+            run_id=None,
+            step_run_id=None,
+        )
+        assert ws.catalog.profile(record.id) is None
+        profile = table_profile(ws, record)
+        assert profile["rows"] == 3 and ws.catalog.profile(record.id) == profile
+        quarantine = ws.catalog.record_version(
+            "legacy__quarantine",
+            kind="quarantine",
+            version=0,
+            row_count=0,
+            fingerprint="f",
+            schema=[],
+            run_id=None,
+            step_run_id=None,
+        )
+        with pytest.raises(NotFoundError, match="not profiled"):
+            table_profile(ws, quarantine)
+    finally:
+        ws.close()
