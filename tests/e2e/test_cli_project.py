@@ -160,3 +160,67 @@ def test_reading_commands(weir: Weir, tmp_path: Path) -> None:
 def test_outside_a_project_says_how_to_start(weir: Weir, tmp_path: Path) -> None:
     result = weir("run", check=False)
     assert result.returncode == 2 and "weir init" in result.stderr
+
+
+def test_quarantine_checks_divert_rows_in_the_making_step(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "p")
+    project = tmp_path / "p"
+    config = project / "weir.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "    - {rule: range, column: amount, min: 0}",
+            "    - {rule: range, column: amount, min: 0, severity: quarantine}\n"
+            "    - {rule: relationships, column: customer_id, to: customers, field: customer_id}\n"
+            "  customer_totals:\n"
+            "    - {rule: expression, expression: spend < 250, severity: quarantine}\n"
+            "    - {rule: regex, column: country, pattern: '[A-Z]{2}'}",
+        )
+    )
+    orders = project / "data" / "orders.csv"
+    orders.write_text(
+        orders.read_text() + "10,1,-5.00,2026-01-12T10:00:00Z\n11,99,3.00,2026-01-12T11:00:00Z\n"
+    )
+    result = weir("run", cwd=project, check=False)
+    found = statuses(result.stdout)
+    # the negative amount is quarantined by source:orders; the orphan customer 99 fails the check
+    assert found["source:orders"] == "succeeded" and "1 quarantined" in result.stdout, result.stdout
+    assert (
+        found["check:orders"] == "failed"
+        and "relationships(customer_id -> customers.customer_id)" in result.stdout
+    )
+    assert found["sql:customer_totals"] == "blocked"
+
+    orders.write_text(orders.read_text().replace("11,99,3.00", "11,2,3.00"))
+    result = weir("run", cwd=project)
+    found = statuses(result.stdout)
+    assert (
+        found["sql:customer_totals"] == "succeeded"
+        and found["check:customer_totals"] == "succeeded"
+    )
+    quarantine = weir("show", "orders__quarantine", cwd=project).stdout
+    assert "range(amount in [0.0, ])" in quarantine and '"amount":-5.0' in quarantine
+    totals_quarantine = weir("show", "customer_totals__quarantine", cwd=project).stdout
+    assert "expression(spend < 250)" in totals_quarantine  # customer 4 spent 355.10
+    checks = weir("checks", "--history", "5", cwd=project).stdout
+    assert "quarantined" in checks and "FAIL" in checks and "pass" in checks
+    assert set(statuses(weir("run", cwd=project).stdout).values()) == {"skipped"}
+
+
+def test_freshness_checks_run_every_time_and_say_why(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "p")
+    project = tmp_path / "p"
+    config = project / "weir.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "    - {rule: range, column: amount, min: 0}",
+            "    - {rule: range, column: amount, min: 0}\n    - {rule: freshness, column: ordered_at, max_age: 1d, severity: warn}",
+        )
+    )
+    weir("run", cwd=project)
+    again = weir("run", cwd=project).stdout
+    assert (
+        statuses(again)["check:orders"] == "succeeded" and "freshness depends on the clock" in again
+    )
+    assert (
+        statuses(again)["sql:customer_totals"] == "skipped"
+    )  # same table version: nothing else re-runs

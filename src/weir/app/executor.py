@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -10,10 +11,13 @@ import pyarrow as pa
 from weir.app.workspace import Workspace
 from weir.catalog import CheckRecord, VersionRecord
 from weir.core.errors import LakeError, NotFoundError, StepError
+from weir.core.suggest import suggestion_text
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError, schema_record
+from weir.engines.split import RAW_COLUMN, REJECT_COLUMN, Diverted, split_stream, without_helpers
 from weir.ingest import observe_files, read_files
-from weir.quality import profile_table, run_checks
+from weir.quality import compiled_checks, profile_table, run_checks
+from weir.quality.rules import literal
 from weir.transform import SqlModel
 
 QUARANTINE_SUFFIX = "__quarantine"
@@ -42,22 +46,34 @@ class ProjectExecutor:
         return record
 
     def _reads(self, step: Step) -> list[str]:
+        related = sorted(
+            {
+                c.to
+                for c in self.config.checks.get(step.target, [])
+                if c.rule == "relationships" and c.severity == "quarantine"
+            }
+        )
         if step.kind == "sql":
-            return list(self.sql_models[step.target].dependencies)
+            return sorted({*self.sql_models[step.target].dependencies, *related})
+        if step.kind == "source":
+            return related
         if step.kind == "check":
-            return [step.target]
+            targets = {
+                c.to for c in self.config.checks.get(step.target, []) if c.rule == "relationships"
+            }
+            return [step.target, *sorted(targets - {step.target})]
         if step.kind == "train":
             return [self.config.ml[step.target].table]
         return []
 
     def observe_inputs(self, step: Step) -> Mapping[str, InputState]:
+        inputs = {}
         if step.kind == "source":
             source = self.config.sources[step.target]
-            return {
+            inputs = {
                 f"file {state.path}": InputState(state.sha256, f"{state.size} bytes")
                 for state in observe_files(self.ws.project.root, step.target, source)
             }
-        inputs = {}
         for table in self._reads(step):
             record = self._current(table)
             inputs[table] = InputState(record.fingerprint, f"v{record.version}")
@@ -124,16 +140,22 @@ class ProjectExecutor:
     def _source(self, step: Step, token: int) -> dict[str, Any]:
         name = step.target
         source = self.config.sources[name]
-        with read_files(self.ws.engine, self.ws.project.root, name, source) as read:
+        with (
+            read_files(self.ws.engine, self.ws.project.root, name, source) as read,
+            self._quarantine_rules(name, read.batches) as (stream, diverted),
+        ):
             try:
-                record = self._commit(name, "source", read.batches, token, [], source.description)
+                record = self._commit(name, "source", stream, token, [], source.description)
             except LakeError:
                 if read.failure is not None:
                     raise read.failure from None
                 raise
-            rejects = read.rejects()
+            rejects = pa.concat_tables([read.rejects(), diverted.table()])
+        self._record_quarantine_checks(name, diverted, record, token)
         files = rejects.column("file").to_pylist()
-        rejects = rejects.set_column(0, "file", _strings([self.ws.display_path(f) for f in files]))
+        rejects = rejects.set_column(
+            0, "file", _strings([None if f is None else self.ws.display_path(f) for f in files])
+        )
         quarantine = self._commit(name + QUARANTINE_SUFFIX, "quarantine", rejects, token, [])
         return {
             "table": name,
@@ -149,11 +171,14 @@ class ProjectExecutor:
         datasets = {t: self.ws.lake.scan(t, r.version) for t, r in inputs.items()}
         description = self.config.models.get(step.target)
         try:
-            with self.ws.engine.query(model.sql, datasets) as reader:
+            with (
+                self.ws.engine.query(model.sql, datasets) as reader,
+                self._quarantine_rules(step.target, reader) as (stream, diverted),
+            ):
                 record = self._commit(
                     step.target,
                     "model",
-                    reader,
+                    stream,
                     token,
                     list(inputs.values()),
                     description.description if description else None,
@@ -162,13 +187,83 @@ class ProjectExecutor:
             raise StepError(
                 step.name, f"{model.path}: {exc.message}", fix="fix the SQL and run again"
             ) from None
-        return {"table": step.target, "version": record.version, "rows": record.row_count}
+        summary: dict[str, Any] = {
+            "table": step.target,
+            "version": record.version,
+            "rows": record.row_count,
+        }
+        if compiled_checks(self.config.checks.get(step.target, []), ("quarantine",)):
+            self._record_quarantine_checks(step.target, diverted, record, token)
+            quarantine = self._commit(
+                step.target + QUARANTINE_SUFFIX, "quarantine", diverted.table(), token, []
+            )
+            summary |= {
+                "quarantined_rows": quarantine.row_count,
+                "quarantine_table": f"{quarantine.table}@{quarantine.version}",
+            }
+        return summary
+
+    @contextmanager
+    def _quarantine_rules(
+        self, table: str, data: pa.RecordBatchReader
+    ) -> Iterator[tuple[pa.RecordBatchReader, Diverted]]:
+        """Pass `data` through the table's quarantine-severity row rules: rows failing any go
+        aside with the names of the rules they failed and the row as JSON."""
+        diverted = Diverted("CHECK")
+        rules = compiled_checks(self.config.checks.get(table, []), ("quarantine",))
+        if not rules:
+            yield data, diverted
+            return
+        names = set(data.schema.names)
+        for rule in rules:
+            missing = [c for c in rule.columns if c not in names]
+            if missing:
+                raise StepError(
+                    f"quarantine check on {table}",
+                    f"{rule.label}: no column '{missing[0]}'",
+                    fix=f"checks.{table}: {suggestion_text(missing[0], names)}",
+                )
+        others = {t: self.ws.lake.scan(t, self._current(t).version) for r in rules for t in r.reads}
+        any_bad = " OR ".join(f"coalesce(({r.fails}), false)" for r in rules)
+        reasons = ", ".join(
+            f"CASE WHEN coalesce(({r.fails}), false) THEN {literal(r.label)} END" for r in rules
+        )
+        sql = (
+            f"SELECT *, CASE WHEN {any_bad} THEN concat_ws('; ', {reasons}) END AS {REJECT_COLUMN}, "
+            f"CASE WHEN {any_bad} THEN to_json(t)::VARCHAR END AS {RAW_COLUMN} FROM t"
+        )
+        with self.ws.engine.query(sql, {"t": data, **others}) as reader:
+            yield (
+                pa.RecordBatchReader.from_batches(
+                    without_helpers(reader.schema), split_stream(reader, diverted)
+                ),
+                diverted,
+            )
+
+    def _record_quarantine_checks(
+        self, table: str, diverted: Diverted, record: VersionRecord, token: int
+    ) -> None:
+        rules = compiled_checks(self.config.checks.get(table, []), ("quarantine",))
+        if not rules:
+            return
+        reasons = [r for t in diverted.tables for r in t.column("error").to_pylist()]
+        results = []
+        for rule in rules:
+            failing = sum(rule.label in (reason or "").split("; ") for reason in reasons)
+            detail = "" if failing == 0 else f"{failing} rows quarantined"
+            results.append(CheckRecord(rule.label, "quarantine", failing == 0, failing, detail))
+        self.ws.catalog.record_checks(token, record.id, results)
 
     def _check(self, step: Step, token: int) -> dict[str, Any]:
         table = step.target
         record = self._current(table)
+        related = {c.to for c in self.config.checks[table] if c.rule == "relationships"}
+        others = {t: self.ws.lake.scan(t, self._current(t).version) for t in related}
         outcomes = run_checks(
-            self.ws.engine, self.ws.lake.scan(table, record.version), self.config.checks[table]
+            self.ws.engine,
+            self.ws.lake.scan(table, record.version),
+            self.config.checks[table],
+            others,
         )
         self.ws.catalog.record_checks(
             token,
@@ -233,5 +328,5 @@ class ProjectExecutor:
         }
 
 
-def _strings(values: list[str]) -> pa.Array:
+def _strings(values: list[str | None]) -> pa.Array:
     return pa.array(values, type=pa.string())

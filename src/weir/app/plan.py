@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from weir.core.version import __version__
 from weir.dag import Pipeline, Step
@@ -16,11 +17,31 @@ class Plan:
     sql_models: dict[str, SqlModel]
 
 
+def checks_of(project: Project, table: str, severities: tuple[str, ...]) -> list[Any]:
+    return [c for c in project.config.checks.get(table, []) if c.severity in severities]
+
+
 def ready_step(project: Project, table: str) -> str:
-    """The step after which a table may be read: its checks if it has any, else its maker."""
-    if project.config.checks.get(table):
+    """The step after which a table may be read: its check step if it has one, else its maker.
+
+    Quarantine-severity checks run inside the maker (bad rows never enter a version); error
+    and warn checks run in a check step that gates every reader of the table.
+    """
+    if checks_of(project, table, ("error", "warn")):
         return f"check:{table}"
+    return maker_step(project, table)
+
+
+def maker_step(project: Project, table: str) -> str:
     return f"source:{table}" if table in project.config.sources else f"sql:{table}"
+
+
+def _related_tables(checks: list[Any]) -> list[str]:
+    return sorted({c.to for c in checks if c.rule == "relationships"})
+
+
+def _quarantine_definition(project: Project, table: str) -> list[dict[str, Any]]:
+    return [c.model_dump(mode="json") for c in checks_of(project, table, ("quarantine",))]
 
 
 def build_plan(project: Project) -> Plan:
@@ -32,7 +53,14 @@ def build_plan(project: Project) -> Plan:
                 name=f"source:{name}",
                 kind="source",
                 target=name,
-                definition=source.model_dump(mode="json"),
+                after=tuple(
+                    ready_step(project, t)
+                    for t in _related_tables(checks_of(project, name, ("quarantine",)))
+                ),
+                definition={
+                    **source.model_dump(mode="json"),
+                    "quarantine_checks": _quarantine_definition(project, name),
+                },
                 code=f"weir {__version__} files",
                 where=f"weir.yaml sources.{name}",
             )
@@ -48,25 +76,40 @@ def build_plan(project: Project) -> Plan:
                 name=f"sql:{name}",
                 kind="sql",
                 target=name,
-                after=tuple(ready_step(project, d) for d in model.dependencies),
-                definition={"materialized": "table"},
+                after=tuple(
+                    sorted(
+                        {ready_step(project, d) for d in model.dependencies}
+                        | {
+                            ready_step(project, t)
+                            for t in _related_tables(checks_of(project, name, ("quarantine",)))
+                        }
+                    )
+                ),
+                definition={
+                    "materialized": "table",
+                    "quarantine_checks": _quarantine_definition(project, name),
+                },
                 code=model.normalised,
                 where=display,
             )
         )
-    for table, checks in config.checks.items():
+    for table in config.checks:
+        checks = checks_of(project, table, ("error", "warn"))
         if not checks:
             continue
-        producer = f"source:{table}" if table in config.sources else f"sql:{table}"
+        related = [ready_step(project, t) for t in _related_tables(checks) if t != table]
         steps.append(
             Step(
                 name=f"check:{table}",
                 kind="check",
                 target=table,
-                after=(producer,),
+                after=tuple(sorted({maker_step(project, table), *related})),
                 definition={"checks": [c.model_dump(mode="json") for c in checks]},
                 code=f"weir {__version__} checks",
                 where=f"weir.yaml checks.{table}",
+                always="freshness depends on the clock"
+                if any(c.rule == "freshness" for c in checks)
+                else None,
             )
         )
     for name, train in config.ml.items():

@@ -360,6 +360,32 @@ class Catalog:
                     )
                 )
 
+    def check_history(self, table: str, limit: int = 20) -> list[CheckRecord]:
+        """Results of the last `limit` check runs on `table`, newest run first."""
+        with self._session() as session:
+            step_ids = session.scalars(
+                select(CheckResult.step_run_id)
+                .join(DatasetVersion, DatasetVersion.id == CheckResult.dataset_version_id)
+                .join(Dataset)
+                .where(Dataset.name == table)
+                .group_by(CheckResult.step_run_id)
+                .order_by(CheckResult.step_run_id.desc())
+                .limit(limit)
+            ).all()
+            rows = session.execute(
+                select(CheckResult, DatasetVersion, StepRun)
+                .join(DatasetVersion, DatasetVersion.id == CheckResult.dataset_version_id)
+                .join(StepRun, StepRun.id == CheckResult.step_run_id)
+                .where(CheckResult.step_run_id.in_(step_ids))
+                .order_by(CheckResult.step_run_id.desc(), CheckResult.id)
+            ).all()
+            return [
+                CheckRecord(
+                    c.check, c.severity, c.passed, c.failing, c.detail, table, v.version, s.run_id
+                )
+                for c, v, s in rows
+            ]
+
     def latest_checks(self, table: str) -> list[CheckRecord]:
         """Results of the latest check run on `table`."""
         with self._session() as session:

@@ -299,8 +299,11 @@ def checks(
         str | None, typer.Argument(help="One table; default: every checked table.")
     ] = None,
     project: ProjectOption = Path(),
+    history: Annotated[
+        int, typer.Option("--history", min=0, help="Also show this many earlier check runs.")
+    ] = 0,
 ) -> None:
-    """The latest data-quality results."""
+    """The latest data-quality results, and with --history N the N before them."""
     from weir.project import load_project
 
     with _handled():
@@ -309,23 +312,23 @@ def checks(
         try:
             names = [table] if table else list(loaded.config.checks)
             grid = Table(title="Checks", title_justify="left")
-            for column in ("table", "check", "severity", "result", "failing", "detail", "run"):
+            for column in ("run", "table", "check", "severity", "result", "failing", "detail"):
                 grid.add_column(column, overflow="fold")
             for name in names:
-                for c in ws.catalog.latest_checks(name):
-                    result = (
-                        "[green]pass[/]"
-                        if c.passed
-                        else ("[yellow]warn[/]" if c.severity == "warn" else "[red]FAIL[/]")
-                    )
+                records = (
+                    ws.catalog.check_history(name, history + 1)
+                    if history
+                    else ws.catalog.latest_checks(name)
+                )
+                for c in records:
                     grid.add_row(
+                        str(c.run_id),
                         f"{c.table}@{c.version}",
                         c.check,
                         c.severity,
-                        result,
+                        render.check_result(c.passed, c.severity),
                         f"{c.failing:,}",
                         c.detail,
-                        str(c.run_id),
                     )
             console.print(grid)
         finally:

@@ -194,3 +194,11 @@ def _number(value: Any) -> str:
 def _short(value: Any, width: int = 24) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def check_result(passed: bool, severity: str) -> str:
+    if passed:
+        return "[green]pass[/]"
+    return {"warn": "[yellow]warn[/]", "quarantine": "[yellow]quarantined[/]"}.get(
+        severity, "[red]FAIL[/]"
+    )

@@ -24,6 +24,7 @@ class Step:
     definition: what the user declared for this step; hashed into the cache key
     code:       what identifies the code that runs the step (SQL text, a version string)
     where:      a place the user can find the definition (a file, a key path)
+    always:     a reason to run on every run (its result depends on the clock, say)
     """
 
     name: str
@@ -33,6 +34,7 @@ class Step:
     definition: Mapping[str, Any] = field(default_factory=dict)
     code: str = ""
     where: str = ""
+    always: str | None = None
 
 
 class Pipeline:

@@ -138,6 +138,8 @@ class Runner:
     ) -> str | None:
         if forced:
             return "forced"
+        if step.always:
+            return step.always
         if prior is None:
             return "first run"
         if prior.cache_key != key.digest:

@@ -1,7 +1,7 @@
 """Sources: read data where it lives into Arrow batches (files today)."""
 
+from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest.files import (
-    QUARANTINE_SCHEMA,
     FileRead,
     FileState,
     list_files,

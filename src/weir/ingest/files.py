@@ -21,30 +21,23 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from weir.core.errors import ConfigError, StepError
 from weir.core.hashing import file_sha256
 from weir.engines.base import iter_batches
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
+from weir.engines.split import (
+    FILE_COLUMN,
+    QUARANTINE_SCHEMA,
+    RAW_COLUMN,
+    REJECT_COLUMN,
+    Diverted,
+    split_batch,
+    without_helpers,
+)
 from weir.project.model import FileSource, duckdb_type
 
 INTEGER_TYPES = ("int32", "int64")
-FILE_COLUMN = "__weir_file"
-REJECT_COLUMN = "__weir_reject"
-RAW_COLUMN = "__weir_raw"
-
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("file", pa.string()),
-        ("line", pa.int64()),
-        ("byte_offset", pa.int64()),
-        ("column_name", pa.string()),
-        ("error_type", pa.string()),
-        ("error", pa.string()),
-        ("raw", pa.string()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -83,11 +76,11 @@ class FileRead:
     source: str
     rows: int = 0
     failure: StepError | None = field(default=None)
-    value_rejects: list[pa.Table] = field(default_factory=list)
+    value_rejects: Diverted = field(default_factory=lambda: Diverted("CAST"))
 
     def rejects(self) -> pa.Table:
         """Rows that could not be parsed or typed, with place and reason. Call after streaming."""
-        return pa.concat_tables([self._parser_rejects(), *self.value_rejects])
+        return pa.concat_tables([self._parser_rejects(), self.value_rejects.table()])
 
     def _parser_rejects(self) -> pa.Table:
         try:
@@ -212,46 +205,11 @@ def read_files(
                 fix=f"check the file and sources.{name} ({source.format} options, columns)",
             ) from None
         read = FileRead(batches=raw, connection=connection, source=name)
-        schema = raw.schema
-        if REJECT_COLUMN in schema.names:
-            for extra in (REJECT_COLUMN, RAW_COLUMN, FILE_COLUMN):
-                schema = schema.remove(schema.get_field_index(extra))
+        schema = without_helpers(raw.schema)
         read.batches = pa.RecordBatchReader.from_batches(schema, _guarded(raw, read, source))
         yield read
     finally:
         connection.close()
-
-
-def _split_value_rejects(batch: pa.RecordBatch, read: FileRead) -> pa.RecordBatch:
-    """Keep the rows whose values fit; set the others aside for the quarantine table."""
-    problem = batch.column(REJECT_COLUMN)
-    good = pc.is_null(problem)
-    if pc.all(good).as_py() is not True:
-        bad = batch.filter(pc.invert(good))
-        count = bad.num_rows
-        read.value_rejects.append(
-            pa.table(
-                {
-                    "file": bad.column(FILE_COLUMN).cast(pa.string()),
-                    "line": pa.nulls(count, pa.int64()),
-                    "byte_offset": pa.nulls(count, pa.int64()),
-                    "column_name": pc.extract_regex(
-                        bad.column(REJECT_COLUMN), r"^column (?P<c>[^:]+):"
-                    ).field("c"),
-                    "error_type": pa.array(["CAST"] * count, pa.string()),
-                    "error": bad.column(REJECT_COLUMN),
-                    "raw": bad.column(RAW_COLUMN),
-                },
-                schema=QUARANTINE_SCHEMA,
-            )
-        )
-        batch = batch.filter(good)
-    keep = [
-        i
-        for i, n in enumerate(batch.schema.names)
-        if n not in (REJECT_COLUMN, RAW_COLUMN, FILE_COLUMN)
-    ]
-    return batch.select(keep)
 
 
 def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
@@ -281,8 +239,7 @@ def _guarded(
     """Pass batches through, counting rows; refuse an empty load before it is committed."""
     try:
         for batch in iter_batches(reader):
-            if REJECT_COLUMN in batch.schema.names:
-                batch = _split_value_rejects(batch, read)
+            batch = split_batch(batch, read.value_rejects)
             read.rows += batch.num_rows
             yield batch
     except duckdb.Error as exc:

@@ -107,7 +107,19 @@ class FileSource(Strict):
         return value
 
 
-Severity = Literal["error", "warn"]
+Severity = Literal["error", "warn", "quarantine"]
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(text: str) -> int:
+    """'36h' -> 129600. Units: s, m, h, d, w."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(
+            f"'{text}' is not a duration; write a number and a unit, e.g. 30m, 36h, 7d"
+        )
+    return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
 
 
 class _Check(Strict):
@@ -115,27 +127,45 @@ class _Check(Strict):
     description: str | None = None
 
 
-class NotNullCheck(_Check):
+class _RowCheck(_Check):
+    """A rule judged row by row: its failing rows can be quarantined."""
+
+
+class _TableCheck(_Check):
+    """A rule judged on the whole table: error or warn only."""
+
+    @field_validator("severity")
+    @classmethod
+    def _not_quarantine(cls, value: str) -> str:
+        if value == "quarantine":
+            raise ValueError(
+                "this rule judges the whole table, so there are no rows to quarantine; use error or warn"
+            )
+        return value
+
+
+class NotNullCheck(_RowCheck):
     rule: Literal["not_null"]
     columns: list[str] = Field(min_length=1)
 
 
-class UniqueCheck(_Check):
+class UniqueCheck(_TableCheck):
     rule: Literal["unique"]
     columns: list[str] = Field(min_length=1, description="together form the key")
 
 
-class AcceptedValuesCheck(_Check):
+class AcceptedValuesCheck(_RowCheck):
     rule: Literal["accepted_values"]
     column: str
     values: list[str | int | float | bool] = Field(min_length=1)
 
 
-class RangeCheck(_Check):
+class RangeCheck(_RowCheck):
     rule: Literal["range"]
     column: str
     min: float | None = None
     max: float | None = None
+    inclusive: bool = Field(default=True, description="whether min and max themselves pass")
 
     @model_validator(mode="after")
     def _bounds(self) -> RangeCheck:
@@ -146,16 +176,76 @@ class RangeCheck(_Check):
         return self
 
 
-class RowCountCheck(_Check):
+class RowCountCheck(_TableCheck):
     rule: Literal["row_count"]
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
 
 
+class RegexCheck(_RowCheck):
+    rule: Literal["regex"]
+    column: str
+    pattern: str = Field(description="RE2 syntax; the whole value must match")
+
+
+class ExpressionCheck(_RowCheck):
+    rule: Literal["expression"]
+    expression: str = Field(description="a SQL boolean over the row; a row fails unless it is true")
+
+
+class RelationshipsCheck(_RowCheck):
+    rule: Literal["relationships"]
+    column: str
+    to: str = Field(description="the table the values must exist in")
+    field: str = Field(description="the column of `to` holding the valid values")
+
+
+class AggregateCheck(_TableCheck):
+    rule: Literal["aggregate"]
+    expression: str = Field(description="a SQL aggregate over the table, e.g. avg(amount)")
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AggregateCheck:
+        if self.min is None and self.max is None:
+            raise ValueError("give at least one of 'min' and 'max'")
+        return self
+
+
+class FreshnessCheck(_TableCheck):
+    rule: Literal["freshness"]
+    column: str = Field(description="a timestamp or date column")
+    max_age: str = Field(description="e.g. 30m, 36h, 7d: the newest value must be younger")
+
+    @field_validator("max_age")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        duration_seconds(value)
+        return value
+
+
 CheckConfig = Annotated[
-    NotNullCheck | UniqueCheck | AcceptedValuesCheck | RangeCheck | RowCountCheck,
+    NotNullCheck
+    | UniqueCheck
+    | AcceptedValuesCheck
+    | RangeCheck
+    | RowCountCheck
+    | RegexCheck
+    | ExpressionCheck
+    | RelationshipsCheck
+    | AggregateCheck
+    | FreshnessCheck,
     Field(discriminator="rule"),
 ]
+ROW_CHECKS = (
+    NotNullCheck,
+    AcceptedValuesCheck,
+    RangeCheck,
+    RegexCheck,
+    ExpressionCheck,
+    RelationshipsCheck,
+)
 
 
 class ModelConfig(Strict):

@@ -147,11 +147,20 @@ def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) 
                     suggestion_text(name, sql_models),
                 )
             )
-    for table in config.checks:
+    for table, checks in config.checks.items():
         if table not in tables:
             problems.append(
                 Problem(f"checks.{table}", f"no table '{table}'", suggestion_text(table, tables))
             )
+        for index, check in enumerate(checks):
+            if check.rule == "relationships" and check.to not in tables:
+                problems.append(
+                    Problem(
+                        f"checks.{table}.{index}.to",
+                        f"no table '{check.to}'",
+                        suggestion_text(check.to, tables),
+                    )
+                )
     for model_name, train in config.ml.items():
         if train.table not in tables:
             problems.append(

@@ -2,7 +2,7 @@
 
 from weir.quality.profile import ColumnProfile, TableProfile, profile_table
 from weir.quality.rules import RULES, CompiledCheck, compile_check
-from weir.quality.runner import CheckOutcome, run_checks
+from weir.quality.runner import CheckOutcome, compiled_checks, run_checks
 
 __all__ = [
     "RULES",
@@ -11,6 +11,7 @@ __all__ = [
     "CompiledCheck",
     "TableProfile",
     "compile_check",
+    "compiled_checks",
     "profile_table",
     "run_checks",
 ]

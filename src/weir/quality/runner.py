@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from weir.core.suggest import suggestion_text
-from weir.core.tables import TableFiles
-from weir.engines.duckdb import DuckDBEngine
-from weir.quality.rules import compile_check
-
-if TYPE_CHECKING:
-    import pyarrow.dataset as pads
+from weir.engines.duckdb import DuckDBEngine, Readable, SqlError
+from weir.quality.rules import CompiledCheck, compile_check
 
 
 @dataclass(frozen=True)
@@ -24,30 +20,88 @@ class CheckOutcome:
     detail: str
 
 
+def compiled_checks(checks: Sequence[Any], severities: Sequence[str]) -> list[CompiledCheck]:
+    return [c for check in checks if check.severity in severities for c in compile_check(check)]
+
+
 def run_checks(
-    engine: DuckDBEngine, dataset: pads.Dataset | TableFiles, checks: Sequence[Any]
+    engine: DuckDBEngine,
+    data: Readable,
+    checks: Sequence[Any],
+    others: Mapping[str, Readable] | None = None,
+    severities: Sequence[str] = ("error", "warn"),
 ) -> list[CheckOutcome]:
-    """Every declared check on one table version; a check on a missing column fails clearly."""
-    columns = set(dataset.schema.names)
+    """Judge every declared check of the given severities on one table version.
+
+    A check naming a missing column, or whose SQL the engine refuses (a bad regex, an
+    expression over an unknown column), fails with the reason instead of stopping the rest.
+    When a row_count rule is declared and the table is empty, row rules fail rather than
+    pass for want of rows.
+    """
+    columns = set(data.schema.names)
+    compiled = compiled_checks(checks, severities)
     outcomes: list[CheckOutcome] = []
-    for check in checks:
-        for compiled in compile_check(check):
-            missing = [c for c in compiled.columns if c not in columns]
-            if missing:
+    empty: bool | None = None
+    guarded = any(c.label == "row_count" for c in compiled)
+    for check in compiled:
+        missing = [c for c in check.columns if c not in columns]
+        if missing:
+            hint = suggestion_text(missing[0], columns)
+            outcomes.append(
+                CheckOutcome(
+                    check.label,
+                    check.severity,
+                    False,
+                    0,
+                    f"no column '{missing[0]}' in the table; {hint}",
+                )
+            )
+            continue
+        if check.row_rule and guarded:
+            if empty is None:
+                empty = _scalar(engine, "SELECT count(*) = 0 FROM t", data, {}) is True
+            if empty:
                 outcomes.append(
                     CheckOutcome(
-                        compiled.label,
-                        compiled.severity,
+                        check.label,
+                        check.severity,
                         False,
                         0,
-                        f"no column '{missing[0]}' in the table; {suggestion_text(missing[0], columns)}",
+                        "no rows to check (row_count is declared)",
                     )
                 )
                 continue
-            with engine.query(compiled.sql, {"t": dataset}) as reader:
-                value = reader.read_all().column(0)[0].as_py()
-            passed, failing, detail = compiled.judge(int(value or 0))
-            outcomes.append(
-                CheckOutcome(compiled.label, compiled.severity, passed, failing, detail)
+        try:
+            value = _scalar(
+                engine, check.count_sql(), data, {t: (others or {})[t] for t in check.reads}
             )
+        except SqlError as exc:
+            outcomes.append(
+                CheckOutcome(
+                    check.label, check.severity, False, 0, f"the check's SQL failed: {exc.message}"
+                )
+            )
+            continue
+        except KeyError as exc:
+            outcomes.append(
+                CheckOutcome(
+                    check.label,
+                    check.severity,
+                    False,
+                    0,
+                    f"table {exc} is not available to the check",
+                )
+            )
+            continue
+        if check.judge is not None:
+            passed, failing, detail = check.judge(value)
+        else:
+            failing = int(value or 0)
+            passed, detail = failing == 0, "" if failing == 0 else f"{failing} failing rows"
+        outcomes.append(CheckOutcome(check.label, check.severity, passed, failing, detail))
     return outcomes
+
+
+def _scalar(engine: DuckDBEngine, sql: str, data: Readable, others: Mapping[str, Readable]) -> Any:
+    with engine.query(sql, {"t": data, **others}) as reader:
+        return reader.read_all().column(0)[0].as_py()

@@ -119,3 +119,115 @@ def test_rules_agree_with_a_python_oracle(values: list[int | None], low: int, wi
 def test_unknown_rule_is_refused_by_the_config_model() -> None:
     with pytest.raises(Exception, match="not_null"):
         ADAPTER.validate_python({"rule": "not_nul", "columns": ["a"]})
+
+
+# rules added with the quality issue ------------------------------------------------------
+
+
+def test_range_can_exclude_its_bounds() -> None:
+    table = pa.table({"v": [0.0, 5.0, 10.0]})
+    assert one(table, rule="range", column="v", min=0, max=10).failing == 0
+    result = one(table, rule="range", column="v", min=0, max=10, inclusive=False)
+    assert result.failing == 2 and result.check == "range(v in (0.0, 10.0))"
+
+
+def test_regex_matches_whole_values_and_skips_nulls() -> None:
+    table = pa.table({"c": ["EUR", "eur", "EURO", None, "GBP"]})
+    assert one(table, rule="regex", column="c", pattern="[A-Z]{3}").failing == 2
+
+
+def test_a_bad_regex_fails_the_check_with_the_engine_message() -> None:
+    result = one(pa.table({"c": ["x"]}), rule="regex", column="c", pattern="(")
+    assert not result.passed and "the check's SQL failed" in result.detail
+
+
+def test_expression_fails_rows_where_it_is_false_or_null() -> None:
+    table = pa.table({"amount": [5, -1, None, 0], "kind": ["sale", "refund", "sale", "sale"]})
+    result = one(table, rule="expression", expression="amount >= 0 OR kind = 'refund'")
+    assert result.failing == 1  # only the NULL amount sale; the refund passes
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [("avg(amount)", "aggregates"), ("(SELECT 1)", "not a query"), ("amount >=", "cannot parse")],
+)
+def test_bad_expressions_are_config_errors(expression: str, message: str) -> None:
+    from weir.core import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        check(pa.table({"amount": [1]}), rule="expression", expression=expression)
+
+
+def test_relationships_find_orphans() -> None:
+    orders = pa.table({"customer_id": [1, 2, 3, None]})
+    customers = pa.table({"id": [1, 2, None]})
+    compiled = ADAPTER.validate_python(
+        {"rule": "relationships", "column": "customer_id", "to": "customers", "field": "id"}
+    )
+    [result] = run_checks(ENGINE, ds.dataset(orders), [compiled], {"customers": customers})
+    assert (result.failing, result.check) == (1, "relationships(customer_id -> customers.id)")
+
+
+def test_aggregate_bounds() -> None:
+    table = pa.table({"amount": [10.0, 20.0, 30.0]})
+    assert one(table, rule="aggregate", expression="avg(amount)", min=15, max=25).passed
+    result = one(table, rule="aggregate", expression="max(amount)", max=25)
+    assert not result.passed and "value 30" in result.detail
+    assert not one(
+        pa.table({"amount": pa.array([], pa.float64())}),
+        rule="aggregate",
+        expression="avg(amount)",
+        min=0,
+    ).passed
+
+
+def test_freshness_uses_the_newest_value() -> None:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    table = pa.table({"ts": [now - dt.timedelta(days=3), now - dt.timedelta(hours=2)]})
+    assert one(table, rule="freshness", column="ts", max_age="3h").passed
+    stale = one(table, rule="freshness", column="ts", max_age="1h")
+    assert not stale.passed and "h old" in stale.detail
+    assert not one(
+        pa.table({"ts": pa.array([], pa.timestamp("us", "UTC"))}),
+        rule="freshness",
+        column="ts",
+        max_age="1d",
+    ).passed
+
+
+def test_empty_input_does_not_pass_row_rules_when_row_count_is_declared() -> None:
+    empty = pa.table({"a": pa.array([], pa.int64())})
+    guarded = run_checks(
+        ENGINE,
+        ds.dataset(empty),
+        [
+            ADAPTER.validate_python({"rule": "row_count", "min": 1}),
+            ADAPTER.validate_python({"rule": "not_null", "columns": ["a"]}),
+        ],
+    )
+    assert [(r.check, r.passed) for r in guarded] == [("row_count", False), ("not_null(a)", False)]
+    assert "no rows to check" in guarded[1].detail
+    assert one(
+        empty, rule="not_null", columns=["a"]
+    ).passed  # without row_count, nothing is claimed
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"rule": "unique", "columns": ["a"]},
+        {"rule": "row_count", "min": 1},
+        {"rule": "aggregate", "expression": "avg(a)", "min": 0},
+    ],
+)
+def test_table_rules_cannot_quarantine(rule: dict[str, Any]) -> None:
+    with pytest.raises(Exception, match="no rows to quarantine"):
+        ADAPTER.validate_python({**rule, "severity": "quarantine"})
+
+
+@pytest.mark.parametrize("text", ["7", "7 days", "1y", ""])
+def test_freshness_needs_a_duration(text: str) -> None:
+    with pytest.raises(Exception, match="not a duration"):
+        ADAPTER.validate_python({"rule": "freshness", "column": "ts", "max_age": text})
