@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Any
 
 import pyarrow as pa
 
 from weir.app.workspace import Workspace
 from weir.catalog import CheckRecord, VersionRecord
-from weir.core.errors import LakeError, NotFoundError, StepError
+from weir.core.errors import ConfigError, LakeError, NotFoundError, StepError
 from weir.core.suggest import suggestion_text
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError, schema_record
 from weir.engines.split import RAW_COLUMN, REJECT_COLUMN, Diverted, split_stream, without_helpers
+from weir.governance import governance_params, policy_sql
 from weir.ingest import observe_files, read_files
 from weir.quality import compiled_checks, profile_table, run_checks
-from weir.quality.rules import literal
+from weir.quality.cleaning import Chain, StageReport, apply_rule
+from weir.quality.rules import ident, literal
 from weir.transform import SqlModel
 
 QUARANTINE_SUFFIX = "__quarantine"
@@ -64,6 +67,8 @@ class ProjectExecutor:
             return [step.target, *sorted(targets - {step.target})]
         if step.kind == "train":
             return [self.config.ml[step.target].table]
+        if step.kind == "clean":
+            return [str(step.definition["table"])]
         return []
 
     def observe_inputs(self, step: Step) -> Mapping[str, InputState]:
@@ -98,6 +103,7 @@ class ProjectExecutor:
     def execute(self, step: Step, token: int) -> dict[str, Any]:
         handler = {
             "source": self._source,
+            "clean": self._clean,
             "sql": self._sql,
             "check": self._check,
             "train": self._train,
@@ -163,6 +169,70 @@ class ProjectExecutor:
             "rows": record.row_count,
             "quarantined_rows": quarantine.row_count,
             "quarantine_table": f"{quarantine.table}@{quarantine.version}",
+        }
+
+    def _clean(self, step: Step, token: int) -> dict[str, Any]:
+        """Cleaning rules in order, then the table's column policies; one commit."""
+        raw = str(step.definition["table"])
+        source = self._current(raw)
+        policies = self.config.governance.for_table(raw)
+        params = governance_params(self.config.governance.key, policies)
+        scan = self.ws.lake.scan(raw, source.version)
+        chain = Chain(self.ws.engine, scan, f"clean.{raw}", params)
+        clean = self.config.clean.get(raw)
+        for index, rule in enumerate(clean.rules if clean else []):
+            apply_rule(chain, rule, index)
+        if policies:
+            columns = chain.columns()
+            missing = [c for c in policies if c not in columns]
+            if missing:
+                raise ConfigError(
+                    f"governance.columns: table '{raw}' has no column '{missing[0]}' (after its cleaning rules)",
+                    fix=suggestion_text(missing[0], columns),
+                )
+            items, changed = [], []
+            for name, kind in columns.items():
+                if name not in policies:
+                    items.append(ident(name))
+                    continue
+                governed = policy_sql(name, ident(name), kind, policies[name])
+                if governed.item is not None:
+                    items.append(governed.item)
+                if governed.changed is not None:
+                    changed.append(governed.changed)
+            report = StageReport(
+                "governance",
+                "governance",
+                stats={c: f"{p.class_}: {p.action}" for c, p in policies.items()},
+            )
+            chain.add(
+                f"SELECT {', '.join(items)} FROM {{prev}}",
+                report,
+                changed=" + ".join(changed) or "0",
+            )
+        reports = chain.count()
+        try:
+            with self.ws.engine.query(chain.final_sql(), {"t": scan}, params) as reader:
+                record = self._commit(
+                    step.target,
+                    "clean",
+                    reader,
+                    token,
+                    [source],
+                    clean.description if clean else None,
+                )
+        except SqlError:
+            # The message could quote SQL carrying key material; say what failed, not how.
+            raise StepError(
+                step.name,
+                f"cleaning '{raw}' failed in the engine",
+                fix="run 'weir validate'; check the rules' columns and types",
+            ) from None
+        return {
+            "table": step.target,
+            "version": record.version,
+            "rows": record.row_count,
+            "rules": [asdict(r) for r in reports],
         }
 
     def _sql(self, step: Step, token: int) -> dict[str, Any]:

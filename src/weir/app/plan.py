@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from weir.core.errors import ConfigError
+from weir.core.hashing import fingerprint
 from weir.core.version import __version__
 from weir.dag import Pipeline, Step
 from weir.project import Project
@@ -33,7 +36,25 @@ def ready_step(project: Project, table: str) -> str:
 
 
 def maker_step(project: Project, table: str) -> str:
-    return f"source:{table}" if table in project.config.sources else f"sql:{table}"
+    if table in project.config.sources:
+        return f"source:{table}"
+    cleaned_from = {target: raw for raw, target in project.cleaned_tables().items()}
+    if table in cleaned_from:
+        return f"clean:{cleaned_from[table]}"
+    return f"sql:{table}"
+
+
+def _refuse_raw_pii(project: Project, reader: str, tables: Iterable[str]) -> None:
+    """Raw PII never reaches a table past the governed layer: only clean steps read it."""
+    cleaned = project.cleaned_tables()
+    for table in tables:
+        columns = project.ungoverned_pii(table)
+        if columns:
+            raise ConfigError(
+                f"{reader} reads '{table}', whose PII columns ({', '.join(columns)}) are governed "
+                f"only in '{cleaned[table]}'",
+                fix=f"read '{cleaned[table]}' instead",
+            )
 
 
 def _related_tables(checks: list[Any]) -> list[str]:
@@ -65,11 +86,35 @@ def build_plan(project: Project) -> Plan:
                 where=f"weir.yaml sources.{name}",
             )
         )
+    for raw, target in project.cleaned_tables().items():
+        clean = config.clean.get(raw)
+        policies = config.governance.for_table(raw)
+        key = config.governance.key
+        steps.append(
+            Step(
+                name=f"clean:{raw}",
+                kind="clean",
+                target=target,
+                after=(ready_step(project, raw),),
+                definition={
+                    "table": raw,
+                    "rules": [r.model_dump(mode="json") for r in clean.rules] if clean else [],
+                    "governance": {
+                        c: p.model_dump(mode="json", by_alias=True) for c, p in policies.items()
+                    },
+                    # the key changes every pseudonym, so its fingerprint (never the key) is part of the definition
+                    "key": fingerprint("weir-governance-key:" + key) if key and policies else None,
+                },
+                code=f"weir {__version__} clean",
+                where=f"weir.yaml clean.{raw}" if clean else f"weir.yaml governance ({raw})",
+            )
+        )
     tables = project.tables()
     models: dict[str, SqlModel] = {}
     for name, file in project.sql_models.items():
         display = file.path.relative_to(project.root).as_posix()
         model = parse_model(file, [t for t in tables if t != name] + [name], display)
+        _refuse_raw_pii(project, display, model.dependencies)
         models[name] = model
         steps.append(
             Step(
@@ -113,6 +158,7 @@ def build_plan(project: Project) -> Plan:
             )
         )
     for name, train in config.ml.items():
+        _refuse_raw_pii(project, f"ml.{name}", [train.table])
         steps.append(
             Step(
                 name=f"train:{name}",

@@ -45,6 +45,11 @@ def step_line(report: StepReport, explain: bool = False) -> str:
 def _outcome(summary: dict[str, Any]) -> str:
     if "rows" in summary and "table" in summary:
         text = f"{summary['rows']:,} rows -> {summary['table']}@{summary['version']}"
+        for rule in summary.get("rules", []):
+            if rule["removed_rows"]:
+                text += f"; {rule['label']}: -{rule['removed_rows']:,} rows"
+            elif rule["changed_values"]:
+                text += f"; {rule['label']}: {rule['changed_values']:,} values"
         if summary.get("quarantined_rows"):
             text += f", {summary['quarantined_rows']} quarantined"
         return text

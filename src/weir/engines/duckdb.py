@@ -66,12 +66,18 @@ class DuckDBEngine:
         return connection
 
     @contextmanager
-    def query(self, sql: str, tables: Mapping[str, Readable]) -> Iterator[pa.RecordBatchReader]:
+    def query(
+        self, sql: str, tables: Mapping[str, Readable], params: Mapping[str, Any] | None = None
+    ) -> Iterator[pa.RecordBatchReader]:
+        """Run one SELECT over `tables`; `params` fill $name placeholders (never spliced into
+        the text, so a secret passed this way cannot appear in an error message)."""
         connection = self.connect()
         try:
             self._sandbox(connection, tables)
             try:
-                relation = connection.sql(sql)
+                # DuckDB refuses parameters a statement does not use: pass only those named.
+                used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+                relation = connection.sql(sql, params=used) if used else connection.sql(sql)
                 if relation is None:
                     raise SqlError(
                         "the SQL did not produce a result", fix="a model must be one SELECT"

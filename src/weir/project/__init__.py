@@ -1,8 +1,8 @@
 """The project file: models, loading with ${ENV} expansion, and precise errors."""
 
+from weir.project.base import COLUMN_TYPES
 from weir.project.loader import PROJECT_FILE, Problem, ProjectFileError, parse_project_text
 from weir.project.model import (
-    COLUMN_TYPES,
     CheckConfig,
     FileSource,
     ProjectConfig,

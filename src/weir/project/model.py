@@ -9,28 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from weir.project.base import _DECIMAL, COLUMN_TYPES, Strict
+from weir.project.cleaning import CleanConfig, GovernanceConfig
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-#: Engine-neutral column types a project may declare, mapped to DuckDB SQL types.
-COLUMN_TYPES: dict[str, str] = {
-    "string": "VARCHAR",
-    "bool": "BOOLEAN",
-    "int32": "INTEGER",
-    "int64": "BIGINT",
-    "float32": "FLOAT",
-    "float64": "DOUBLE",
-    "date": "DATE",
-    "timestamp": "TIMESTAMPTZ",
-}
-_DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
-
-
-class Strict(BaseModel):
-    """Base of every project-file model: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_identifier(name: str, what: str) -> str:
@@ -308,10 +292,19 @@ class ProjectConfig(Strict):
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     sources: dict[str, FileSource] = Field(default_factory=dict)
     checks: dict[str, list[CheckConfig]] = Field(default_factory=dict)
+    clean: dict[str, CleanConfig] = Field(default_factory=dict)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     ml: dict[str, TrainConfig] = Field(default_factory=dict)
 
-    @field_validator("sources", "models", "ml")
+    def clean_target(self, table: str) -> str | None:
+        """The table a raw table is cleaned into, if it is cleaned or governed."""
+        config = self.clean.get(table)
+        if config is None and not self.governance.for_table(table):
+            return None
+        return (config.into if config and config.into else None) or f"clean_{table}"
+
+    @field_validator("sources", "models", "ml", "clean")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:

@@ -54,8 +54,22 @@ class Project:
         return f"sqlite:///{(self.workspace / 'catalog.db').as_posix()}"
 
     def tables(self) -> list[str]:
-        """Every table the project makes: sources first, then SQL models."""
-        return [*self.config.sources, *self.sql_models]
+        """Every table the project makes: sources, cleaned tables, then SQL models."""
+        return [*self.config.sources, *self.cleaned_tables().values(), *self.sql_models]
+
+    def cleaned_tables(self) -> dict[str, str]:
+        """Raw table -> the table its clean step makes."""
+        config = self.config
+        raw = list(
+            dict.fromkeys([*config.clean, *(n.split(".")[0] for n in config.governance.columns)])
+        )
+        return {
+            table: target for table in raw if (target := config.clean_target(table)) is not None
+        }
+
+    def ungoverned_pii(self, table: str) -> list[str]:
+        """PII columns of `table` that its clean step governs: nothing but that step may read it."""
+        return sorted(c for c, p in self.config.governance.for_table(table).items() if p.is_pii)
 
 
 def find_project_file(start: Path) -> Path:
@@ -116,7 +130,34 @@ def load_project(path: Path | str = ".", env: Mapping[str, str] | None = None) -
 
 def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) -> list[Problem]:
     problems: list[Problem] = []
-    tables = [*config.sources, *sql_models]
+    raw_tables = [*config.sources, *sql_models]
+    cleaned = {
+        t: config.clean_target(t)
+        for t in [*config.clean, *(n.split(".")[0] for n in config.governance.columns)]
+    }
+    tables = [*raw_tables, *(c for c in cleaned.values() if c)]
+    for raw, target in cleaned.items():
+        key = f"clean.{raw}" if raw in config.clean else f"governance.columns ({raw}.*)"
+        if raw not in raw_tables:
+            problems.append(
+                Problem(key, f"no table '{raw}' to clean", suggestion_text(raw, raw_tables))
+            )
+        if target in raw_tables or list(cleaned.values()).count(target) > 1:
+            problems.append(
+                Problem(
+                    f"clean.{raw}.into",
+                    f"'{target}' is already a table's name",
+                    "choose another name with 'into'",
+                )
+            )
+        elif target is not None and not IDENTIFIER.match(target):
+            problems.append(
+                Problem(
+                    f"clean.{raw}.into",
+                    f"'{target}' is not a valid table name",
+                    "lower case letters, digits and underscores",
+                )
+            )
     if not _inside_root(config.workspace):
         problems.append(
             Problem("workspace", "must be a relative path inside the project", "e.g. '.weir'")

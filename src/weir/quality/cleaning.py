@@ -1,0 +1,366 @@
+"""Cleaning rules compiled to a chain of SQL stages, each counted.
+
+Each rule reads the stage before it and becomes one CTE. Statistics a rule needs (a median
+to fill with, outlier fences) are computed from the stage it reads, become literals in its
+SQL, and are reported, so the exact cleaning can be replayed and explained. Every rule
+reports how many rows it removed or values it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from weir.core.errors import ConfigError, StepError
+from weir.core.suggest import suggestion_text
+from weir.engines.duckdb import DuckDBEngine, Readable
+from weir.project.base import COLUMN_TYPES
+from weir.project.cleaning import (
+    Case,
+    Cast,
+    Deduplicate,
+    DropMissing,
+    FillMissing,
+    ForwardFill,
+    NormaliseWhitespace,
+    Outliers,
+    ParseDatetime,
+    Trim,
+)
+from weir.quality.rules import ident, literal
+
+NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+)
+
+
+@dataclass
+class StageReport:
+    """What one rule did: rows removed or values changed, and the statistics it used."""
+
+    rule: str
+    label: str
+    removed_rows: int = 0
+    changed_values: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Stage:
+    name: str
+    sql: str
+    report: StageReport
+    changed: str | None  # per-row count of changed values, over the previous stage
+    removes_rows: bool
+
+
+class Chain:
+    """A table flowing through stages; nothing runs until a query asks for it."""
+
+    def __init__(
+        self,
+        engine: DuckDBEngine,
+        data: Readable,
+        where: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.data = data
+        self.where = where
+        self.params = dict(params or {})
+        self.stages: list[_Stage] = []
+
+    @property
+    def current(self) -> str:
+        return self.stages[-1].name if self.stages else "t"
+
+    def sql(self, final: str) -> str:
+        if not self.stages:
+            return final
+        ctes = ", ".join(f"{s.name} AS ({s.sql})" for s in self.stages)
+        return f"WITH {ctes} {final}"
+
+    def rows(self, select: str) -> list[dict[str, Any]]:
+        with self.engine.query(self.sql(select), {"t": self.data}, self.params) as reader:
+            result: list[dict[str, Any]] = reader.read_all().to_pylist()
+            return result
+
+    def columns(self) -> dict[str, str]:
+        """Column name -> DuckDB type of the current stage."""
+        described = self.rows(f"SELECT * FROM (DESCRIBE SELECT * FROM {self.current})")
+        return {r["column_name"]: r["column_type"] for r in described}
+
+    def add(
+        self,
+        sql: str,
+        report: StageReport,
+        *,
+        changed: str | None = None,
+        removes_rows: bool = False,
+    ) -> None:
+        self.stages.append(
+            _Stage(
+                f"s{len(self.stages) + 1}",
+                sql.replace("{prev}", self.current),
+                report,
+                changed,
+                removes_rows,
+            )
+        )
+
+    def final_sql(self) -> str:
+        return self.sql(f"SELECT * FROM {self.current}")
+
+    def count(self) -> list[StageReport]:
+        """Fill in each stage's counts with one query over the whole chain."""
+        if not self.stages:
+            return []
+        parts = []
+        for index, stage in enumerate(self.stages):
+            before = self.stages[index - 1].name if index else "t"
+            if stage.removes_rows:
+                parts.append(
+                    f"(SELECT count(*) FROM {before}) - (SELECT count(*) FROM {stage.name})"
+                )
+            elif stage.changed is not None:
+                parts.append(
+                    f"(SELECT coalesce(sum(c), 0) FROM (SELECT {stage.changed} AS c FROM {before}))"
+                )
+            else:
+                parts.append("0")
+        [values] = self.rows("SELECT " + ", ".join(f"{p} AS c{i}" for i, p in enumerate(parts)))
+        for stage, value in zip(self.stages, values.values(), strict=True):
+            if stage.removes_rows:
+                stage.report.removed_rows = int(value)
+            else:
+                stage.report.changed_values = int(value)
+        return [s.report for s in self.stages]
+
+
+def _need(columns: Mapping[str, str], names: list[str], where: str) -> None:
+    for name in names:
+        if name not in columns:
+            raise ConfigError(
+                f"{where}: no column '{name}' at this point", fix=suggestion_text(name, columns)
+            )
+
+
+def _replace(columns: Mapping[str, str], new: Mapping[str, str]) -> str:
+    """SELECT list: every column, with `new` expressions for some, in the original order."""
+    return ", ".join(f"{new[c]} AS {ident(c)}" if c in new else ident(c) for c in columns)
+
+
+def _changed(new: Mapping[str, str]) -> str:
+    return " + ".join(f"({ident(c)} IS DISTINCT FROM ({e}))::INT" for c, e in new.items())
+
+
+def _value_stage(
+    chain: Chain,
+    label: str,
+    rule: str,
+    new: Mapping[str, str],
+    columns: Mapping[str, str],
+    stats: dict[str, Any] | None = None,
+) -> None:
+    report = StageReport(rule, label, stats=stats or {})
+    chain.add(f"SELECT {_replace(columns, new)} FROM {{prev}}", report, changed=_changed(new))
+
+
+def apply_rule(chain: Chain, rule: Any, index: int) -> None:
+    """Add one cleaning rule to the chain (statistics are computed now, from the chain)."""
+    where = f"{chain.where}.rules.{index} ({rule.rule})"
+    columns = chain.columns()
+    label = rule.description or rule.rule
+    if isinstance(rule, DropMissing):
+        _need(columns, rule.columns, where)
+        condition = " AND ".join(f"{ident(c)} IS NOT NULL" for c in rule.columns)
+        chain.add(
+            f"SELECT * FROM {{prev}} WHERE {condition}",
+            StageReport(rule.rule, label),
+            removes_rows=True,
+        )
+    elif isinstance(rule, FillMissing):
+        _need(columns, rule.columns, where)
+        new, stats = {}, {}
+        for name in rule.columns:
+            q = ident(name)
+            if rule.strategy == "constant":
+                value: Any = rule.value
+            else:
+                if rule.strategy in ("mean", "median") and not columns[name].startswith(NUMERIC):
+                    raise ConfigError(
+                        f"{where}: '{name}' is {columns[name]}; {rule.strategy} needs numbers",
+                        fix="use mode or constant",
+                    )
+                function = {"mean": "avg", "median": "median", "mode": "mode"}[rule.strategy]
+                [row] = chain.rows(f"SELECT {function}({q}) AS v FROM {chain.current}")
+                value = row["v"]
+                if value is None:
+                    raise StepError(
+                        chain.where,
+                        f"{where}: column '{name}' has no values to take a {rule.strategy} of",
+                        fix="fill with a constant instead",
+                    )
+            stats[name] = value if isinstance(value, int | float | str | bool) else str(value)
+            new[name] = f"coalesce({q}, CAST({literal(value)} AS {columns[name]}))"
+        _value_stage(chain, label, rule.rule, new, columns, {f"{rule.strategy}": stats})
+    elif isinstance(rule, ForwardFill):
+        _need(columns, [*rule.columns, *rule.by, rule.order_by], where)
+        partition = f"PARTITION BY {', '.join(ident(b) for b in rule.by)} " if rule.by else ""
+        frame = f"({partition}ORDER BY {ident(rule.order_by)} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        new = {
+            c: f"coalesce({ident(c)}, last_value({ident(c)} IGNORE NULLS) OVER {frame})"
+            for c in rule.columns
+        }
+        _value_stage(chain, label, rule.rule, new, columns)
+    elif isinstance(rule, Deduplicate):
+        if rule.key is None:
+            chain.add(
+                "SELECT DISTINCT * FROM {prev}", StageReport(rule.rule, label), removes_rows=True
+            )
+        else:
+            assert rule.order_by is not None
+            _need(columns, [*rule.key, rule.order_by], where)
+            direction = "ASC" if rule.keep == "first" else "DESC"
+            everything = ", ".join(ident(c) for c in columns)
+            order = f"{ident(rule.order_by)} {direction} NULLS LAST, hash({everything})"
+            key = ", ".join(ident(k) for k in rule.key)
+            chain.add(
+                f"SELECT * FROM {{prev}} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1",
+                StageReport(
+                    rule.rule,
+                    label,
+                    stats={"key": rule.key, "keep": rule.keep, "order_by": rule.order_by},
+                ),
+                removes_rows=True,
+            )
+    elif isinstance(rule, Outliers):
+        _outliers(chain, rule, columns, where, label)
+    elif isinstance(rule, Cast):
+        _need(columns, [rule.column], where)
+        q, target = ident(rule.column), COLUMN_TYPES[rule.to]
+        failing = f"{q} IS NOT NULL AND try_cast({q} AS {target}) IS NULL"
+        _fail_if_any(chain, rule, failing, q, where)
+        report = StageReport(rule.rule, label, stats={"to": rule.to})
+        chain.add(
+            f"SELECT {_replace(columns, {rule.column: f'try_cast({q} AS {target})'})} FROM {{prev}}",
+            report,
+            changed=f"({failing})::INT",
+        )
+    elif isinstance(rule, Trim | Case | NormaliseWhitespace):
+        _need(columns, rule.columns, where)
+        new = {c: _text(rule, f"{ident(c)}") for c in rule.columns}
+        _value_stage(chain, label, rule.rule, new, columns)
+    elif isinstance(rule, ParseDatetime):
+        _need(columns, [rule.column], where)
+        if not columns[rule.column].startswith("VARCHAR"):
+            raise ConfigError(
+                f"{where}: '{rule.column}' is {columns[rule.column]}, not text",
+                fix="parse_datetime reads text",
+            )
+        q = ident(rule.column)
+        attempts = []
+        for fmt in rule.formats:
+            parsed = f"try_strptime({q}, {literal(fmt)})"
+            aware = "%z" in fmt or "%Z" in fmt
+            attempts.append(
+                f"{parsed}::TIMESTAMPTZ"
+                if aware
+                else f"timezone({literal(rule.timezone)}, {parsed})"
+            )
+        expression = f"coalesce({', '.join(attempts)})"
+        failing = f"{q} IS NOT NULL AND ({expression}) IS NULL"
+        _fail_if_any(chain, rule, failing, q, where)
+        report = StageReport(
+            rule.rule, label, stats={"formats": rule.formats, "timezone": rule.timezone}
+        )
+        chain.add(
+            f"SELECT {_replace(columns, {rule.column: expression})} FROM {{prev}}",
+            report,
+            changed=f"({q} IS NOT NULL)::INT",
+        )
+    else:  # pragma: no cover - the config model admits no other rule
+        raise ConfigError(f"{where}: unknown cleaning rule")
+
+
+def _text(rule: Trim | Case | NormaliseWhitespace, q: str) -> str:
+    if isinstance(rule, Trim):
+        return f"trim({q})"
+    if isinstance(rule, NormaliseWhitespace):
+        return f"trim(regexp_replace({q}, '\\s+', ' ', 'g'))"
+    if rule.to == "title":
+        return f"array_to_string(list_transform(string_split(lower({q}), ' '), lambda w: upper(w[1]) || w[2:]), ' ')"
+    return f"{rule.to}({q})"
+
+
+def _fail_if_any(
+    chain: Chain, rule: Cast | ParseDatetime, failing: str, q: str, where: str
+) -> None:
+    if rule.on_error != "fail":
+        return
+    bad = chain.rows(f"SELECT {q}::VARCHAR AS v FROM {chain.current} WHERE {failing} LIMIT 5")
+    if bad:
+        examples = ", ".join(repr(r["v"]) for r in bad)
+        raise StepError(
+            chain.where,
+            f"{where}: values of '{rule.column}' that do not convert, e.g. {examples}",
+            fix="fix the data, add formats, or set on_error: null to null them (they are counted)",
+        )
+
+
+def _outliers(
+    chain: Chain, rule: Outliers, columns: Mapping[str, str], where: str, label: str
+) -> None:
+    _need(columns, [rule.column], where)
+    if not columns[rule.column].startswith(NUMERIC):
+        raise ConfigError(
+            f"{where}: '{rule.column}' is {columns[rule.column]}, not a number",
+            fix="outliers apply to numbers",
+        )
+    q = ident(rule.column)
+    if rule.method == "percentile":
+        [row] = chain.rows(
+            f"SELECT quantile_cont({q}, [{rule.lower}, {rule.upper}]) AS b FROM {chain.current}"
+        )
+        low, high = row["b"] or (None, None)
+    elif rule.method == "iqr":
+        [row] = chain.rows(f"SELECT quantile_cont({q}, [0.25, 0.75]) AS b FROM {chain.current}")
+        q1, q3 = row["b"] or (None, None)
+        low, high = (
+            (None, None) if q1 is None else (q1 - rule.k * (q3 - q1), q3 + rule.k * (q3 - q1))
+        )
+    else:
+        [row] = chain.rows(f"SELECT avg({q}) AS m, stddev_pop({q}) AS s FROM {chain.current}")
+        mean, std = row["m"], row["s"]
+        low, high = (
+            (None, None)
+            if mean is None
+            else (mean - rule.threshold * std, mean + rule.threshold * std)
+        )
+    stats = {"method": rule.method, "lower_fence": low, "upper_fence": high}
+    if low is None or high is None:
+        chain.add("SELECT * FROM {prev}", StageReport(rule.rule, label, stats=stats))
+        return
+    outside = f"({q} < {literal(float(low))} OR {q} > {literal(float(high))})"
+    if rule.action == "clip":
+        clipped = f"CAST(CASE WHEN {q} < {literal(float(low))} THEN {literal(float(low))} WHEN {q} > {literal(float(high))} THEN {literal(float(high))} ELSE {q} END AS {columns[rule.column]})"
+        _value_stage(chain, label, rule.rule, {rule.column: clipped}, columns, stats)
+    else:
+        flag = ident(f"{rule.column}_outlier")
+        chain.add(
+            f"SELECT *, coalesce({outside}, false) AS {flag} FROM {{prev}}",
+            StageReport(rule.rule, label, stats=stats),
+            changed=f"coalesce({outside}, false)::INT",
+        )
