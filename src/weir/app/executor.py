@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from weir.app.pii import feature_origins
 from weir.app.workspace import Workspace
 from weir.catalog import CheckRecord, VersionRecord
 from weir.core.errors import ConfigError, LakeError, NotFoundError, StepError
@@ -368,6 +369,15 @@ class ProjectExecutor:
             spec.table, record.version, [c for c in columns if c in available]
         )
         trained = train(table, spec, f"ml.{step.target}")
+        origins, unknown = feature_origins(
+            self.ws.project,
+            self.ws.catalog,
+            self.sql_models,
+            spec.table,
+            [*spec.features.numeric, *spec.features.categorical],
+        )
+        warnings = [o.warning for o in origins if o.warning]
+        warnings += [f"lineage of {c} is unknown: sqlglot could not trace it" for c in unknown]
         artifact = self.ws.artifacts.save_model(step.target, trained.pipeline)
         version = self.ws.catalog.register_model_version(
             step.target,
@@ -382,6 +392,15 @@ class ProjectExecutor:
                 "classes": trained.classes,
                 "rows": trained.rows,
                 "split": {"method": spec.split_method, "test_fraction": spec.split.test_fraction},
+                "classified_origins": [
+                    {
+                        "feature": o.feature,
+                        "source": o.source,
+                        "class": o.class_,
+                        "action": o.action,
+                    }
+                    for o in origins
+                ],
             },
             artifact_path=artifact.relative,
             artifact_sha256=artifact.sha256,
@@ -395,6 +414,7 @@ class ProjectExecutor:
             "version": version.version,
             "metrics": trained.metrics,
             "rows": trained.rows,
+            "warnings": warnings,
         }
 
 

@@ -387,23 +387,32 @@ class Catalog:
             ]
 
     def latest_checks(self, table: str) -> list[CheckRecord]:
-        """Results of the latest check run on `table`."""
+        """Results on the newest checked version of `table`: from its latest check step and,
+        for quarantine rules, from the step that made it."""
         with self._session() as session:
-            last = session.execute(
-                select(CheckResult.step_run_id)
+            version_id = session.execute(
+                select(CheckResult.dataset_version_id)
                 .join(DatasetVersion, DatasetVersion.id == CheckResult.dataset_version_id)
                 .join(Dataset)
                 .where(Dataset.name == table)
                 .order_by(CheckResult.id.desc())
                 .limit(1)
             ).scalar()
-            if last is None:
+            if version_id is None:
                 return []
+            latest_per_step = (
+                select(func.max(StepRun.id))
+                .join(CheckResult, CheckResult.step_run_id == StepRun.id)
+                .where(CheckResult.dataset_version_id == version_id)
+                .group_by(StepRun.step)
+            )
             rows = session.execute(
                 select(CheckResult, DatasetVersion, StepRun)
                 .join(DatasetVersion, DatasetVersion.id == CheckResult.dataset_version_id)
                 .join(StepRun, StepRun.id == CheckResult.step_run_id)
-                .where(CheckResult.step_run_id == last)
+                .where(
+                    CheckResult.dataset_version_id == version_id, StepRun.id.in_(latest_per_step)
+                )
                 .order_by(CheckResult.id)
             ).all()
             return [

@@ -42,16 +42,37 @@ def summarise(console: Console, directory: Path) -> None:
         console.print()
         console.print(render.tables_table(ws.catalog.tables()))
         checks = Table(title="Checks (latest)", title_justify="left")
-        for column in ("table", "passed", "warned", "failed", "notes"):
+        for column in ("table", "passed", "warned", "quarantined rows", "failed", "notes"):
             checks.add_column(column)
         for table in project.config.checks:
             results = ws.catalog.latest_checks(table)
             passed = sum(r.passed for r in results)
             warned = [r for r in results if not r.passed and r.severity == "warn"]
             failed = [r for r in results if not r.passed and r.severity == "error"]
-            notes = "; ".join(f"{r.check}: {r.detail}" for r in warned + failed)
-            checks.add_row(table, str(passed), str(len(warned)), str(len(failed)), notes)
+            diverted = [r for r in results if not r.passed and r.severity == "quarantine"]
+            notes = "; ".join(f"{r.check}: {r.detail}" for r in warned + diverted + failed)
+            quarantined = sum(r.failing for r in diverted)
+            checks.add_row(
+                table, str(passed), str(len(warned)), f"{quarantined:,}", str(len(failed)), notes
+            )
         console.print(checks)
+        cleaning = Table(
+            title="Cleaning and governance (last run of each clean step)", title_justify="left"
+        )
+        for column in ("table", "rule", "rows removed", "values changed", "details"):
+            cleaning.add_column(column, overflow="fold")
+        for raw, target in project.cleaned_tables().items():
+            record = ws.catalog.last_success(f"clean:{raw}")
+            for rule in record.summary.get("rules", []) if record else []:
+                details = ", ".join(f"{k}: {v}" for k, v in rule["stats"].items())
+                cleaning.add_row(
+                    f"{raw} -> {target}",
+                    rule["label"],
+                    f"{rule['removed_rows']:,}",
+                    f"{rule['changed_values']:,}",
+                    details,
+                )
+        console.print(cleaning)
         console.print(render.models_table(ws.catalog.model_versions()))
         console.print("\n".join(render.where_lines(ws)))
         console.print(

@@ -36,6 +36,8 @@ def step_line(report: StepReport, explain: bool = False) -> str:
         for part, digest in report.key.parts.items():
             label = report.key.labels.get(part, "")
             line += f"\n{'':>12}{part:<28} {digest[:12]} {label}"
+    for warning in report.summary.get("warnings", []):
+        line += f"\n{'':>10} [yellow]warning: {warning}[/]"
     if report.error:
         indented = report.error.replace("\n", "\n" + " " * 12)
         line += f"\n{'':>10} [red]{indented}[/]"

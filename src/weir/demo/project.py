@@ -42,18 +42,47 @@ checks:
     - {rule: not_null, columns: [txn_id, customer_id, ts, is_fraud]}
     - {rule: unique, columns: [txn_id], severity: warn, description: the export re-sends rows}
     - {rule: accepted_values, column: channel, values: [pos, contactless, online, atm]}
-    - {rule: range, column: amount, min: 0, max: 50000, severity: warn}
+    - {rule: regex, column: currency, pattern: "[A-Z]{3}"}
+    - {rule: relationships, column: customer_id, to: customers, field: customer_id}
+    - {rule: range, column: amount, min: 0, max: 50000, severity: quarantine,
+       description: amounts beyond any card limit are data-entry errors}
   clean_transactions:
     - {rule: unique, columns: [txn_id]}
+    - {rule: not_null, columns: [amount, merchant_category, device]}
   transaction_features:
     - {rule: not_null, columns: [is_fraud, amount, hour]}
     - {rule: row_count, min: 500}
+    - {rule: aggregate, expression: avg(is_fraud), min: 0.001, max: 0.2,
+       description: the fraud rate stays plausible}
+
+# Cleaning rules run in order on the raw table and make clean_<table>; every change is counted.
+clean:
+  transactions:
+    rules:
+      - {rule: deduplicate, key: [txn_id], keep: first, order_by: ts}
+      - {rule: fill_missing, columns: [amount], strategy: median}
+      - {rule: fill_missing, columns: [merchant_category, device], strategy: constant, value: unknown}
+  customers:
+    rules:
+      - {rule: deduplicate, key: [customer_id], keep: first, order_by: signup_date}
+      - {rule: normalise_whitespace, columns: [country]}
+      - {rule: case, columns: [country], to: upper}
+
+# Governance: classes and policies per column, applied by the table's clean step. The same
+# customer_id gets the same artificial ID in both tables, so joins still work.
+governance:
+  key: ${WEIR_PSEUDONYM_KEY:-demo-only-key-do-not-use-in-production}
+  columns:
+    customers.customer_id: {class: pii.id, action: pseudonymise}
+    customers.name: {class: pii.name, action: drop}
+    customers.email: {class: pii.email, action: drop}
+    customers.phone: {class: pii.phone, action: mask, keep_last: 2}
+    customers.birth_date: {class: pii.birth_date, action: truncate, to: year}
+    transactions.customer_id: {class: pii.id, action: pseudonymise}
 
 models:
-  clean_transactions:
-    description: One row per transaction (re-sent duplicates removed).
   customer_profile:
-    description: One row per customer, without direct identifiers.
+    description: One row per customer with what features need (no direct identifiers).
   transaction_features:
     description: Per-transaction features for fraud scoring.
 
@@ -72,22 +101,10 @@ ml:
     seed: 42
 """
 
-CLEAN_TRANSACTIONS = """\
--- The processor re-sends some rows: keep the first copy of each transaction.
-SELECT *
-FROM transactions
-QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY ts) = 1
-"""
-
 CUSTOMER_PROFILE = """\
--- Customers without name, e-mail or phone: features need country and age, not identity.
-SELECT
-    customer_id,
-    upper(trim(country)) AS country,
-    birth_date,
-    signup_date
-FROM customers
-QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY signup_date) = 1
+-- What features need from a customer: country, birth year and tenure, not identity.
+SELECT customer_id, country, birth_date, signup_date
+FROM clean_customers
 """
 
 TRANSACTION_FEATURES = """\
@@ -130,16 +147,22 @@ LEFT JOIN home_currency AS h ON h.country = p.country
 """
 
 SQL = {
-    "clean_transactions.sql": CLEAN_TRANSACTIONS,
     "customer_profile.sql": CUSTOMER_PROFILE,
     "transaction_features.sql": TRANSACTION_FEATURES,
 }
 
 
 def write_demo_project(directory: Path) -> list[Path]:
-    """Write weir.yaml and the SQL models; leaves data/ and the workspace alone."""
+    """Write weir.yaml and the SQL models; leaves data/ and the workspace alone.
+
+    The demo owns its sql/ folder: model files it no longer ships are removed, so an older
+    demo directory does not keep a model that now clashes with a cleaned table.
+    """
     written = []
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in (directory / "sql").glob("*.sql"):
+        if stale.name not in SQL:
+            stale.unlink()
     files = {"weir.yaml": WEIR_YAML, **{f"sql/{name}": text for name, text in SQL.items()}}
     for relative, text in files.items():
         path = directory / relative

@@ -160,7 +160,8 @@ def test_a_model_reading_raw_pii_is_refused(
     monkeypatch.setenv("WEIR_KEY", KEY)
     write_project(tmp_path, sql="SELECT email FROM people")
     with pytest.raises(
-        ConfigError, match=r"reads 'people', whose PII columns .* are governed only in 'people_safe'"
+        ConfigError,
+        match=r"reads 'people', whose PII columns .* are governed only in 'people_safe'",
     ):
         build_plan(load_project(tmp_path))
 

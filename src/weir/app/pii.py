@@ -1,0 +1,79 @@
+"""Where a model's features come from, in terms of classified (e.g. PII) source columns.
+
+Walks column lineage from each feature back through SQL models to the columns a clean step
+governs. A feature that derives from a PII column whose policy kept part of the value
+(mask, truncate, keep) is reported: that information reaches the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from weir.catalog import Catalog
+from weir.project import Project
+from weir.transform import SqlModel, column_sources
+
+SAFE_ACTIONS = ("pseudonymise", "drop")
+
+
+@dataclass(frozen=True)
+class FeatureOrigin:
+    feature: str
+    source: str  # raw_table.column
+    class_: str
+    action: str
+
+    @property
+    def warning(self) -> str | None:
+        if self.action in SAFE_ACTIONS or not (
+            self.class_ == "pii" or self.class_.startswith("pii.")
+        ):
+            return None
+        return (
+            f"feature '{self.feature}' derives from {self.source} (class {self.class_}, "
+            f"action {self.action}): part of that PII value reaches the model"
+        )
+
+
+def feature_origins(
+    project: Project,
+    catalog: Catalog,
+    models: Mapping[str, SqlModel],
+    table: str,
+    features: list[str],
+) -> tuple[list[FeatureOrigin], list[str]]:
+    """Classified origins of each feature, and the columns whose lineage is unknown."""
+    cleaned_from = {target: raw for raw, target in project.cleaned_tables().items()}
+    origins: set[FeatureOrigin] = set()
+    unknown: set[str] = set()
+    for feature in features:
+        frontier, seen = [(table, feature)], set()
+        while frontier:
+            current = frontier.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            name, column = current
+            if name in cleaned_from:
+                raw = cleaned_from[name]
+                base = column.removesuffix("_outlier")
+                policy = project.config.governance.for_table(raw).get(base)
+                if policy is not None:
+                    origins.add(
+                        FeatureOrigin(feature, f"{raw}.{base}", policy.class_, policy.action)
+                    )
+                continue
+            model = models.get(name)
+            if model is None:
+                continue  # a source: classes live on the clean step that governs it
+            inputs = {}
+            for dependency in model.dependencies:
+                record = catalog.current_version(dependency)
+                inputs[dependency] = [f["name"] for f in record.schema] if record else []
+            sources = column_sources(model, column, inputs)
+            if sources is None:
+                unknown.add(f"{name}.{column}")
+                continue
+            frontier.extend(sources)
+    return sorted(origins, key=lambda o: (o.feature, o.source)), sorted(unknown)
