@@ -138,10 +138,7 @@ class ProjectExecutor:
             parents=[p.id for p in parents],
             description=description,
         )
-        if kind != "quarantine":
-            self.ws.catalog.record_profile(
-                record.id, profile_table(self.ws.engine, scan).as_record()
-            )
+        self.ws.catalog.record_profile(record.id, profile_table(self.ws.engine, scan).as_record())
         return record
 
     def _source(self, step: Step, token: int) -> dict[str, Any]:

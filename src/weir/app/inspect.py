@@ -6,7 +6,6 @@ from typing import Any
 
 from weir.app.workspace import Workspace
 from weir.catalog import VersionRecord
-from weir.core.errors import NotFoundError
 from weir.quality import profile_table
 
 
@@ -16,11 +15,6 @@ def table_profile(ws: Workspace, record: VersionRecord) -> dict[str, Any]:
     stored = ws.catalog.profile(record.id)
     if stored is not None:
         return stored
-    if record.kind == "quarantine":
-        raise NotFoundError(
-            f"{record.table}@{record.version} is a quarantine table, which is not profiled",
-            fix=f"see its rows with 'weir show {record.table}@{record.version}'",
-        )
     profile = profile_table(ws.engine, ws.lake.scan(record.table, record.version)).as_record()
     ws.catalog.record_profile(record.id, profile)
     return profile
