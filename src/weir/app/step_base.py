@@ -1,0 +1,68 @@
+"""What the work of every step needs: the project, the current version of a table, a commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from weir.app.workspace import Workspace
+from weir.catalog import VersionRecord
+from weir.core.errors import NotFoundError
+from weir.engines import schema_record
+from weir.quality import profile_table
+from weir.transform import SqlModel
+
+QUARANTINE_SUFFIX = "__quarantine"
+
+
+class StepBase:
+    """Shared by the step implementations; the runner sees only ProjectExecutor."""
+
+    def __init__(
+        self, workspace: Workspace, sql_models: Mapping[str, SqlModel], run_id: int
+    ) -> None:
+        self.ws = workspace
+        self.sql_models = sql_models
+        self.run_id = run_id
+        self.config = workspace.project.config
+
+    # what a step reads ----------------------------------------------------------------------
+
+    def _current(self, table: str) -> VersionRecord:
+        record = self.ws.catalog.current_version(table)
+        if record is None:
+            raise NotFoundError(
+                f"table '{table}' has not been built yet",
+                fix="run the whole pipeline with 'weir run'",
+            )
+        return record
+
+    def _commit(
+        self,
+        table: str,
+        kind: str,
+        data: Any,
+        token: int,
+        parents: list[VersionRecord],
+        description: str | None = None,
+    ) -> VersionRecord:
+        """Write one Delta commit and record it (with lineage) in the catalog."""
+        version = self.ws.lake.write(
+            table, data, metadata={"weir.run": str(self.run_id), "weir.step_run": str(token)}
+        )
+        scan = self.ws.lake.scan(table, version)
+        fingerprint = self.ws.engine.fingerprint(scan)
+        record = self.ws.catalog.record_version(
+            table,
+            kind=kind,
+            version=version,
+            row_count=fingerprint.row_count,
+            fingerprint=fingerprint.digest,
+            schema=schema_record(scan.schema),
+            run_id=self.run_id,
+            step_run_id=token,
+            parents=[p.id for p in parents],
+            description=description,
+        )
+        self.ws.catalog.record_profile(record.id, profile_table(self.ws.engine, scan).as_record())
+        return record
