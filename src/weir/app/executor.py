@@ -9,13 +9,12 @@ import pyarrow as pa
 
 from weir.app.pii import feature_origins
 from weir.app.quality_steps import QualitySteps
+from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.core.errors import LakeError, StepError
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError
 from weir.ingest import observe_files, read_files
 from weir.quality import compiled_checks
-
-QUARANTINE_SUFFIX = "__quarantine"
 
 
 class ProjectExecutor(QualitySteps):

@@ -22,8 +22,6 @@ from weir.quality import compiled_checks, run_checks
 from weir.quality.cleaning import Chain, StageReport, apply_rule
 from weir.quality.rules import ident, literal
 
-QUARANTINE_SUFFIX = "__quarantine"
-
 
 class QualitySteps(StepBase):
     """Check, clean and quarantine work (see ProjectExecutor)."""

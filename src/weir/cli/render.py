@@ -159,8 +159,10 @@ def where_lines(ws: Workspace) -> list[str]:
 
 def profile_table(record: VersionRecord, profile: dict[str, Any]) -> Table:
     """A profile as one row per column; numbers rounded for reading, not for storage."""
+    sampled = profile.get("sample_rows")
+    basis = f"; distribution from a sample of {sampled:,} rows" if sampled else ""
     table = Table(
-        title=f"Profile of {record.table}@{record.version} ({profile['rows']:,} rows; ~ = approximate)",
+        title=f"Profile of {record.table}@{record.version} ({profile['rows']:,} rows; ~ = approximate{basis})",
         title_justify="left",
     )
     for column in (

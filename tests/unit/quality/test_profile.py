@@ -90,3 +90,23 @@ def test_counts_and_moments_match_python(values: list[int | None]) -> None:
         assert column.min == str(min(present)) and column.max == str(max(present))
         assert sum(b["count"] for b in column.histogram or []) == len(present)
         assert column.histogram is not None and column.histogram[-1]["upper"] >= max(present)
+
+
+def test_large_tables_take_the_distribution_from_a_sample_and_say_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import weir.quality.profile as profile_module
+
+    monkeypatch.setattr(profile_module, "SAMPLE_ABOVE", 100_000)
+    monkeypatch.setattr(profile_module, "SAMPLE_ROWS", 50_000)
+    values = [None if i % 10 == 0 else float(i % 1000) for i in range(300_000)]
+    profile = profile_table(ENGINE, pa.table({"v": values}))
+    column = profile.column("v")
+    assert profile.rows == 300_000 and column.nulls == 30_000  # counts stay exact
+    assert profile.sample_rows is not None and 10_000 < profile.sample_rows < 150_000
+    assert column.mean == pytest.approx(
+        statistics.fmean(v for v in values if v is not None), rel=0.05
+    )
+    assert profile.as_record()["sample_rows"] == profile.sample_rows
+    small = profile_table(ENGINE, pa.table({"v": [1.0, 2.0]}))
+    assert small.sample_rows is None
