@@ -36,7 +36,7 @@ SQL = {
 }
 
 
-def prepare_project(rows: int, seed: int) -> Path:
+def prepare_project(rows: int, seed: int, *, profiles: bool = True) -> Path:
     """The demo project without checks and ML, with data generated once per size."""
     directory = HERE / "data" / f"demo-{rows}"
     marker = directory / "data" / ".generated.json"
@@ -48,6 +48,7 @@ def prepare_project(rows: int, seed: int) -> Path:
     config = yaml.safe_load((directory / "weir.yaml").read_text())
     for section in ("checks", "ml", "clean", "governance", "models"):
         config.pop(section, None)
+    config["profiles"] = {"enabled": profiles}
     (directory / "weir.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     for stale in (directory / "sql").glob("*.sql"):
         stale.unlink()
@@ -92,14 +93,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    directory = prepare_project(args.rows, args.seed)
-    result = compare(
-        f"demo pipeline at {args.rows:,} transactions",
-        lambda: run_weir(directory),
-        lambda: run_duckdb(directory),
-        rounds=args.rounds,
-    )
-    print(result.report())
+    results = []
+    for profiles in (True, False):
+        directory = prepare_project(args.rows, args.seed, profiles=profiles)
+        label = "profiles on (default)" if profiles else "profiles off"
+        print(f"-- {label}", flush=True)
+        results.append(
+            compare(
+                f"demo pipeline at {args.rows:,} transactions, {label}",
+                lambda d=directory: run_weir(d),
+                lambda d=directory: run_duckdb(d),
+                rounds=args.rounds,
+            )
+        )
+    for result in results:
+        print(result.report())
 
 
 if __name__ == "__main__":

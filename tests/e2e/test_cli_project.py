@@ -84,7 +84,10 @@ def test_failed_step_blocks_dependents_and_the_next_run_resumes(weir: Weir, tmp_
     assert failed.returncode == 1
     found = statuses(failed.stdout)
     assert found["sql:customer_totals"] == "failed" and found["sql:big_spenders"] == "blocked"
-    assert "sql/customer_totals.sql" in failed.stdout and "countryy" in failed.stdout
+    assert (
+        "sql/customer_totals.sql:4:7 (first use of that name)" in failed.stdout
+        and "countryy" in failed.stdout
+    )
     totals.write_text(good)
     resumed = weir("run", cwd=project)
     ran = {s for s, status in statuses(resumed.stdout).items() if status == "succeeded"}
@@ -226,3 +229,35 @@ def test_freshness_checks_run_every_time_and_say_why(weir: Weir, tmp_path: Path)
     assert (
         statuses(again)["sql:customer_totals"] == "skipped"
     )  # same table version: nothing else re-runs
+
+
+def test_catalog_and_describe(weir: Weir, tmp_path: Path) -> None:
+    weir("init", "p")
+    project = tmp_path / "p"
+    totals = project / "sql" / "customer_totals.sql"
+    totals.write_text(
+        "-- weir:\n--   owner: growth-team\n--   tags: [kpi]\n--   column_descriptions:\n--     spend: sum of order amounts\n"
+        + totals.read_text()
+    )
+    before = weir("catalog", cwd=project).stdout
+    assert "customer_totals" in before and "not built" in before
+    weir("run", cwd=project)
+    listed = weir("catalog", "--tag", "kpi", cwd=project).stdout
+    assert (
+        "customer_totals" in listed
+        and "growth-team" in listed
+        and "orders" not in listed.replace("customer_totals", "")
+    )
+    assert (
+        "customer_totals" in weir("catalog", "order amounts", cwd=project).stdout
+    )  # column descriptions are searched
+    described = weir("describe", "customer_totals", cwd=project).stdout
+    assert (
+        "made by sql:customer_totals" in described and "Orders and spend per customer." in described
+    )
+    assert "reads: customers, orders" in described and "read by: big_spenders" in described
+    assert "sum of order amounts" in described and "current version 0 of 1" in described
+    orders = weir("describe", "orders", cwd=project).stdout
+    assert "range(amount in [0.0, ])" in orders and "pass" in orders
+    missing = weir("describe", "ordres", cwd=project, check=False)
+    assert missing.returncode == 1 and "did you mean 'orders'?" in missing.stderr

@@ -15,6 +15,7 @@ from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError
 from weir.ingest import observe_files, read_files
 from weir.quality import compiled_checks
+from weir.transform.sql import locate_error
 
 
 class ProjectExecutor(QualitySteps):
@@ -129,8 +130,15 @@ class ProjectExecutor(QualitySteps):
                     description.description if description else None,
                 )
         except SqlError as exc:
+            place = locate_error(model.sql, exc.message)
+            where = model.path
+            if place is not None:
+                line, column, exact = place
+                where = f"{model.path}:{line}:{column}" + (
+                    "" if exact else " (first use of that name)"
+                )
             raise StepError(
-                step.name, f"{model.path}: {exc.message}", fix="fix the SQL and run again"
+                step.name, f"{where}: {exc.message}", fix="fix the SQL and run again"
             ) from None
         summary: dict[str, Any] = {
             "table": step.target,

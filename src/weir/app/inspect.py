@@ -15,6 +15,10 @@ def table_profile(ws: Workspace, record: VersionRecord) -> dict[str, Any]:
     stored = ws.catalog.profile(record.id)
     if stored is not None:
         return stored
-    profile = profile_table(ws.engine, ws.lake.scan(record.table, record.version)).as_record()
+    settings = ws.project.config.profiles
+    scan = ws.lake.scan(record.table, record.version)
+    profile = profile_table(
+        ws.engine, scan, sample_above=settings.sample_above, sample_rows=settings.sample_rows
+    ).as_record()
     ws.catalog.record_profile(record.id, profile)
     return profile

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from weir.app.catalog_view import table_entries
 from weir.app.executor import ProjectExecutor
 from weir.app.plan import build_plan
 from weir.app.workspace import Workspace, run_lock
@@ -96,6 +97,7 @@ def run_project(
         )
         return RunResult(None, runner.run(force=force, dry_run=True))
     with run_lock(project.workspace):
+        workspace.catalog.record_docs(table_entries(project, plan))
         run_id = workspace.catalog.start_run(
             project.name, __version__, git_state(project.root), dict(workspace.engine.settings())
         )

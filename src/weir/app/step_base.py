@@ -64,5 +64,13 @@ class StepBase:
             parents=[p.id for p in parents],
             description=description,
         )
-        self.ws.catalog.record_profile(record.id, profile_table(self.ws.engine, scan).as_record())
+        settings = self.config.profiles
+        if settings.enabled:
+            profile = profile_table(
+                self.ws.engine,
+                scan,
+                sample_above=settings.sample_above,
+                sample_rows=settings.sample_rows,
+            )
+            self.ws.catalog.record_profile(record.id, profile.as_record())
         return record

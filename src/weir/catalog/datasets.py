@@ -9,7 +9,15 @@ from sqlalchemy import func, select
 
 from weir.catalog.base import CatalogBase, _version_record
 from weir.catalog.records import CheckRecord, VersionRecord
-from weir.catalog.schema import CheckResult, Dataset, DatasetVersion, LineageEdge, Profile, StepRun
+from weir.catalog.schema import (
+    CheckResult,
+    Dataset,
+    DatasetVersion,
+    LineageEdge,
+    Profile,
+    StepRun,
+    TableDocs,
+)
 from weir.core.errors import NotFoundError
 from weir.core.suggest import suggestion_text
 
@@ -133,6 +141,30 @@ class DatasetCatalog(CatalogBase):
                 .order_by(Dataset.name)
             ).all()
             return [_version_record(v, d) for v, d in rows]
+
+    # docs ---------------------------------------------------------------------------------
+
+    def record_docs(self, entries: Iterable[dict[str, Any]]) -> None:
+        """Replace what the catalog knows about the project's tables (one entry per table:
+        name, kind, made_by, docs, reads)."""
+        with self._session() as session:
+            session.query(TableDocs).delete()
+            for entry in entries:
+                session.add(TableDocs(**entry))
+
+    def docs(self) -> list[dict[str, Any]]:
+        with self._session() as session:
+            rows = session.scalars(select(TableDocs).order_by(TableDocs.name)).all()
+            return [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "made_by": r.made_by,
+                    "docs": dict(r.docs),
+                    "reads": list(r.reads),
+                }
+                for r in rows
+            ]
 
     # profiles -----------------------------------------------------------------------------
 

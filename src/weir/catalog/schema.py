@@ -98,6 +98,19 @@ class LineageEdge(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
 
 
+class TableDocs(Base):
+    """What the project says about a table (description, owner, tags, column descriptions),
+    as of the latest run; kept apart from versions because it changes without new data."""
+
+    __tablename__ = "table_docs"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    made_by: Mapped[str] = mapped_column(String(200))
+    docs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reads: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Profile(Base):
     """Column statistics of one table version (see weir.quality.profile)."""
 

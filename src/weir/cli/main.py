@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from weir.cli import render
-from weir.core.errors import ConfigError, WeirError
+from weir.cli import browse, render
+from weir.cli.common import (
+    ProjectOption,
+    console,
+    errors,
+    handled,
+    open_project_workspace,
+    table_ref,
+)
 from weir.core.version import __version__
 
 app = typer.Typer(
@@ -25,52 +28,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _width() -> int | None:
-    """Rich assumes 80 columns off a terminal; logs and CI read better wider."""
-    if sys.stdout.isatty():
-        return None
-    return int(os.environ.get("COLUMNS", "140"))
-
-
-console = Console(highlight=False, width=_width())
-errors = Console(stderr=True, highlight=False, width=_width())
-F = TypeVar("F", bound=Callable[..., Any])
-
-ProjectOption = Annotated[
-    Path,
-    typer.Option(
-        "--project", "-p", help="Project directory (or its weir.yaml).", show_default=False
-    ),
-]
-
-
-@contextmanager
-def _handled() -> Iterator[None]:
-    """Turn WeirError into a clear message and exit code: 2 for config, 1 for the rest."""
-    try:
-        yield
-    except WeirError as exc:
-        errors.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
-        if exc.fix:
-            errors.print(f"[yellow]fix:[/] {exc.fix}", soft_wrap=True)
-        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
-
-
-def _workspace(project: Path) -> Any:
-    from weir.app import open_workspace
-    from weir.project import load_project
-
-    return open_workspace(load_project(project))
-
-
-def _table_ref(text: str) -> tuple[str, int | None]:
-    """TABLE or TABLE@VERSION."""
-    name, _, wanted = text.partition("@")
-    if wanted and not wanted.isdigit():
-        raise ConfigError(f"'{text}': the version after @ must be a number", fix="e.g. orders@3")
-    return name, int(wanted) if wanted else None
 
 
 def _version_callback(value: bool) -> None:
@@ -101,7 +58,7 @@ def init(
     """Create a small project that runs as it is."""
     from weir.project import scaffold_project
 
-    with _handled():
+    with handled():
         files = scaffold_project(directory, name)
     console.print(f"created a Weir project in {directory.resolve()}:")
     for path in files:
@@ -115,7 +72,7 @@ def validate(project: ProjectOption = Path()) -> None:
     from weir.app import build_plan
     from weir.project import load_project
 
-    with _handled():
+    with handled():
         loaded = load_project(project)
         plan = build_plan(loaded)
     console.print(f"[green]ok[/] {loaded.file}: {len(plan.pipeline)} steps")
@@ -138,8 +95,8 @@ def run(
     """Run the pipeline: steps whose inputs, code or definition changed; skip the rest."""
     from weir.app import run_project
 
-    with _handled():
-        ws = _workspace(project)
+    with handled():
+        ws = open_project_workspace(project)
         try:
             status = console.status("", spinner="dots")
 
@@ -167,8 +124,8 @@ def run(
 @app.command()
 def tables(project: ProjectOption = Path()) -> None:
     """The current version of every table."""
-    with _handled():
-        ws = _workspace(project)
+    with handled():
+        ws = open_project_workspace(project)
         console.print(render.tables_table(ws.catalog.tables()))
         ws.close()
 
@@ -180,9 +137,9 @@ def show(
     rows: Annotated[int, typer.Option("--rows", "-n", min=0, help="Sample rows to print.")] = 10,
 ) -> None:
     """A table version: schema, rows, lineage, and a sample."""
-    with _handled():
-        name, version = _table_ref(table)
-        ws = _workspace(project)
+    with handled():
+        name, version = table_ref(table)
+        ws = open_project_workspace(project)
         try:
             record = ws.catalog.version(name, version)
             versions = ws.catalog.versions(name)
@@ -222,9 +179,9 @@ def profile(
     project: ProjectOption = Path(),
 ) -> None:
     """Column statistics of a table version: nulls, distinct values, range, moments, top values."""
-    with _handled():
-        name, version = _table_ref(table)
-        ws = _workspace(project)
+    with handled():
+        name, version = table_ref(table)
+        ws = open_project_workspace(project)
         try:
             record = ws.catalog.version(name, version)
             from weir.app.inspect import table_profile
@@ -242,8 +199,8 @@ def runs(
     limit: Annotated[int, typer.Option(min=1)] = 20,
 ) -> None:
     """Past runs, or one run's steps with why each ran or was skipped."""
-    with _handled():
-        ws = _workspace(project)
+    with handled():
+        ws = open_project_workspace(project)
         try:
             if run_id is None:
                 console.print(render.runs_table(ws.catalog.runs(limit)))
@@ -276,8 +233,8 @@ def models(
     project: ProjectOption = Path(),
 ) -> None:
     """Registered model versions with their held-out metrics."""
-    with _handled():
-        ws = _workspace(project)
+    with handled():
+        ws = open_project_workspace(project)
         try:
             records = ws.catalog.model_versions(name)
             console.print(render.models_table(records))
@@ -306,9 +263,9 @@ def checks(
     """The latest data-quality results, and with --history N the N before them."""
     from weir.project import load_project
 
-    with _handled():
+    with handled():
         loaded = load_project(project)
-        ws = _workspace(project)
+        ws = open_project_workspace(project)
         try:
             names = [table] if table else list(loaded.config.checks)
             grid = Table(title="Checks", title_justify="left")
@@ -349,13 +306,17 @@ def demo(
     """Generate the fraud demo data, write the demo project, run it, and summarise."""
     from weir.cli.demo import prepare_demo, summarise
 
-    with _handled():
+    with handled():
         prepare_demo(console, directory, rows, seed)
     if not run_it:
         return
     run(project=directory, force=False, dry_run=False, explain=False)
-    with _handled():
+    with handled():
         summarise(console, directory)
+
+
+app.command(name="catalog")(browse.catalog)
+app.command(name="describe")(browse.describe)
 
 
 def main() -> None:

@@ -36,13 +36,15 @@ def canonical_json(value: Any) -> str:
 
 
 def fingerprint(value: Any) -> str:
-    """SHA-256 (hex) of the canonical JSON of `value`; strings and bytes are hashed as is."""
+    """SHA-256 (hex) of `value`: bytes as they are, anything else as canonical JSON.
+
+    Each kind hashes under its own prefix, so no value of one kind can collide with a value
+    of another (None and the string 'null' once did, when strings were hashed raw).
+    """
     if isinstance(value, bytes):
-        data = value
-    elif isinstance(value, str):
-        data = value.encode()
+        data = b"bytes:" + value
     else:
-        data = canonical_json(value).encode()
+        data = b"json:" + canonical_json(value).encode()
     return hashlib.sha256(data).hexdigest()
 
 

@@ -58,11 +58,17 @@ checks:
 # Cleaning rules run in order on the raw table and make clean_<table>; every change is counted.
 clean:
   transactions:
+    description: One row per transaction, gaps filled, customer ids pseudonymised.
+    owner: payments-data
+    tags: [transactions]
     rules:
       - {rule: deduplicate, key: [txn_id], keep: first, order_by: ts}
       - {rule: fill_missing, columns: [amount], strategy: median}
       - {rule: fill_missing, columns: [merchant_category, device], strategy: constant, value: unknown}
   customers:
+    description: Customers without name or e-mail; phone masked, birth date to the year.
+    owner: crm-data
+    tags: [customers, governed]
     rules:
       - {rule: deduplicate, key: [customer_id], keep: first, order_by: signup_date}
       - {rule: normalise_whitespace, columns: [country]}
@@ -81,10 +87,14 @@ governance:
     transactions.customer_id: {class: pii.id, action: pseudonymise}
 
 models:
-  customer_profile:
-    description: One row per customer with what features need (no direct identifiers).
   transaction_features:
     description: Per-transaction features for fraud scoring.
+    owner: fraud-analytics
+    tags: [features, fraud]
+    column_descriptions:
+      amount_ratio: amount over the customer's mean of the previous 50 transactions
+      txn_count_24h: the customer's transactions in the 24 hours up to this one
+      foreign_currency: 1 when the currency is not the customer's home currency
 
 ml:
   fraud:
@@ -102,7 +112,13 @@ ml:
 """
 
 CUSTOMER_PROFILE = """\
--- What features need from a customer: country, birth year and tenure, not identity.
+-- weir:
+--   description: One row per customer with what features need (no direct identifiers).
+--   owner: fraud-analytics
+--   tags: [customers, features]
+--   column_descriptions:
+--     customer_id: pseudonym (HMAC of the CRM id)
+--     birth_date: first day of the birth year
 SELECT customer_id, country, birth_date, signup_date
 FROM clean_customers
 """

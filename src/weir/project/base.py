@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 #: Engine-neutral column types a project may declare, mapped to DuckDB SQL types.
 COLUMN_TYPES: dict[str, str] = {
@@ -24,3 +24,22 @@ class Strict(BaseModel):
     """Base of every project-file model: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Documented(Strict):
+    """What people need to know about a table: shown by weir catalog and weir describe."""
+
+    description: str | None = None
+    owner: str | None = Field(default=None, description="a person or team to ask")
+    tags: list[str] = Field(default_factory=list)
+    column_descriptions: dict[str, str] = Field(
+        default_factory=dict, description="column -> what it means"
+    )
+
+    def docs(self) -> dict[str, object]:
+        return {
+            "description": self.description,
+            "owner": self.owner,
+            "tags": list(self.tags),
+            "columns": dict(self.column_descriptions),
+        }

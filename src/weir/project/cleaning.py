@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from weir.project.base import COLUMN_TYPES, Strict
+from weir.project.base import COLUMN_TYPES, Documented, Strict
 
 
 class _Rule(Strict):
@@ -146,10 +146,9 @@ CleaningRule = Annotated[
 ]
 
 
-class CleanConfig(Strict):
+class CleanConfig(Documented):
     into: str | None = Field(default=None, description="the table made; default clean_<table>")
     rules: list[CleaningRule] = Field(default_factory=list)
-    description: str | None = None
 
 
 PII_CLASS = re.compile(r"^[a-z]+(\.[a-z_]+)*$")

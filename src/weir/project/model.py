@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from weir.project.base import _DECIMAL, COLUMN_TYPES, Strict
+from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict
 from weir.project.cleaning import CleanConfig, GovernanceConfig
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -56,7 +56,7 @@ class CsvOptions(Strict):
         return value
 
 
-class FileSource(Strict):
+class FileSource(Documented):
     format: Literal["csv", "parquet"]
     path: str = Field(description="file path or glob, relative to the project directory")
     columns: dict[str, str] | None = Field(
@@ -64,7 +64,6 @@ class FileSource(Strict):
         description="declared schema: column -> type; rows that do not fit are quarantined",
     )
     csv: CsvOptions = Field(default_factory=CsvOptions)
-    description: str | None = None
 
     @field_validator("path")
     @classmethod
@@ -232,10 +231,9 @@ ROW_CHECKS = (
 )
 
 
-class ModelConfig(Strict):
-    """Optional settings for a SQL model whose SQL lives in sql/NAME.sql."""
-
-    description: str | None = None
+class ModelConfig(Documented):
+    """Optional settings for a SQL model whose SQL lives in sql/NAME.sql (or in the file's
+    `-- weir:` header block)."""
 
 
 class FeatureSpec(Strict):
@@ -285,11 +283,22 @@ class TrainConfig(Strict):
         return "stratified" if self.task == "classification" else "random"
 
 
+class ProfilesConfig(Strict):
+    enabled: bool = Field(default=True, description="profile every committed table version")
+    sample_above: int = Field(
+        default=2_000_000, ge=1, description="rows above which the distribution is sampled"
+    )
+    sample_rows: int = Field(
+        default=1_000_000, ge=1000, description="about how many rows the sample holds"
+    )
+
+
 class ProjectConfig(Strict):
     name: str
     workspace: str = ".weir"
     engine: EngineConfig = Field(default_factory=EngineConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    profiles: ProfilesConfig = Field(default_factory=ProfilesConfig)
     sources: dict[str, FileSource] = Field(default_factory=dict)
     checks: dict[str, list[CheckConfig]] = Field(default_factory=dict)
     clean: dict[str, CleanConfig] = Field(default_factory=dict)

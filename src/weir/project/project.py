@@ -10,7 +10,8 @@ from pathlib import Path, PurePosixPath
 from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
 from weir.project.loader import PROJECT_FILE, Problem, ProjectFileError, parse_project_text
-from weir.project.model import IDENTIFIER, ProjectConfig
+from weir.project.model import IDENTIFIER, ModelConfig, ProjectConfig
+from weir.project.sql_header import merge_docs, model_docs
 
 SQL_DIR = "sql"
 
@@ -30,6 +31,7 @@ class Project:
     file: Path
     config: ProjectConfig
     sql_models: Mapping[str, SqlModelFile] = field(default_factory=dict)
+    model_settings: Mapping[str, ModelConfig] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -66,6 +68,18 @@ class Project:
         return {
             table: target for table in raw if (target := config.clean_target(table)) is not None
         }
+
+    def docs(self, table: str) -> dict[str, object]:
+        """Description, owner, tags and column descriptions of any table, wherever declared."""
+        config = self.config
+        if table in config.sources:
+            return config.sources[table].docs()
+        if table in self.model_settings:
+            return self.model_settings[table].docs()
+        cleaned_from = {target: raw for raw, target in self.cleaned_tables().items()}
+        if table in cleaned_from and cleaned_from[table] in config.clean:
+            return config.clean[cleaned_from[table]].docs()
+        return {"description": None, "owner": None, "tags": [], "columns": {}}
 
     def ungoverned_pii(self, table: str) -> list[str]:
         """PII columns of `table` that its clean step governs: nothing but that step may read it."""
@@ -123,9 +137,17 @@ def load_project(path: Path | str = ".", env: Mapping[str, str] | None = None) -
                 continue
             sql_models[name] = SqlModelFile(name, sql_file, sql_file.read_text(encoding="utf-8"))
     problems.extend(_cross_check(config, sql_models))
+    settings: dict[str, ModelConfig] = {}
+    for name, model in sql_models.items():
+        from_file, found = model_docs(model.text, f"{SQL_DIR}/{model.path.name}")
+        merged, conflicts = merge_docs(from_file, config.models.get(name), name)
+        problems.extend(found + conflicts)
+        settings[name] = merged
     if problems:
         raise ProjectFileError(file, problems)
-    return Project(root=root, file=file, config=config, sql_models=sql_models)
+    return Project(
+        root=root, file=file, config=config, sql_models=sql_models, model_settings=settings
+    )
 
 
 def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) -> list[Problem]:

@@ -98,7 +98,11 @@ def profile_table(
     *,
     bins: int = 20,
     top_k: int = 10,
+    sample_above: int | None = None,
+    sample_rows: int | None = None,
 ) -> TableProfile:
+    sample_above = SAMPLE_ABOVE if sample_above is None else sample_above
+    sample_rows = SAMPLE_ROWS if sample_rows is None else sample_rows
     schema: pa.Schema = data.schema
     numeric = [f.name for f in schema if _numeric(f.type)]
     # Top values tell something for labels and flags; for times and numbers, ranges do.
@@ -113,8 +117,8 @@ def profile_table(
     rows = int(exact[0])
     profile = TableProfile(rows)
     source = "t"
-    if rows > SAMPLE_ABOVE:
-        percent = 100.0 * SAMPLE_ROWS / rows
+    if rows > sample_above:
+        percent = min(100.0, 100.0 * sample_rows / rows)
         source = f"(SELECT * FROM t USING SAMPLE {percent:.6f} PERCENT (system, 42))"
     parts = ["count(*)"]
     for f in schema:

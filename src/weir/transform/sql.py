@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import sqlglot
 import sqlglot.expressions as exp
-from sqlglot.errors import ParseError
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, SqlglotError
 
 from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
@@ -85,3 +86,37 @@ def table_references(statement: exp.Expr, display_path: str) -> set[str]:
         if table.name not in ctes:
             tables.add(table.name)
     return tables
+
+
+_CARET_LINE = re.compile(r"LINE (\d+): (.*)\n( *)\^")
+# Most precise first: a missing column, then a missing table.
+_NAMED = (
+    re.compile(r'column (?:named )?"([^"]+)"', re.IGNORECASE),
+    re.compile(r'table "([^"]+)"|Table with name (\w+)', re.IGNORECASE),
+)
+
+
+def locate_error(sql: str, message: str) -> tuple[int, int, bool] | None:
+    """(line, column, exact) of an engine error in a model's SQL, 1-based.
+
+    Parse errors carry DuckDB's own LINE and caret (exact). Binder errors name the column or
+    table they could not find; its first occurrence in the SQL is reported (exact=False).
+    """
+    caret = _CARET_LINE.search(message)
+    if caret:
+        prefix = len(f"LINE {caret.group(1)}: ")
+        return int(caret.group(1)), len(caret.group(3)) - prefix + 1, True
+    found = next((m for m in (p.search(message) for p in _NAMED) if m), None)
+    if found is None:
+        return None
+    name = next(g for g in found.groups() if g).lower()
+    try:
+        tokens = Dialect.get_or_raise(DIALECT).tokenize(sql)
+    except SqlglotError:
+        return None
+    for token in tokens:
+        if token.text.lower() == name:
+            line = sql.count("\n", 0, token.start) + 1
+            column = token.start - (sql.rfind("\n", 0, token.start) + 1) + 1
+            return line, column, False
+    return None

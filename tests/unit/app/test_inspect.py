@@ -30,3 +30,19 @@ def test_a_version_without_a_profile_gets_one_on_demand_and_keeps_it(tmp_path: P
         assert table_profile(ws, record) is not None  # the second call reads what was kept
     finally:
         ws.close()
+
+
+def test_profiles_can_be_turned_off_and_are_then_made_on_demand(tmp_path: Path) -> None:
+    from weir.app import run_project
+
+    scaffold_project(tmp_path)
+    config = tmp_path / "weir.yaml"
+    config.write_text(config.read_text() + "\nprofiles: {enabled: false}\n")
+    ws = open_workspace(load_project(tmp_path))
+    try:
+        assert run_project(ws).ok
+        record = ws.catalog.version("orders")
+        assert ws.catalog.profile(record.id) is None
+        assert table_profile(ws, record)["rows"] == 8
+    finally:
+        ws.close()

@@ -31,6 +31,23 @@ def test_fingerprint_equal_iff_canonical_json_equal(a: object, b: object) -> Non
     assert (fingerprint(a) == fingerprint(b)) == (canonical_json(a) == canonical_json(b))
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (None, "null"),
+        (1, "1"),
+        (True, "true"),
+        ([], "[]"),
+        ({}, "{}"),
+        ("x", b'"x"'),
+        (b"null", None),
+    ],
+)
+def test_values_of_different_kinds_never_share_a_fingerprint(a: object, b: object) -> None:
+    """Found by hypothesis: None and 'null' once hashed alike."""
+    assert fingerprint(a) != fingerprint(b)
+
+
 def test_fingerprint_refuses_values_without_a_stable_form() -> None:
     with pytest.raises(TypeError, match="cannot fingerprint"):
         fingerprint({"x": object()})

@@ -50,3 +50,23 @@ def test_errors_point_at_the_file_and_the_fix(sql: str, message: str) -> None:
 def test_parse_error_names_the_line() -> None:
     with pytest.raises(ConfigError, match=r"sql/m.sql:3:"):
         parse("SELECT a\nFROM orders\nWHERE (a = ")
+
+
+def test_engine_errors_are_located_in_the_model() -> None:
+    from weir.transform.sql import locate_error
+
+    sql = "SELECT a,\n  nope\nFROM orders"
+    message = (
+        'Binder Error: Referenced column "nope" not found in FROM clause!\nCandidate bindings: "a"'
+    )
+    assert locate_error(sql, message) == (2, 3, False)
+    parse = (
+        'Parser Error: syntax error at or near "="\n\nLINE 2: WHERE b = = 1\n                  ^'
+    )
+    assert locate_error("SELECT a FROM orders\nWHERE b = = 1", parse) == (2, 11, True)
+    assert locate_error(sql, "Out of Memory Error: no place given") is None
+    qualified = 'Binder Error: Table "c" does not have a column named "countryy"'
+    assert locate_error("SELECT\n  c.countryy\nFROM customers AS c", qualified) == (2, 5, False)
+    assert locate_error(
+        "SELECT *\nFROM nosuch", "Catalog Error: Table with name nosuch does not exist!"
+    ) == (2, 6, False)

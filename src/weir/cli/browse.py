@@ -1,0 +1,110 @@
+"""`weir catalog` and `weir describe`: what the project's tables are, and all about one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from weir.cli import render
+from weir.cli.common import ProjectOption, console, handled, open_project_workspace
+
+
+def catalog(
+    query: Annotated[
+        str | None,
+        typer.Argument(help="Text to find in names, descriptions, owners, tags or columns."),
+    ] = None,
+    project: ProjectOption = Path(),
+    tag: Annotated[
+        str | None, typer.Option("--tag", "-t", help="Only tables with this tag.")
+    ] = None,
+) -> None:
+    """List and search the project's tables with their docs and current versions."""
+    from weir.app import build_plan
+    from weir.app.catalog_view import search, table_entries
+
+    with handled():
+        ws = open_project_workspace(project)
+        try:
+            entries = search(table_entries(ws.project, build_plan(ws.project)), query, tag)
+            grid = Table(title=f"Catalog ({len(entries)} tables)", title_justify="left")
+            for column in ("table", "kind", "version", "rows", "owner", "tags", "description"):
+                grid.add_column(column, overflow="fold")
+            for entry in entries:
+                current = ws.catalog.current_version(entry["name"])
+                docs = entry["docs"]
+                grid.add_row(
+                    entry["name"],
+                    entry["kind"],
+                    str(current.version) if current else "-",
+                    f"{current.row_count:,}" if current else "not built",
+                    docs.get("owner") or "",
+                    ", ".join(docs.get("tags", [])),
+                    docs.get("description") or "",
+                )
+            console.print(grid)
+        finally:
+            ws.close()
+
+
+def describe(
+    table: Annotated[str, typer.Argument(help="The table to describe.")],
+    project: ProjectOption = Path(),
+) -> None:
+    """Everything known about one table: docs, maker, versions, columns, lineage, checks, models."""
+    from weir.app import build_plan
+    from weir.app.catalog_view import describe as describe_table
+
+    with handled():
+        ws = open_project_workspace(project)
+        try:
+            found = describe_table(ws, build_plan(ws.project), table)
+            entry, docs = found.entry, found.entry["docs"]
+            console.print(
+                f"[bold]{entry['name']}[/]  ({entry['kind']}, made by {entry['made_by']})"
+            )
+            if docs.get("description"):
+                console.print(docs["description"])
+            if docs.get("owner") or docs.get("tags"):
+                console.print(
+                    f"owner: {docs.get('owner') or '-'}   tags: {', '.join(docs.get('tags', [])) or '-'}"
+                )
+            if found.current is None:
+                console.print("not built yet: run 'weir run'")
+            else:
+                current = found.current
+                console.print(
+                    f"current version {current.version} of {found.versions}: {current.row_count:,} rows, "
+                    f"made by run {current.run_id} at {current.created_at:%Y-%m-%d %H:%M:%S} UTC"
+                )
+            console.print(
+                f"reads: {', '.join(entry['reads']) or '-'}   read by: {', '.join(found.readers) or '-'}"
+            )
+            if found.models:
+                console.print(f"models trained on it: {', '.join(found.models)}")
+            grid = Table(title="Columns", title_justify="left")
+            for column in ("column", "type", "class (policy)", "nulls", "distinct~", "description"):
+                grid.add_column(column, overflow="fold")
+            for c in found.columns:
+                nulls = "" if c["null_fraction"] is None else f"{c['null_fraction']:.1%}"
+                distinct = "" if c["distinct"] is None else f"{c['distinct']:,}"
+                grid.add_row(c["name"], c["type"], c["class"], nulls, distinct, c["description"])
+            console.print(grid)
+            if found.checks:
+                checks = Table(title="Checks (latest)", title_justify="left")
+                for column in ("check", "severity", "result", "failing", "detail"):
+                    checks.add_column(column, overflow="fold")
+                for r in found.checks:
+                    checks.add_row(
+                        r.check,
+                        r.severity,
+                        render.check_result(r.passed, r.severity),
+                        f"{r.failing:,}",
+                        r.detail,
+                    )
+                console.print(checks)
+        finally:
+            ws.close()

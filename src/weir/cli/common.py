@@ -1,0 +1,60 @@
+"""What every command shares: the consoles, how errors are shown, opening a workspace."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from weir.core.errors import ConfigError, WeirError
+
+
+def _width() -> int | None:
+    """Rich assumes 80 columns off a terminal; logs and CI read better wider."""
+    if sys.stdout.isatty():
+        return None
+    return int(os.environ.get("COLUMNS", "140"))
+
+
+console = Console(highlight=False, width=_width())
+errors = Console(stderr=True, highlight=False, width=_width())
+
+ProjectOption = Annotated[
+    Path,
+    typer.Option(
+        "--project", "-p", help="Project directory (or its weir.yaml).", show_default=False
+    ),
+]
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Turn WeirError into a clear message and exit code: 2 for config, 1 for the rest."""
+    try:
+        yield
+    except WeirError as exc:
+        errors.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+        if exc.fix:
+            errors.print(f"[yellow]fix:[/] {exc.fix}", soft_wrap=True)
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+
+
+def open_project_workspace(project: Path) -> Any:
+    from weir.app import open_workspace
+    from weir.project import load_project
+
+    return open_workspace(load_project(project))
+
+
+def table_ref(text: str) -> tuple[str, int | None]:
+    """TABLE or TABLE@VERSION."""
+    name, _, wanted = text.partition("@")
+    if wanted and not wanted.isdigit():
+        raise ConfigError(f"'{text}': the version after @ must be a number", fix="e.g. orders@3")
+    return name, int(wanted) if wanted else None
