@@ -77,6 +77,17 @@ def test_raw_pii_never_reaches_governed_tables_or_models(weir: Weir, tmp_path: P
         ids = table.column("customer_id").to_pylist() if "customer_id" in table.schema.names else []
         assert all(isinstance(i, str) and len(i) == 32 for i in ids), table_name
         assert not set(ids) & {str(i) for i in raw_ids}
+    feeds = weir("lineage", "customers.birth_date", "--down", "-p", "d").stdout
+    for step in (
+        "clean_customers.birth_date",
+        "customer_profile.birth_date",
+        "transaction_features.age",
+        "model:fraud",
+    ):
+        assert step in feeds, feeds
+    assert "dropped by clean:customers" in weir("lineage", "customers.email", "-p", "d").stdout
+    origins = weir("lineage", "transaction_features.amount_ratio", "--up", "-p", "d").stdout
+    assert "transactions.amount" in origins and "model:fraud" not in origins
     artifacts = list((project / ".weir" / "artifacts").rglob("*.joblib"))
     assert artifacts
     import joblib

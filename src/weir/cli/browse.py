@@ -108,3 +108,47 @@ def describe(
                 console.print(checks)
         finally:
             ws.close()
+
+
+def lineage(
+    column: Annotated[str, typer.Argument(help="TABLE.COLUMN")],
+    project: ProjectOption = Path(),
+    up: Annotated[bool, typer.Option("--up", help="Only where it comes from.")] = False,
+    down: Annotated[bool, typer.Option("--down", help="Only what it feeds.")] = False,
+) -> None:
+    """Where a column comes from (down to source columns) and what it feeds (up to models)."""
+    from rich.tree import Tree
+
+    from weir.app import build_plan
+    from weir.app.lineage import build_graph, parse_column
+
+    with handled():
+        ws = open_project_workspace(project)
+        try:
+            graph = build_graph(ws.project, ws.catalog, build_plan(ws.project))
+            start = parse_column(column, graph)
+            directions = (
+                ["up"] if up and not down else ["down"] if down and not up else ["up", "down"]
+            )
+            for direction in directions:
+                title = "comes from" if direction == "up" else "feeds"
+                tree = Tree(f"[bold]{start[0]}.{start[1]}[/] {title}")
+                branches = {0: tree}
+                steps = graph.walk(start, direction)
+                for depth, node in steps:
+                    label = (
+                        f"{node[0]}.{node[1]}"
+                        if not node[0].startswith("model:")
+                        else f"[bold]{node[0]}[/] feature {node[1]}"
+                    )
+                    if node in graph.notes:
+                        label += f"  [yellow]({graph.notes[node]})[/]"
+                    if node in graph.unknown:
+                        label += "  [red](lineage unknown)[/]"
+                    branches[depth] = branches[depth - 1].add(label)
+                if not steps:
+                    note = graph.notes.get(start) if direction == "down" else None
+                    tree.add(f"[dim]{'nothing' + (f' ({note})' if note else '')}[/]")
+                console.print(tree)
+        finally:
+            ws.close()

@@ -317,6 +317,7 @@ def demo(
 
 app.command(name="catalog")(browse.catalog)
 app.command(name="describe")(browse.describe)
+app.command(name="lineage")(browse.lineage)
 
 
 def main() -> None:

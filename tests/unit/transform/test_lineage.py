@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from weir.project import SqlModelFile
 from weir.transform import column_sources, parse_model
@@ -42,3 +45,13 @@ def test_star_is_expanded_from_the_input_columns() -> None:
 
 def test_what_cannot_be_traced_is_unknown_not_guessed() -> None:
     assert sources("SELECT amount FROM orders", "no_such_column") is None
+
+
+FIXTURES = __import__("yaml").safe_load(
+    (Path(__file__).parents[2] / "fixtures" / "sql" / "column_lineage.yaml").read_text()
+)
+
+
+@pytest.mark.parametrize("case", FIXTURES, ids=[c["name"] for c in FIXTURES])
+def test_column_lineage_fixtures(case: dict[str, Any]) -> None:
+    assert sources(case["sql"], case["column"]) == {tuple(pair) for pair in case["sources"]}
