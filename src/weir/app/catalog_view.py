@@ -23,6 +23,8 @@ def table_entries(project: Project, plan: Plan) -> list[dict[str, Any]]:
             kind, reads = "source", []
         elif table in cleaned_from:
             kind, reads = "clean", [cleaned_from[table]]
+        elif table in project.config.steps:
+            kind, reads = "python", list(project.config.steps[table].inputs)
         else:
             kind, reads = "model", list(plan.sql_models[table].dependencies)
         entries.append(

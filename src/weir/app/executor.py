@@ -15,6 +15,7 @@ from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError
 from weir.ingest import observe_files, read_files
 from weir.quality import compiled_checks
+from weir.transform import call_step, load_function
 from weir.transform.sql import locate_error
 
 
@@ -42,6 +43,8 @@ class ProjectExecutor(QualitySteps):
             return [self.config.ml[step.target].table]
         if step.kind == "clean":
             return [str(step.definition["table"])]
+        if step.kind == "python":
+            return sorted({*self.config.steps[step.target].inputs, *related})
         return []
 
     def observe_inputs(self, step: Step) -> Mapping[str, InputState]:
@@ -80,6 +83,7 @@ class ProjectExecutor(QualitySteps):
             "sql": self._sql,
             "check": self._check,
             "train": self._train,
+            "python": self._python,
         }[step.kind]
         return handler(step, token)
 
@@ -154,6 +158,33 @@ class ProjectExecutor(QualitySteps):
                 "quarantined_rows": quarantine.row_count,
                 "quarantine_table": f"{quarantine.table}@{quarantine.version}",
             }
+        return summary
+
+    def _python(self, step: Step, token: int) -> dict[str, Any]:
+        """Call the project's function with its input tables; commit what it returns."""
+        spec = self.config.steps[step.target]
+        root = self.ws.project.root
+        function = load_function(root, spec.path, spec.name, step.name)
+        inputs = {table: self._current(table) for table in spec.inputs}
+        tables = {
+            table: self.ws.lake.read(table, record.version) for table, record in inputs.items()
+        }
+        result = call_step(function, tables, spec.format, step.name, root / spec.path)
+        with self._quarantine_rules(step.target, result.to_reader()) as (stream, diverted):
+            record = self._commit(
+                step.target, "python", stream, token, list(inputs.values()), spec.description
+            )
+        summary: dict[str, Any] = {
+            "table": step.target,
+            "version": record.version,
+            "rows": record.row_count,
+        }
+        if compiled_checks(self.config.checks.get(step.target, []), ("quarantine",)):
+            self._record_quarantine_checks(step.target, diverted, record, token)
+            quarantine = self._commit(
+                step.target + QUARANTINE_SUFFIX, "quarantine", diverted.table(), token, []
+            )
+            summary["quarantined_rows"] = quarantine.row_count
         return summary
 
     def _train(self, step: Step, token: int) -> dict[str, Any]:

@@ -77,6 +77,15 @@ def build_graph(project: Project, catalog: Catalog, plan: Plan) -> ColumnGraph:
                 continue
             for source in sources:
                 graph.link(source, (name, column))
+    for name, step in project.config.steps.items():
+        for column in graph.columns.get(name, []):
+            declared = step.lineage.get(column)
+            if declared is None:
+                graph.unknown.add((name, column))
+                continue
+            for origin in declared:
+                table, _, source_column = origin.partition(".")
+                graph.link((table, source_column), (name, column))
     for name, spec in project.config.ml.items():
         for feature in [*spec.features.numeric, *spec.features.categorical]:
             graph.link((spec.table, feature), (f"model:{name}", feature))

@@ -64,6 +64,14 @@ def feature_origins(
                         FeatureOrigin(feature, f"{raw}.{base}", policy.class_, policy.action)
                     )
                 continue
+            step = project.config.steps.get(name)
+            if step is not None:
+                declared = step.lineage.get(column)
+                if declared is None:
+                    unknown.add(f"{name}.{column}")
+                else:
+                    frontier.extend((o.partition(".")[0], o.partition(".")[2]) for o in declared)
+                continue
             model = models.get(name)
             if model is None:
                 continue  # a source: classes live on the clean step that governs it

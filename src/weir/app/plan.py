@@ -11,7 +11,7 @@ from weir.core.hashing import fingerprint
 from weir.core.version import __version__
 from weir.dag import Pipeline, Step
 from weir.project import Project
-from weir.transform import SqlModel, parse_model
+from weir.transform import SqlModel, code_identity, parse_model
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ def maker_step(project: Project, table: str) -> str:
     cleaned_from = {target: raw for raw, target in project.cleaned_tables().items()}
     if table in cleaned_from:
         return f"clean:{cleaned_from[table]}"
+    if table in project.config.steps:
+        return f"python:{table}"
     return f"sql:{table}"
 
 
@@ -136,6 +138,24 @@ def build_plan(project: Project) -> Plan:
                 },
                 code=model.normalised,
                 where=display,
+            )
+        )
+    for name, spec in config.steps.items():
+        _refuse_raw_pii(project, f"steps.{name}", spec.inputs)
+        steps.append(
+            Step(
+                name=f"python:{name}",
+                kind="python",
+                target=name,
+                after=tuple(sorted({ready_step(project, t) for t in spec.inputs})),
+                definition={
+                    **spec.model_dump(mode="json"),
+                    "quarantine_checks": _quarantine_definition(project, name),
+                },
+                code=code_identity(project.root, spec.path)
+                if (project.root / spec.path).is_file()
+                else f"missing {spec.path}",
+                where=f"weir.yaml steps.{name} ({spec.function})",
             )
         )
     for table in config.checks:

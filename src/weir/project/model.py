@@ -283,6 +283,39 @@ class TrainConfig(Strict):
         return "stratified" if self.task == "classification" else "random"
 
 
+_FUNCTION = re.compile(r"^[A-Za-z0-9_./-]+\.py:[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class PythonStepConfig(Documented):
+    """A table made by a Python function: `function: steps/file.py:name`."""
+
+    function: str = Field(description="'path/to/file.py:function', relative to the project")
+    inputs: list[str] = Field(
+        default_factory=list, description="tables passed as keyword arguments"
+    )
+    format: Literal["arrow", "pandas", "polars"] = Field(
+        default="arrow", description="what the function takes and returns"
+    )
+    lineage: dict[str, list[str]] = Field(
+        default_factory=dict, description="output column -> input 'table.column's it derives from"
+    )
+
+    @field_validator("function")
+    @classmethod
+    def _function(cls, value: str) -> str:
+        if not _FUNCTION.match(value):
+            raise ValueError(f"'{value}' is not 'path/to/file.py:function_name'")
+        return value
+
+    @property
+    def path(self) -> str:
+        return self.function.rsplit(":", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.function.rsplit(":", 1)[1]
+
+
 class ProfilesConfig(Strict):
     enabled: bool = Field(default=True, description="profile every committed table version")
     sample_above: int = Field(
@@ -304,6 +337,7 @@ class ProjectConfig(Strict):
     clean: dict[str, CleanConfig] = Field(default_factory=dict)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    steps: dict[str, PythonStepConfig] = Field(default_factory=dict)
     ml: dict[str, TrainConfig] = Field(default_factory=dict)
 
     def clean_target(self, table: str) -> str | None:
@@ -313,7 +347,7 @@ class ProjectConfig(Strict):
             return None
         return (config.into if config and config.into else None) or f"clean_{table}"
 
-    @field_validator("sources", "models", "ml", "clean")
+    @field_validator("sources", "models", "ml", "clean", "steps")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:

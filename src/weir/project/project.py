@@ -57,7 +57,12 @@ class Project:
 
     def tables(self) -> list[str]:
         """Every table the project makes: sources, cleaned tables, then SQL models."""
-        return [*self.config.sources, *self.cleaned_tables().values(), *self.sql_models]
+        return [
+            *self.config.sources,
+            *self.cleaned_tables().values(),
+            *self.sql_models,
+            *self.config.steps,
+        ]
 
     def cleaned_tables(self) -> dict[str, str]:
         """Raw table -> the table its clean step makes."""
@@ -76,6 +81,8 @@ class Project:
             return config.sources[table].docs()
         if table in self.model_settings:
             return self.model_settings[table].docs()
+        if table in config.steps:
+            return config.steps[table].docs()
         cleaned_from = {target: raw for raw, target in self.cleaned_tables().items()}
         if table in cleaned_from and cleaned_from[table] in config.clean:
             return config.clean[cleaned_from[table]].docs()
@@ -152,7 +159,7 @@ def load_project(path: Path | str = ".", env: Mapping[str, str] | None = None) -
 
 def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) -> list[Problem]:
     problems: list[Problem] = []
-    raw_tables = [*config.sources, *sql_models]
+    raw_tables = [*config.sources, *sql_models, *config.steps]
     cleaned = {
         t: config.clean_target(t)
         for t in [*config.clean, *(n.split(".")[0] for n in config.governance.columns)]
@@ -201,6 +208,38 @@ def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) 
                     "rename the source or the SQL file",
                 )
             )
+    for name, step in config.steps.items():
+        if name in config.sources or name in sql_models:
+            problems.append(
+                Problem(f"steps.{name}", f"'{name}' is already a table's name", "rename the step")
+            )
+        if not _inside_root(step.path):
+            problems.append(
+                Problem(
+                    f"steps.{name}.function",
+                    f"'{step.path}' leaves the project directory",
+                    "keep step code in the project, e.g. steps/",
+                )
+            )
+        for table in step.inputs:
+            if table == name or table not in tables:
+                problems.append(
+                    Problem(
+                        f"steps.{name}.inputs",
+                        f"no table '{table}' to read",
+                        suggestion_text(table, [t for t in tables if t != name]),
+                    )
+                )
+        for column, origins in step.lineage.items():
+            for origin in origins:
+                if origin.split(".")[0] not in step.inputs or "." not in origin:
+                    problems.append(
+                        Problem(
+                            f"steps.{name}.lineage.{column}",
+                            f"'{origin}' is not 'table.column' of one of its inputs",
+                            f"inputs: {', '.join(step.inputs)}",
+                        )
+                    )
     for name in config.models:
         if name not in sql_models:
             problems.append(

@@ -1,6 +1,15 @@
 """Transforms: SQL models parsed with sqlglot and run by the engine."""
 
 from weir.transform.lineage import column_sources
+from weir.transform.python import call_step, code_identity, load_function
 from weir.transform.sql import SqlModel, parse_model, table_references
 
-__all__ = ["SqlModel", "column_sources", "parse_model", "table_references"]
+__all__ = [
+    "SqlModel",
+    "call_step",
+    "code_identity",
+    "column_sources",
+    "load_function",
+    "parse_model",
+    "table_references",
+]
