@@ -22,7 +22,7 @@ from weir.transform.sql import locate_error
 class ProjectExecutor(QualitySteps):
     """Implements the runner's Executor protocol for a project's workspace."""
 
-    def _reads(self, step: Step) -> list[str]:
+    def reads_of(self, step: Step) -> list[str]:
         related = sorted(
             {
                 c.to
@@ -55,7 +55,7 @@ class ProjectExecutor(QualitySteps):
                 f"file {state.path}": InputState(state.sha256, f"{state.size} bytes")
                 for state in observe_files(self.ws.project.root, step.target, source)
             }
-        for table in self._reads(step):
+        for table in self.reads_of(step):
             record = self._current(table)
             inputs[table] = InputState(record.fingerprint, f"v{record.version}")
         return inputs

@@ -10,6 +10,8 @@ from typing import Any
 
 from weir.app.catalog_view import table_entries
 from weir.app.executor import ProjectExecutor
+from weir.app.lineage import build_graph
+from weir.app.openlineage import OpenLineageEmitter
 from weir.app.plan import build_plan
 from weir.app.workspace import Workspace, run_lock
 from weir.catalog import Catalog
@@ -21,6 +23,7 @@ from weir.dag import PriorRun, Runner, Step, StepReport
 class RunResult:
     run_id: int | None
     reports: list[StepReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -110,11 +113,31 @@ def run_project(
                 on_report(step_report)
 
         executor = ProjectExecutor(workspace, plan.sql_models, run_id)
-        runner = Runner(plan.pipeline, executor, history, on_report=report, on_start=on_start)
+        emitter = None
+        if project.config.openlineage is not None:
+            emitter = OpenLineageEmitter(
+                workspace,
+                project.config.openlineage,
+                lambda: build_graph(project, workspace.catalog, plan),
+                executor.reads_of,
+            )
+
+        def started(step: Step) -> None:
+            if emitter:
+                emitter.started(step)
+            if on_start:
+                on_start(step)
+
+        def finished(step_report: StepReport) -> None:
+            if emitter:
+                emitter.finished(step_report)
+            report(step_report)
+
+        runner = Runner(plan.pipeline, executor, history, on_report=finished, on_start=started)
         status = "failed"
         try:
             reports = runner.run(force=force)
-            result = RunResult(run_id, reports)
+            result = RunResult(run_id, reports, warnings=emitter.warnings if emitter else [])
             status = "succeeded" if result.ok else "failed"
             return result
         finally:

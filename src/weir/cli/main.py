@@ -114,6 +114,8 @@ def run(
             if dry_run:
                 for report in result.reports:
                     console.print(render.step_line(report, explain))
+            for warning in result.warnings:
+                console.print(f"[yellow]warning: {warning}[/]")
             render.run_footer(console, result)
         finally:
             ws.close()

@@ -316,6 +316,26 @@ class PythonStepConfig(Documented):
         return self.function.rsplit(":", 1)[1]
 
 
+class OpenLineageConfig(Strict):
+    """Where run events go, for Marquez, DataHub or any OpenLineage consumer."""
+
+    file: str | None = Field(
+        default=None, description="NDJSON file inside the project, one event a line"
+    )
+    url: str | None = Field(
+        default=None, description="HTTP endpoint, e.g. http://marquez:5000/api/v1/lineage"
+    )
+    namespace: str = Field(default="weir", description="the namespace of jobs and datasets")
+    timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class ProfilesConfig(Strict):
     enabled: bool = Field(default=True, description="profile every committed table version")
     sample_above: int = Field(
@@ -332,6 +352,7 @@ class ProjectConfig(Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     profiles: ProfilesConfig = Field(default_factory=ProfilesConfig)
+    openlineage: OpenLineageConfig | None = None
     sources: dict[str, FileSource] = Field(default_factory=dict)
     checks: dict[str, list[CheckConfig]] = Field(default_factory=dict)
     clean: dict[str, CleanConfig] = Field(default_factory=dict)

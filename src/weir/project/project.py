@@ -191,6 +191,14 @@ def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) 
         problems.append(
             Problem("workspace", "must be a relative path inside the project", "e.g. '.weir'")
         )
+    if config.openlineage and config.openlineage.file and not _inside_root(config.openlineage.file):
+        problems.append(
+            Problem(
+                "openlineage.file",
+                "must be a relative path inside the project",
+                "e.g. .weir/openlineage.ndjson",
+            )
+        )
     for name, source in config.sources.items():
         if not _inside_root(source.path):
             problems.append(
