@@ -8,13 +8,16 @@ from typing import Any
 import pyarrow as pa
 
 from weir.app.pii import feature_origins
+from weir.app.plan import views_read
 from weir.app.quality_steps import QualitySteps
 from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.core.errors import LakeError, StepError
+from weir.core.hashing import fingerprint
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError
 from weir.ingest import observe_files, read_files
 from weir.quality import compiled_checks
+from weir.quality.rules import ident
 from weir.transform import call_step, load_function
 from weir.transform.sql import locate_error
 
@@ -31,7 +34,7 @@ class ProjectExecutor(QualitySteps):
             }
         )
         if step.kind == "sql":
-            return sorted({*self.sql_models[step.target].dependencies, *related})
+            return sorted({*self.base_tables(self.sql_models[step.target].dependencies), *related})
         if step.kind == "source":
             return related
         if step.kind == "check":
@@ -117,21 +120,49 @@ class ProjectExecutor(QualitySteps):
 
     def _sql(self, step: Step, token: int) -> dict[str, Any]:
         model = self.sql_models[step.target]
-        inputs = {table: self._current(table) for table in model.dependencies}
-        datasets = {t: self.ws.lake.scan(t, r.version) for t, r in inputs.items()}
-        description = self.config.models.get(step.target)
+        settings = self.ws.project.model_settings.get(step.target)
+        inputs = {table: self._current(table) for table in self.base_tables(model.dependencies)}
+        datasets: dict[str, Any] = {t: self.ws.lake.scan(t, r.version) for t, r in inputs.items()}
+        views = {
+            v: self.sql_models[v].sql
+            for v in views_read(dict(self.sql_models), self.views, step.target)
+        }
+        sql, parents, mode, merge_on, how = (
+            model.sql,
+            list(inputs.values()),
+            "overwrite",
+            None,
+            "rebuilt",
+        )
+        incremental = settings.incremental if settings else None
+        current = self.ws.catalog.current_version(step.target)
+        if incremental is not None and current is not None and not self._rebuild(step):
+            parents.append(current)
+            if incremental.new_rows is not None:
+                cursor = ident(incremental.new_rows.column)
+                datasets["__weir_this"] = self.ws.lake.scan(step.target, current.version)
+                sql = (
+                    f"SELECT * FROM ({model.normalised}) AS __weir_new "
+                    f"WHERE __weir_new.{cursor} > (SELECT max({cursor}) FROM __weir_this)"
+                )
+            mode = "append"
+            merge_on = incremental.unique_key if incremental.strategy == "merge" else None
+            how = "merged" if merge_on else "appended"
         try:
             with (
-                self.ws.engine.query(model.sql, datasets) as reader,
+                self.ws.engine.query(sql, datasets, views=views) as reader,
                 self._quarantine_rules(step.target, reader) as (stream, diverted),
             ):
+                before = current.row_count if current else 0
                 record = self._commit(
                     step.target,
                     "model",
                     stream,
                     token,
-                    list(inputs.values()),
-                    description.description if description else None,
+                    parents,
+                    settings.description if settings else None,
+                    mode="append" if mode == "append" else "overwrite",
+                    merge_on=merge_on,
                 )
         except SqlError as exc:
             place = locate_error(model.sql, exc.message)
@@ -149,6 +180,12 @@ class ProjectExecutor(QualitySteps):
             "version": record.version,
             "rows": record.row_count,
         }
+        if incremental is not None:
+            summary["incremental"] = how
+            if how == "appended":
+                summary["added_rows"] = record.row_count - before
+            if how == "merged":
+                summary["merge"] = dict(self.last_merge)
         if compiled_checks(self.config.checks.get(step.target, []), ("quarantine",)):
             self._record_quarantine_checks(step.target, diverted, record, token)
             quarantine = self._commit(
@@ -159,6 +196,17 @@ class ProjectExecutor(QualitySteps):
                 "quarantine_table": f"{quarantine.table}@{quarantine.version}",
             }
         return summary
+
+    def _rebuild(self, step: Step) -> bool:
+        """An incremental model is rebuilt whole when asked, or when its own SQL or settings
+        changed since its last build: rows made by old logic must not stay beside new ones."""
+        if self.full_refresh:
+            return True
+        prior = self.ws.catalog.last_success(step.name)
+        parts = prior.key_parts.get("parts", {}) if prior else {}
+        return parts.get("code") != fingerprint(step.code) or parts.get(
+            "definition"
+        ) != fingerprint(step.definition)
 
     def _python(self, step: Step, token: int) -> dict[str, Any]:
         """Call the project's function with its input tables; commit what it returns."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from weir.app.plan import Plan
+from weir.app.plan import Plan, view_models
 from weir.catalog import Catalog
 from weir.core.errors import NotFoundError
 from weir.core.suggest import suggestion_text
 from weir.project import Project
-from weir.transform import column_sources
+from weir.transform import column_sources, output_columns
 
 Node = tuple[str, str]  # (table, column); models appear as ("model:NAME", feature)
 
@@ -56,6 +56,17 @@ def build_graph(project: Project, catalog: Catalog, plan: Plan) -> ColumnGraph:
     for table in project.tables():
         record = catalog.current_version(table)
         graph.columns[table] = [f["name"] for f in record.schema] if record else []
+    views = view_models(project)
+
+    def view_columns(name: str, seen: frozenset[str] = frozenset()) -> list[str]:
+        if not graph.columns.get(name) and name in views and name not in seen:
+            model = plan.sql_models[name]
+            inputs = {d: view_columns(d, seen | {name}) for d in model.dependencies}
+            graph.columns[name] = output_columns(model, inputs) or []
+        return graph.columns.get(name, [])
+
+    for view in sorted(views):
+        view_columns(view)
     for raw, target in project.cleaned_tables().items():
         policies = project.config.governance.for_table(raw)
         for column in graph.columns.get(target, []):

@@ -59,6 +59,39 @@ def _refuse_raw_pii(project: Project, reader: str, tables: Iterable[str]) -> Non
             )
 
 
+def view_models(project: Project) -> set[str]:
+    return {n for n, s in project.model_settings.items() if s.materialized == "view"}
+
+
+def views_read(models: dict[str, SqlModel], views: set[str], name: str) -> list[str]:
+    """Views `name` reads, directly or through other views, dependencies first."""
+    order: list[str] = []
+
+    def visit(table: str) -> None:
+        for dependency in models[table].dependencies:
+            if dependency in views and dependency not in order:
+                visit(dependency)
+                order.append(dependency)
+
+    visit(name)
+    return order
+
+
+def _refuse_reading_views(project: Project, views: set[str]) -> None:
+    """A view has no stored version: only SQL models can read it."""
+    config = project.config
+    uses = [(f"checks.{t}", t) for t in config.checks]
+    uses += [(f"ml.{n}.table", s.table) for n, s in config.ml.items()]
+    uses += [(f"clean.{t}", t) for t in project.cleaned_tables()]
+    uses += [(f"steps.{n}.inputs", t) for n, s in config.steps.items() for t in s.inputs]
+    for where, table in uses:
+        if table in views:
+            raise ConfigError(
+                f"{where}: '{table}' is a view, which keeps no data to check, train on or pass to Python",
+                fix=f"make it a table (models.{table}.materialized: table) or read it from a SQL model",
+            )
+
+
 def _related_tables(checks: list[Any]) -> list[str]:
     return sorted({c.to for c in checks if c.rule == "relationships"})
 
@@ -118,26 +151,46 @@ def build_plan(project: Project) -> Plan:
         model = parse_model(file, [t for t in tables if t != name] + [name], display)
         _refuse_raw_pii(project, display, model.dependencies)
         models[name] = model
+    views = view_models(project)
+    _refuse_reading_views(project, views)
+
+    def waits_for(table: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        """The steps that must finish before `table` can be read (through views)."""
+        if table in views:
+            if table in seen:
+                raise ConfigError(
+                    f"views read each other in a cycle through '{table}'", fix="break the cycle"
+                )
+            found: set[str] = set()
+            for dependency in models[table].dependencies:
+                found |= waits_for(dependency, seen | {table})
+            return found
+        return {ready_step(project, table)}
+
+    for name, model in models.items():
+        if name in views:
+            continue
+        settings = project.model_settings.get(name)
+        related = _related_tables(checks_of(project, name, ("quarantine",)))
+        after: set[str] = {ready_step(project, t) for t in related}
+        for dependency in model.dependencies:
+            after |= waits_for(dependency)
         steps.append(
             Step(
                 name=f"sql:{name}",
                 kind="sql",
                 target=name,
-                after=tuple(
-                    sorted(
-                        {ready_step(project, d) for d in model.dependencies}
-                        | {
-                            ready_step(project, t)
-                            for t in _related_tables(checks_of(project, name, ("quarantine",)))
-                        }
-                    )
-                ),
+                after=tuple(sorted(after)),
                 definition={
-                    "materialized": "table",
+                    "materialized": settings.materialized if settings else "table",
+                    "incremental": settings.incremental.model_dump(mode="json")
+                    if settings and settings.incremental
+                    else None,
                     "quarantine_checks": _quarantine_definition(project, name),
+                    "views": {v: models[v].normalised for v in views_read(models, views, name)},
                 },
                 code=model.normalised,
-                where=display,
+                where=model.path,
             )
         )
     for name, spec in config.steps.items():

@@ -87,6 +87,7 @@ def run_project(
     *,
     force: bool = False,
     dry_run: bool = False,
+    full_refresh: bool = False,
     on_start: Callable[[Step], None] | None = None,
     on_report: Callable[[StepReport], None] | None = None,
 ) -> RunResult:
@@ -113,6 +114,7 @@ def run_project(
                 on_report(step_report)
 
         executor = ProjectExecutor(workspace, plan.sql_models, run_id)
+        executor.full_refresh = full_refresh
         emitter = None
         if project.config.openlineage is not None:
             emitter = OpenLineageEmitter(

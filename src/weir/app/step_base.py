@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
+from weir.app.plan import view_models
 from weir.app.workspace import Workspace
 from weir.catalog import VersionRecord
 from weir.core.errors import NotFoundError
@@ -25,6 +26,19 @@ class StepBase:
         self.sql_models = sql_models
         self.run_id = run_id
         self.config = workspace.project.config
+        self.full_refresh = False
+        self.last_merge: dict[str, int] = {}
+        self.views = view_models(workspace.project)
+
+    def base_tables(self, tables: Iterable[str]) -> list[str]:
+        """The stored tables behind `tables`: a view stands for what it reads."""
+        found: set[str] = set()
+        for table in tables:
+            if table in self.views:
+                found |= set(self.base_tables(self.sql_models[table].dependencies))
+            else:
+                found.add(table)
+        return sorted(found)
 
     # what a step reads ----------------------------------------------------------------------
 
@@ -45,11 +59,16 @@ class StepBase:
         token: int,
         parents: list[VersionRecord],
         description: str | None = None,
+        *,
+        mode: Literal["overwrite", "append"] = "overwrite",
+        merge_on: list[str] | None = None,
     ) -> VersionRecord:
-        """Write one Delta commit and record it (with lineage) in the catalog."""
-        version = self.ws.lake.write(
-            table, data, metadata={"weir.run": str(self.run_id), "weir.step_run": str(token)}
-        )
+        """Write one Delta commit (replace, append or merge) and record it, with lineage."""
+        metadata = {"weir.run": str(self.run_id), "weir.step_run": str(token)}
+        if merge_on:
+            version, self.last_merge = self.ws.lake.merge(table, data, merge_on, metadata=metadata)
+        else:
+            version = self.ws.lake.write(table, data, mode=mode, metadata=metadata)
         scan = self.ws.lake.scan(table, version)
         fingerprint = self.ws.engine.fingerprint(scan)
         record = self.ws.catalog.record_version(

@@ -91,6 +91,9 @@ def run(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show each step's cache key and its parts.")
     ] = False,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild incremental models whole when they run.")
+    ] = False,
 ) -> None:
     """Run the pipeline: steps whose inputs, code or definition changed; skip the rest."""
     from weir.app import run_project
@@ -107,6 +110,7 @@ def run(
                 result = run_project(
                     ws,
                     force=force,
+                    full_refresh=full_refresh,
                     dry_run=dry_run,
                     on_start=started,
                     on_report=lambda r: console.print(render.step_line(r, explain)),
@@ -312,7 +316,7 @@ def demo(
         prepare_demo(console, directory, rows, seed)
     if not run_it:
         return
-    run(project=directory, force=False, dry_run=False, explain=False)
+    run(project=directory, force=False, dry_run=False, explain=False, full_refresh=False)
     with handled():
         summarise(console, directory)
 

@@ -47,6 +47,13 @@ def step_line(report: StepReport, explain: bool = False) -> str:
 def _outcome(summary: dict[str, Any]) -> str:
     if "rows" in summary and "table" in summary:
         text = f"{summary['rows']:,} rows -> {summary['table']}@{summary['version']}"
+        if summary.get("incremental") == "appended":
+            text += f"; appended {summary['added_rows']:,} rows"
+        elif summary.get("incremental") == "merged":
+            merge = summary["merge"]
+            text += f"; merged: {merge.get('num_target_rows_inserted', 0):,} inserted, {merge.get('num_target_rows_updated', 0):,} updated"
+        elif summary.get("incremental") == "rebuilt":
+            text += "; rebuilt whole"
         for rule in summary.get("rules", []):
             if rule["removed_rows"]:
                 text += f"; {rule['label']}: -{rule['removed_rows']:,} rows"

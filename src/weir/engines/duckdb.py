@@ -67,13 +67,17 @@ class DuckDBEngine:
 
     @contextmanager
     def query(
-        self, sql: str, tables: Mapping[str, Readable], params: Mapping[str, Any] | None = None
+        self,
+        sql: str,
+        tables: Mapping[str, Readable],
+        params: Mapping[str, Any] | None = None,
+        views: Mapping[str, str] | None = None,
     ) -> Iterator[pa.RecordBatchReader]:
         """Run one SELECT over `tables`; `params` fill $name placeholders (never spliced into
         the text, so a secret passed this way cannot appear in an error message)."""
         connection = self.connect()
         try:
-            self._sandbox(connection, tables)
+            self._sandbox(connection, tables, views or {})
             try:
                 # DuckDB refuses parameters a statement does not use: pass only those named.
                 used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
@@ -90,7 +94,10 @@ class DuckDBEngine:
             connection.close()
 
     def _sandbox(
-        self, connection: duckdb.DuckDBPyConnection, tables: Mapping[str, Readable]
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        tables: Mapping[str, Readable],
+        views: Mapping[str, str] | None = None,
     ) -> None:
         """Make `tables` readable under their names, then shut every other door and lock it.
 
@@ -106,6 +113,11 @@ class DuckDBEngine:
                 allowed |= {str(PurePath(p).parent) + "/" for p in source.paths}
             else:
                 connection.register(name, source)
+        for name, view_sql in (views or {}).items():  # in dependency order
+            try:
+                connection.execute(f"CREATE VIEW {_ident(name)} AS {view_sql}")
+            except duckdb.Error as exc:
+                raise SqlError(f"view {name}: {exc}") from None
         if allowed:
             connection.execute(
                 f"SET allowed_directories = [{', '.join(_literal(d) for d in sorted(allowed))}]"

@@ -86,6 +86,40 @@ class Lake:
             ) from exc
         return self._version_of_commit(table, commit_id)
 
+    def merge(
+        self,
+        table: str,
+        data: TableData,
+        keys: list[str],
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, int]]:
+        """Upsert `data` on `keys` as one commit: matching rows updated, others inserted."""
+        commit_id = uuid.uuid4().hex
+        properties = CommitProperties(custom_metadata={**(metadata or {}), _COMMIT_KEY: commit_id})
+        predicate = " AND ".join(f"t.{_quoted(k)} = s.{_quoted(k)}" for k in keys)
+        try:
+            metrics = (
+                self._open(table, None)
+                .merge(
+                    data,
+                    predicate,
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=properties,
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        except (DeltaError, OSError, pa.ArrowException) as exc:
+            raise LakeError(
+                f"could not merge into table '{table}': {exc}",
+                fix="check the unique key columns exist on both sides",
+            ) from exc
+        counts = {k: int(v) for k, v in metrics.items() if k.startswith("num_target_rows")}
+        return self._version_of_commit(table, commit_id), counts
+
     def _version_of_commit(self, table: str, commit_id: str) -> int:
         """The version our own commit got, found by its id (another writer may follow us)."""
         history: list[dict[str, Any]] = DeltaTable(str(self.path(table))).history(limit=50)
@@ -143,3 +177,8 @@ class Lake:
 
     def has_version(self, table: str, version: int) -> bool:
         return version in self.versions(table)
+
+
+def _quoted(column: str) -> str:
+    """A column name for a Delta predicate (backticks, as DataFusion SQL expects)."""
+    return "`" + column.replace("`", "``") + "`"

@@ -231,9 +231,46 @@ ROW_CHECKS = (
 )
 
 
+class NewRows(Strict):
+    column: str = Field(
+        description="rows whose value here is above the table's current maximum are new"
+    )
+
+
+class IncrementalConfig(Strict):
+    strategy: Literal["append", "merge"]
+    unique_key: list[str] = Field(
+        default_factory=list, description="merge: rows with the same key are updated"
+    )
+    new_rows: NewRows | None = Field(
+        default=None, description="default: every row the SQL returns is new"
+    )
+
+    @model_validator(mode="after")
+    def _key(self) -> IncrementalConfig:
+        if self.strategy == "merge" and not self.unique_key:
+            raise ValueError("strategy merge needs unique_key")
+        if self.strategy == "append" and self.new_rows is None:
+            raise ValueError(
+                "strategy append needs new_rows, or every run would append everything again"
+            )
+        return self
+
+
 class ModelConfig(Documented):
     """Optional settings for a SQL model whose SQL lives in sql/NAME.sql (or in the file's
     `-- weir:` header block)."""
+
+    materialized: Literal["table", "view", "incremental"] = "table"
+    incremental: IncrementalConfig | None = None
+
+    @model_validator(mode="after")
+    def _incremental(self) -> ModelConfig:
+        if (self.materialized == "incremental") != (self.incremental is not None):
+            raise ValueError(
+                "materialized: incremental goes with an 'incremental:' section, and only it"
+            )
+        return self
 
 
 class FeatureSpec(Strict):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import sqlglot.expressions as exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
@@ -34,3 +35,21 @@ def column_sources(
         if table in model.dependencies:
             found.add((table, node.name.split(".")[-1]))
     return found
+
+
+def output_columns(model: SqlModel, input_columns: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """The columns a model's SELECT produces, from its inputs' columns (for views, which
+    have no stored schema); None when sqlglot cannot say."""
+    from sqlglot import parse_one
+    from sqlglot.optimizer.qualify import qualify
+
+    schema: dict[str, object] = {
+        t: dict.fromkeys(columns, "VARCHAR") for t, columns in input_columns.items()
+    }
+    try:
+        qualified = qualify(parse_one(model.sql, read=DIALECT), schema=schema, dialect=DIALECT)
+    except (SqlglotError, KeyError, ValueError):
+        return None
+    if not isinstance(qualified, exp.Query):
+        return None
+    return list(qualified.named_selects)
