@@ -259,5 +259,10 @@ def test_catalog_and_describe(weir: Weir, tmp_path: Path) -> None:
     assert "sum of order amounts" in described and "current version 0 of 1" in described
     orders = weir("describe", "orders", cwd=project).stdout
     assert "range(amount in [0.0, ])" in orders and "pass" in orders
+    drawn = weir("lineage", "orders.amount", "--format", "svg", "-o", "amount.svg", cwd=project)
+    assert "wrote amount.svg" in drawn.stdout and (project / "amount.svg").read_text().startswith("<svg")
+    assert "<svg" in weir("lineage", "orders.amount", "-f", "html", cwd=project).stdout
+    bad_format = weir("lineage", "orders.amount", "-f", "png", cwd=project, check=False)
+    assert bad_format.returncode == 2 and "use text, svg or html" in bad_format.stderr
     missing = weir("describe", "ordres", cwd=project, check=False)
     assert missing.returncode == 1 and "did you mean 'orders'?" in missing.stderr

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from weir.cli import render
 from weir.cli.common import ProjectOption, console, handled, open_project_workspace
+from weir.core.errors import ConfigError
 
 
 def catalog(
@@ -115,6 +116,11 @@ def lineage(
     project: ProjectOption = Path(),
     up: Annotated[bool, typer.Option("--up", help="Only where it comes from.")] = False,
     down: Annotated[bool, typer.Option("--down", help="Only what it feeds.")] = False,
+    format: Annotated[str, typer.Option("--format", "-f", help="text, svg or html.")] = "text",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File for svg/html; default: standard output."),
+    ] = None,
 ) -> None:
     """Where a column comes from (down to source columns) and what it feeds (up to models)."""
     from rich.tree import Tree
@@ -127,6 +133,22 @@ def lineage(
         try:
             graph = build_graph(ws.project, ws.catalog, build_plan(ws.project))
             start = parse_column(column, graph)
+            if format not in ("text", "svg", "html"):
+                raise ConfigError(f"--format {format}: not a format", fix="use text, svg or html")
+            if format != "text":
+                from weir.app.lineage_draw import lineage_html, lineage_svg
+
+                drawing = (
+                    lineage_svg(graph, start)
+                    if format == "svg"
+                    else lineage_html(graph, start, ws.project.name)
+                )
+                if output is None:
+                    typer.echo(drawing)
+                else:
+                    output.write_text(drawing, encoding="utf-8")
+                    console.print(f"wrote {output}")
+                return
             directions = (
                 ["up"] if up and not down else ["down"] if down and not up else ["up", "down"]
             )
