@@ -236,7 +236,8 @@ def test_catalog_and_describe(weir: Weir, tmp_path: Path) -> None:
     project = tmp_path / "p"
     totals = project / "sql" / "customer_totals.sql"
     totals.write_text(
-        "-- weir:\n--   owner: growth-team\n--   tags: [kpi]\n--   column_descriptions:\n--     spend: sum of order amounts\n"
+        "-- weir:\n--   owner: growth-team\n--   tags: [kpi]\n--   column_descriptions:\n"
+        "--     spend: sum of order amounts\n--   column_classes:\n--     spend: sensitive\n"
         + totals.read_text()
     )
     before = weir("catalog", cwd=project).stdout
@@ -257,10 +258,16 @@ def test_catalog_and_describe(weir: Weir, tmp_path: Path) -> None:
     )
     assert "reads: customers, orders" in described and "read by: big_spenders" in described
     assert "sum of order amounts" in described and "current version 0 of 1" in described
+    assert "sensitive" in described
+    assert (
+        "customer_totals.spend  (sensitive)" in weir("lineage", "orders.amount", cwd=project).stdout
+    )
     orders = weir("describe", "orders", cwd=project).stdout
     assert "range(amount in [0.0, ])" in orders and "pass" in orders
     drawn = weir("lineage", "orders.amount", "--format", "svg", "-o", "amount.svg", cwd=project)
-    assert "wrote amount.svg" in drawn.stdout and (project / "amount.svg").read_text().startswith("<svg")
+    assert "wrote amount.svg" in drawn.stdout and (project / "amount.svg").read_text().startswith(
+        "<svg"
+    )
     assert "<svg" in weir("lineage", "orders.amount", "-f", "html", cwd=project).stdout
     bad_format = weir("lineage", "orders.amount", "-f", "png", cwd=project, check=False)
     assert bad_format.returncode == 2 and "use text, svg or html" in bad_format.stderr

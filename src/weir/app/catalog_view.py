@@ -47,6 +47,7 @@ def table_entries(project: Project, plan: Plan) -> list[dict[str, Any]]:
                         "owner": None,
                         "tags": [],
                         "columns": {},
+                        "classes": {},
                     },
                     "reads": [],
                 }
@@ -73,6 +74,7 @@ def search(
                     *docs.get("tags", []),
                     *docs.get("columns", {}).keys(),
                     *docs.get("columns", {}).values(),
+                    *docs.get("classes", {}).values(),
                 ]
             ).lower()
             if query.lower() not in haystack:
@@ -116,7 +118,9 @@ def describe(ws: Workspace, plan: Plan, table: str) -> Description:
                 "name": name,
                 "type": field_["type"],
                 "description": entry["docs"].get("columns", {}).get(name, ""),
-                "class": f"{policy.class_} ({policy.action})" if policy else "",
+                "class": f"{policy.class_} ({policy.action})"
+                if policy
+                else entry["docs"].get("classes", {}).get(name, ""),
                 "null_fraction": stats.get("null_fraction"),
                 "distinct": stats.get("distinct_approx"),
             }

@@ -67,6 +67,10 @@ def build_graph(project: Project, catalog: Catalog, plan: Plan) -> ColumnGraph:
 
     for view in sorted(views):
         view_columns(view)
+    for table in project.tables():
+        declared = project.docs(table).get("classes", {})
+        for column, class_ in declared.items() if isinstance(declared, dict) else []:
+            graph.notes[(table, column)] = str(class_)
     for raw, target in project.cleaned_tables().items():
         policies = project.config.governance.for_table(raw)
         for column in graph.columns.get(target, []):

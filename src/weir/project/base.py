@@ -35,6 +35,10 @@ class Documented(Strict):
     column_descriptions: dict[str, str] = Field(
         default_factory=dict, description="column -> what it means"
     )
+    column_classes: dict[str, str] = Field(
+        default_factory=dict,
+        description="column -> class (e.g. pii.email, sensitive); governance.columns acts on classes",
+    )
 
     def docs(self) -> dict[str, object]:
         return {
@@ -42,4 +46,5 @@ class Documented(Strict):
             "owner": self.owner,
             "tags": list(self.tags),
             "columns": dict(self.column_descriptions),
+            "classes": dict(self.column_classes),
         }

@@ -86,7 +86,7 @@ class Project:
         cleaned_from = {target: raw for raw, target in self.cleaned_tables().items()}
         if table in cleaned_from and cleaned_from[table] in config.clean:
             return config.clean[cleaned_from[table]].docs()
-        return {"description": None, "owner": None, "tags": [], "columns": {}}
+        return {"description": None, "owner": None, "tags": [], "columns": {}, "classes": {}}
 
     def ungoverned_pii(self, table: str) -> list[str]:
         """PII columns of `table` that its clean step governs: nothing but that step may read it."""

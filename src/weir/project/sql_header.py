@@ -76,7 +76,7 @@ def model_docs(text: str, display_path: str) -> tuple[ModelConfig | None, list[P
             Problem(
                 f"{display_path}:{line} (-- weir: block) " + ".".join(str(p) for p in error["loc"]),
                 error["msg"].removeprefix("Value error, "),
-                "keys: description, owner, tags, column_descriptions",
+                "keys: description, owner, tags, column_descriptions, column_classes, materialized, incremental",
             )
             for error in exc.errors(include_url=False)
         ]

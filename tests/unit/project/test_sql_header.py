@@ -29,6 +29,7 @@ def test_the_block_is_yaml_in_leading_comment_lines() -> None:
         "owner": "data-team@example.com",
         "tags": ["customers", "features"],
         "columns": {"country": "ISO 3166 code"},
+        "classes": {},
     }
 
 
