@@ -16,7 +16,6 @@ from weir.core.hashing import fingerprint
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError
 from weir.ingest import observe_files, read_files
-from weir.quality import compiled_checks
 from weir.quality.rules import ident
 from weir.transform import call_step, load_function
 from weir.transform.sql import locate_error
@@ -186,16 +185,7 @@ class ProjectExecutor(QualitySteps):
                 summary["added_rows"] = record.row_count - before
             if how == "merged":
                 summary["merge"] = dict(self.last_merge)
-        if compiled_checks(self.config.checks.get(step.target, []), ("quarantine",)):
-            self._record_quarantine_checks(step.target, diverted, record, token)
-            quarantine = self._commit(
-                step.target + QUARANTINE_SUFFIX, "quarantine", diverted.table(), token, []
-            )
-            summary |= {
-                "quarantined_rows": quarantine.row_count,
-                "quarantine_table": f"{quarantine.table}@{quarantine.version}",
-            }
-        return summary
+        return summary | self._keep_quarantined(step.target, diverted, record, token)
 
     def _rebuild(self, step: Step) -> bool:
         """An incremental model is rebuilt whole when asked, or when its own SQL or settings
@@ -227,13 +217,7 @@ class ProjectExecutor(QualitySteps):
             "version": record.version,
             "rows": record.row_count,
         }
-        if compiled_checks(self.config.checks.get(step.target, []), ("quarantine",)):
-            self._record_quarantine_checks(step.target, diverted, record, token)
-            quarantine = self._commit(
-                step.target + QUARANTINE_SUFFIX, "quarantine", diverted.table(), token, []
-            )
-            summary["quarantined_rows"] = quarantine.row_count
-        return summary
+        return summary | self._keep_quarantined(step.target, diverted, record, token)
 
     def _train(self, step: Step, token: int) -> dict[str, Any]:
         from weir.ml import environment, train  # scikit-learn costs a second to import

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from weir.app.step_base import StepBase
+from weir.app.step_base import QUARANTINE_SUFFIX, StepBase
 from weir.catalog import CheckRecord, VersionRecord
 from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text
@@ -126,6 +126,21 @@ class QualitySteps(StepBase):
                 ),
                 diverted,
             )
+
+    def _keep_quarantined(
+        self, table: str, diverted: Diverted, record: VersionRecord, token: int
+    ) -> dict[str, Any]:
+        """After a model or Python step: its quarantine rules' results and table, if it has any."""
+        if not compiled_checks(self.config.checks.get(table, []), ("quarantine",)):
+            return {}
+        self._record_quarantine_checks(table, diverted, record, token)
+        quarantine = self._commit(
+            table + QUARANTINE_SUFFIX, "quarantine", diverted.table(), token, []
+        )
+        return {
+            "quarantined_rows": quarantine.row_count,
+            "quarantine_table": f"{quarantine.table}@{quarantine.version}",
+        }
 
     def _record_quarantine_checks(
         self, table: str, diverted: Diverted, record: VersionRecord, token: int

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from weir.catalog.base import CatalogBase, _version_record
 from weir.catalog.records import CheckRecord, VersionRecord
@@ -210,19 +211,7 @@ class DatasetCatalog(CatalogBase):
                 .order_by(CheckResult.step_run_id.desc())
                 .limit(limit)
             ).all()
-            rows = session.execute(
-                select(CheckResult, DatasetVersion, StepRun)
-                .join(DatasetVersion, DatasetVersion.id == CheckResult.dataset_version_id)
-                .join(StepRun, StepRun.id == CheckResult.step_run_id)
-                .where(CheckResult.step_run_id.in_(step_ids))
-                .order_by(CheckResult.step_run_id.desc(), CheckResult.id)
-            ).all()
-            return [
-                CheckRecord(
-                    c.check, c.severity, c.passed, c.failing, c.detail, table, v.version, s.run_id
-                )
-                for c, v, s in rows
-            ]
+            return self._check_records(session, table, CheckResult.step_run_id.in_(step_ids))
 
     def latest_checks(self, table: str) -> list[CheckRecord]:
         """Results on the newest checked version of `table`: from its latest check step and,
@@ -244,18 +233,23 @@ class DatasetCatalog(CatalogBase):
                 .where(CheckResult.dataset_version_id == version_id)
                 .group_by(StepRun.step)
             )
-            rows = session.execute(
-                select(CheckResult, DatasetVersion, StepRun)
-                .join(DatasetVersion, DatasetVersion.id == CheckResult.dataset_version_id)
-                .join(StepRun, StepRun.id == CheckResult.step_run_id)
-                .where(
-                    CheckResult.dataset_version_id == version_id, StepRun.id.in_(latest_per_step)
-                )
-                .order_by(CheckResult.id)
-            ).all()
-            return [
-                CheckRecord(
-                    c.check, c.severity, c.passed, c.failing, c.detail, table, v.version, s.run_id
-                )
-                for c, v, s in rows
-            ]
+            condition = (CheckResult.dataset_version_id == version_id) & StepRun.id.in_(
+                latest_per_step
+            )
+            return self._check_records(session, table, condition)
+
+    @staticmethod
+    def _check_records(session: Session, table: str, condition: Any) -> list[CheckRecord]:
+        rows = session.execute(
+            select(CheckResult, DatasetVersion, StepRun)
+            .join(DatasetVersion, DatasetVersion.id == CheckResult.dataset_version_id)
+            .join(StepRun, StepRun.id == CheckResult.step_run_id)
+            .where(condition)
+            .order_by(CheckResult.step_run_id.desc(), CheckResult.id)
+        ).all()
+        return [
+            CheckRecord(
+                c.check, c.severity, c.passed, c.failing, c.detail, table, v.version, s.run_id
+            )
+            for c, v, s in rows
+        ]
