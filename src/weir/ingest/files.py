@@ -38,6 +38,7 @@ from weir.engines.split import (
 from weir.project.model import FileSource, duckdb_type
 
 INTEGER_TYPES = ("int32", "int64")
+NO_ZONE = "NO_ZONE "
 
 
 @dataclass(frozen=True)
@@ -131,28 +132,27 @@ def _csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
         params.append(options.timestamp_format)
     if not source.columns:
         return f"SELECT * FROM read_csv(?, {', '.join(parts)})", params
-    # DuckDB casts '2.1' to BIGINT 2 without complaint. Integer columns are therefore read as
-    # text and checked here: a value that is not a whole number in range goes to quarantine.
+    # Integer and timestamp columns are read as text and typed here, where Weir decides what a
+    # bad value means: DuckDB would round '2.1' into BIGINT 2, and read a timestamp without a
+    # zone as UTC (and drop the offset of one with a zone, if cast to a plain TIMESTAMP).
     read_types = {
-        c: "VARCHAR" if t in INTEGER_TYPES else duckdb_type(t) for c, t in source.columns.items()
+        c: "VARCHAR" if t in (*INTEGER_TYPES, "timestamp") else duckdb_type(t)
+        for c, t in source.columns.items()
     }
     struct = ", ".join(f"{_quote(c)}: '{t}'" for c, t in read_types.items())
     parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'"]
     projection, checks, problems = [], [], []
     for column, type_name in source.columns.items():
-        name = _ident(column)
-        if type_name not in INTEGER_TYPES:
-            projection.append(name)
+        if type_name in INTEGER_TYPES:
+            typed = _integer_column(column, type_name)
+        elif type_name == "timestamp":
+            typed = _timestamp_column(column, options.timezone, options.timestamp_format)
+        else:
+            projection.append(_ident(column))
             continue
-        target = duckdb_type(type_name)
-        cast = f"try_cast(trim({name}) AS {target})"
-        # Signs and digits only, and a cast that succeeds: no rounding, no 1e3, 0x10 or 1_000.
-        bad = f"({name} IS NOT NULL AND (NOT regexp_full_match(trim({name}), '[+-]?[0-9]+') OR {cast} IS NULL))"
-        projection.append(f"CASE WHEN NOT {bad} THEN {cast} END AS {name}")
-        checks.append(bad)
-        prefix = _quote(f"column {column}: '")
-        suffix = _quote(f"' is not a whole number in {type_name} range")
-        problems.append(f"CASE WHEN {bad} THEN {prefix} || {name} || {suffix} END")
+        projection.append(f"CASE WHEN NOT {typed.bad} THEN {typed.value} END AS {_ident(column)}")
+        checks.append(typed.bad)
+        problems.append(f"CASE WHEN {typed.bad} THEN {typed.message} END")
     reader = f"read_csv(?, {', '.join(parts)})"
     if not problems:
         return f"SELECT * EXCLUDE ({FILE_COLUMN}) FROM {reader}", params
@@ -169,6 +169,51 @@ def _csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
         f"CASE WHEN {any_bad} THEN {raw} END AS {RAW_COLUMN}, {FILE_COLUMN} FROM {reader}"
     )
     return sql, params
+
+
+@dataclass(frozen=True)
+class _Typed:
+    value: str  # SQL: the typed value
+    bad: str  # SQL: TRUE when the text does not fit
+    message: str  # SQL: why, for the quarantine row
+
+
+def _integer_column(column: str, type_name: str) -> _Typed:
+    name = _ident(column)
+    cast = f"try_cast(trim({name}) AS {duckdb_type(type_name)})"
+    # Signs and digits only, and a cast that succeeds: no rounding, no 1e3, 0x10 or 1_000.
+    bad = f"({name} IS NOT NULL AND (NOT regexp_full_match(trim({name}), '[+-]?[0-9]+') OR {cast} IS NULL))"
+    prefix = _quote(f"column {column}: '")
+    suffix = _quote(f"' is not a whole number in {type_name} range")
+    return _Typed(cast, bad, f"{prefix} || {name} || {suffix}")
+
+
+def _timestamp_column(column: str, timezone: str | None, timestamp_format: str | None) -> _Typed:
+    """UTC timestamps from text: an offset in the value wins; a value without one is read in
+    the declared zone, or, with none declared, refused (NO_ZONE marks it for the reader)."""
+    name = _ident(column)
+    text = f"trim({name})"
+    if timestamp_format and ("%z" in timestamp_format or "%Z" in timestamp_format):
+        zoned, aware, naive = (
+            "true",
+            f"try_strptime({text}, {_quote(timestamp_format)})::TIMESTAMPTZ",
+            "NULL",
+        )
+    elif timestamp_format:
+        zoned, aware, naive = "false", "NULL", f"try_strptime({text}, {_quote(timestamp_format)})"
+    else:
+        zoned = f"regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')"
+        aware, naive = f"try_cast({text} AS TIMESTAMPTZ)", f"try_cast({text} AS TIMESTAMP)"
+    in_zone = f"timezone({_quote(timezone)}, {naive})" if timezone else "NULL"
+    value = f"(CASE WHEN {zoned} THEN {aware} ELSE {in_zone} END)"
+    readable = f"(CASE WHEN {zoned} THEN {aware} ELSE {naive} END)"
+    bad = f"({name} IS NOT NULL AND {value} IS NULL)"
+    prefix = f"column {column}: '"
+    message = (
+        f"CASE WHEN {readable} IS NULL THEN {_quote(prefix)} || {name} || {_quote(chr(39) + ' is not a timestamp')} "
+        f"ELSE {_quote(NO_ZONE + prefix)} || {name} || {_quote(chr(39) + ' has no time zone')} END"
+    )
+    return _Typed(value, bad, message)
 
 
 def _ident(name: str) -> str:
@@ -212,6 +257,25 @@ def read_files(
         connection.close()
 
 
+def _refuse_naive_timestamps(
+    read: FileRead, source: FileSource, new_rejects: list[pa.Table]
+) -> None:
+    """A timestamp without a zone and no declared zone: REJECT the load, nothing committed."""
+    for table in new_rejects:
+        for reason in table.column("error").to_pylist():
+            if reason and NO_ZONE in reason:
+                first = next(p for p in reason.split("; ") if p.startswith(NO_ZONE)).removeprefix(
+                    NO_ZONE
+                )
+                read.failure = StepError(
+                    f"source:{read.source}",
+                    f"{source.path}: {first}; nothing was committed",
+                    fix=f"declare the zone these times were written in: sources.{read.source}.csv.timezone "
+                    "(e.g. Europe/Paris or UTC), or export them with an offset",
+                )
+                raise read.failure
+
+
 def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
     """An empty or header-only file is refused before parsing, with a plain message."""
     for path in files:
@@ -239,7 +303,9 @@ def _guarded(
     """Pass batches through, counting rows; refuse an empty load before it is committed."""
     try:
         for batch in iter_batches(reader):
+            seen = len(read.value_rejects.tables)
             batch = split_batch(batch, read.value_rejects)
+            _refuse_naive_timestamps(read, source, read.value_rejects.tables[seen:])
             read.rows += batch.num_rows
             yield batch
     except duckdb.Error as exc:

@@ -48,3 +48,18 @@ class Documented(Strict):
             "columns": dict(self.column_descriptions),
             "classes": dict(self.column_classes),
         }
+
+
+def check_zone(value: str) -> str:
+    """An IANA time zone name (Europe/Paris, UTC), with a suggestion when it is not one."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        from weir.core.suggest import suggestion_text
+
+        raise ValueError(
+            f"'{value}' is not a time zone; {suggestion_text(value, zoneinfo.available_timezones())}"
+        ) from None
+    return value

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from weir.project.base import COLUMN_TYPES, Documented, Strict
+from weir.project.base import COLUMN_TYPES, Documented, Strict, check_zone
 
 
 class _Rule(Strict):
@@ -129,6 +129,11 @@ class ParseDatetime(_Rule):
         description="the zone of values without an offset, e.g. Europe/Paris or UTC"
     )
     on_error: Literal["null", "fail"] = "fail"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_zone(value)
 
 
 CleaningRule = Annotated[

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict
+from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict, check_zone
 from weir.project.cleaning import CleanConfig, GovernanceConfig
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -47,6 +47,15 @@ class CsvOptions(Strict):
     null_values: list[str] = Field(default_factory=lambda: [""])
     encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
     timestamp_format: str | None = None
+    timezone: str | None = Field(
+        default=None,
+        description="zone of timestamps written without an offset; without it they are refused",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
 
     @field_validator("delimiter", "quote", "escape")
     @classmethod
