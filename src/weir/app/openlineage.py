@@ -37,7 +37,7 @@ class OpenLineageEmitter:
         self,
         ws: Workspace,
         config: OpenLineageConfig,
-        graph: Callable[[], ColumnGraph],
+        graph: Callable[[set[str]], ColumnGraph],
         reads: Callable[[Step], list[str]],
     ) -> None:
         self.ws = ws
@@ -57,7 +57,7 @@ class OpenLineageEmitter:
             return  # skipped and blocked steps did not run
         kind = "COMPLETE" if report.status == "succeeded" else "FAIL"
         if report.status == "succeeded":
-            self.graph = self.build_graph()  # the step may have made new columns
+            self.graph = self.build_graph({report.step.target})  # its (new) columns' lineage only
         event = self._event(kind, report.step, outputs=report.status == "succeeded")
         if report.error:
             event["run"]["facets"] = {

@@ -120,7 +120,7 @@ def run_project(
             emitter = OpenLineageEmitter(
                 workspace,
                 project.config.openlineage,
-                lambda: build_graph(project, workspace.catalog, plan),
+                lambda tables: build_graph(project, workspace.catalog, plan, only=tables),
                 executor.reads_of,
             )
 
