@@ -225,6 +225,8 @@ class ProjectExecutor(QualitySteps):
         spec = self.config.ml[step.target]
         record = self._current(spec.table)
         columns = [spec.target, *spec.features.numeric, *spec.features.categorical]
+        if spec.split.column:
+            columns.append(spec.split.column)
         available = set(self.ws.lake.dataset(spec.table, record.version).schema.names)
         table = self.ws.lake.read(
             spec.table, record.version, [c for c in columns if c in available]
@@ -252,7 +254,12 @@ class ProjectExecutor(QualitySteps):
                 "target": spec.target,
                 "classes": trained.classes,
                 "rows": trained.rows,
-                "split": {"method": spec.split_method, "test_fraction": spec.split.test_fraction},
+                "split": {
+                    "method": spec.split_method,
+                    "column": spec.split.column,
+                    "test_fraction": spec.split.test_fraction,
+                },
+                "decision_threshold": trained.threshold,
                 "classified_origins": [
                     {
                         "feature": o.feature,

@@ -107,7 +107,8 @@ ml:
       categorical: [channel, merchant_category, device, country]
     algorithm: hist_gradient_boosting
     params: {max_iter: 200, learning_rate: 0.05, max_depth: 4, min_samples_leaf: 200}
-    split: {method: stratified, test_fraction: 0.25}
+    split: {method: time, column: ts, test_fraction: 0.25}
+    threshold: {metric: f1}
     seed: 42
 """
 

@@ -26,7 +26,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text
 from weir.ml.algorithms import make_estimator
-from weir.ml.metrics import evaluate
+from weir.ml.metrics import choose_threshold, evaluate
 from weir.project.model import TrainConfig
 
 
@@ -37,6 +37,7 @@ class TrainedModel:
     params: dict[str, Any]
     rows: dict[str, int]
     classes: list[Any] = field(default_factory=list)
+    threshold: float | None = None
 
 
 def environment() -> dict[str, Any]:
@@ -51,7 +52,8 @@ def environment() -> dict[str, Any]:
 
 def _check_columns(table: pa.Table, spec: TrainConfig, where: str) -> None:
     available = table.schema.names
-    for column in [spec.target, *spec.features.numeric, *spec.features.categorical]:
+    split_column = [spec.split.column] if spec.split.column else []
+    for column in [spec.target, *spec.features.numeric, *spec.features.categorical, *split_column]:
         if column not in available:
             raise ConfigError(
                 f"{where}: table '{spec.table}' has no column '{column}'",
@@ -94,6 +96,8 @@ def canonical_order(table: pa.Table, spec: TrainConfig) -> pa.Table:
     split, and so the model, a function of the data and the seed only.
     """
     columns = [spec.target, *spec.features.numeric, *spec.features.categorical]
+    if spec.split.column:  # a time split needs time order first
+        columns = [spec.split.column, *columns]
     return table.sort_by([(c, "ascending") for c in columns])
 
 
@@ -131,31 +135,58 @@ def train(table: pa.Table, spec: TrainConfig, where: str) -> TrainedModel:
     target = labelled.column(spec.target).to_numpy(zero_copy_only=False)
     if spec.task == "regression":
         target = target.astype(np.float64)
-    stratify = target if spec.split_method == "stratified" else None
-    if stratify is not None and len(np.unique(target)) < 2:
+    if spec.split_method == "stratified" and len(np.unique(target)) < 2:
         raise StepError(
             f"train:{where.split('.')[-1]}",
             f"target '{spec.target}' has a single class",
             fix="a classifier needs at least two classes in the data",
         )
-    x_train, x_test, y_train, y_test = train_test_split(
-        features,
-        target,
-        test_size=spec.split.test_fraction,
-        random_state=spec.seed,
-        stratify=stratify,
+    x_train, x_test, y_train, y_test = _split(
+        features, target, spec.split_method, spec.split.test_fraction, spec.seed
     )
-    pipeline = build_pipeline(spec, where)
-    pipeline.fit(x_train, y_train)
-    metrics = evaluate(pipeline, x_test, y_test, spec.task)
+    threshold, validation = None, 0
+    if spec.threshold is not None and len(np.unique(target)) == 2:
+        x_fit, x_valid, y_fit, y_valid = _split(
+            x_train, y_train, spec.split_method, spec.threshold.validation_fraction, spec.seed
+        )
+        pipeline = build_pipeline(spec, where)
+        pipeline.fit(x_fit, y_fit)
+        threshold, _ = choose_threshold(pipeline, x_valid, y_valid, spec.threshold.metric)
+        validation = len(y_valid)
+    else:
+        pipeline = build_pipeline(spec, where)
+        pipeline.fit(x_train, y_train)
+    metrics = evaluate(pipeline, x_test, y_test, spec.task, threshold)
+    if threshold is not None:
+        metrics["decision_threshold"] = threshold
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]
     return TrainedModel(
         pipeline=pipeline,
         metrics=metrics,
         params={k: _plain(v) for k, v in pipeline.named_steps["model"].get_params().items()},
-        rows={"train": len(y_train), "test": len(y_test), "unlabelled_dropped": unlabelled},
+        rows={
+            "train": len(y_train) - validation,
+            "validation": validation,
+            "test": len(y_test),
+            "unlabelled_dropped": unlabelled,
+        },
         classes=classes,
+        threshold=threshold,
     )
+
+
+def _split(
+    x: pd.DataFrame, y: np.ndarray, method: str, fraction: float, seed: int
+) -> tuple[Any, Any, Any, Any]:
+    """Held-out rows: the latest for a time split (rows come in time order), else a seeded draw."""
+    if method == "time":
+        cut = len(y) - max(1, round(len(y) * fraction))
+        return x.iloc[:cut], x.iloc[cut:], y[:cut], y[cut:]
+    stratify = y if method == "stratified" else None
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=fraction, random_state=seed, stratify=stratify
+    )
+    return x_train, x_test, y_train, y_test
 
 
 def _plain(value: Any) -> Any:

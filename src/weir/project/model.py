@@ -297,10 +297,28 @@ class FeatureSpec(Strict):
 
 
 class SplitConfig(Strict):
-    method: Literal["random", "stratified"] | None = Field(
+    method: Literal["random", "stratified", "time"] | None = Field(
         default=None, description="default: stratified for classification, random for regression"
     )
+    column: str | None = Field(
+        default=None, description="time split: the latest rows by this column are the test set"
+    )
     test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _time(self) -> SplitConfig:
+        if (self.method == "time") != (self.column is not None):
+            raise ValueError("method: time goes with 'column' (the time column), and only it")
+        return self
+
+
+class ThresholdConfig(Strict):
+    """Choose a binary classifier's decision threshold on validation data, for a metric."""
+
+    metric: Literal["f1", "precision", "recall", "balanced_accuracy"] = "f1"
+    validation_fraction: float = Field(
+        default=0.2, gt=0.0, lt=0.5, description="share of the training rows held out to choose it"
+    )
 
 
 class TrainConfig(Strict):
@@ -311,6 +329,9 @@ class TrainConfig(Strict):
     algorithm: str = "hist_gradient_boosting"
     params: dict[str, Any] = Field(default_factory=dict)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    threshold: ThresholdConfig | None = Field(
+        default=None, description="binary classification: choose the decision threshold"
+    )
     seed: int = 42
     description: str | None = None
 
@@ -320,10 +341,12 @@ class TrainConfig(Strict):
             raise ValueError(f"target '{self.target}' is also listed as a feature")
         if self.task == "regression" and self.split.method == "stratified":
             raise ValueError("a stratified split needs class labels; use split.method: random")
+        if self.task == "regression" and self.threshold is not None:
+            raise ValueError("a decision threshold is for classifiers; remove 'threshold'")
         return self
 
     @property
-    def split_method(self) -> Literal["random", "stratified"]:
+    def split_method(self) -> Literal["random", "stratified", "time"]:
         if self.split.method is not None:
             return self.split.method
         return "stratified" if self.task == "classification" else "random"

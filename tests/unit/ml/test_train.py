@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -48,7 +49,7 @@ def test_classifier_learns_real_signal_and_reports_metrics() -> None:
         "pr_auc",
         "log_loss",
     }
-    assert result.rows == {"train": 1600, "test": 400, "unlabelled_dropped": 0}
+    assert result.rows == {"train": 1600, "validation": 0, "test": 400, "unlabelled_dropped": 0}
     assert result.classes == [0, 1]
     assert result.params["random_state"] == 3
 
@@ -126,3 +127,49 @@ def test_a_single_class_is_refused() -> None:
     table = world().filter(pa.compute.equal(pa.compute.field("y"), 1))
     with pytest.raises(StepError, match="single class"):
         train(table, spec(), "ml.m")
+
+
+def test_a_time_split_tests_on_the_latest_rows() -> None:
+    from weir.ml.train import _split, canonical_order
+
+    table = world(1000).append_column("day", pa.array(list(range(1000))[::-1]))  # newest first
+    config = spec(split={"method": "time", "column": "day", "test_fraction": 0.25})
+    ordered = canonical_order(table, config)
+    days = np.array(ordered.column("day").to_pylist())
+    _, _, train_days, test_days = _split(pd.DataFrame({"d": days}), days, "time", 0.25, seed=0)
+    assert sorted(test_days) == list(range(750, 1000)) and max(train_days) == 749
+    result = train(table, config, "ml.m")
+    assert result.rows["test"] == 250 and result.metrics["roc_auc"] > 0.7
+
+
+def test_a_time_split_needs_its_column() -> None:
+    with pytest.raises(Exception, match="goes with 'column'"):
+        spec(split={"method": "time"})
+    with pytest.raises(ConfigError, match="no column 'when'"):
+        train(world(), spec(split={"method": "time", "column": "when"}), "ml.m")
+
+
+def test_a_threshold_chosen_on_validation_data_lifts_f1_on_a_rare_class() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=6000)
+    label = (x + rng.normal(scale=0.8, size=6000) > 2.2).astype(np.int64)  # about 3% positive
+    table = pa.table({"x": x, "colour": ["c"] * 6000, "y": label})
+    plain = train(table, spec(algorithm="logistic_regression"), "ml.m")
+    tuned = train(table, spec(algorithm="logistic_regression", threshold={"metric": "f1"}), "ml.m")
+    assert tuned.threshold is not None and 0.0 < tuned.threshold < 0.5
+    assert tuned.metrics["decision_threshold"] == tuned.threshold
+    assert tuned.metrics["f1"] > plain.metrics["f1"]
+    assert (
+        tuned.rows["validation"] > 0
+        and tuned.rows["train"] + tuned.rows["validation"] == plain.rows["train"]
+    )
+
+
+def test_a_threshold_is_for_classifiers() -> None:
+    with pytest.raises(Exception, match="threshold is for classifiers"):
+        spec(
+            task="regression",
+            target="price",
+            threshold={"metric": "f1"},
+            features={"numeric": ["x"]},
+        )
