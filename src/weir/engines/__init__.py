@@ -1,6 +1,14 @@
 """Query engines behind one protocol: DuckDB by default."""
 
-from weir.engines.base import Engine, Fingerprint, iter_batches, schema_record
-from weir.engines.duckdb import DuckDBEngine, SqlError
+from weir.engines.base import Engine, Fingerprint, Readable, SqlError, iter_batches, schema_record
+from weir.engines.duckdb import DuckDBEngine
 
-__all__ = ["DuckDBEngine", "Engine", "Fingerprint", "SqlError", "iter_batches", "schema_record"]
+__all__ = [
+    "DuckDBEngine",
+    "Engine",
+    "Fingerprint",
+    "Readable",
+    "SqlError",
+    "iter_batches",
+    "schema_record",
+]

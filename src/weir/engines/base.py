@@ -1,17 +1,28 @@
-"""What every engine offers. DuckDB today; Spark implements the same protocol later."""
+"""What every engine offers to the stages. DuckDB today; Spark implements the same protocol.
+
+Quality checks, profiles and cleaning are written against `Engine`, so mypy checks that each
+engine provides what they use. Ingestion is engine-specific (it uses the engine's readers).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
+from weir.core.errors import WeirError
 from weir.core.tables import TableFiles
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as pads
+
+Readable = Union["pads.Dataset", "pa.Table", "pa.RecordBatchReader", TableFiles]
+
+
+class SqlError(WeirError):
+    """The engine refused a query; the message is the engine's own."""
 
 
 @dataclass(frozen=True)
@@ -30,12 +41,18 @@ class Engine(Protocol):
         ...
 
     def query(
-        self, sql: str, tables: Mapping[str, pads.Dataset | pa.Table | TableFiles]
+        self,
+        sql: str,
+        tables: Mapping[str, Readable],
+        params: Mapping[str, Any] | None = None,
+        views: Mapping[str, str] | None = None,
     ) -> AbstractContextManager[pa.RecordBatchReader]:
-        """Run one SELECT over the named tables; stream the result as Arrow batches."""
+        """Run one SELECT over the named tables (and views of them, in dependency order) in a
+        sandbox that can read nothing else; $name parameters are bound, never spliced in;
+        stream the result as Arrow batches. Raises SqlError."""
         ...
 
-    def fingerprint(self, data: pads.Dataset | pa.Table | TableFiles) -> Fingerprint: ...
+    def fingerprint(self, data: Readable) -> Fingerprint: ...
 
 
 def schema_record(schema: pa.Schema) -> list[dict[str, Any]]:

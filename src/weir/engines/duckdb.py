@@ -11,20 +11,17 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from weir.core.errors import WeirError
 from weir.core.tables import TableFiles
-from weir.engines.base import Fingerprint
+from weir.engines.base import Fingerprint, Readable, SqlError
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    import pyarrow.dataset as pads
 
 BATCH_ROWS = 122_880
-Readable = Union["pads.Dataset", "pa.Table", TableFiles]
 
 
 def _ident(name: str) -> str:
@@ -36,10 +33,6 @@ def _literal(text: str) -> str:
 
 
 # DuckDB's row-group size: batches map onto its vectors cleanly
-
-
-class SqlError(WeirError):
-    """DuckDB refused a query; the message is DuckDB's own."""
 
 
 class DuckDBEngine:

@@ -14,7 +14,7 @@ from typing import Any
 
 from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text
-from weir.engines.duckdb import DuckDBEngine, Readable
+from weir.engines.base import Engine, Readable
 from weir.project.base import COLUMN_TYPES
 from weir.project.cleaning import (
     Case,
@@ -71,7 +71,7 @@ class Chain:
 
     def __init__(
         self,
-        engine: DuckDBEngine,
+        engine: Engine,
         data: Readable,
         where: str,
         params: Mapping[str, Any] | None = None,

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from weir.core.tables import TableFiles
-from weir.engines.duckdb import DuckDBEngine
+from weir.engines.base import Engine
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pads
@@ -93,7 +93,7 @@ def _json_number(value: Any) -> float | None:
 
 
 def profile_table(
-    engine: DuckDBEngine,
+    engine: Engine,
     data: pads.Dataset | pa.Table | TableFiles,
     *,
     bins: int = 20,
@@ -162,7 +162,7 @@ def profile_table(
 
 
 def _histograms(
-    engine: DuckDBEngine,
+    engine: Engine,
     data: pads.Dataset | pa.Table | TableFiles,
     source: str,
     profile: TableProfile,
@@ -194,7 +194,7 @@ def _histograms(
 
 
 def _top_values(
-    engine: DuckDBEngine,
+    engine: Engine,
     data: pads.Dataset | pa.Table | TableFiles,
     source: str,
     name: str,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weir.core.suggest import suggestion_text
-from weir.engines.duckdb import DuckDBEngine, Readable, SqlError
+from weir.engines.base import Engine, Readable, SqlError
 from weir.quality.rules import CompiledCheck, compile_check
 
 
@@ -25,7 +25,7 @@ def compiled_checks(checks: Sequence[Any], severities: Sequence[str]) -> list[Co
 
 
 def run_checks(
-    engine: DuckDBEngine,
+    engine: Engine,
     data: Readable,
     checks: Sequence[Any],
     others: Mapping[str, Readable] | None = None,
@@ -102,6 +102,6 @@ def run_checks(
     return outcomes
 
 
-def _scalar(engine: DuckDBEngine, sql: str, data: Readable, others: Mapping[str, Readable]) -> Any:
+def _scalar(engine: Engine, sql: str, data: Readable, others: Mapping[str, Readable]) -> Any:
     with engine.query(sql, {"t": data, **others}) as reader:
         return reader.read_all().column(0)[0].as_py()
