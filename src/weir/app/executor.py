@@ -7,7 +7,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from weir.app.pii import feature_origins
 from weir.app.plan import views_read
 from weir.app.quality_steps import QualitySteps
 from weir.app.step_base import QUARANTINE_SUFFIX
@@ -220,70 +219,18 @@ class ProjectExecutor(QualitySteps):
         return summary | self._keep_quarantined(step.target, diverted, record, token)
 
     def _train(self, step: Step, token: int) -> dict[str, Any]:
-        from weir.ml import environment, train  # scikit-learn costs a second to import
+        from weir.app.training import train_model
 
         spec = self.config.ml[step.target]
-        record = self._current(spec.table)
-        columns = [spec.target, *spec.features.numeric, *spec.features.categorical]
-        if spec.split.column:
-            columns.append(spec.split.column)
-        available = set(self.ws.lake.dataset(spec.table, record.version).schema.names)
-        table = self.ws.lake.read(
-            spec.table, record.version, [c for c in columns if c in available]
-        )
-        trained = train(table, spec, f"ml.{step.target}")
-        origins, unknown = feature_origins(
-            self.ws.project,
-            self.ws.catalog,
-            self.sql_models,
-            spec.table,
-            [*spec.features.numeric, *spec.features.categorical],
-        )
-        warnings = [o.warning for o in origins if o.warning]
-        warnings += [f"lineage of {c} is unknown: sqlglot could not trace it" for c in unknown]
-        artifact = self.ws.artifacts.save_model(step.target, trained.pipeline)
-        version = self.ws.catalog.register_model_version(
+        return train_model(
+            self.ws,
             step.target,
-            task=spec.task,
-            algorithm=spec.algorithm,
-            metrics=trained.metrics,
-            params=trained.params,
-            seed=spec.seed,
-            features={
-                **spec.features.model_dump(mode="json"),
-                "target": spec.target,
-                "classes": trained.classes,
-                "rows": trained.rows,
-                "split": {
-                    "method": spec.split_method,
-                    "column": spec.split.column,
-                    "test_fraction": spec.split.test_fraction,
-                },
-                "decision_threshold": trained.threshold,
-                "classified_origins": [
-                    {
-                        "feature": o.feature,
-                        "source": o.source,
-                        "class": o.class_,
-                        "action": o.action,
-                    }
-                    for o in origins
-                ],
-            },
-            artifact_path=artifact.relative,
-            artifact_sha256=artifact.sha256,
-            environment=environment(),
+            self._current(spec.table),
+            self.sql_models,
             run_id=self.run_id,
-            step_run_id=token,
-            trained_on=[record.id],
+            token=token,
+            progress=self.progress,
         )
-        return {
-            "model": step.target,
-            "version": version.version,
-            "metrics": trained.metrics,
-            "rows": trained.rows,
-            "warnings": warnings,
-        }
 
 
 def _strings(values: list[str | None]) -> pa.Array:

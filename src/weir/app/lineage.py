@@ -108,9 +108,10 @@ def build_graph(
                 table, _, source_column = origin.partition(".")
                 graph.link((table, source_column), (name, column))
     for name, spec in project.config.ml.items():
-        for feature in [*spec.features.numeric, *spec.features.categorical]:
+        for feature in spec.features.columns:
             graph.link((spec.table, feature), (f"model:{name}", feature))
-        graph.link((spec.table, spec.target), (f"model:{name}", f"{spec.target} (target)"))
+        if spec.target is not None:
+            graph.link((spec.table, spec.target), (f"model:{name}", f"{spec.target} (target)"))
     return graph
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from weir.app.workspace import Workspace, run_lock
 from weir.catalog import Catalog
 from weir.core.version import __version__
 from weir.dag import PriorRun, Runner, Step, StepReport
+from weir.project import Project
 
 
 @dataclass
@@ -85,11 +86,13 @@ def git_state(directory: Path) -> dict[str, Any]:
 def run_project(
     workspace: Workspace,
     *,
-    force: bool = False,
+    force: bool | Collection[str] = False,
     dry_run: bool = False,
     full_refresh: bool = False,
     on_start: Callable[[Step], None] | None = None,
     on_report: Callable[[StepReport], None] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    only: Collection[str] | None = None,
 ) -> RunResult:
     project = workspace.project
     plan = build_plan(project)
@@ -99,7 +102,7 @@ def run_project(
             ProjectExecutor(workspace, plan.sql_models, -1),
             _ReadOnlyHistory(workspace.catalog),
         )
-        return RunResult(None, runner.run(force=force, dry_run=True))
+        return RunResult(None, runner.run(force=force, dry_run=True, only=only))
     with run_lock(project.workspace):
         workspace.catalog.record_docs(table_entries(project, plan))
         run_id = workspace.catalog.start_run(
@@ -115,6 +118,7 @@ def run_project(
 
         executor = ProjectExecutor(workspace, plan.sql_models, run_id)
         executor.full_refresh = full_refresh
+        executor.progress = on_progress
         emitter = None
         if project.config.openlineage is not None:
             emitter = OpenLineageEmitter(
@@ -138,7 +142,7 @@ def run_project(
         runner = Runner(plan.pipeline, executor, history, on_report=finished, on_start=started)
         status = "failed"
         try:
-            reports = runner.run(force=force)
+            reports = runner.run(force=force, only=only)
             result = RunResult(run_id, reports, warnings=emitter.warnings if emitter else [])
             status = "succeeded" if result.ok else "failed"
             return result
@@ -160,3 +164,28 @@ class _ReadOnlyHistory:
 
     def step_finished(self, token: int, report: StepReport) -> None:
         raise AssertionError("a dry run executes nothing")
+
+
+def train_steps(project: Project, models: list[str] | None) -> tuple[list[str], set[str]]:
+    """The train steps of `models` (all when None), and every step they need, included."""
+    from weir.core.errors import ConfigError
+    from weir.core.suggest import suggestion_text
+
+    known = list(project.config.ml)
+    names = models or known
+    for name in names:
+        if name not in known:
+            raise ConfigError(
+                f"no model '{name}' in ml:",
+                fix=suggestion_text(name, known) if known else "declare one under ml: in weir.yaml",
+            )
+    if not names:
+        raise ConfigError(
+            "the project declares no models", fix="declare one under ml: in weir.yaml"
+        )
+    pipeline = build_plan(project).pipeline
+    targets = [f"train:{name}" for name in names]
+    needed = set(targets)
+    for target in targets:
+        needed |= pipeline.upstream(target)
+    return targets, needed

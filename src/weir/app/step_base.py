@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from weir.app.plan import view_models
@@ -27,6 +27,7 @@ class StepBase:
         self.run_id = run_id
         self.config = workspace.project.config
         self.full_refresh = False
+        self.progress: Callable[[str], None] | None = None  # what a long step is doing now
         self.last_merge: dict[str, int] = {}
         self.views = view_models(workspace.project)
 

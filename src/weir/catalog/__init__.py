@@ -1,5 +1,6 @@
 """The metadata store: datasets, versions, lineage, runs, checks and models."""
 
+from weir.catalog.models import STAGES, StageMove
 from weir.catalog.records import (
     CheckRecord,
     ModelVersionRecord,
@@ -10,11 +11,13 @@ from weir.catalog.records import (
 from weir.catalog.store import Catalog, CatalogUnavailableError, masked, normalise_url
 
 __all__ = [
+    "STAGES",
     "Catalog",
     "CatalogUnavailableError",
     "CheckRecord",
     "ModelVersionRecord",
     "RunRecord",
+    "StageMove",
     "StepRunRecord",
     "VersionRecord",
     "masked",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,9 +12,28 @@ from sqlalchemy.orm import Session
 
 from weir.catalog.base import CatalogBase, _utc
 from weir.catalog.records import ModelVersionRecord
-from weir.catalog.schema import Dataset, DatasetVersion, LineageEdge, Model, ModelVersion
-from weir.core.errors import NotFoundError
+from weir.catalog.schema import (
+    Dataset,
+    DatasetVersion,
+    LineageEdge,
+    Model,
+    ModelVersion,
+    StageChange,
+)
+from weir.core.errors import ConfigError, NotFoundError
 from weir.core.suggest import suggestion_text
+
+STAGES = ("candidate", "staging", "production", "archived")
+EXCLUSIVE_STAGES = ("staging", "production")
+
+
+@dataclass(frozen=True)
+class StageMove:
+    version: int
+    from_stage: str
+    to_stage: str
+    reason: str
+    at: datetime
 
 
 class ModelCatalog(CatalogBase):
@@ -34,6 +55,7 @@ class ModelCatalog(CatalogBase):
         run_id: int | None,
         step_run_id: int | None,
         trained_on: Sequence[int],
+        details: dict[str, Any] | None = None,
     ) -> ModelVersionRecord:
         with self._session() as session:
             model = session.scalars(select(Model).where(Model.name == name)).first()
@@ -55,6 +77,7 @@ class ModelCatalog(CatalogBase):
                 artifact_path=artifact_path,
                 artifact_sha256=artifact_sha256,
                 environment=environment,
+                details=details or {},
                 run_id=run_id,
                 step_run_id=step_run_id,
             )
@@ -95,6 +118,113 @@ class ModelCatalog(CatalogBase):
             fix=f"versions: {', '.join(str(v.version) for v in versions)}",
         )
 
+    def add_details(self, name: str, version: int, details: dict[str, Any]) -> None:
+        """Facts known after registration (the report, the MLflow run) join the version."""
+        with self._session() as session:
+            row = self._version_row(session, name, version)
+            row.details = {**(row.details or {}), **details}
+
+    # stages -------------------------------------------------------------------------------
+
+    def set_stage(self, name: str, version: int, stage: str, reason: str = "") -> list[StageMove]:
+        """Move a version to `stage`. One version is in production or staging at a time:
+        the one it replaces is archived. Returns every move made, for the caller to show."""
+        if stage not in STAGES:
+            raise ConfigError(f"unknown stage '{stage}'", fix=suggestion_text(stage, STAGES))
+        moves: list[StageMove] = []
+        with self._session() as session:
+            row = self._version_row(session, name, version)
+            if row.stage == stage:
+                return moves
+            if stage in EXCLUSIVE_STAGES:
+                others = session.scalars(
+                    select(ModelVersion).where(
+                        ModelVersion.model_id == row.model_id,
+                        ModelVersion.stage == stage,
+                        ModelVersion.id != row.id,
+                    )
+                ).all()
+                for other in others:
+                    moves.append(self._move(session, other, "archived", f"replaced by v{version}"))
+            moves.insert(0, self._move(session, row, stage, reason))
+        return moves
+
+    def rollback(self, name: str, reason: str = "") -> list[StageMove]:
+        """Production goes back to the version that was in production before the current one."""
+        with self._session() as session:
+            model = session.scalars(select(Model).where(Model.name == name)).first()
+            if model is None:
+                raise NotFoundError(f"no model '{name}' in the registry", fix="see 'weir models'")
+            current = session.scalars(
+                select(ModelVersion).where(
+                    ModelVersion.model_id == model.id, ModelVersion.stage == "production"
+                )
+            ).first()
+            promoted = (
+                session.execute(
+                    select(ModelVersion.version)
+                    .join(StageChange, StageChange.model_version_id == ModelVersion.id)
+                    .where(ModelVersion.model_id == model.id, StageChange.to_stage == "production")
+                    .order_by(StageChange.id.desc())
+                )
+                .scalars()
+                .all()
+            )
+        previous = next((v for v in promoted if current is None or v != current.version), None)
+        if previous is None:
+            raise NotFoundError(
+                f"model '{name}' has no earlier production version to roll back to",
+                fix="promote a version with 'weir models promote'",
+            )
+        return self.set_stage(name, previous, "production", reason or "roll-back")
+
+    def stage_history(self, name: str) -> list[StageMove]:
+        with self._session() as session:
+            rows = session.execute(
+                select(StageChange, ModelVersion.version)
+                .join(ModelVersion, StageChange.model_version_id == ModelVersion.id)
+                .join(Model)
+                .where(Model.name == name)
+                .order_by(StageChange.id)
+            ).all()
+            return [
+                StageMove(
+                    version, c.from_stage, c.to_stage, c.reason, _utc(c.changed_at) or c.changed_at
+                )
+                for c, version in rows
+            ]
+
+    def in_stage(self, name: str, stage: str) -> ModelVersionRecord | None:
+        for record in reversed(self.model_versions(name)):
+            if record.stage == stage:
+                return record
+        return None
+
+    @staticmethod
+    def _move(session: Session, row: ModelVersion, stage: str, reason: str) -> StageMove:
+        change = StageChange(
+            model_version_id=row.id, from_stage=row.stage, to_stage=stage, reason=reason
+        )
+        session.add(change)
+        before, row.stage = row.stage, stage
+        session.flush()
+        return StageMove(
+            row.version, before, stage, reason, _utc(change.changed_at) or change.changed_at
+        )
+
+    @staticmethod
+    def _version_row(session: Session, name: str, version: int) -> ModelVersion:
+        row = session.scalars(
+            select(ModelVersion)
+            .join(Model)
+            .where(Model.name == name, ModelVersion.version == version)
+        ).first()
+        if row is None:
+            known = session.scalars(select(Model.name)).all()
+            fix = suggestion_text(name, known) if name not in known else f"see 'weir models {name}'"
+            raise NotFoundError(f"model '{name}' has no version {version}", fix=fix)
+        return row
+
     @staticmethod
     def _model_record(session: Session, row: ModelVersion, model: Model) -> ModelVersionRecord:
         parents = session.execute(
@@ -117,6 +247,7 @@ class ModelCatalog(CatalogBase):
             artifact_path=row.artifact_path,
             artifact_sha256=row.artifact_sha256,
             environment=dict(row.environment),
+            details=dict(row.details or {}),
             run_id=row.run_id,
             created_at=_utc(row.created_at) or row.created_at,
             trained_on=[f"{n}@{v}" for n, v in parents],

@@ -81,3 +81,4 @@ class ModelVersionRecord:
     run_id: int | None
     created_at: datetime
     trained_on: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -159,7 +159,22 @@ class ModelVersion(Base):
     artifact_path: Mapped[str] = mapped_column(Text)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     environment: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # schema 2: resolved config, CV scores, tuning study, report, git state, prediction digest
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     step_run_id: Mapped[int | None] = mapped_column(ForeignKey("step_runs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     model: Mapped[Model] = relationship(back_populates="versions")
+
+
+class StageChange(Base):
+    """A model version moved from one stage to another: the registry's audit trail, and what
+    a roll-back reads to find the previous production version."""
+
+    __tablename__ = "model_stage_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    from_stage: Mapped[str] = mapped_column(String(20))
+    to_stage: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

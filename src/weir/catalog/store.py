@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session
 
 from weir.catalog.base import _run_record, _step_record, _utc
 from weir.catalog.datasets import DatasetCatalog
@@ -77,6 +78,9 @@ class Catalog(DatasetCatalog, ModelCatalog):
                 row = session.get(Meta, "schema_version")
                 if row is None:
                     session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+                elif row.value == "1":
+                    _upgrade_from_1(session)
+                    row.value = str(SCHEMA_VERSION)
                 elif row.value != str(SCHEMA_VERSION):
                     raise CatalogError(
                         f"catalog at {masked(url)} has schema version {row.value}; "
@@ -171,6 +175,11 @@ class Catalog(DatasetCatalog, ModelCatalog):
                     fix="list runs with 'weir runs'",
                 )
             return _run_record(row, with_steps=True)
+
+
+def _upgrade_from_1(session: Session) -> None:
+    """Schema 1 -> 2: model versions gain `details` (new tables are made by create_all)."""
+    session.execute(text("ALTER TABLE model_versions ADD COLUMN details JSON"))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

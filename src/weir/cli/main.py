@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +10,7 @@ import typer
 from rich.table import Table
 
 from weir.cli import browse, render
+from weir.cli import models as models_cli
 from weir.cli.common import (
     ProjectOption,
     console,
@@ -96,15 +96,32 @@ def run(
     ] = False,
 ) -> None:
     """Run the pipeline: steps whose inputs, code or definition changed; skip the rest."""
+    execute(project, force=force, dry_run=dry_run, explain=explain, full_refresh=full_refresh)
+
+
+def execute(
+    project: Path,
+    *,
+    force: bool | set[str] = False,
+    dry_run: bool = False,
+    explain: bool = False,
+    full_refresh: bool = False,
+    only: set[str] | None = None,
+) -> None:
     from weir.app import run_project
 
     with handled():
         ws = open_project_workspace(project)
         try:
             status = console.status("", spinner="dots")
+            current = {"step": ""}
 
             def started(step: Any) -> None:
+                current["step"] = step.name
                 status.update(f"running {step.name} ...")
+
+            def progress(text: str) -> None:
+                status.update(f"running {current['step']} ... {text}")
 
             with status:
                 result = run_project(
@@ -114,6 +131,8 @@ def run(
                     dry_run=dry_run,
                     on_start=started,
                     on_report=lambda r: console.print(render.step_line(r, explain)),
+                    on_progress=progress,
+                    only=only,
                 )
             if dry_run:
                 for report in result.reports:
@@ -125,6 +144,16 @@ def run(
             ws.close()
     if not result.ok:
         raise typer.Exit(1)
+
+
+def run_steps(project: Path, models: list[str] | None, force: bool) -> None:
+    """Train `models` (all when None): their train steps and every step they need."""
+    from weir.app.run import train_steps
+    from weir.project import load_project
+
+    with handled():
+        targets, needed = train_steps(load_project(project), models)
+    execute(project, force=set(targets) if force else False, only=needed)
 
 
 @app.command()
@@ -234,29 +263,6 @@ def runs(
 
 
 @app.command()
-def models(
-    name: Annotated[str | None, typer.Argument(help="Show one model's versions in full.")] = None,
-    project: ProjectOption = Path(),
-) -> None:
-    """Registered model versions with their held-out metrics."""
-    with handled():
-        ws = open_project_workspace(project)
-        try:
-            records = ws.catalog.model_versions(name)
-            console.print(render.models_table(records))
-            if name is not None and records:
-                latest = records[-1]
-                console.print(f"[bold]{latest.model} v{latest.version}[/] metrics:")
-                console.print_json(json.dumps(latest.metrics))
-                console.print(f"features: {json.dumps(latest.features)}")
-                console.print(
-                    f"artifact: {latest.artifact_path} (sha256 {latest.artifact_sha256[:16]})"
-                )
-        finally:
-            ws.close()
-
-
-@app.command()
 def checks(
     table: Annotated[
         str | None, typer.Argument(help="One table; default: every checked table.")
@@ -316,12 +322,14 @@ def demo(
         prepare_demo(console, directory, rows, seed)
     if not run_it:
         return
-    run(project=directory, force=False, dry_run=False, explain=False, full_refresh=False)
+    execute(directory)
     with handled():
         summarise(console, directory)
 
 
 app.command(name="catalog")(browse.catalog)
+app.add_typer(models_cli.models_app, name="models")
+app.command(name="train")(models_cli.train)
 app.command(name="describe")(browse.describe)
 app.command(name="lineage")(browse.lineage)
 

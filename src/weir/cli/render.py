@@ -218,3 +218,74 @@ def check_result(passed: bool, severity: str) -> str:
     return {"warn": "[yellow]warn[/]", "quarantine": "[yellow]quarantined[/]"}.get(
         severity, "[red]FAIL[/]"
     )
+
+
+def comparison(a: ModelVersionRecord, b: ModelVersionRecord) -> Table:
+    """Two model versions side by side; rows that differ are marked."""
+    table = Table(title=f"{a.model} v{a.version} vs {b.model} v{b.version}", title_justify="left")
+    for column in ("", f"v{a.version}", f"v{b.version}", "change"):
+        table.add_column(column)
+
+    def row(label: str, left: Any, right: Any, delta: str = "") -> None:
+        mark = "" if left == right else "*"
+        table.add_row(f"{label}{mark}", _short(left, 40), _short(right, 40), delta)
+
+    row("stage", a.stage, b.stage)
+    row("algorithm", a.algorithm, b.algorithm)
+    row("trained on", ", ".join(a.trained_on), ", ".join(b.trained_on))
+    row("seed", a.seed, b.seed)
+    row("created", a.created_at.strftime("%Y-%m-%d %H:%M"), b.created_at.strftime("%Y-%m-%d %H:%M"))
+    for name in sorted({*a.metrics, *b.metrics}):
+        left, right = a.metrics.get(name), b.metrics.get(name)
+        delta = (
+            f"{right - left:+.4f}"
+            if isinstance(left, int | float) and isinstance(right, int | float)
+            else ""
+        )
+        row(
+            f"test {name}",
+            _number(left) if left is not None else "",
+            _number(right) if right is not None else "",
+            delta,
+        )
+    cv_a, cv_b = a.details.get("cv") or {}, b.details.get("cv") or {}
+    for name in sorted({*cv_a, *cv_b}):
+        left, right = cv_a.get(name), cv_b.get(name)
+        row(
+            f"cv {name}",
+            f"{left['mean']:.4f}±{left['std']:.4f}" if left else "",
+            f"{right['mean']:.4f}±{right['std']:.4f}" if right else "",
+            f"{right['mean'] - left['mean']:+.4f}" if left and right else "",
+        )
+    params_a, params_b = (
+        a.details.get("resolved_params") or {},
+        b.details.get("resolved_params") or {},
+    )
+    for name in sorted({*params_a, *params_b}):
+        row(f"param {name}", params_a.get(name, "(default)"), params_b.get(name, "(default)"))
+    features_a = {k: v for k, v in a.features.items() if k not in ("rows", "classified_origins")}
+    features_b = {k: v for k, v in b.features.items() if k not in ("rows", "classified_origins")}
+    for name in sorted({*features_a, *features_b}):
+        row(name, features_a.get(name), features_b.get(name))
+    return table
+
+
+def reproduction(console: Console, result: Any) -> None:
+    if result.identical:
+        console.print(
+            f"[green]reproduced[/] {result.model} v{result.version}: identical predictions on "
+            f"{result.rows:,} test rows"
+            + (" (matches the recorded digest)" if result.matches_recorded_digest else "")
+        )
+    else:
+        console.print(
+            f"[red]not reproduced[/] {result.model} v{result.version}: predictions differ on the test rows "
+            f"(largest difference {result.max_difference:.3g})"
+        )
+    for name, value in result.metrics.items():
+        then = result.recorded_metrics.get(name)
+        console.print(
+            f"  {name}: recorded {_number(then) if then is not None else '-'}, now {_number(value)}"
+        )
+    for package, (then, now) in result.environment_changes.items():
+        console.print(f"  [yellow]{package} changed: {then} -> {now}[/]")

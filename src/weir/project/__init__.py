@@ -2,11 +2,11 @@
 
 from weir.project.base import COLUMN_TYPES
 from weir.project.loader import PROJECT_FILE, Problem, ProjectFileError, parse_project_text
+from weir.project.ml_config import TrainConfig
 from weir.project.model import (
     CheckConfig,
     FileSource,
     ProjectConfig,
-    TrainConfig,
     duckdb_type,
 )
 from weir.project.project import Project, SqlModelFile, find_project_file, load_project

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict, check_zone
 from weir.project.cleaning import CleanConfig, GovernanceConfig
+from weir.project.ml_config import MlflowConfig, TrainConfig
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -282,76 +283,6 @@ class ModelConfig(Documented):
         return self
 
 
-class FeatureSpec(Strict):
-    numeric: list[str] = Field(default_factory=list)
-    categorical: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _some(self) -> FeatureSpec:
-        if not self.numeric and not self.categorical:
-            raise ValueError("declare at least one numeric or categorical feature")
-        both = set(self.numeric) & set(self.categorical)
-        if both:
-            raise ValueError(f"columns declared both numeric and categorical: {sorted(both)}")
-        return self
-
-
-class SplitConfig(Strict):
-    method: Literal["random", "stratified", "time"] | None = Field(
-        default=None, description="default: stratified for classification, random for regression"
-    )
-    column: str | None = Field(
-        default=None, description="time split: the latest rows by this column are the test set"
-    )
-    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-
-    @model_validator(mode="after")
-    def _time(self) -> SplitConfig:
-        if (self.method == "time") != (self.column is not None):
-            raise ValueError("method: time goes with 'column' (the time column), and only it")
-        return self
-
-
-class ThresholdConfig(Strict):
-    """Choose a binary classifier's decision threshold on validation data, for a metric."""
-
-    metric: Literal["f1", "precision", "recall", "balanced_accuracy"] = "f1"
-    validation_fraction: float = Field(
-        default=0.2, gt=0.0, lt=0.5, description="share of the training rows held out to choose it"
-    )
-
-
-class TrainConfig(Strict):
-    table: str
-    target: str
-    task: Literal["classification", "regression"]
-    features: FeatureSpec
-    algorithm: str = "hist_gradient_boosting"
-    params: dict[str, Any] = Field(default_factory=dict)
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    threshold: ThresholdConfig | None = Field(
-        default=None, description="binary classification: choose the decision threshold"
-    )
-    seed: int = 42
-    description: str | None = None
-
-    @model_validator(mode="after")
-    def _target_not_feature(self) -> TrainConfig:
-        if self.target in self.features.numeric + self.features.categorical:
-            raise ValueError(f"target '{self.target}' is also listed as a feature")
-        if self.task == "regression" and self.split.method == "stratified":
-            raise ValueError("a stratified split needs class labels; use split.method: random")
-        if self.task == "regression" and self.threshold is not None:
-            raise ValueError("a decision threshold is for classifiers; remove 'threshold'")
-        return self
-
-    @property
-    def split_method(self) -> Literal["random", "stratified", "time"]:
-        if self.split.method is not None:
-            return self.split.method
-        return "stratified" if self.task == "classification" else "random"
-
-
 _FUNCTION = re.compile(r"^[A-Za-z0-9_./-]+\.py:[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -422,6 +353,7 @@ class ProjectConfig(Strict):
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     profiles: ProfilesConfig = Field(default_factory=ProfilesConfig)
     openlineage: OpenLineageConfig | None = None
+    mlflow: MlflowConfig | None = None
     sources: dict[str, FileSource] = Field(default_factory=dict)
     checks: dict[str, list[CheckConfig]] = Field(default_factory=dict)
     clean: dict[str, CleanConfig] = Field(default_factory=dict)

@@ -1,9 +1,9 @@
 """Model artifacts on disk: content-addressed, written atomically, verified before loading.
 
-The file is a joblib pickle of the fitted scikit-learn pipeline. Unpickling runs code, so
-`load` refuses any file whose SHA-256 differs from the one the catalog recorded when Weir
-wrote it, and any path outside the artifact root. (A format Weir controls end to end, and
-ONNX for exchange, come with the learn and deploy issues.)
+A model is stored in skops' format: a zip of JSON and arrays that is rebuilt by loading
+only types on an explicit allow-list, so reading an artifact cannot run code even if the
+file came from elsewhere. On top, `load` refuses a file whose SHA-256 differs from the one
+the catalog recorded when Weir wrote it, and any path outside the artifact root.
 """
 
 from __future__ import annotations
@@ -11,18 +11,19 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
-
 from weir.core.errors import ConfigError, NotFoundError, WeirError
 from weir.core.hashing import file_sha256
 
+MODEL_SUFFIX = ".skops"
+
 
 class ArtifactTamperedError(WeirError):
-    """An artifact's bytes differ from what Weir wrote; it is not loaded."""
+    """An artifact's bytes differ from what Weir wrote, or it holds types Weir does not trust."""
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,25 @@ class ArtifactStore:
         self.root = root
 
     def save_model(self, model_name: str, obj: Any) -> StoredArtifact:
-        directory = self.root / "models" / model_name
+        import skops.io
+
+        return self._write(Path("models") / model_name, MODEL_SUFFIX, skops.io.dumps(obj))
+
+    def save_file(self, folder: str, suffix: str, content: bytes) -> StoredArtifact:
+        """A file beside the models (a report), content-addressed like them."""
+        return self._write(Path(folder), suffix, content)
+
+    def _write(self, folder: Path, suffix: str, content: bytes) -> StoredArtifact:
+        directory = self.root / folder
         directory.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        os.close(handle)
         try:
-            joblib.dump(obj, temporary, compress=3)
+            with os.fdopen(handle, "wb") as out:
+                out.write(content)
+                out.flush()
+                os.fsync(out.fileno())
             digest = file_sha256(Path(temporary))
-            final = directory / f"{digest}.joblib"
+            final = directory / f"{digest}{suffix}"
             Path(temporary).replace(final)  # atomic: readers see no file or the whole file
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
@@ -63,16 +75,35 @@ class ArtifactStore:
             )
         return path
 
-    def load(self, relative: str, expected_sha256: str) -> Any:
+    def read_verified(self, relative: str, expected_sha256: str) -> bytes:
         path = self.resolve(relative)
         if not path.is_file():
             raise NotFoundError(
-                f"model artifact {path} is missing", fix="retrain with 'weir run --force'"
+                f"artifact {path} is missing", fix="retrain with 'weir run --force'"
             )
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        content = path.read_bytes()
+        digest = hashlib.sha256(content).hexdigest()
         if digest != expected_sha256:
             raise ArtifactTamperedError(
-                f"model artifact {path} has checksum {digest[:12]}, the catalog recorded {expected_sha256[:12]}",
+                f"artifact {path} has checksum {digest[:12]}, the catalog recorded {expected_sha256[:12]}",
                 fix="the file was changed after Weir wrote it; retrain instead of loading it",
             )
-        return joblib.load(path)
+        return content
+
+    def load(self, relative: str, expected_sha256: str, trusted: Collection[str] = ()) -> Any:
+        """The model, if its checksum matches and every type in it is on the allow-list."""
+        import skops.io
+
+        if not relative.endswith(MODEL_SUFFIX):
+            raise ArtifactTamperedError(
+                f"artifact {relative} is not in Weir's model format ({MODEL_SUFFIX})",
+                fix="pickles are never loaded; retrain with 'weir run --force'",
+            )
+        content = self.read_verified(relative, expected_sha256)
+        unknown = sorted(set(skops.io.get_untrusted_types(data=content)) - set(trusted))
+        if unknown:
+            raise ArtifactTamperedError(
+                f"artifact {relative} contains types Weir does not load: {', '.join(unknown)}",
+                fix="an algorithm plug-in must list the types its models contain (Algorithm.trusted_types)",
+            )
+        return skops.io.loads(content, trusted=sorted(trusted))

@@ -1,32 +1,58 @@
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import FunctionTransformer
 
 from weir.core import ConfigError, NotFoundError
 from weir.registry import ArtifactStore, ArtifactTamperedError
 
 
+def fitted() -> LogisticRegression:
+    x = np.arange(20, dtype=float).reshape(10, 2)
+    return LogisticRegression().fit(x, [0, 1] * 5)
+
+
 def test_save_is_content_addressed_and_load_verifies(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
-    stored = store.save_model("m", {"weights": [1, 2, 3]})
-    assert stored.path.name == f"{stored.sha256}.joblib"
-    assert store.load(stored.relative, stored.sha256) == {"weights": [1, 2, 3]}
+    model = fitted()
+    stored = store.save_model("m", model)
+    assert stored.path.name == f"{stored.sha256}.skops"
+    loaded = store.load(stored.relative, stored.sha256)
+    assert np.array_equal(loaded.coef_, model.coef_)
     assert not list(stored.path.parent.glob("*.tmp"))
 
 
-def test_a_changed_artifact_is_never_unpickled(tmp_path: Path) -> None:
+def test_a_changed_artifact_is_never_loaded(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
-    stored = store.save_model("m", {"weights": [1]})
+    stored = store.save_model("m", fitted())
     stored.path.write_bytes(stored.path.read_bytes() + b"\x00")
     with pytest.raises(ArtifactTamperedError, match="checksum"):
+        store.load(stored.relative, stored.sha256)
+
+
+def test_types_off_the_allow_list_are_refused_even_with_a_matching_checksum(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    stored = store.save_model("m", FunctionTransformer(np.clip).fit(np.ones((2, 1))))
+    with pytest.raises(ArtifactTamperedError, match=r"numpy\.clip"):
+        store.load(stored.relative, stored.sha256)
+    assert store.load(stored.relative, stored.sha256, trusted=["numpy.clip"]).func is np.clip
+
+
+def test_a_pickle_is_never_loaded(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    stored = store.save_file("models/m", ".joblib", pickle.dumps({"a": 1}))
+    with pytest.raises(ArtifactTamperedError, match="never loaded"):
         store.load(stored.relative, stored.sha256)
 
 
 def test_missing_and_escaping_paths(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "store")
     with pytest.raises(NotFoundError):
-        store.load("models/m/nope.joblib", "0" * 64)
+        store.load("models/m/nope.skops", "0" * 64)
     with pytest.raises(ConfigError, match="leaves the artifact store"):
-        store.load("../../etc/passwd", "0" * 64)
+        store.load("../../etc/passwd.skops", "0" * 64)
