@@ -88,12 +88,16 @@ def test_raw_pii_never_reaches_governed_tables_or_models(weir: Weir, tmp_path: P
     assert "dropped by clean:customers" in weir("lineage", "customers.email", "-p", "d").stdout
     origins = weir("lineage", "transaction_features.amount_ratio", "--up", "-p", "d").stdout
     assert "transactions.amount" in origins and "model:fraud" not in origins
-    artifacts = list((project / ".weir" / "artifacts").rglob("*.joblib"))
-    assert artifacts
-    import joblib
+    artifacts = list((project / ".weir" / "artifacts").rglob("*.skops"))
+    reports = list((project / ".weir" / "artifacts" / "reports").rglob("*.html"))
+    assert artifacts and reports
+    import skops.io
 
     for artifact in artifacts:
-        text = repr(
-            joblib.load(artifact).named_steps["features"].transformers_
-        ) + artifact.read_bytes().decode("latin-1")
+        content = artifact.read_bytes()
+        model = skops.io.loads(content, trusted=skops.io.get_untrusted_types(data=content))
+        text = repr(model.named_steps["columns"].transformers_) + content.decode("latin-1")
         assert not any(secret in text for secret in secrets), artifact
+    for report in reports:
+        text = report.read_text()
+        assert not any(secret in text for secret in secrets), report

@@ -136,6 +136,7 @@ class ModelCatalog(CatalogBase):
             row = self._version_row(session, name, version)
             if row.stage == stage:
                 return moves
+            moves.append(self._move(session, row, stage, reason))
             if stage in EXCLUSIVE_STAGES:
                 others = session.scalars(
                     select(ModelVersion).where(
@@ -146,7 +147,6 @@ class ModelCatalog(CatalogBase):
                 ).all()
                 for other in others:
                     moves.append(self._move(session, other, "archived", f"replaced by v{version}"))
-            moves.insert(0, self._move(session, row, stage, reason))
         return moves
 
     def rollback(self, name: str, reason: str = "") -> list[StageMove]:

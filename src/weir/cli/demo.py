@@ -73,11 +73,18 @@ def summarise(console: Console, directory: Path) -> None:
                     details,
                 )
         console.print(cleaning)
-        console.print(render.models_table(ws.catalog.model_versions()))
+        versions = ws.catalog.model_versions()
+        console.print(render.models_table(versions))
+        latest = {record.model: record for record in versions}
+        for record in latest.values():
+            report = record.details.get("report")
+            if report:
+                path = ws.artifacts.resolve(report["path"])
+                console.print(f"report of {record.model} v{record.version}: {path}", soft_wrap=True)
         console.print("\n".join(render.where_lines(ws)))
         console.print(
             "\nexplore: weir tables | weir show transactions__quarantine | weir runs | "
-            f"weir models fraud   (add -p {directory})"
+            f"weir models fraud | weir train --reproduce fraud@1   (add -p {directory})"
         )
     finally:
         ws.close()

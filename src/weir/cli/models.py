@@ -189,7 +189,7 @@ def report(
     model: Annotated[str, typer.Argument(help="MODEL or MODEL@VERSION (default: the latest)")],
     project: ProjectOption = Path(),
 ) -> None:
-    """Print the path of a version's HTML report (checked against its recorded checksum)."""
+    """Print the absolute path of a version's HTML report (checked against its checksum)."""
     with handled():
         name, version = model_ref(model, need_version=False)
         ws = open_project_workspace(project)
@@ -202,7 +202,7 @@ def report(
                     fix="retrain it with 'weir train --force'",
                 )
             ws.artifacts.read_verified(found["path"], found["sha256"])
-            console.print(ws.display_path(ws.artifacts.resolve(found["path"])), soft_wrap=True)
+            console.print(str(ws.artifacts.resolve(found["path"])), soft_wrap=True)
         finally:
             ws.close()
 

@@ -199,6 +199,7 @@ FEATURE_TYPES = (
     "sklearn.feature_selection._mutual_info.mutual_info_regression",
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.feature_selection._univariate_selection.f_regression",
+    "sklearn.tree._tree.Tree",  # forests: the random_forest algorithm and select: model
     "weir.ml.transformers.NonNegative",
     "weir.ml.transformers.UnknownToMostFrequent",
 )
