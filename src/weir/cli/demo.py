@@ -76,11 +76,13 @@ def summarise(console: Console, directory: Path) -> None:
         versions = ws.catalog.model_versions()
         console.print(render.models_table(versions))
         latest = {record.model: record for record in versions}
-        for record in latest.values():
-            report = record.details.get("report")
+        for version in latest.values():
+            report = version.details.get("report")
             if report:
                 path = ws.artifacts.resolve(report["path"])
-                console.print(f"report of {record.model} v{record.version}: {path}", soft_wrap=True)
+                console.print(
+                    f"report of {version.model} v{version.version}: {path}", soft_wrap=True
+                )
         console.print("\n".join(render.where_lines(ws)))
         console.print(
             "\nexplore: weir tables | weir show transactions__quarantine | weir runs | "
