@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from weir.core.errors import ConfigError
+from weir.core.errors import ConfigError, StepError
 from weir.ml.metrics import direction
 from weir.project.ml_config import ParamRange, TuneConfig
 
@@ -158,7 +158,7 @@ def run_study(
             timeout=config.timeout_seconds,
             n_jobs=config.n_jobs,
             callbacks=[report],
-            catch=(ValueError, ArithmeticError),
+            catch=(StepError, ArithmeticError),  # a trial whose fit fails is recorded as failed
         )
     best = _best(study)
     if best is None:

@@ -328,3 +328,10 @@ def test_a_study_lives_beside_the_catalog_on_postgresql(postgres_url: str) -> No
     reopened = Catalog.open(postgres_url)  # the schema check passes with Optuna's tables present
     assert reopened.runs() == []
     reopened.close()
+
+
+def test_a_trial_that_cannot_fit_fails_alone(tmp_path: Path) -> None:
+    result = tuned(tmp_path, {"method": "grid", "space": {"solver": ["lbfgs", "no_such_solver"]}})
+    assert result.tuning.trials == 1 and result.resolved_params == {"solver": "lbfgs"}
+    with pytest.raises(ConfigError, match="no trial finished"):
+        tuned(tmp_path / "b", {"method": "grid", "space": {"solver": ["no_such_solver"]}})
