@@ -65,5 +65,5 @@ def test_an_entry_point_that_is_not_an_algorithm_is_named(
 ) -> None:
     install(tmp_path, "broken = weir_ridge_plugin:NOT_AN_ALGORITHM")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ConfigError, match="weir.algorithms:broken is not a weir.ml.Algorithm"):
+    with pytest.raises(ConfigError, match=r"weir\.algorithms:broken is not a weir\.ml\.Algorithm"):
         algorithms()
