@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -234,10 +234,3 @@ def _trained_on(ws: Workspace, record: ModelVersionRecord, spec: TrainConfig) ->
         fix="retrain it with 'weir run'",
     )
 
-
-def created_at(record: ModelVersionRecord) -> str:
-    return (
-        record.created_at.astimezone(UTC).isoformat()
-        if isinstance(record.created_at, datetime)
-        else str(record.created_at)
-    )
