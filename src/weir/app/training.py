@@ -233,4 +233,3 @@ def _trained_on(ws: Workspace, record: ModelVersionRecord, spec: TrainConfig) ->
         f"model {record.model} v{record.version} has no recorded version of {spec.table}",
         fix="retrain it with 'weir run'",
     )
-

@@ -119,7 +119,6 @@ ml:
         ts: {parts: [hour, dayofweek, is_weekend]}
     algorithm: lightgbm
     params: {n_estimators: 200, subsample_freq: 1, n_jobs: 1}
-    class_weight: balanced
     split: {method: time, column: ts, test_fraction: 0.25}
     cv: {folds: 3}
     tune:
