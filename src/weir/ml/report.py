@@ -104,6 +104,12 @@ def _metrics(trained: TrainedModel) -> str:
     html = "<h2>Metrics</h2>" + _table(
         ["metric", "test rows", "cross-validation (mean ± std)"], rows
     )
+    if trained.threshold is not None and trained.cv:
+        html += (
+            f"<p>Label metrics (accuracy, precision, recall, F1) on test rows use the chosen decision "
+            f"threshold {trained.threshold:.4f}; in cross-validation they use 0.5. Ranking metrics "
+            "(ROC-AUC, PR-AUC) and log loss do not depend on it.</p>"
+        )
     if trained.tuning is not None:
         t = trained.tuning
         html += (

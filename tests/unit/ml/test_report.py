@@ -54,6 +54,7 @@ EXPECTED = {
         "Permutation importance",
         "± ",
         "decision threshold",
+        "in cross-validation they use 0.5",
     ],
     "regression": ["Predicted vs actual", "Residuals", "Permutation importance", "r2"],
     "clustering": ["Cluster sizes", "silhouette"],
