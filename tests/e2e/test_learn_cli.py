@@ -118,7 +118,7 @@ def test_train_report_promote_compare_rollback_reproduce(weir: Weir, tmp_path: P
         assert part in html, part
     assert "<script" not in html and 'src="http' not in html  # one self-contained file
 
-    quick = weir("models", "show", "quick", cwd=project).stdout
+    quick = weir("models", "-p", str(project), "quick").stdout  # group option first
     assert "tuning: random on roc_auc: 4 trials" in quick and "decision_threshold" in quick
 
     # nothing changed: nothing retrains; --force makes a second version

@@ -16,11 +16,17 @@ from weir.core.errors import ConfigError
 
 
 class _NameOrCommand(TyperGroup):
-    """`weir models NAME` stays short for `weir models show NAME`."""
+    """`weir models NAME` stays short for `weir models show NAME`, and `-p DIR` may come
+    before or after the subcommand."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
-            args = ["show", *args]
+        position = 0
+        while position < len(args) and args[position].startswith("-"):
+            takes_value = args[position] in ("-p", "--project")
+            position += 2 if takes_value else 1
+        if position < len(args):  # a subcommand: it takes the options given before it
+            command = [] if args[position] in self.commands else ["show"]
+            args = [*command, *args[position:], *args[:position]]
         return super().parse_args(ctx, args)
 
 
