@@ -72,6 +72,8 @@ def train_model(
     warnings += [f"lineage of {c} is unknown: sqlglot could not trace it" for c in unknown]
     artifact = ws.artifacts.save_model(name, trained.pipeline)
     evaluation = trained.evaluation
+    deploy = _export(ws, name, spec, trained, table, progress)
+    warnings += deploy.get("warnings", [])
     git = git_state(ws.project.root)
     details = {
         "config": spec.model_dump(mode="json"),
@@ -83,6 +85,7 @@ def train_model(
         if evaluation
         else None,
         "confusion_matrix": evaluation.confusion if evaluation else None,
+        **{k: v for k, v in deploy.items() if k != "warnings"},
     }
     version = ws.catalog.register_model_version(
         name,
@@ -153,6 +156,34 @@ def train_model(
             "best": trained.tuning.best_value,
         }
     return summary
+
+
+def _export(
+    ws: Workspace,
+    name: str,
+    spec: TrainConfig,
+    trained: Any,
+    table: Any,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """The ONNX graph (parity-checked) and the serving spec, as artifacts and details."""
+    from weir.ml.export import export, serving_spec
+
+    if not spec.export.onnx:
+        return {}
+    if progress:
+        progress("exporting to ONNX and checking parity")
+    exported = export(trained, spec, table.schema, f"train:{name}")
+    onnx = ws.artifacts.save_file(f"models/{name}", ".onnx", exported.onnx)
+    record = {**exported.record, "path": onnx.relative, "sha256": onnx.sha256}
+    if exported.quantized is not None:
+        quantized = ws.artifacts.save_file(f"models/{name}", ".int8.onnx", exported.quantized)
+        record["quantized"] = {"path": quantized.relative, "sha256": quantized.sha256}
+    return {
+        "onnx": record,
+        "serving": serving_spec(trained, spec, table.schema),
+        "warnings": exported.warnings,
+    }
 
 
 def _read(ws: Workspace, spec: TrainConfig, data: VersionRecord) -> Any:

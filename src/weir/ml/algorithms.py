@@ -193,15 +193,15 @@ def accepts_sample_weight(estimator: Any) -> bool:
 #: Types in the feature pipelines Weir builds that skops does not trust by default.
 FEATURE_TYPES = (
     "numpy.dtype",
-    "numpy.clip",
     "functools.partial",
     "sklearn.feature_selection._mutual_info.mutual_info_classif",
     "sklearn.feature_selection._mutual_info.mutual_info_regression",
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.feature_selection._univariate_selection.f_regression",
     "sklearn.tree._tree.Tree",  # forests: the random_forest algorithm and select: model
-    "weir.ml.transformers.NonNegative",
-    "weir.ml.transformers.UnknownToMostFrequent",
+    "weir.ml.transformers.Clip",
+    "weir.ml.transformers.Log1p",
+    "weir.ml.transformers.CategoryMap",
 )
 
 

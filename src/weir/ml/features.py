@@ -32,7 +32,6 @@ from sklearn.feature_selection import (
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
-    FunctionTransformer,
     KBinsDiscretizer,
     MinMaxScaler,
     OneHotEncoder,
@@ -43,7 +42,7 @@ from sklearn.preprocessing import (
 
 from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
-from weir.ml.transformers import NonNegative, UnknownToMostFrequent
+from weir.ml.transformers import CategoryMap, Clip, Log1p
 from weir.project.ml_config import CategoricalFeature, FeatureSpec, NumericFeature
 
 MISSING = "__missing__"
@@ -93,15 +92,15 @@ def derived_columns(features: FeatureSpec) -> list[str]:
 def prepare_frame(table: pa.Table, features: FeatureSpec) -> pd.DataFrame:
     """The model's input columns as pandas, one representation for training and serving.
 
-    Numbers are float64 with NaN for missing; categories are strings (object) with NaN;
+    Numbers are float64 with NaN for missing; categories are strings with "" for missing;
     text is a string with '' for missing; dates become numeric parts and elapsed days.
     """
     frame: dict[str, Any] = {}
     for column in features.numeric:
         frame[column] = table.column(column).cast(pa.float64()).to_numpy(zero_copy_only=False)
-    for column in features.categorical:
-        values = table.column(column).cast(pa.string()).to_pylist()
-        frame[column] = pd.Series([np.nan if v is None else v for v in values], dtype=object)
+    for column in features.categorical:  # missing is "" (ONNX string tensors hold no NaN)
+        values = table.column(column).cast(pa.string()).fill_null("").to_pylist()
+        frame[column] = pd.Series(values, dtype=object)
     for column, spec in features.dates.items():
         values = _as_timestamp(table.column(column))
         for part in spec.parts:
@@ -180,13 +179,9 @@ def _numeric(options: NumericFeature, columns: list[str]) -> Pipeline:
     steps: list[tuple[str, Any]] = [("impute", impute)]
     if options.clip is not None:
         low, high = options.clip
-        clip = FunctionTransformer(
-            np.clip, kw_args={"a_min": low, "a_max": high}, feature_names_out="one-to-one"
-        )
-        steps.append(("clip", clip))
+        steps.append(("clip", Clip(low, high)))
     if options.log:
-        steps.append(("non_negative", NonNegative(tuple(columns))))
-        steps.append(("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")))
+        steps.append(("log", Log1p(tuple(columns))))
     if options.bins is not None:
         steps.append(
             (
@@ -207,28 +202,20 @@ def _numeric(options: NumericFeature, columns: list[str]) -> Pipeline:
 
 def _categorical(options: CategoricalFeature) -> Pipeline:
     if options.impute == "constant":
-        impute = SimpleImputer(strategy="constant", fill_value=MISSING)
+        impute = SimpleImputer(missing_values="", strategy="constant", fill_value=MISSING)
     else:
-        impute = SimpleImputer(strategy="most_frequent")
+        impute = SimpleImputer(missing_values="", strategy="most_frequent")
     steps: list[tuple[str, Any]] = [("impute", impute)]
-    if options.unknown == "most_frequent":
-        steps.append(("unknown", UnknownToMostFrequent()))
+    if options.min_frequency is not None or options.unknown in ("most_frequent", "infrequent"):
+        steps.append(("categories", CategoryMap(options.min_frequency, options.unknown)))
     if options.encode == "ordinal":
         if options.unknown == "error":
             encoder: Any = OrdinalEncoder(handle_unknown="error")
         else:
             encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
     else:
-        handle = {"ignore": "ignore", "infrequent": "infrequent_if_exist"}.get(
-            options.unknown, "error"
-        )
-        if options.unknown == "ignore" and options.min_frequency is not None:
-            handle = "infrequent_if_exist"
-        minimum = options.min_frequency
         encoder = OneHotEncoder(
-            handle_unknown=handle,
-            sparse_output=False,
-            min_frequency=int(minimum) if minimum is not None and minimum >= 1 else minimum,
+            handle_unknown="error" if options.unknown == "error" else "ignore", sparse_output=False
         )
     steps.append(("encode", encoder))
     return Pipeline(steps)

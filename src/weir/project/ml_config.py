@@ -53,8 +53,6 @@ class CategoricalFeature(Strict):
     def _infrequent(self) -> CategoricalFeature:
         if self.unknown == "infrequent" and self.min_frequency is None:
             raise ValueError("unknown: infrequent needs min_frequency (the rare-category group)")
-        if self.encode == "ordinal" and self.min_frequency is not None:
-            raise ValueError("min_frequency groups rare categories for one-hot encoding only")
         return self
 
 
@@ -223,6 +221,21 @@ class TuneConfig(Strict):
         return value
 
 
+class ExportConfig(Strict):
+    """The ONNX graph served and used for batch scoring, checked against the native model."""
+
+    onnx: bool = Field(default=True, description="export the whole pipeline to ONNX")
+    tolerance: float = Field(
+        default=1e-4,
+        gt=0,
+        description="largest allowed |onnx - native| on test rows (relative for values > 1)",
+    )
+    quantize: bool = Field(default=False, description="also try int8 weights (onnxruntime)")
+    max_metric_drop: float = Field(
+        default=0.01, ge=0, description="refuse the quantised model if the metric drops more"
+    )
+
+
 class ModelCard(Strict):
     """What a reader of the model's report needs to know beyond the numbers."""
 
@@ -252,6 +265,7 @@ class TrainConfig(Strict):
     seed: int = 42
     description: str | None = None
     card: ModelCard = Field(default_factory=ModelCard)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -295,6 +309,28 @@ class TrainConfig(Strict):
         extra = [self.split.column] if self.split.column else []
         target = [self.target] if self.target else []
         return list(dict.fromkeys([*target, *self.features.columns, *extra]))
+
+
+class PredictionLogConfig(Strict):
+    enabled: bool = True
+    flush_rows: int = Field(default=1000, ge=1, description="write when this many are buffered")
+    flush_seconds: float = Field(default=1.0, gt=0, description="and at least this often")
+
+
+class ServeConfig(Strict):
+    """`weir serve`: the REST API over a registered model's ONNX graph."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    stage: Literal["production", "staging", "candidate"] = "production"
+    max_batch: int = Field(default=1000, ge=1, description="rows per batch request")
+    api_keys_file: str | None = Field(
+        default=None, description="file of hashed keys (weir serve-keys add); or WEIR_API_KEYS"
+    )
+    reload_seconds: float = Field(
+        default=2.0, gt=0, description="how often to look for a promotion"
+    )
+    log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
 
 
 class MlflowConfig(Strict):

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict, check_zone
 from weir.project.cleaning import CleanConfig, GovernanceConfig
-from weir.project.ml_config import MlflowConfig, TrainConfig
+from weir.project.ml_config import MlflowConfig, ServeConfig, TrainConfig
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -354,6 +354,7 @@ class ProjectConfig(Strict):
     profiles: ProfilesConfig = Field(default_factory=ProfilesConfig)
     openlineage: OpenLineageConfig | None = None
     mlflow: MlflowConfig | None = None
+    serve: ServeConfig = Field(default_factory=ServeConfig)
     sources: dict[str, FileSource] = Field(default_factory=dict)
     checks: dict[str, list[CheckConfig]] = Field(default_factory=dict)
     clean: dict[str, CleanConfig] = Field(default_factory=dict)

@@ -78,7 +78,7 @@ def test_preprocessing_is_fitted_inside_the_pipeline() -> None:
     scaler = features.named_transformers_["numeric_0"].named_steps["scale"]
     assert scaler.mean_.shape == (1,)
 
-    unseen = pd.DataFrame({"x": [np.nan, 0.5], "colour": ["purple", np.nan]}, dtype=object).astype(
+    unseen = pd.DataFrame({"x": [np.nan, 0.5], "colour": ["purple", ""]}, dtype=object).astype(
         {"x": float}
     )
     assert result.pipeline.predict_proba(unseen).shape == (2, 2)

@@ -1,0 +1,235 @@
+"""The whole fitted pipeline (features + estimator) as one ONNX graph, checked for parity.
+
+Inputs are one tensor per prepared column ([N, 1]: float32 for numbers, string for
+categories), so a caller feeds exactly what `prepare_frame` makes. Weir's own transformers
+get converters here; LightGBM's comes from onnxmltools. An export is accepted only when
+onnxruntime's predictions on the held-out rows equal the native ones within a tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from weir.core.errors import StepError
+from weir.ml.transformers import UNKNOWN, CategoryMap, Clip, Log1p
+from weir.project.ml_config import FeatureSpec
+
+OPSET = {"": 17, "ai.onnx.ml": 3}
+_REGISTERED = False
+
+
+@dataclass(frozen=True)
+class Parity:
+    rows: int
+    max_difference: float
+    tolerance: float
+    worst: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.max_difference <= self.tolerance
+
+
+def _same_shape(operator: Any) -> None:
+    kind = operator.inputs[0].type.__class__
+    operator.outputs[0].type = kind([None, operator.inputs[0].get_second_dimension()])
+
+
+def _convert_clip(scope: Any, operator: Any, container: Any) -> None:
+    from skl2onnx.algebra.onnx_ops import OnnxClip
+
+    model: Clip = operator.raw_operator
+    low = np.array(-np.inf if model.low is None else model.low, dtype=np.float32)
+    high = np.array(np.inf if model.high is None else model.high, dtype=np.float32)
+    node = OnnxClip(
+        operator.inputs[0], low, high, op_version=OPSET[""], output_names=operator.outputs[:1]
+    )
+    node.add_to(scope, container)
+
+
+def _convert_log1p(scope: Any, operator: Any, container: Any) -> None:
+    from skl2onnx.algebra.onnx_ops import OnnxAdd, OnnxLog
+
+    one = np.array([1.0], dtype=np.float32)
+    node = OnnxLog(
+        OnnxAdd(operator.inputs[0], one, op_version=OPSET[""]),
+        op_version=OPSET[""],
+        output_names=operator.outputs[:1],
+    )
+    node.add_to(scope, container)
+
+
+def _convert_category_map(scope: Any, operator: Any, container: Any) -> None:
+    """Per column a LabelEncoder (known -> mapped, anything else -> the default); columns
+    are sliced out, mapped and concatenated again."""
+    from skl2onnx.algebra.onnx_ops import (
+        OnnxConcat,
+        OnnxIdentity,
+        OnnxLabelEncoder,
+        OnnxReshape,
+        OnnxSlice,
+    )
+
+    model: CategoryMap = operator.raw_operator
+    columns = []
+    for index, (mapping, default) in enumerate(zip(model.mapping_, model.default_, strict=True)):
+        start, end, axis = (np.array([v], dtype=np.int64) for v in (index, index + 1, 1))
+        column = OnnxSlice(operator.inputs[0], start, end, axis, op_version=OPSET[""])
+        flat = OnnxReshape(column, np.array([-1], dtype=np.int64), op_version=OPSET[""])
+        keys = sorted(mapping)
+        mapped = OnnxLabelEncoder(
+            flat,
+            keys_strings=keys,
+            values_strings=[mapping[k] for k in keys],
+            # an unseen category kept as it is natively is unknown to the encoder either way
+            default_string=UNKNOWN if default is None else default,
+            op_version=2,
+        )
+        columns.append(OnnxReshape(mapped, np.array([-1, 1], dtype=np.int64), op_version=OPSET[""]))
+    joined = OnnxConcat(*columns, axis=1, op_version=OPSET[""]) if len(columns) > 1 else columns[0]
+    OnnxIdentity(joined, op_version=OPSET[""], output_names=operator.outputs[:1]).add_to(
+        scope, container
+    )
+
+
+def _register() -> None:
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from skl2onnx import update_registered_converter
+
+    update_registered_converter(Clip, "WeirClip", _same_shape, _convert_clip)
+    update_registered_converter(Log1p, "WeirLog1p", _same_shape, _convert_log1p)
+    update_registered_converter(CategoryMap, "WeirCategoryMap", _same_shape, _convert_category_map)
+    try:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+        from skl2onnx.common.shape_calculator import (
+            calculate_linear_classifier_output_shapes,
+            calculate_linear_regressor_output_shapes,
+        )
+
+        update_registered_converter(
+            LGBMClassifier,
+            "LightGbmLGBMClassifier",
+            calculate_linear_classifier_output_shapes,
+            convert_lightgbm,
+            options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+        )
+        update_registered_converter(
+            LGBMRegressor,
+            "LightGbmLGBMRegressor",
+            calculate_linear_regressor_output_shapes,
+            convert_lightgbm,
+        )
+    except ImportError:  # LightGBM is optional for a plug-in-free install
+        pass
+    _REGISTERED = True
+
+
+def input_names(frame: pd.DataFrame, features: FeatureSpec) -> dict[str, str]:
+    """Prepared column -> 'float' or 'string'."""
+    strings = set(features.categorical) | set(features.text)
+    return {name: "string" if name in strings else "float" for name in frame.columns}
+
+
+def feeds(frame: pd.DataFrame, kinds: dict[str, str]) -> dict[str, np.ndarray]:
+    """The ONNX inputs for prepared rows: one [N, 1] tensor per column."""
+    result = {}
+    for name, kind in kinds.items():
+        values = frame[name].to_numpy()
+        if kind == "string":
+            result[name] = np.asarray(values, dtype=object).astype(str).reshape(-1, 1)
+        else:
+            result[name] = np.asarray(values, dtype=np.float32).reshape(-1, 1)
+    return result
+
+
+def to_onnx(
+    pipeline: Any, frame: pd.DataFrame, features: FeatureSpec, task: str, step: str
+) -> bytes:
+    """The fitted pipeline as ONNX bytes; a part without a converter is a clear error."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    _register()
+    if features.text:
+        raise StepError(
+            step,
+            f"text features ({', '.join(features.text)}) cannot be exported to ONNX yet",
+            fix="drop the text features or turn export off for this model",
+        )
+    kinds = input_names(frame, features)
+    types = [
+        (name, StringTensorType([None, 1]) if kind == "string" else FloatTensorType([None, 1]))
+        for name, kind in kinds.items()
+    ]
+    options = {id(pipeline): {"zipmap": False}} if task == "classification" else {}
+    try:
+        model = convert_sklearn(pipeline, initial_types=types, target_opset=OPSET, options=options)
+    except (RuntimeError, NotImplementedError, ValueError, TypeError) as exc:
+        raise StepError(
+            step,
+            f"the pipeline cannot be converted to ONNX: {exc}",
+            fix="choose another algorithm or feature option, or turn export off",
+        ) from None
+    return bytes(model.SerializeToString())
+
+
+def session(onnx: bytes, threads: int = 1) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+
+
+def run(sess: Any, frame: pd.DataFrame, kinds: dict[str, str], task: str) -> np.ndarray:
+    """Probabilities for classifiers, values or clusters otherwise (what `predictions` gives)."""
+    outputs = sess.run(None, feeds(frame, kinds))
+    if task == "classification":
+        return np.asarray(outputs[1], dtype=np.float64)
+    if task == "clustering":
+        return np.asarray(outputs[0]).reshape(-1)
+    return np.asarray(outputs[0], dtype=np.float64).reshape(-1)
+
+
+def check_parity(
+    onnx: bytes,
+    native: np.ndarray,
+    frame: pd.DataFrame,
+    features: FeatureSpec,
+    task: str,
+    tolerance: float,
+) -> Parity:
+    """ONNX against native predictions, row by row; the worst rows are kept for the error."""
+    kinds = input_names(frame, features)
+    exported = run(session(onnx), frame, kinds, task)
+    if exported.shape != native.shape:
+        return Parity(
+            len(frame),
+            float("inf"),
+            tolerance,
+            [{"shape": [list(native.shape), list(exported.shape)]}],
+        )
+    # absolute for probabilities and small values, relative for large regression values
+    scale = np.maximum(1.0, np.abs(native)) if task == "regression" else 1.0
+    relative = np.abs(exported - native) / scale
+    difference = relative.reshape(len(frame), -1).max(axis=1) if len(frame) else np.zeros(0)
+    worst = np.argsort(-difference)[:5]
+    rows = [
+        {
+            "row": int(i),
+            "native": np.round(native[i], 6).tolist(),
+            "onnx": np.round(exported[i], 6).tolist(),
+            "difference": float(difference[i]),
+        }
+        for i in worst
+        if difference[i] > 0
+    ]
+    return Parity(len(frame), float(difference.max()) if len(frame) else 0.0, tolerance, rows)

@@ -1,0 +1,92 @@
+"""Model input from rows that arrive as Python values (a request), without Arrow.
+
+The serving path's twin of `prepare_frame`: same columns, same values, so an ONNX graph fed
+from a request sees what the pipeline saw in training. A property test holds them together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.types as pat
+
+from weir.project.ml_config import FeatureSpec
+
+_SECONDS_PER_DAY = 86_400.0
+
+
+def input_kinds(schema: pa.Schema, features: FeatureSpec) -> dict[str, str]:
+    """What each raw input column is, for request schemas: number, category, text, date or
+    timestamp (in the order `prepare_rows` reads them)."""
+    kinds = dict.fromkeys(features.numeric, "number")
+    kinds |= dict.fromkeys(features.categorical, "category")
+    for column, spec in features.dates.items():
+        for name in [column, *spec.since]:
+            kinds[name] = "date" if pat.is_date(schema.field(name).type) else "timestamp"
+    kinds |= dict.fromkeys(features.text, "text")
+    return kinds
+
+
+def prepare_rows(rows: list[dict[str, Any]], features: FeatureSpec) -> pd.DataFrame:
+    """Numbers are floats or None, categories and text strings or None, dates and
+    timestamps `date`/`datetime` (timestamps with a zone) or None."""
+    frame: dict[str, Any] = {}
+    for column in features.numeric:
+        frame[column] = np.array(
+            [np.nan if r[column] is None else float(r[column]) for r in rows], dtype=np.float64
+        )
+    for column in features.categorical:
+        frame[column] = pd.Series(
+            ["" if r[column] is None else str(r[column]) for r in rows], dtype=object
+        )
+    for column, spec in features.dates.items():
+        values = [_utc_naive(r[column]) for r in rows]
+        for part in spec.parts:
+            frame[f"{column}__{part}"] = np.array(
+                [np.nan if v is None else _part(v, part) for v in values], dtype=np.float64
+            )
+        for other in spec.since:
+            others = [_utc_naive(r[other]) for r in rows]
+            frame[f"{column}__days_since_{other}"] = np.array(
+                [
+                    np.nan
+                    if a is None or b is None
+                    else (a - b) / _MICROSECOND / 1e6 / _SECONDS_PER_DAY
+                    for a, b in zip(values, others, strict=True)
+                ],
+                dtype=np.float64,
+            )
+    for column in features.text:
+        frame[column] = pd.Series(
+            ["" if r[column] is None else str(r[column]) for r in rows], dtype=object
+        )
+    return pd.DataFrame(frame, index=range(len(rows)))
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _utc_naive(value: Any) -> datetime | None:
+    """A date or an aware datetime as naive UTC (what `_as_timestamp` does to Arrow columns)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment: datetime = value
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        return moment
+    return datetime(value.year, value.month, value.day)
+
+
+def _part(value: datetime, part: str) -> float:
+    if part == "dayofweek":
+        return float(value.weekday())
+    if part == "dayofyear":
+        return float(value.timetuple().tm_yday)
+    if part == "is_weekend":
+        return float(value.weekday() >= 5)
+    return float(getattr(value, part))
