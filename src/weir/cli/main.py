@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from weir.cli import browse, render
+from weir.cli import browse, deploy, render
 from weir.cli import models as models_cli
 from weir.cli.common import (
     ProjectOption,
@@ -330,6 +330,9 @@ def demo(
 app.command(name="catalog")(browse.catalog)
 app.add_typer(models_cli.models_app, name="models")
 app.command(name="train")(models_cli.train)
+app.command(name="serve")(deploy.serve)
+app.command(name="predict")(deploy.predict)
+app.add_typer(deploy.api_key_app, name="api-key")
 app.command(name="describe")(browse.describe)
 app.command(name="lineage")(browse.lineage)
 

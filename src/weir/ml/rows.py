@@ -32,6 +32,26 @@ def input_kinds(schema: pa.Schema, features: FeatureSpec) -> dict[str, str]:
 
 
 def prepare_rows(rows: list[dict[str, Any]], features: FeatureSpec) -> pd.DataFrame:
+    """`prepare_columns` as a DataFrame (what the native pipeline takes)."""
+    columns = prepare_columns(rows, features)
+    for name in [*features.categorical, *features.text]:  # object, as prepare_frame makes
+        columns[name] = pd.Series(columns[name], dtype=object)
+    return pd.DataFrame(columns, index=range(len(rows)))
+
+
+def feeds_for(columns: dict[str, Any], kinds: dict[str, str]) -> dict[str, np.ndarray]:
+    """ONNX inputs from prepared columns: one [N, 1] tensor each, float32 or string."""
+    result = {}
+    for name, kind in kinds.items():
+        values = columns[name]
+        if kind == "string":
+            result[name] = np.asarray(values, dtype=object).reshape(-1, 1)
+        else:
+            result[name] = np.asarray(values, dtype=np.float32).reshape(-1, 1)
+    return result
+
+
+def prepare_columns(rows: list[dict[str, Any]], features: FeatureSpec) -> dict[str, Any]:
     """Numbers are floats or None, categories and text strings or None, dates and
     timestamps `date`/`datetime` (timestamps with a zone) or None."""
     frame: dict[str, Any] = {}
@@ -40,9 +60,7 @@ def prepare_rows(rows: list[dict[str, Any]], features: FeatureSpec) -> pd.DataFr
             [np.nan if r[column] is None else float(r[column]) for r in rows], dtype=np.float64
         )
     for column in features.categorical:
-        frame[column] = pd.Series(
-            ["" if r[column] is None else str(r[column]) for r in rows], dtype=object
-        )
+        frame[column] = ["" if r[column] is None else str(r[column]) for r in rows]
     for column, spec in features.dates.items():
         values = [_utc_naive(r[column]) for r in rows]
         for part in spec.parts:
@@ -61,10 +79,8 @@ def prepare_rows(rows: list[dict[str, Any]], features: FeatureSpec) -> pd.DataFr
                 dtype=np.float64,
             )
     for column in features.text:
-        frame[column] = pd.Series(
-            ["" if r[column] is None else str(r[column]) for r in rows], dtype=object
-        )
-    return pd.DataFrame(frame, index=range(len(rows)))
+        frame[column] = ["" if r[column] is None else str(r[column]) for r in rows]
+    return frame
 
 
 _MICROSECOND = timedelta(microseconds=1)

@@ -1,0 +1,301 @@
+"""The FastAPI application: predictions, model info, health, metrics, admin.
+
+(No postponed annotations here: FastAPI reads the generated request types from them.)
+
+Built for one model. Request schemas come from the version served at start; a promoted
+version with other inputs is not swapped in (the server says so in /ready and the log):
+serving it needs a restart, so clients see the new schema in /openapi.json.
+"""
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from weir.app.workspace import Workspace
+from weir.core.errors import NotFoundError, WeirError
+from weir.project.ml_config import ServeConfig
+from weir.serve.auth import Keys
+from weir.serve.log import PredictionLog
+from weir.serve.metrics import Metrics, MetricsMiddleware
+from weir.serve.model import LoadedModel, ModelHolder
+from weir.serve.schemas import batch_model, request_model, response_model
+
+logger = logging.getLogger("weir.serve")
+
+
+class Promotion(BaseModel):
+    version: int = Field(ge=1)
+    stage: str = "production"
+    reason: str = ""
+
+
+def create_app(
+    ws: Workspace,
+    model: str,
+    *,
+    config: ServeConfig,
+    keys: Keys,
+    version: int | None = None,
+    log_path: Path | None = None,
+) -> FastAPI:
+    holder = ModelHolder(ws, model, config.stage, version)
+    first = holder.current
+    metrics = Metrics()
+    metrics.version.labels(model).set(first.version)
+    log = (
+        PredictionLog(
+            log_path or ws.project.workspace / "predictions" / model,
+            config.log.flush_rows,
+            config.log.flush_seconds,
+        )
+        if config.log.enabled
+        else None
+    )
+    state: dict[str, Any] = {"blocked": None}
+
+    def refresh() -> bool:
+        try:
+            wanted = holder._wanted()
+        except Exception as exc:
+            state["blocked"] = str(exc)
+            return False
+        if wanted.version == holder.current.version:
+            return False
+        serving = wanted.details.get("serving") or {}
+        if serving.get("inputs") != first.inputs:
+            state["blocked"] = (
+                f"v{wanted.version} takes other inputs than v{first.version}; restart weir serve to serve it"
+            )
+            return False
+        swapped = holder.refresh()
+        if swapped:
+            state["blocked"] = None
+            metrics.version.labels(model).set(holder.current.version)
+            logger.warning("now serving %s v%s", model, holder.current.version)
+        return swapped
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(config.reload_seconds)
+                await asyncio.to_thread(refresh)
+
+        task = asyncio.create_task(watch()) if version is None else None
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+            if log:
+                await asyncio.to_thread(log.close)
+
+    app = FastAPI(
+        title=f"Weir: {model}",
+        version=str(first.version),
+        description=f"Predictions of model {model} ({first.task}); fields are the model's inputs.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    row_type = request_model(model, first.inputs)
+    batch_type = batch_model(model, row_type, config.max_batch)
+
+    def role_of(authorization: str | None, api_key: str | None) -> str | None:
+        token = api_key
+        if authorization and authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        return keys.role(token)
+
+    def require(needed: str) -> Any:
+        def check(
+            authorization: Annotated[str | None, Header()] = None,
+            x_api_key: Annotated[str | None, Header()] = None,
+        ) -> None:
+            if not keys.enabled:
+                return
+            role = role_of(authorization, x_api_key)
+            if role is None:
+                raise HTTPException(
+                    401,
+                    "missing or unknown API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                    {"WWW-Authenticate": "Bearer"},
+                )
+            if not keys.allows(role, needed):
+                raise HTTPException(403, f"this key's role ({role}) may not {needed}")
+
+        return Depends(check)
+
+    def answer(
+        current: LoadedModel, rows: list[dict[str, Any]], request_id: str, started: float
+    ) -> list[dict[str, Any]]:
+        for column, known in current.known_categories.items():
+            for index, row in enumerate(rows):
+                value = row.get(column)
+                if value is not None and value not in known:
+                    metrics.errors.labels(model, "unknown_category").inc()
+                    where = ["body", column] if len(rows) == 1 else ["body", "rows", index, column]
+                    raise HTTPException(
+                        422,
+                        [
+                            {
+                                "type": "unknown_category",
+                                "loc": where,
+                                "msg": f"unknown category {value!r} for {column}: the model refuses categories it was not trained on",
+                                "input": value,
+                            }
+                        ],
+                    )
+        answers = current.predict(rows)
+        metrics.predictions.labels(model, str(current.version)).inc(len(rows))
+        if log:
+            latency = (time.perf_counter() - started) * 1000
+            for row, output in zip(rows, answers, strict=True):
+                log.add(request_id, model, current.version, row, output, latency)
+        return answers
+
+    single_response = response_model(model, first.task, batch=False)
+    batch_response = response_model(model, first.task, batch=True)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming each field; NaN or Infinity sent in the body are echoed as text."""
+        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(WeirError)
+    async def weir_error(_: Request, exc: WeirError) -> JSONResponse:
+        status = 404 if isinstance(exc, NotFoundError) else 400
+        return JSONResponse({"detail": exc.message, "fix": exc.fix}, status_code=status)
+
+    @app.post(
+        "/predict",
+        response_model=single_response,
+        response_model_exclude_none=True,
+        dependencies=[require("predict")],
+        summary="One prediction",
+    )
+    async def predict(
+        row: row_type,  # type: ignore[valid-type]
+        response: Response,
+        x_request_id: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        current = holder.current  # one model for the whole request, even across a swap
+        request_id = x_request_id or uuid.uuid4().hex
+        result = answer(current, [row.model_dump()], request_id, started)[0]  # type: ignore[attr-defined]
+        response.headers["X-Request-ID"] = request_id
+        return {"model": model, "version": current.version, "request_id": request_id, **result}
+
+    @app.post(
+        "/predict/batch",
+        response_model=batch_response,
+        response_model_exclude_none=True,
+        dependencies=[require("predict")],
+        summary=f"Up to {config.max_batch} predictions",
+    )
+    async def predict_batch(
+        batch: batch_type,  # type: ignore[valid-type]
+        response: Response,
+        x_request_id: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        current = holder.current
+        request_id = x_request_id or uuid.uuid4().hex
+        rows = [r.model_dump() for r in batch.rows]  # type: ignore[attr-defined]
+        response.headers["X-Request-ID"] = request_id
+        return {
+            "model": model,
+            "version": current.version,
+            "request_id": request_id,
+            "predictions": answer(current, rows, request_id, started),
+        }
+
+    @app.get("/model", dependencies=[require("predict")], summary="What is served")
+    def info() -> dict[str, Any]:
+        current = holder.current
+        return {
+            "model": model,
+            "version": current.version,
+            "stage": current.stage,
+            "task": current.task,
+            "inputs": current.inputs,
+            "classes": current.classes,
+            "decision_threshold": current.threshold,
+            "quantized": current.quantized,
+        }
+
+    @app.get("/health", summary="The process is up")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="A model is loaded and the prediction log is writing")
+    def ready() -> JSONResponse:
+        problems = [state["blocked"]] if state["blocked"] else []
+        if log and log.failures and log.buffered:
+            problems.append(f"prediction log: {log.last_error}")
+        body = {
+            "ready": not problems,
+            "model": model,
+            "version": holder.current.version,
+            "problems": problems,
+        }
+        return JSONResponse(body, status_code=200 if not problems else 503)
+
+    @app.get("/metrics", dependencies=[require("predict")], summary="Prometheus metrics")
+    def prometheus() -> Response:
+        if log:
+            metrics.log_buffered.set(log.buffered)
+            metrics.log_written.set(log.written)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/reload", dependencies=[require("admin")], summary="Look for a promotion now")
+    def reload() -> dict[str, Any]:
+        swapped = refresh()
+        return {
+            "model": model,
+            "version": holder.current.version,
+            "swapped": swapped,
+            "problem": state["blocked"],
+        }
+
+    @app.post(
+        "/admin/promote", dependencies=[require("admin")], summary="Promote a version, then reload"
+    )
+    def promote(promotion: Promotion) -> dict[str, Any]:
+        moves = ws.catalog.set_stage(
+            model,
+            promotion.version,
+            promotion.stage,
+            promotion.reason or "promoted through the API",
+        )
+        swapped = refresh()
+        return {
+            "moves": [f"v{m.version}: {m.from_stage} -> {m.to_stage}" for m in moves],
+            "version": holder.current.version,
+            "swapped": swapped,
+        }
+
+    app.state.holder, app.state.log, app.state.metrics = holder, log, metrics
+    return app
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value

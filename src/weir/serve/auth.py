@@ -1,0 +1,79 @@
+"""API keys with roles: `predict` for callers, `admin` for promote and reload (and predict).
+
+Keys come from WEIR_API_KEYS (`role:key,role:key`) or from a file of SHA-256 hashes written
+by `weir api-key add`; the server keeps only hashes. With no key configured the server binds
+to loopback only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from weir.core.errors import ConfigError
+
+ROLES = ("predict", "admin")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Keys:
+    roles: dict[str, str]  # sha256 of key -> role
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.roles)
+
+    def role(self, presented: str | None) -> str | None:
+        if not presented:
+            return None
+        return self.roles.get(digest(presented))
+
+    @staticmethod
+    def allows(role: str | None, needed: str) -> bool:
+        return role == "admin" or (role == needed == "predict")
+
+
+def load_keys(file: Path | None) -> Keys:
+    roles: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in os.environ.get("WEIR_API_KEYS", "").split(","))):
+        role, _, key = entry.partition(":")
+        if role not in ROLES or len(key) < 16:
+            raise ConfigError(
+                "WEIR_API_KEYS: entries are role:key, role predict or admin, keys of 16+ characters",
+                fix="e.g. WEIR_API_KEYS=predict:$(openssl rand -hex 24)",
+            )
+        roles[digest(key)] = role
+    if file is not None and file.exists():
+        for number, line in enumerate(file.read_text().splitlines(), 1):
+            parts = line.split()
+            if not parts or line.startswith("#"):
+                continue
+            if len(parts) != 3 or parts[1] not in ROLES or len(parts[2]) != 64:
+                raise ConfigError(
+                    f"{file}:{number}: expected 'name role sha256'",
+                    fix="add keys with 'weir api-key add NAME --role ROLE'",
+                )
+            roles[parts[2]] = parts[1]
+    return Keys(roles)
+
+
+def add_key(file: Path, name: str, role: str) -> str:
+    """A new random key: its hash is appended to `file`, the key itself returned once."""
+    if role not in ROLES:
+        raise ConfigError(f"unknown role '{role}'", fix="predict or admin")
+    if not name or any(c.isspace() for c in name):
+        raise ConfigError(f"key name {name!r} must be one word", fix="e.g. checkout-service")
+    key = secrets.token_urlsafe(32)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with file.open("a") as out:
+        out.write(f"{name} {role} {digest(key)}\n")
+    file.chmod(0o600)
+    return key

@@ -1,0 +1,90 @@
+"""Prometheus metrics of one server: requests, latency, errors and predictions per model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+]
+PATHS = (
+    "/predict",
+    "/predict/batch",
+    "/model",
+    "/health",
+    "/ready",
+    "/metrics",
+    "/admin/reload",
+    "/admin/promote",
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "weir_requests", "HTTP requests", ["path", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "weir_request_duration_seconds",
+            "HTTP request latency",
+            ["path"],
+            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "weir_predictions", "rows predicted", ["model", "version"], registry=self.registry
+        )
+        self.errors = Counter(
+            "weir_prediction_errors",
+            "requests refused or failed",
+            ["model", "reason"],
+            registry=self.registry,
+        )
+        self.version = Gauge(
+            "weir_model_version", "version being served", ["model"], registry=self.registry
+        )
+        self.log_buffered = Gauge(
+            "weir_prediction_log_buffered_rows",
+            "rows waiting to be written",
+            registry=self.registry,
+        )
+        self.log_written = Gauge(
+            "weir_prediction_log_written_rows", "rows written since start", registry=self.registry
+        )
+
+
+class MetricsMiddleware:
+    """Counts and times every request by path and status (pure ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"] if scope["path"] in PATHS else "other"
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(path, str(status["code"])).inc()
