@@ -42,9 +42,12 @@ def _same_shape(operator: Any) -> None:
 def _convert_clip(scope: Any, operator: Any, container: Any) -> None:
     from skl2onnx.algebra.onnx_ops import OnnxClip
 
+    from skl2onnx.common.data_types import guess_numpy_type
+
     model: Clip = operator.raw_operator
-    low = np.array(-np.inf if model.low is None else model.low, dtype=np.float32)
-    high = np.array(np.inf if model.high is None else model.high, dtype=np.float32)
+    dtype = guess_numpy_type(operator.inputs[0].type)
+    low = np.array(-np.inf if model.low is None else model.low, dtype=dtype)
+    high = np.array(np.inf if model.high is None else model.high, dtype=dtype)
     node = OnnxClip(
         operator.inputs[0], low, high, op_version=OPSET[""], output_names=operator.outputs[:1]
     )
@@ -54,7 +57,9 @@ def _convert_clip(scope: Any, operator: Any, container: Any) -> None:
 def _convert_log1p(scope: Any, operator: Any, container: Any) -> None:
     from skl2onnx.algebra.onnx_ops import OnnxAdd, OnnxLog
 
-    one = np.array([1.0], dtype=np.float32)
+    from skl2onnx.common.data_types import guess_numpy_type
+
+    one = np.array([1.0], dtype=guess_numpy_type(operator.inputs[0].type))
     node = OnnxLog(
         OnnxAdd(operator.inputs[0], one, op_version=OPSET[""]),
         op_version=OPSET[""],

@@ -180,8 +180,15 @@ def test_unknown_categories_are_handled_as_declared() -> None:
 
 
 def test_rare_categories_are_grouped() -> None:
-    spec = config(features={"numeric": ["amount"], "categorical": {"colour": {"min_frequency": 0.01}}})
-    steps = train(shop(), spec, "ml.m").pipeline.named_steps["columns"].named_transformers_["categorical_0"].named_steps
+    spec = config(
+        features={"numeric": ["amount"], "categorical": {"colour": {"min_frequency": 0.01}}}
+    )
+    steps = (
+        train(shop(), spec, "ml.m")
+        .pipeline.named_steps["columns"]
+        .named_transformers_["categorical_0"]
+        .named_steps
+    )
     assert steps["categories"].mapping_[0]["mauve"] == "__infrequent__"
     assert steps["categories"].mapping_[0]["red"] == "red"
     assert "__infrequent__" in list(steps["encode"].categories_[0])

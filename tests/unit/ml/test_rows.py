@@ -20,13 +20,29 @@ SPEC = FeatureSpec.model_validate(
         "numeric": ["amount"],
         "categorical": ["colour"],
         "dates": {
-            "ts": {"parts": ["year", "month", "day", "dayofweek", "dayofyear", "hour", "minute", "is_weekend"], "since": ["signed"]},
+            "ts": {
+                "parts": [
+                    "year",
+                    "month",
+                    "day",
+                    "dayofweek",
+                    "dayofyear",
+                    "hour",
+                    "minute",
+                    "is_weekend",
+                ],
+                "since": ["signed"],
+            },
         },
         "text": ["note"],
     }
 )
-zones = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
-moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1), timezones=zones)
+zones = st.sampled_from(
+    [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+)
+moments = st.datetimes(
+    min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1), timezones=zones
+)
 row = st.fixed_dictionaries(
     {
         "amount": st.none() | st.floats(allow_nan=False, allow_infinity=False, width=64),
@@ -58,6 +74,26 @@ def test_rows_and_tables_give_the_same_model_input(rows: list[dict[str, Any]]) -
 
 
 def test_input_kinds_name_dates_and_timestamps() -> None:
-    table = as_table([{"amount": 1.0, "colour": "red", "ts": datetime(2025, 1, 1, tzinfo=UTC), "signed": date(2024, 1, 1), "note": "x"}])
-    assert input_kinds(table.schema, SPEC) == {"amount": "number", "colour": "category", "ts": "timestamp", "signed": "date", "note": "text"}
-    assert np.isnan(prepare_rows([{"amount": None, "colour": None, "ts": None, "signed": None, "note": None}], SPEC)["ts__hour"][0])
+    table = as_table(
+        [
+            {
+                "amount": 1.0,
+                "colour": "red",
+                "ts": datetime(2025, 1, 1, tzinfo=UTC),
+                "signed": date(2024, 1, 1),
+                "note": "x",
+            }
+        ]
+    )
+    assert input_kinds(table.schema, SPEC) == {
+        "amount": "number",
+        "colour": "category",
+        "ts": "timestamp",
+        "signed": "date",
+        "note": "text",
+    }
+    assert np.isnan(
+        prepare_rows(
+            [{"amount": None, "colour": None, "ts": None, "signed": None, "note": None}], SPEC
+        )["ts__hour"][0]
+    )

@@ -1,0 +1,229 @@
+"""`weir serve` as a user runs it: a real server on a free port, called over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deltalake import DeltaTable
+from tests.e2e.test_learn_cli import write_project
+
+pytestmark = pytest.mark.e2e
+
+ROW = {"area": 80.0, "rooms": 2, "district": "harbour"}
+ADMIN, CALLER = "admin:" + "a" * 32, "predict:" + "p" * 32
+
+
+def weir(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "weir", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {}), "COLUMNS": "200"},
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"weir {' '.join(args)}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    key: str | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, Any]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Authorization", f"Bearer {key.split(':', 1)[1]}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+            return response.status, json.loads(text) if text.startswith(("{", "[")) else text
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read().decode())
+
+
+class Server:
+    def __init__(self, project: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "weir", "serve", *args, "--port", str(self.port)],
+            cwd=project,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if call(self.port, "GET", "/health")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.process.kill()
+        raise AssertionError(
+            f"server did not start: {self.process.stdout.read() if self.process.stdout else ''}"
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.process.send_signal(sig)
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("serve") / "houses"
+    write_project(root, rows=600)
+    text = (root / "weir.yaml").read_text()
+    text = text.replace("categorical: [district]", "categorical: {district: {unknown: error}}")
+    text = text.replace("mlflow:\n  tracking_uri: sqlite:///" + str(root / "mlflow.db") + "\n", "")
+    text += "serve:\n  reload_seconds: 0.3\n  max_batch: 50\n  log: {flush_rows: 1000, flush_seconds: 0.3}\n"
+    (root / "weir.yaml").write_text(text)
+    weir("train", cwd=root)
+    weir("models", "promote", "quick@1", cwd=root)
+    weir("models", "promote", "price@1", cwd=root)
+    yield root
+
+
+@pytest.fixture(scope="module")
+def quick(project: Path) -> Iterator[Server]:
+    server = Server(project, "quick")
+    yield server
+    server.stop()
+
+
+def test_predictions_info_and_the_openapi_fields(project: Path) -> None:
+    server = Server(project, "quick")
+    try:
+        status, answer = call(server.port, "POST", "/predict", ROW)
+        assert status == 200 and answer["model"] == "quick" and answer["version"] == 1
+        assert (
+            answer["label"] in (0, 1) and 0 <= answer["probability"] <= 1 and answer["request_id"]
+        )
+        status, batch = call(
+            server.port, "POST", "/predict/batch", {"rows": [ROW, {**ROW, "area": 190.0}]}
+        )
+        assert status == 200 and len(batch["predictions"]) == 2
+        assert (
+            batch["predictions"][0]["probability"] == answer["probability"]
+        )  # same row, same answer
+        status, info = call(server.port, "GET", "/model")
+        assert info["inputs"] == {"area": "number", "rooms": "number", "district": "category"}
+        status, spec = call(server.port, "GET", "/openapi.json")
+        assert set(spec["components"]["schemas"]["QuickRow"]["properties"]) == {
+            "area",
+            "rooms",
+            "district",
+        }
+        assert call(server.port, "GET", "/ready")[0] == 200
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics").read().decode()
+        assert 'weir_predictions_total{model="quick",version="1"} 3.0' in metrics
+        assert 'weir_requests_total{path="/predict",status="200"} 1.0' in metrics
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "raw", "field"),
+    [
+        ({"area": 80.0, "rooms": 2}, None, "district"),  # missing field
+        ({**ROW, "area": "big"}, None, "area"),  # wrong type
+        (None, b'{"area": NaN, "rooms": 2, "district": "north"}', "area"),  # NaN
+        (None, b'{"area": Infinity, "rooms": 2, "district": "north"}', "area"),
+        ({**ROW, "colour": "red"}, None, "colour"),  # unknown field
+        ({**ROW, "district": "atlantis"}, None, "district"),  # unknown category, declared error
+        (None, b'{"area": 80.0, "rooms": ', None),  # malformed JSON
+    ],
+)
+def test_bad_requests_get_4xx_naming_the_field(
+    quick: Server, body: Any, raw: bytes | None, field: str | None
+) -> None:
+    server = quick
+    status, error = call(server.port, "POST", "/predict", body, raw=raw)
+    assert status == 422, error
+    if field:
+        assert any(field in d["loc"] for d in error["detail"]), error
+    oversized = {"rows": [ROW] * 51}
+    status, error = call(server.port, "POST", "/predict/batch", oversized)
+    assert status == 422 and "rows" in error["detail"][0]["loc"]
+    assert call(server.port, "POST", "/predict", ROW)[0] == 200  # it keeps serving
+
+
+def test_keys_roles_promotion_and_the_prediction_log(project: Path) -> None:
+    server = Server(project, "price", env={"WEIR_API_KEYS": f"{ADMIN},{CALLER}"})
+    try:
+        assert (
+            call(
+                server.port,
+                "POST",
+                "/predict",
+                ROW | {"sold_at": "2025-03-01T10:00:00Z", "listed_at": "2025-01-01T00:00:00Z"},
+            )[0]
+            == 401
+        )
+        row = ROW | {"sold_at": "2025-03-01T10:00:00Z", "listed_at": "2025-01-01T00:00:00Z"}
+        status, first = call(server.port, "POST", "/predict", row, key=CALLER)
+        assert status == 200 and first["version"] == 1 and first["prediction"] > 0
+        assert call(server.port, "POST", "/admin/reload", key=CALLER)[0] == 403
+        weir("train", "price", "--force", cwd=project)
+        status, promoted = call(server.port, "POST", "/admin/promote", {"version": 2}, key=ADMIN)
+        assert status == 200 and promoted["version"] == 2 and promoted["swapped"]
+        assert call(server.port, "POST", "/predict", row, key=CALLER)[1]["version"] == 2
+        weir("models", "promote", "price@1", cwd=project)  # from the CLI: the server notices
+        deadline = time.time() + 10
+        while (
+            call(server.port, "GET", "/model", key=CALLER)[1]["version"] != 1
+            and time.time() < deadline
+        ):
+            time.sleep(0.2)
+        assert call(server.port, "GET", "/model", key=CALLER)[1]["version"] == 1
+        for _ in range(5):
+            call(server.port, "POST", "/predict", row, key=CALLER)
+    finally:
+        server.stop(signal.SIGTERM)  # a clean shutdown writes everything buffered
+    log = DeltaTable(str(project / ".weir" / "predictions" / "price")).to_pyarrow_table()
+    assert log.num_rows == 7
+    assert sorted(set(log.column("version").to_pylist())) == [1, 2]
+    assert json.loads(log.column("inputs")[0].as_py())["district"] == "harbour"
+
+
+def test_a_crash_loses_at_most_what_was_buffered(project: Path) -> None:
+    path = project / ".weir" / "predictions" / "quick"
+    before = DeltaTable(str(path)).to_pyarrow_table().num_rows if path.exists() else 0
+    server = Server(project, "quick")
+    for _ in range(10):
+        call(server.port, "POST", "/predict", ROW)
+    time.sleep(1.0)  # longer than flush_seconds: these are written
+    for _ in range(3):
+        call(server.port, "POST", "/predict", ROW)
+    server.stop(signal.SIGKILL)
+    after = DeltaTable(str(path)).to_pyarrow_table().num_rows
+    assert (
+        before + 10 <= after <= before + 13
+    )  # the last three were in the 0.3 s buffer, or written
