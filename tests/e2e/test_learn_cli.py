@@ -76,7 +76,7 @@ def write_project(root: Path, rows: int = 1500) -> None:
                 [
                     i,
                     f"2025-{month:02d}-15T12:00:00Z",
-                    f"{area:.4f}",
+                    f"{area:.1f}",
                     rooms,
                     district,
                     "2024-12-01T00:00:00Z",

@@ -28,6 +28,7 @@ class Algorithm:
     factories: Mapping[str, Factory]  # task -> seed -> unfitted estimator
     trusted_types: tuple[str, ...] = field(default=())
     description: str = ""
+    trees: bool = False  # a tree ensemble: numeric log and scaling are left out (see features)
 
 
 def _logistic(seed: int) -> Any:
@@ -106,11 +107,13 @@ BUILT_IN: dict[str, Algorithm] = {
         Algorithm(
             "random_forest",
             {"classification": _forest("classification"), "regression": _forest("regression")},
+            trees=True,
         ),
         Algorithm(
             "hist_gradient_boosting",
             {"classification": _hist("classification"), "regression": _hist("regression")},
             trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+            trees=True,
         ),
         Algorithm(
             "lightgbm",
@@ -121,6 +124,7 @@ BUILT_IN: dict[str, Algorithm] = {
                 "lightgbm.sklearn.LGBMRegressor",
                 "collections.OrderedDict",
             ),
+            trees=True,
         ),
         Algorithm(
             "mlp",

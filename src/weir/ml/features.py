@@ -138,13 +138,15 @@ def _float(values: Any) -> np.ndarray:
     return np.asarray(pd.array(values, dtype="Float64").to_numpy(dtype=np.float64, na_value=np.nan))
 
 
-def build_preprocessor(features: FeatureSpec, task: str, seed: int) -> list[tuple[str, Any]]:
+def build_preprocessor(
+    features: FeatureSpec, task: str, seed: int, *, trees: bool = False
+) -> list[tuple[str, Any]]:
     """Pipeline steps from model input to the estimator's matrix: columns, then PCA, selection."""
     transformers: list[tuple[str, Any, Any]] = []
     numeric = dict(features.numeric)
     numeric |= {name: NumericFeature() for name in derived_columns(features)}
     for index, (options, columns) in enumerate(_grouped(numeric).items()):
-        transformers.append((f"numeric_{index}", _numeric(options, columns), columns))
+        transformers.append((f"numeric_{index}", _numeric(options, columns, trees), columns))
     for index, (options, columns) in enumerate(_grouped(features.categorical).items()):
         transformers.append((f"categorical_{index}", _categorical(options), columns))
     for column, spec in features.text.items():
@@ -174,13 +176,20 @@ def _grouped(columns: dict[str, Any]) -> dict[Any, list[str]]:
     return groups
 
 
-def _numeric(options: NumericFeature, columns: list[str]) -> Pipeline:
+def _numeric(options: NumericFeature, columns: list[str], trees: bool) -> Pipeline:
+    """Impute, clip, then log and scale, or bins.
+
+    For tree ensembles log and scaling are left out: a tree's splits do not change under a
+    monotone transform, and without them a value reaches the trees exactly as given, so a
+    test value equal to a split threshold goes the same way in float64 (scikit-learn) and in
+    float32 (ONNX). Scaled in float32 it could land one step over and take the other branch.
+    """
     impute = SimpleImputer(strategy=options.impute, fill_value=options.fill_value)
     steps: list[tuple[str, Any]] = [("impute", impute)]
     if options.clip is not None:
         low, high = options.clip
         steps.append(("clip", Clip(low, high)))
-    if options.log:
+    if options.log and not trees:
         steps.append(("log", Log1p(tuple(columns))))
     if options.bins is not None:
         steps.append(
@@ -194,7 +203,7 @@ def _numeric(options: NumericFeature, columns: list[str]) -> Pipeline:
                 ),
             )
         )
-    elif options.scale != "none":
+    elif options.scale != "none" and not trees:
         scaler = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
         steps.append(("scale", scaler[options.scale]()))
     return Pipeline(steps)

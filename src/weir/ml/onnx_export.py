@@ -41,7 +41,6 @@ def _same_shape(operator: Any) -> None:
 
 def _convert_clip(scope: Any, operator: Any, container: Any) -> None:
     from skl2onnx.algebra.onnx_ops import OnnxClip
-
     from skl2onnx.common.data_types import guess_numpy_type
 
     model: Clip = operator.raw_operator
@@ -56,7 +55,6 @@ def _convert_clip(scope: Any, operator: Any, container: Any) -> None:
 
 def _convert_log1p(scope: Any, operator: Any, container: Any) -> None:
     from skl2onnx.algebra.onnx_ops import OnnxAdd, OnnxLog
-
     from skl2onnx.common.data_types import guess_numpy_type
 
     one = np.array([1.0], dtype=guess_numpy_type(operator.inputs[0].type))

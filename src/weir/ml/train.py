@@ -23,7 +23,12 @@ from sklearn.utils.class_weight import compute_sample_weight
 from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text
 from weir.ml import metrics as m
-from weir.ml.algorithms import accepts_sample_weight, make_estimator, supports_class_weight
+from weir.ml.algorithms import (
+    accepts_sample_weight,
+    get_algorithm,
+    make_estimator,
+    supports_class_weight,
+)
 from weir.ml.features import build_preprocessor, check_columns, prepare_frame
 from weir.ml.splits import folds as make_folds
 from weir.ml.splits import holdout
@@ -149,8 +154,15 @@ def build_pipeline(spec: TrainConfig, where: str, params: dict[str, Any] | None 
             fix="remove class_weight or choose another algorithm",
         )
     return Pipeline(
-        [*build_preprocessor(spec.features, spec.task, spec.seed), ("model", estimator)]
+        [
+            *build_preprocessor(spec.features, spec.task, spec.seed, trees=uses_trees(spec, where)),
+            ("model", estimator),
+        ]
     )
+
+
+def uses_trees(spec: TrainConfig, where: str) -> bool:
+    return get_algorithm(spec.algorithm, spec.task, where).trees
 
 
 def fit(
