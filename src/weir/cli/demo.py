@@ -90,3 +90,48 @@ def summarise(console: Console, directory: Path) -> None:
         )
     finally:
         ws.close()
+
+
+def serve_sample(console: Console, directory: Path, model: str = "fraud", count: int = 3) -> None:
+    """Promote the latest version if none is in production, serve it, answer a few real
+    requests (the latest transactions), and shut down."""
+    from weir.app import open_workspace
+    from weir.project import load_project
+    from weir.serve.run import BackgroundServer
+
+    ws = open_workspace(load_project(directory))
+    try:
+        if ws.catalog.in_stage(model, "production") is None:
+            latest = ws.catalog.model_version(model)
+            ws.catalog.set_stage(
+                model, latest.version, "production", "the demo serves its first model"
+            )
+        record = ws.catalog.in_stage(model, "production")
+        assert record is not None
+        parity = record.details["onnx"]["parity"]
+        console.print(
+            f"\n[bold]Serving {model} v{record.version}[/] (ONNX, parity with scikit-learn: max difference "
+            f"{parity['max_difference']:.1e} on {parity['rows']:,} test rows)"
+        )
+        inputs = list(record.details["serving"]["inputs"])
+        table = record.trained_on[0].partition("@")[0]
+        current = ws.catalog.version(table)
+        latest_rows = ws.lake.read(table, current.version, [*inputs, "is_fraud"])
+        sample = latest_rows.slice(latest_rows.num_rows - count).to_pylist()
+        with BackgroundServer(ws, model) as server:
+            for row in sample:
+                truth = row.pop("is_fraud")
+                answer = server.post("/predict", row)
+                console.print(
+                    f"  POST /predict amount={row['amount']:.2f} channel={row['channel']} -> label {answer['label']} "
+                    f"(p={answer['probability']:.3f}, actual {truth}) v{answer['version']}"
+                )
+            batch = server.post("/predict/batch", {"rows": sample})
+            answers = batch["predictions"]
+            assert isinstance(answers, list)
+            console.print(f"  POST /predict/batch ({len(sample)} rows) -> {len(answers)} answers")
+        console.print(
+            f"  server stopped; every answer is in {ws.project.workspace / 'predictions' / model} (Delta)"
+        )
+    finally:
+        ws.close()

@@ -316,7 +316,7 @@ def demo(
     ] = True,
 ) -> None:
     """Generate the fraud demo data, write the demo project, run it, and summarise."""
-    from weir.cli.demo import prepare_demo, summarise
+    from weir.cli.demo import prepare_demo, serve_sample, summarise
 
     with handled():
         prepare_demo(console, directory, rows, seed)
@@ -325,6 +325,7 @@ def demo(
     execute(directory)
     with handled():
         summarise(console, directory)
+        serve_sample(console, directory)
 
 
 app.command(name="catalog")(browse.catalog)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from weir.app.workspace import Workspace
 from weir.core.errors import ConfigError
@@ -48,3 +50,51 @@ def serve(
         loop="auto",
         http="auto",
     )
+
+
+class BackgroundServer:
+    """The API in a thread of this process, on a free loopback port (the demo, tests)."""
+
+    def __init__(self, ws: Workspace, model: str) -> None:
+        import socket
+
+        import uvicorn
+
+        from weir.serve.app import create_app
+
+        config = ws.project.config.serve
+        keys = load_keys(None)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        app = create_app(ws, model, config=config, keys=keys)
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, name="weir-demo-server", daemon=True)
+
+    def __enter__(self) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise ConfigError("the demo server did not start", fix="see the messages above")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True  # finishes requests in flight, then the log is flushed
+        self.thread.join(timeout=30)
+
+    def post(self, path: str, body: object) -> dict[str, object]:
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=json.dumps(body, default=str).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, object] = json.loads(response.read())
+            return answer
