@@ -158,6 +158,11 @@ def test_predictions_info_and_the_openapi_fields(project: Path) -> None:
         (None, b'{"area": Infinity, "rooms": 2, "district": "north"}', "area"),
         ({**ROW, "colour": "red"}, None, "colour"),  # unknown field
         ({**ROW, "district": "atlantis"}, None, "district"),  # unknown category, declared error
+        (
+            {**ROW, "district": None},
+            None,
+            "district",
+        ),  # no gaps in training: missing is unknown (found by schemathesis)
         (None, b'{"area": 80.0, "rooms": ', None),  # malformed JSON
     ],
 )

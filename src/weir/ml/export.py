@@ -143,7 +143,7 @@ def serving_spec(trained: TrainedModel, spec: TrainConfig, schema: pa.Schema) ->
                     if mapper is not None
                     else [str(c) for c in encoder.categories_[index]]
                 )
-                strict[column] = [k for k in known if k != "__missing__"]
+                strict[column] = known  # "__missing__" among them if training had gaps
     evaluation = trained.evaluation
     assert evaluation is not None
     return {

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from weir.app.workspace import Workspace
 from weir.core.errors import NotFoundError, WeirError
+from weir.ml.features import MISSING
 from weir.project.ml_config import ServeConfig
 from weir.serve.auth import Keys
 from weir.serve.log import PredictionLog
@@ -144,20 +145,21 @@ def create_app(
         for column, known in current.known_categories.items():
             for index, row in enumerate(rows):
                 value = row.get(column)
-                if value is not None and value not in known:
+                seen = MISSING if value in (None, "") else value
+                if seen not in known:
                     metrics.errors.labels(model, "unknown_category").inc()
                     where = ["body", column] if len(rows) == 1 else ["body", "rows", index, column]
-                    raise HTTPException(
-                        422,
-                        [
-                            {
-                                "type": "unknown_category",
-                                "loc": where,
-                                "msg": f"unknown category {value!r} for {column}: the model refuses categories it was not trained on",
-                                "input": value,
-                            }
-                        ],
+                    what = "a missing value" if seen == MISSING else f"unknown category {value!r}"
+                    message = (
+                        f"{what} for {column}: the model refuses what it did not see in training"
                     )
+                    detail = {
+                        "type": "unknown_category",
+                        "loc": where,
+                        "msg": message,
+                        "input": value,
+                    }
+                    raise HTTPException(422, [detail])
         answers = current.predict(rows)
         metrics.predictions.labels(model, str(current.version)).inc(len(rows))
         if log:
