@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-
 from tests.unit.ml.test_features import shop
+
 from weir.core import StepError
 from weir.ml import predictions, train
 from weir.ml.export import export, serving_spec
