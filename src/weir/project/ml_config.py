@@ -313,8 +313,10 @@ class TrainConfig(Strict):
 
 class PredictionLogConfig(Strict):
     enabled: bool = True
-    flush_rows: int = Field(default=1000, ge=1, description="write when this many are buffered")
-    flush_seconds: float = Field(default=1.0, gt=0, description="and at least this often")
+    flush_rows: int = Field(default=10_000, ge=1, description="write when this many are buffered")
+    flush_seconds: float = Field(
+        default=5.0, gt=0, description="and at least this often (a crash loses at most this much)"
+    )
 
 
 class ServeConfig(Strict):

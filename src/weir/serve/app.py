@@ -9,20 +9,22 @@ serving it needs a restart, so clients see the new schema in /openapi.json.
 
 import asyncio
 import contextlib
+import gc
+import json
 import logging
 import math
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from weir.app.workspace import Workspace
 from weir.core.errors import NotFoundError, WeirError
@@ -38,9 +40,17 @@ logger = logging.getLogger("weir.serve")
 
 
 class Promotion(BaseModel):
-    version: int = Field(ge=1)
-    stage: str = "production"
-    reason: str = ""
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=2**31 - 1)
+    stage: Literal["candidate", "staging", "production", "archived"] = "production"
+    reason: str = Field(default="", max_length=1000)
+
+    @field_validator("reason")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        value.encode("utf-8")  # lone surrogates cannot be stored; UnicodeError is a ValueError
+        return value
 
 
 def create_app(
@@ -59,6 +69,7 @@ def create_app(
     log = (
         PredictionLog(
             log_path or ws.project.workspace / "predictions" / model,
+            first.inputs,
             config.log.flush_rows,
             config.log.flush_seconds,
         )
@@ -66,6 +77,7 @@ def create_app(
         else None
     )
     state: dict[str, Any] = {"blocked": None}
+    counted: dict[int, Any] = {}  # prediction counters by version, labelled once
 
     def refresh() -> bool:
         try:
@@ -95,6 +107,12 @@ def create_app(
                 await asyncio.sleep(config.reload_seconds)
                 await asyncio.to_thread(refresh)
 
+        # Everything loaded so far (libraries, the model) lives as long as the process:
+        # frozen, full garbage collections stop walking it. Without this, rows waiting in
+        # the prediction log set off full collections over a million objects (p99 73 ms
+        # instead of about 1 ms under load).
+        gc.collect()
+        gc.freeze()
         task = asyncio.create_task(watch()) if version is None else None
         try:
             yield
@@ -125,17 +143,8 @@ def create_app(
             authorization: Annotated[str | None, Header()] = None,
             x_api_key: Annotated[str | None, Header()] = None,
         ) -> None:
-            if not keys.enabled:
-                return
-            role = role_of(authorization, x_api_key)
-            if role is None:
-                raise HTTPException(
-                    401,
-                    "missing or unknown API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
-                    {"WWW-Authenticate": "Bearer"},
-                )
-            if not keys.allows(role, needed):
-                raise HTTPException(403, f"this key's role ({role}) may not {needed}")
+            if keys.enabled:
+                verify(needed, authorization, x_api_key)
 
         return Depends(check)
 
@@ -161,7 +170,10 @@ def create_app(
                     }
                     raise HTTPException(422, [detail])
         answers = current.predict(rows)
-        metrics.predictions.labels(model, str(current.version)).inc(len(rows))
+        counted.get(current.version) or counted.setdefault(
+            current.version, metrics.predictions.labels(model, str(current.version))
+        )
+        counted[current.version].inc(len(rows))
         if log:
             latency = (time.perf_counter() - started) * 1000
             for row, output in zip(rows, answers, strict=True):
@@ -172,57 +184,69 @@ def create_app(
     batch_response = response_model(model, first.task, batch=True)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        """422 naming each field; NaN or Infinity sent in the body are echoed as text."""
-        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+    async def invalid(_: Request, exc: RequestValidationError) -> Response:
+        """422 naming each field. The echoed input is made safe to send back: NaN and
+        Infinity as text, and non-ASCII escaped, so even lone surrogates (invalid UTF-8,
+        found by schemathesis) do not turn the answer into a 500."""
+        return _safe_json({"detail": _finite(jsonable_encoder(exc.errors()))}, 422)
 
     @app.exception_handler(WeirError)
-    async def weir_error(_: Request, exc: WeirError) -> JSONResponse:
+    async def weir_error(_: Request, exc: WeirError) -> Response:
         status = 404 if isinstance(exc, NotFoundError) else 400
-        return JSONResponse({"detail": exc.message, "fix": exc.fix}, status_code=status)
+        return _safe_json({"detail": exc.message, "fix": exc.fix}, status)
 
-    @app.post(
-        "/predict",
-        response_model=single_response,
-        response_model_exclude_none=True,
-        dependencies=[require("predict")],
-        summary="One prediction",
-    )
-    async def predict(
-        row: row_type,  # type: ignore[valid-type]
-        response: Response,
-        x_request_id: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
+    def authorize(request: Request, needed: str) -> None:
+        """The predict path checks keys inline: a FastAPI dependency costs more per call."""
+        if keys.enabled:
+            headers = request.headers
+            verify(needed, headers.get("authorization"), headers.get("x-api-key"))
+
+    def verify(needed: str, authorization: str | None, api_key: str | None) -> None:
+        role = role_of(authorization, api_key)
+        if role is None:
+            raise HTTPException(
+                401,
+                "missing or unknown API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if not keys.allows(role, needed):
+            raise HTTPException(403, f"this key's role ({role}) may not {needed}")
+
+    documented = {200: {"model": single_response}, 401: {}, 403: {}, 422: {}}
+
+    @app.post("/predict", responses=documented, summary="One prediction")  # type: ignore[arg-type]
+    async def predict(row: row_type, request: Request) -> Response:  # type: ignore[valid-type]
+        # Returned as a Response: the generated types are already checked, and FastAPI's
+        # response validation would cost as much as the model itself.
         started = time.perf_counter()
+        authorize(request, "predict")
         current = holder.current  # one model for the whole request, even across a swap
-        request_id = x_request_id or uuid.uuid4().hex
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         result = answer(current, [row.model_dump()], request_id, started)[0]  # type: ignore[attr-defined]
-        response.headers["X-Request-ID"] = request_id
-        return {"model": model, "version": current.version, "request_id": request_id, **result}
+        body = {"model": model, "version": current.version, "request_id": request_id, **result}
+        return JSONResponse(body, headers={"X-Request-ID": request_id})
+
+    batch_documented = {200: {"model": batch_response}, 401: {}, 403: {}, 422: {}}
 
     @app.post(
         "/predict/batch",
-        response_model=batch_response,
-        response_model_exclude_none=True,
-        dependencies=[require("predict")],
+        responses=batch_documented,  # type: ignore[arg-type]
         summary=f"Up to {config.max_batch} predictions",
     )
-    async def predict_batch(
-        batch: batch_type,  # type: ignore[valid-type]
-        response: Response,
-        x_request_id: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
+    async def predict_batch(batch: batch_type, request: Request) -> Response:  # type: ignore[valid-type]
         started = time.perf_counter()
+        authorize(request, "predict")
         current = holder.current
-        request_id = x_request_id or uuid.uuid4().hex
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         rows = [r.model_dump() for r in batch.rows]  # type: ignore[attr-defined]
-        response.headers["X-Request-ID"] = request_id
-        return {
+        answers = answer(current, rows, request_id, started)
+        body = {
             "model": model,
             "version": current.version,
             "request_id": request_id,
-            "predictions": answer(current, rows, request_id, started),
+            "predictions": answers,
         }
+        return JSONResponse(body, headers={"X-Request-ID": request_id})
 
     @app.get("/model", dependencies=[require("predict")], summary="What is served")
     def info() -> dict[str, Any]:
@@ -301,3 +325,8 @@ def _finite(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     return value
+
+
+def _safe_json(body: Any, status: int) -> Response:
+    text = json.dumps(body, ensure_ascii=True, allow_nan=False, default=str)
+    return Response(text, status_code=status, media_type="application/json")

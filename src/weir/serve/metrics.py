@@ -64,6 +64,8 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
+        self._timers: dict[str, Any] = {}  # labelled children, looked up once per path
+        self._counters: dict[tuple[str, int], Any] = {}
 
     async def __call__(
         self,
@@ -86,5 +88,12 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(path, str(status["code"])).inc()
+            timer = self._timers.get(path) or self._timers.setdefault(
+                path, self.metrics.latency.labels(path)
+            )
+            timer.observe(time.perf_counter() - started)
+            key = (path, status["code"])
+            counter = self._counters.get(key) or self._counters.setdefault(
+                key, self.metrics.requests.labels(path, str(key[1]))
+            )
+            counter.inc()

@@ -1,0 +1,243 @@
+"""Serving speed, two ways, each against a baseline measured in the same run.
+
+1. In process, one row at a time: Weir's serving path (request row -> prepared columns ->
+   ONNX) against the native scikit-learn pipeline's predict_proba on a one-row DataFrame,
+   for the demo's LightGBM fraud model and for a scikit-learn (HGB) pipeline. p50 and p99.
+2. Over HTTP, one uvicorn worker each, load from wrk in a separate process on 127.0.0.1:
+   `weir serve` (validation, API key, prediction log on) against a minimal hand-written
+   FastAPI + onnxruntime app serving the same ONNX graph with no checks; and, when it is
+   installed (MLFLOW_PYTHON=/path/to/python with mlflow), `mlflow models serve` on the same
+   fitted model.
+
+    python bench/serving.py [--seconds 10] [--rows 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).parent
+WEIR = Path(sys.executable).parent / "weir"
+KEY = "p" * 40
+
+MINIMAL_APP = '''
+import numpy as np, onnxruntime as ort
+from fastapi import FastAPI
+from pydantic import create_model
+SPEC = {spec}
+sess = ort.InferenceSession({onnx!r}, providers=["CPUExecutionProvider"])
+Row = create_model("Row", **{{k: ((float | None) if v == "float" else (str | None), ...) for k, v in SPEC.items()}})
+app = FastAPI()
+@app.post("/predict")
+async def predict(row: Row):
+    d = row.model_dump()
+    feeds = {{k: np.array([[d[k] if d[k] is not None else (np.nan if v == "float" else "")]], dtype=np.float32 if v == "float" else object) for k, v in SPEC.items()}}
+    p = sess.run(None, feeds)[1][0, 1]
+    return {{"probability": float(p)}}
+'''
+
+
+def demo_project(rows: int) -> Path:
+    project = HERE / "data" / f"serving_{rows}"
+    if not (project / ".weir").exists():
+        subprocess.run([str(WEIR), "demo", str(project), "--rows", str(rows)], check=True, capture_output=True)
+    return project
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    values = np.asarray(times) * 1e6
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+def in_process(project: Path, repeats: int = 2000) -> None:
+    from weir.app import open_workspace
+    from weir.ml.algorithms import trusted_types
+    from weir.ml.rows import prepare_rows
+    from weir.project import load_project
+    from weir.serve.model import load
+
+    ws = open_workspace(load_project(project))
+    try:
+        for name in ("fraud", "expected_amount"):
+            record = ws.catalog.model_version(name)
+            served = load(ws, record)
+            native = ws.artifacts.load(record.artifact_path, record.artifact_sha256, trusted_types(record.algorithm))
+            table = record.trained_on[0].partition("@")[0]
+            sample = ws.lake.read(table, ws.catalog.version(table).version, list(served.inputs)).slice(0, 200).to_pylist()
+            call = native.predict_proba if hasattr(native, "predict_proba") else native.predict
+            weir_times, native_times = [], []
+            for index in range(repeats):  # interleaved, so drift hits both
+                row = sample[index % len(sample)]
+                started = time.perf_counter()
+                served.predict([row])
+                weir_times.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                call(prepare_rows([row], served.features))
+                native_times.append(time.perf_counter() - started)
+            (w50, w99), (n50, n99) = percentiles(weir_times), percentiles(native_times)
+            print(
+                f"in-process single row, {name} ({record.algorithm}): weir p50 {w50:.1f} us p99 {w99:.1f} us; "
+                f"native p50 {n50:.1f} us p99 {n99:.1f} us -> native/weir at p50 = {n50 / w50:.0f}x, at p99 = {n99 / w99:.0f}x"
+            )
+    finally:
+        ws.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait(port: int, path: str = "/openapi.json") -> None:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"nothing answered on port {port}")
+
+
+def wrk(port: int, path: str, body: dict[str, Any], headers: dict[str, str], seconds: int, connections: int) -> tuple[float, float]:
+    script = Path(tempfile.mkdtemp()) / "post.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in {"Content-Type": "application/json", **headers}.items()]
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} failed responses on port {port}:\n{out}")
+    return rate, float(p99.group(1)) * scale  # type: ignore[union-attr]
+
+
+def over_http(project: Path, seconds: int) -> None:
+    from weir.app import open_workspace
+    from weir.project import load_project
+
+    if shutil.which("wrk") is None:
+        print("HTTP: wrk is not installed (apt-get install wrk); skipped")
+        return
+    ws = open_workspace(load_project(project))
+    record = ws.catalog.in_stage("fraud", "production") or ws.catalog.model_version("fraud")
+    onnx_path = str(ws.artifacts.resolve(record.details["onnx"]["path"]))
+    spec = record.details["serving"]["onnx_inputs"]
+    table = record.trained_on[0].partition("@")[0]
+    row = ws.lake.read(table, ws.catalog.version(table).version, list(record.details["serving"]["inputs"])).slice(0, 1).to_pylist()[0]
+    prepared = {}
+    from weir.ml.rows import prepare_columns
+    from weir.project.ml_config import FeatureSpec
+
+    columns = prepare_columns([row], FeatureSpec.model_validate(record.details["config"]["features"]))
+    prepared = {k: (float(columns[k][0]) if v == "float" else columns[k][0]) for k, v in spec.items()}
+    ws.close()
+    row = json.loads(json.dumps(row, default=str))
+
+    minimal = Path(tempfile.mkdtemp()) / "minimal_app.py"
+    minimal.write_text(MINIMAL_APP.format(spec=spec, onnx=onnx_path))
+    env = {**os.environ, "WEIR_API_KEYS": f"predict:{KEY}"}
+    servers = []
+    try:
+        weir_port, minimal_port = free_port(), free_port()
+        servers.append(subprocess.Popen([str(WEIR), "serve", "fraud@" + str(record.version), "--port", str(weir_port), "-p", str(project)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        servers.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "minimal_app:app", "--port", str(minimal_port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"], cwd=minimal.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait(weir_port)
+        wait(minimal_port)
+        for connections in (1, 16):
+            results = {}
+            for label, port, body, headers in (
+                ("minimal", minimal_port, prepared, {}),
+                ("weir", weir_port, row, {"Authorization": f"Bearer {KEY}"}),
+                ("minimal", minimal_port, prepared, {}),
+                ("weir", weir_port, row, {"Authorization": f"Bearer {KEY}"}),
+            ):
+                results.setdefault(label, []).append(wrk(port, "/predict", body, headers, seconds, connections))
+            w_rate, w_p99 = max(r for r, _ in results["weir"]), min(p for _, p in results["weir"])
+            m_rate, m_p99 = max(r for r, _ in results["minimal"]), min(p for _, p in results["minimal"])
+            print(
+                f"HTTP {connections} connection(s), {seconds}s x2 each, best of two: weir {w_rate:,.0f} req/s p99 {w_p99:.2f} ms; "
+                f"minimal FastAPI+onnxruntime {m_rate:,.0f} req/s p99 {m_p99:.2f} ms -> throughput ratio weir/minimal = {w_rate / m_rate:.2f}, "
+                f"p99 ratio = {w_p99 / m_p99:.2f}"
+            )
+        mlflow_python = os.environ.get("MLFLOW_PYTHON")
+        if mlflow_python:
+            mlflow_versus(project, record, row, seconds, mlflow_python, weir_port)
+        else:
+            print("mlflow models serve: not measured (set MLFLOW_PYTHON to a python with mlflow installed)")
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+
+
+def mlflow_versus(project: Path, record: Any, row: dict[str, Any], seconds: int, python: str, weir_port: int) -> None:
+    """Log the same fitted pipeline as an MLflow sklearn model and serve it with MLflow."""
+    from weir.app import open_workspace
+    from weir.ml.algorithms import trusted_types
+    from weir.project import load_project
+
+    ws = open_workspace(load_project(project))
+    native = ws.artifacts.load(record.artifact_path, record.artifact_sha256, trusted_types(record.algorithm))
+    ws.close()
+    work = Path(tempfile.mkdtemp())
+    import pickle
+
+    (work / "model.pkl").write_bytes(pickle.dumps(native))  # for MLflow's own format, in a scratch dir
+    features = json.dumps(record.details["config"]["features"])
+    script = f"""
+import pickle, json, mlflow.pyfunc, pandas as pd, sys
+sys.path.insert(0, {str(Path(__file__).parent.parent / 'src')!r})
+from weir.ml.rows import prepare_rows
+from weir.project.ml_config import FeatureSpec
+class Wrapped(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        self.model = pickle.load(open(context.artifacts["model"], "rb"))
+        self.features = FeatureSpec.model_validate(json.loads({features!r}))
+    def predict(self, context, frame):
+        return self.model.predict_proba(prepare_rows(frame.to_dict("records"), self.features))[:, 1]
+mlflow.pyfunc.save_model({str(work / 'mlflow_model')!r}, python_model=Wrapped(), artifacts={{"model": {str(work / 'model.pkl')!r}}})
+"""
+    subprocess.run([python, "-c", script], check=True, capture_output=True)
+    port = free_port()
+    server = subprocess.Popen([str(Path(python).parent / "mlflow"), "models", "serve", "-m", str(work / "mlflow_model"), "-p", str(port), "--env-manager", "local", "-w", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(port, "/ping")
+        body = {"dataframe_records": [row]}
+        m_rate, m_p99 = wrk(port, "/invocations", body, {}, seconds, 1)
+        w_rate, w_p99 = wrk(weir_port, "/predict", row, {"Authorization": f"Bearer {KEY}"}, seconds, 1)
+        print(f"HTTP 1 connection: weir {w_rate:,.0f} req/s vs mlflow models serve {m_rate:,.0f} req/s (p99 {m_p99:.2f} ms) -> ratio {w_rate / m_rate:.0f}x")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    project = demo_project(args.rows)
+    in_process(project)
+    over_http(project, args.seconds)
