@@ -15,11 +15,18 @@ import json
 import os
 import threading
 import time
-from collections import deque
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
 
 TYPES = {
     "number": pa.float64(),
@@ -30,6 +37,9 @@ TYPES = {
 }
 
 
+SEAL_SECONDS = 0.2
+
+
 class PredictionLog:
     def __init__(
         self, path: Path, inputs: dict[str, str], flush_rows: int, flush_seconds: float
@@ -37,9 +47,12 @@ class PredictionLog:
         """One typed column per model input (`inputs`: name -> kind), so drift checks read
         the log like any table; the answer's fields become columns too."""
         self.path, self.flush_rows, self.flush_seconds = path, flush_rows, flush_seconds
-        self.inputs = {name: TYPES[kind] for name, kind in inputs.items()}
+        self._kinds = dict(inputs)
         self._outputs: tuple[str, ...] | None = None
-        self._buffer: deque[tuple[Any, ...]] = deque()
+        self._model = ""
+        self._lock = threading.Lock()
+        self._columns = self._empty()
+        self._sealed: list[pa.Table] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
@@ -58,37 +71,74 @@ class PredictionLog:
         output: dict[str, Any],
         latency_ms: float,
     ) -> None:
-        """O(1), no I/O: called on the request path. Rows are kept as flat tuples of plain
-        values (cheap for the garbage collector to pass over)."""
-        values = tuple(row[name] for name in self.inputs)
-        if self._outputs is None:
-            self._outputs = tuple(output)
-        answer = tuple(output.get(name) for name in self._outputs)
-        self._buffer.append((time.time(), request_id, model, version, values, answer, latency_ms))
-        if len(self._buffer) >= self.flush_rows:
+        """No I/O, a few list appends: called on the request path. Values go straight into
+        per-column lists (timestamps as microseconds), so sealing them into Arrow is one C
+        loop per column."""
+        with self._lock:
+            columns = self._columns
+            columns["logged_at"].append(time.time_ns() // 1000)
+            columns["request_id"].append(request_id)
+            columns["version"].append(version)
+            columns["latency_ms"].append(latency_ms)
+            for name, kind in self._kinds.items():
+                value = row[name]
+                if value is not None and kind in ("timestamp", "date"):
+                    value = _micros(value) if kind == "timestamp" else value
+                columns[f"input_{name}"].append(value)
+            if self._outputs is None:
+                self._outputs = tuple(output)
+                for name in self._outputs:
+                    columns.setdefault(name, [])
+            for name in self._outputs:
+                value = output.get(name)
+                if name == "probabilities":
+                    value = json.dumps(value)
+                elif name == "label":
+                    value = str(value)
+                columns[name].append(value)
+            self._model = model
+            rows = len(columns["logged_at"])
+        if rows >= self.flush_rows:
             self._wake.set()
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        sealed: int = sum(t.num_rows for t in self._sealed)
+        return len(self._columns["logged_at"]) + sealed
 
     def _loop(self) -> None:
         # The writer yields the CPU to requests: on Linux a thread has its own nice value,
         # and threads it starts (the Delta writer's) inherit it.
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        last_write = time.monotonic()
         while not self._stop.is_set():
-            self._wake.wait(self.flush_seconds)
+            self._wake.wait(min(SEAL_SECONDS, self.flush_seconds))
             self._wake.clear()
-            self.flush()
+            self._seal()
+            due = time.monotonic() - last_write >= self.flush_seconds
+            if due or self.buffered >= self.flush_rows:
+                self.flush()
+                last_write = time.monotonic()
+
+    def _seal(self) -> None:
+        """Turn what is buffered into Arrow, a few hundred rows at a time: converting Python
+        values holds the interpreter lock, and small pieces keep each hold short (12,000
+        rows at once held it for 15 ms, which showed in p99 latency)."""
+        with self._lock:
+            columns, self._columns = self._columns, self._empty()
+        if columns["logged_at"]:
+            self._sealed.append(self._table(columns))
 
     def flush(self) -> int:
-        """Write what is buffered now; a failed write keeps the rows for the next try."""
+        """Write everything buffered now (the Delta write releases the interpreter lock);
+        a failed write keeps the rows for the next try."""
         with self._write_lock:
-            taken = [self._buffer.popleft() for _ in range(len(self._buffer))]
-            if not taken:
+            self._seal()
+            if not self._sealed:
                 return 0
-            table = self._table(taken)
+            tables, self._sealed = self._sealed, []
+            table = pa.concat_tables(tables, promote_options="default")
             try:
                 from deltalake import write_deltalake
 
@@ -96,30 +146,32 @@ class PredictionLog:
             except Exception as exc:
                 self.failures += 1
                 self.last_error = str(exc)
-                self._buffer.extendleft(reversed(taken))
+                self._sealed = tables + self._sealed
                 return 0
-            self.written += len(taken)
-            return len(taken)
+            rows: int = table.num_rows
+            self.written += rows
+            return rows
 
-    def _table(self, taken: list[tuple[Any, ...]]) -> pa.Table:
-        columns: dict[str, pa.Array] = {
-            "logged_at": pa.array([int(t[0] * 1e6) for t in taken], pa.timestamp("us", tz="UTC")),
-            "request_id": pa.array([t[1] for t in taken], pa.string()),
-            "model": pa.array([t[2] for t in taken], pa.string()),
-            "version": pa.array([t[3] for t in taken], pa.int64()),
-            "latency_ms": pa.array([t[6] for t in taken], pa.float64()),
+    def _empty(self) -> dict[str, list[Any]]:
+        names = ["logged_at", "request_id", "version", "latency_ms"]
+        names += [f"input_{name}" for name in self._kinds]
+        names += list(self._outputs or ())
+        return {name: [] for name in names}
+
+    def _table(self, columns: dict[str, list[Any]]) -> pa.Table:
+        count = len(columns["logged_at"])
+        arrays: dict[str, pa.Array] = {
+            "logged_at": pa.array(columns["logged_at"], pa.timestamp("us", tz="UTC")),
+            "request_id": pa.array(columns["request_id"], pa.string()),
+            "model": pa.array([self._model] * count, pa.string()),
+            "version": pa.array(columns["version"], pa.int64()),
+            "latency_ms": pa.array(columns["latency_ms"], pa.float64()),
         }
-        for index, (name, kind) in enumerate(self.inputs.items()):
-            columns[f"input_{name}"] = pa.array([t[4][index] for t in taken], kind)
-        for index, name in enumerate(self._outputs or ()):
-            values = [t[5][index] for t in taken]
-            if name == "probabilities":  # per-class: one JSON object per row
-                columns[name] = pa.array([json.dumps(v) for v in values], pa.string())
-            elif name == "label":  # labels may be numbers or text: kept as text
-                columns[name] = pa.array([str(v) for v in values], pa.string())
-            else:
-                columns[name] = pa.array(values)
-        return pa.table(columns)
+        for name, kind in self._kinds.items():
+            arrays[f"input_{name}"] = pa.array(columns[f"input_{name}"], TYPES[kind])
+        for name in self._outputs or ():
+            arrays[name] = pa.array(columns[name])
+        return pa.table(arrays)
 
     def close(self) -> None:
         """Stop the writer and write everything still buffered."""
