@@ -6,7 +6,7 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["demo_vs_duckdb.py", "tuning_jobs.py"]
+BENCHMARKS = ["demo_vs_duckdb.py", "tuning_jobs.py", "serving.py"]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:

@@ -36,7 +36,7 @@ HERE = Path(__file__).parent
 WEIR = Path(sys.executable).parent / "weir"
 KEY = "p" * 40
 
-MINIMAL_APP = '''
+MINIMAL_APP = """
 import numpy as np, onnxruntime as ort
 from fastapi import FastAPI
 from pydantic import create_model
@@ -50,13 +50,15 @@ async def predict(row: Row):
     feeds = {{k: np.array([[d[k] if d[k] is not None else (np.nan if v == "float" else "")]], dtype=np.float32 if v == "float" else object) for k, v in SPEC.items()}}
     p = sess.run(None, feeds)[1][0, 1]
     return {{"probability": float(p)}}
-'''
+"""
 
 
 def demo_project(rows: int) -> Path:
     project = HERE / "data" / f"serving_{rows}"
     if not (project / ".weir").exists():
-        subprocess.run([str(WEIR), "demo", str(project), "--rows", str(rows)], check=True, capture_output=True)
+        subprocess.run(
+            [str(WEIR), "demo", str(project), "--rows", str(rows)], check=True, capture_output=True
+        )
     return project
 
 
@@ -77,9 +79,15 @@ def in_process(project: Path, repeats: int = 2000) -> None:
         for name in ("fraud", "expected_amount"):
             record = ws.catalog.model_version(name)
             served = load(ws, record)
-            native = ws.artifacts.load(record.artifact_path, record.artifact_sha256, trusted_types(record.algorithm))
+            native = ws.artifacts.load(
+                record.artifact_path, record.artifact_sha256, trusted_types(record.algorithm)
+            )
             table = record.trained_on[0].partition("@")[0]
-            sample = ws.lake.read(table, ws.catalog.version(table).version, list(served.inputs)).slice(0, 200).to_pylist()
+            sample = (
+                ws.lake.read(table, ws.catalog.version(table).version, list(served.inputs))
+                .slice(0, 200)
+                .to_pylist()
+            )
             call = native.predict_proba if hasattr(native, "predict_proba") else native.predict
             frames = [prepare_rows([row], served.features) for row in sample]
             weir_times: list[float] = []
@@ -93,7 +101,9 @@ def in_process(project: Path, repeats: int = 2000) -> None:
                     served.predict([row])
                     weir_times.append(time.perf_counter() - started)
                 for index in range(block * 100, block * 100 + 100):
-                    frame = frames[index % len(frames)]  # built beforehand: only predict_proba counts
+                    frame = frames[
+                        index % len(frames)
+                    ]  # built beforehand: only predict_proba counts
                     started = time.perf_counter()
                     call(frame)
                     native_times.append(time.perf_counter() - started)
@@ -123,14 +133,35 @@ def wait(port: int, path: str = "/openapi.json") -> None:
     raise RuntimeError(f"nothing answered on port {port}")
 
 
-def wrk(port: int, path: str, body: dict[str, Any], headers: dict[str, str], seconds: int, connections: int) -> tuple[float, float]:
+def wrk(
+    port: int,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    seconds: int,
+    connections: int,
+) -> tuple[float, float]:
     script = Path(tempfile.mkdtemp()) / "post.lua"
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
-    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in {"Content-Type": "application/json", **headers}.items()]
+    lines += [
+        f'wrk.headers["{k}"] = "{v}"'
+        for k, v in {"Content-Type": "application/json", **headers}.items()
+    ]
     script.write_text("\n".join(lines) + "\n")
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -153,13 +184,23 @@ def over_http(project: Path, seconds: int) -> None:
     onnx_path = str(ws.artifacts.resolve(record.details["onnx"]["path"]))
     spec = record.details["serving"]["onnx_inputs"]
     table = record.trained_on[0].partition("@")[0]
-    row = ws.lake.read(table, ws.catalog.version(table).version, list(record.details["serving"]["inputs"])).slice(0, 1).to_pylist()[0]
+    row = (
+        ws.lake.read(
+            table, ws.catalog.version(table).version, list(record.details["serving"]["inputs"])
+        )
+        .slice(0, 1)
+        .to_pylist()[0]
+    )
     prepared = {}
     from weir.ml.rows import prepare_columns
     from weir.project.ml_config import FeatureSpec
 
-    columns = prepare_columns([row], FeatureSpec.model_validate(record.details["config"]["features"]))
-    prepared = {k: (float(columns[k][0]) if v == "float" else columns[k][0]) for k, v in spec.items()}
+    columns = prepare_columns(
+        [row], FeatureSpec.model_validate(record.details["config"]["features"])
+    )
+    prepared = {
+        k: (float(columns[k][0]) if v == "float" else columns[k][0]) for k, v in spec.items()
+    }
     ws.close()
     row = json.loads(json.dumps(row, default=str))
 
@@ -169,8 +210,44 @@ def over_http(project: Path, seconds: int) -> None:
     servers = []
     try:
         weir_port, minimal_port = free_port(), free_port()
-        servers.append(subprocess.Popen([str(WEIR), "serve", "fraud@" + str(record.version), "--port", str(weir_port), "-p", str(project)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        servers.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "minimal_app:app", "--port", str(minimal_port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"], cwd=minimal.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        servers.append(
+            subprocess.Popen(
+                [
+                    str(WEIR),
+                    "serve",
+                    "fraud@" + str(record.version),
+                    "--port",
+                    str(weir_port),
+                    "-p",
+                    str(project),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        servers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "minimal_app:app",
+                    "--port",
+                    str(minimal_port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                ],
+                cwd=minimal.parent,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         wait(weir_port)
         wait(minimal_port)
         for connections in (1, 16):
@@ -181,9 +258,14 @@ def over_http(project: Path, seconds: int) -> None:
                 ("minimal", minimal_port, prepared, {}),
                 ("weir", weir_port, row, {"Authorization": f"Bearer {KEY}"}),
             ):
-                results.setdefault(label, []).append(wrk(port, "/predict", body, headers, seconds, connections))
+                results.setdefault(label, []).append(
+                    wrk(port, "/predict", body, headers, seconds, connections)
+                )
             w_rate, w_p99 = max(r for r, _ in results["weir"]), min(p for _, p in results["weir"])
-            m_rate, m_p99 = max(r for r, _ in results["minimal"]), min(p for _, p in results["minimal"])
+            m_rate, m_p99 = (
+                max(r for r, _ in results["minimal"]),
+                min(p for _, p in results["minimal"]),
+            )
             print(
                 f"HTTP {connections} connection(s), {seconds}s x2 each, best of two: weir {w_rate:,.0f} req/s p99 {w_p99:.2f} ms; "
                 f"minimal FastAPI+onnxruntime {m_rate:,.0f} req/s p99 {m_p99:.2f} ms -> throughput ratio weir/minimal = {w_rate / m_rate:.2f}, "
@@ -193,30 +275,41 @@ def over_http(project: Path, seconds: int) -> None:
         if mlflow_python:
             mlflow_versus(project, record, row, seconds, mlflow_python, weir_port)
         else:
-            print("mlflow models serve: not measured (set MLFLOW_PYTHON to a python with mlflow installed)")
+            print(
+                "mlflow models serve: not measured (set MLFLOW_PYTHON to a python with mlflow installed)"
+            )
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
 
 
-def mlflow_versus(project: Path, record: Any, row: dict[str, Any], seconds: int, python: str, weir_port: int) -> None:
+def mlflow_versus(
+    project: Path, record: Any, row: dict[str, Any], seconds: int, python: str, weir_port: int
+) -> None:
     """Log the same fitted pipeline as an MLflow sklearn model and serve it with MLflow."""
     from weir.app import open_workspace
     from weir.ml.algorithms import trusted_types
     from weir.project import load_project
 
     ws = open_workspace(load_project(project))
-    native = ws.artifacts.load(record.artifact_path, record.artifact_sha256, trusted_types(record.algorithm))
+    native = ws.artifacts.load(
+        record.artifact_path, record.artifact_sha256, trusted_types(record.algorithm)
+    )
     ws.close()
     work = Path(tempfile.mkdtemp())
     import pickle
 
-    (work / "model.pkl").write_bytes(pickle.dumps(native))  # for MLflow's own format, in a scratch dir
+    (work / "model.pkl").write_bytes(
+        pickle.dumps(native)
+    )  # for MLflow's own format, in a scratch dir
     features = json.dumps(record.details["config"]["features"])
+    timestamps = [
+        k for k, v in record.details["serving"]["inputs"].items() if v in ("timestamp", "date")
+    ]
     script = f"""
 import pickle, json, mlflow.pyfunc, pandas as pd, sys
-sys.path.insert(0, {str(Path(__file__).parent.parent / 'src')!r})
+sys.path.insert(0, {str(Path(__file__).parent.parent / "src")!r})
 from weir.ml.rows import prepare_rows
 from weir.project.ml_config import FeatureSpec
 class Wrapped(mlflow.pyfunc.PythonModel):
@@ -224,18 +317,47 @@ class Wrapped(mlflow.pyfunc.PythonModel):
         self.model = pickle.load(open(context.artifacts["model"], "rb"))
         self.features = FeatureSpec.model_validate(json.loads({features!r}))
     def predict(self, context, frame):
+        for column in {timestamps!r}:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
         return self.model.predict_proba(prepare_rows(frame.to_dict("records"), self.features))[:, 1]
-mlflow.pyfunc.save_model({str(work / 'mlflow_model')!r}, python_model=Wrapped(), artifacts={{"model": {str(work / 'model.pkl')!r}}})
+mlflow.pyfunc.save_model({str(work / "mlflow_model")!r}, python_model=Wrapped(), artifacts={{"model": {str(work / "model.pkl")!r}}})
 """
-    subprocess.run([python, "-c", script], check=True, capture_output=True)
+    source = str(Path(__file__).parent.parent / "src")
+    env = {
+        **os.environ,
+        "PATH": f"{Path(python).parent}:{os.environ['PATH']}",
+        "PYTHONPATH": source,
+    }
+    subprocess.run([python, "-c", script], check=True, capture_output=True, env=env)
     port = free_port()
-    server = subprocess.Popen([str(Path(python).parent / "mlflow"), "models", "serve", "-m", str(work / "mlflow_model"), "-p", str(port), "--env-manager", "local", "-w", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            str(Path(python).parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(work / "mlflow_model"),
+            "-p",
+            str(port),
+            "--env-manager",
+            "local",
+            "-w",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     try:
         wait(port, "/ping")
         body = {"dataframe_records": [row]}
         m_rate, m_p99 = wrk(port, "/invocations", body, {}, seconds, 1)
-        w_rate, w_p99 = wrk(weir_port, "/predict", row, {"Authorization": f"Bearer {KEY}"}, seconds, 1)
-        print(f"HTTP 1 connection: weir {w_rate:,.0f} req/s vs mlflow models serve {m_rate:,.0f} req/s (p99 {m_p99:.2f} ms) -> ratio {w_rate / m_rate:.0f}x")
+        w_rate, w_p99 = wrk(
+            weir_port, "/predict", row, {"Authorization": f"Bearer {KEY}"}, seconds, 1
+        )
+        print(
+            f"HTTP 1 connection: weir {w_rate:,.0f} req/s vs mlflow models serve {m_rate:,.0f} req/s (p99 {m_p99:.2f} ms) -> ratio {w_rate / m_rate:.0f}x"
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
