@@ -356,7 +356,8 @@ mlflow.pyfunc.save_model({str(work / "mlflow_model")!r}, python_model=Wrapped(),
             weir_port, "/predict", row, {"Authorization": f"Bearer {KEY}"}, seconds, 1
         )
         print(
-            f"HTTP 1 connection: weir {w_rate:,.0f} req/s vs mlflow models serve {m_rate:,.0f} req/s (p99 {m_p99:.2f} ms) -> ratio {w_rate / m_rate:.0f}x"
+            f"HTTP 1 connection: weir {w_rate:,.0f} req/s (p99 {w_p99:.2f} ms) vs mlflow models serve "
+            f"{m_rate:,.0f} req/s (p99 {m_p99:.2f} ms) -> ratio {w_rate / m_rate:.0f}x"
         )
     finally:
         server.send_signal(signal.SIGTERM)
