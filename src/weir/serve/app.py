@@ -121,6 +121,7 @@ def create_app(
                 task.cancel()
             if log:
                 await asyncio.to_thread(log.close)
+            gc.unfreeze()  # back to normal collection (and a clean interpreter exit)
 
     app = FastAPI(
         title=f"Weir: {model}",
