@@ -68,6 +68,16 @@ def call(
         return error.code, json.loads(error.read().decode())
 
 
+def wait_ready(port: int, status: int) -> Any:
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        code, body = call(port, "GET", "/ready")
+        if code == status:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"/ready did not answer {status}: {code} {body}")
+
+
 class Server:
     def __init__(self, project: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -208,6 +218,13 @@ def test_keys_roles_promotion_and_the_prediction_log(project: Path) -> None:
         ):
             time.sleep(0.2)
         assert call(server.port, "GET", "/model", key=CALLER)[1]["version"] == 1
+        # nothing in production: not ready (still answering); back in production: ready again
+        weir("models", "promote", "price@1", "--stage", "archived", cwd=project)
+        assert wait_ready(server.port, 503)["problems"][0].startswith(
+            "model 'price' has no version in stage production"
+        )
+        weir("models", "promote", "price@1", cwd=project)
+        assert wait_ready(server.port, 200)["ready"]
         for _ in range(5):
             call(server.port, "POST", "/predict", row, key=CALLER)
     finally:

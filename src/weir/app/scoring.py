@@ -22,6 +22,7 @@ from weir.core.errors import ConfigError
 from weir.core.version import __version__
 from weir.engines import schema_record
 from weir.ml.features import prepare_frame
+from weir.ml.metrics import decide
 from weir.ml.onnx_export import run as run_onnx
 from weir.ml.onnx_export import session
 from weir.project.ml_config import FeatureSpec
@@ -46,6 +47,20 @@ def resolve_model(ws: Workspace, text: str) -> ModelVersionRecord:
             raise ConfigError(f"'{text}': the version after @ must be a number", fix="e.g. fraud@3")
         return ws.catalog.model_version(name, int(wanted))
     return ws.catalog.in_stage(name, "production") or ws.catalog.model_version(name)
+
+
+def exported_session(ws: Workspace, record: ModelVersionRecord) -> tuple[Any, FeatureSpec]:
+    """The version's ONNX graph (int8 if it passed its check), checksum verified, as an
+    onnxruntime session, with the feature spec that prepares its input. Serving uses it too."""
+    onnx = record.details.get("onnx")
+    if not onnx or not record.details.get("serving"):
+        raise ConfigError(
+            f"model {record.model} v{record.version} has no ONNX export",
+            fix="train it with ml.<model>.export.onnx: true (the default) and use that version",
+        )
+    chosen = onnx.get("quantized") or onnx
+    graph = ws.artifacts.read_verified(chosen["path"], chosen["sha256"])
+    return session(graph), FeatureSpec.model_validate(record.details["config"]["features"])
 
 
 def _input(ws: Workspace, text: str) -> tuple[pads.Dataset, VersionRecord | None]:
@@ -80,14 +95,10 @@ def _answers(
     if task == "clustering":
         return {"cluster": pa.array(outputs.astype(np.int64))}
     classes = serving["classes"]
+    labels = pa.array(decide(outputs, classes, serving["threshold"]).tolist())
     if len(classes) == 2:
-        cut = serving["threshold"] if serving["threshold"] is not None else 0.5
-        labels = [classes[1] if p >= cut else classes[0] for p in outputs[:, 1]]
-        return {
-            "prediction": pa.array(labels),
-            "probability": pa.array(outputs[:, 1], pa.float64()),
-        }
-    columns = {"prediction": pa.array([classes[i] for i in np.argmax(outputs, axis=1)])}
+        return {"prediction": labels, "probability": pa.array(outputs[:, 1], pa.float64())}
+    columns = {"prediction": labels}
     columns |= {
         f"probability_{c}": pa.array(outputs[:, i], pa.float64()) for i, c in enumerate(classes)
     }
@@ -104,15 +115,7 @@ def score(
     progress: Callable[[int], None] | None = None,
 ) -> ScoreResult:
     record = resolve_model(ws, model)
-    onnx = record.details.get("onnx")
-    if not onnx or not record.details.get("serving"):
-        raise ConfigError(
-            f"model {record.model} v{record.version} has no ONNX export",
-            fix="retrain it with export.onnx: true",
-        )
-    features = FeatureSpec.model_validate(record.details["config"]["features"])
-    chosen = onnx.get("quantized") or onnx
-    sess = session(ws.artifacts.read_verified(chosen["path"], chosen["sha256"]))
+    sess, features = exported_session(ws, record)
     dataset, parent = _input(ws, source)
     missing = [c for c in record.details["serving"]["inputs"] if c not in dataset.schema.names]
     if missing:

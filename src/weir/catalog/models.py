@@ -195,10 +195,16 @@ class ModelCatalog(CatalogBase):
             ]
 
     def in_stage(self, name: str, stage: str) -> ModelVersionRecord | None:
-        for record in reversed(self.model_versions(name)):
-            if record.stage == stage:
-                return record
-        return None
+        """The latest version in `stage` (one query: the server asks every few seconds)."""
+        with self._session() as session:
+            found = session.execute(
+                select(ModelVersion, Model)
+                .join(Model)
+                .where(Model.name == name, ModelVersion.stage == stage)
+                .order_by(ModelVersion.version.desc())
+                .limit(1)
+            ).first()
+            return self._model_record(session, found[0], found[1]) if found else None
 
     @staticmethod
     def _move(session: Session, row: ModelVersion, stage: str, reason: str) -> StageMove:

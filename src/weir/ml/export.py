@@ -71,10 +71,7 @@ def _score(predictions: np.ndarray, trained: TrainedModel, spec: TrainConfig, me
     if spec.task == "regression":
         return m.regression_metrics(np.asarray(y, dtype=np.float64), predictions)[metric]
     classes = np.asarray(trained.classes)
-    if len(classes) == 2 and trained.threshold is not None:
-        labels = np.where(predictions[:, 1] >= trained.threshold, classes[1], classes[0])
-    else:
-        labels = classes[np.argmax(predictions, axis=1)]
+    labels = m.decide(predictions, classes, trained.threshold)
     return m.classification_metrics(y, labels, predictions, classes)[metric]
 
 

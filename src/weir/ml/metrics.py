@@ -65,13 +65,23 @@ def direction(metric: str) -> str:
     return "minimize" if metric in LOWER_IS_BETTER else "maximize"
 
 
+def decide(probabilities: np.ndarray, classes: Any, threshold: float | None) -> np.ndarray:
+    """Labels from class probabilities: for two classes with a threshold, positive when
+    P >= threshold; otherwise the most probable class (ties to the first, as scikit-learn).
+    The one rule for evaluation, the quantisation check, batch scoring and serving."""
+    classes = np.asarray(classes)
+    if threshold is not None and len(classes) == 2:
+        labels: np.ndarray = np.where(probabilities[:, 1] >= threshold, classes[1], classes[0])
+        return labels
+    chosen: np.ndarray = classes[np.argmax(probabilities, axis=1)]
+    return chosen
+
+
 def labels_at(pipeline: Any, x: Any, threshold: float | None) -> np.ndarray:
-    """Predicted labels; for a binary classifier with a threshold, positive when P >= threshold."""
+    """Predicted labels of a fitted classifier (see `decide`)."""
     if threshold is None or len(pipeline.classes_) != 2:
         return np.asarray(pipeline.predict(x))
-    positive = pipeline.predict_proba(x)[:, 1] >= threshold
-    labels: np.ndarray = np.where(positive, pipeline.classes_[1], pipeline.classes_[0])
-    return labels
+    return decide(pipeline.predict_proba(x), pipeline.classes_, threshold)
 
 
 def choose_threshold(pipeline: Any, x: Any, y: np.ndarray, metric: str) -> tuple[float, float]:
@@ -178,8 +188,3 @@ def silhouette(pipeline: Any, x: Any, sample: int = 5000, seed: int = 0) -> floa
         return float("nan")
     size = min(sample, len(labels))
     return float(skm.silhouette_score(features, labels, sample_size=size, random_state=seed))
-
-
-def score(metric: str, pipeline: Any, x: Any, y: Any, task: str) -> float:
-    """One metric (tuning's objective), at the default decision rule."""
-    return evaluate(pipeline, x, y, task)[metric]

@@ -8,6 +8,7 @@ onnxruntime's predictions on the held-out rows equal the native ones within a to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from weir.core.errors import StepError
+from weir.ml.rows import feeds_for
 from weir.ml.transformers import UNKNOWN, CategoryMap, Clip, Log1p
 from weir.project.ml_config import FeatureSpec
 
@@ -140,18 +142,6 @@ def input_names(frame: pd.DataFrame, features: FeatureSpec) -> dict[str, str]:
     return {name: "string" if name in strings else "float" for name in frame.columns}
 
 
-def feeds(frame: pd.DataFrame, kinds: dict[str, str]) -> dict[str, np.ndarray]:
-    """The ONNX inputs for prepared rows: one [N, 1] tensor per column."""
-    result = {}
-    for name, kind in kinds.items():
-        values = frame[name].to_numpy()
-        if kind == "string":
-            result[name] = np.asarray(values, dtype=object).astype(str).reshape(-1, 1)
-        else:
-            result[name] = np.asarray(values, dtype=np.float32).reshape(-1, 1)
-    return result
-
-
 def to_onnx(
     pipeline: Any, frame: pd.DataFrame, features: FeatureSpec, task: str, step: str
 ) -> bytes:
@@ -192,9 +182,10 @@ def session(onnx: bytes, threads: int = 1) -> Any:
     return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
 
 
-def run(sess: Any, frame: pd.DataFrame, kinds: dict[str, str], task: str) -> np.ndarray:
-    """Probabilities for classifiers, values or clusters otherwise (what `predictions` gives)."""
-    outputs = sess.run(None, feeds(frame, kinds))
+def run(sess: Any, columns: Mapping[str, Any], kinds: dict[str, str], task: str) -> np.ndarray:
+    """Probabilities for classifiers, values or clusters otherwise (what `predictions` gives),
+    for prepared columns: a DataFrame from `prepare_frame` or a dict from `prepare_columns`."""
+    outputs = sess.run(None, feeds_for(columns, kinds))
     if task == "classification":
         return np.asarray(outputs[1], dtype=np.float64)
     if task == "clustering":

@@ -6,6 +6,7 @@ from a request sees what the pipeline saw in training. A property test holds the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,7 +40,7 @@ def prepare_rows(rows: list[dict[str, Any]], features: FeatureSpec) -> pd.DataFr
     return pd.DataFrame(columns, index=range(len(rows)))
 
 
-def feeds_for(columns: dict[str, Any], kinds: dict[str, str]) -> dict[str, np.ndarray]:
+def feeds_for(columns: Mapping[str, Any], kinds: dict[str, str]) -> dict[str, np.ndarray]:
     """ONNX inputs from prepared columns: one [N, 1] tensor each, float32 or string."""
     result = {}
     for name, kind in kinds.items():

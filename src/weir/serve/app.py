@@ -79,23 +79,18 @@ def create_app(
     state: dict[str, Any] = {"blocked": None}
     counted: dict[int, Any] = {}  # prediction counters by version, labelled once
 
+    def other_inputs(wanted: Any) -> str | None:
+        if (wanted.details.get("serving") or {}).get("inputs") == first.inputs:
+            return None
+        return f"v{wanted.version} takes other inputs than v{first.version}; restart weir serve to serve it"
+
     def refresh() -> bool:
         try:
-            wanted = holder._wanted()
-        except Exception as exc:
+            swapped, state["blocked"] = holder.refresh(other_inputs)
+        except Exception as exc:  # the registry is unreachable or empty: keep serving
             state["blocked"] = str(exc)
             return False
-        if wanted.version == holder.current.version:
-            return False
-        serving = wanted.details.get("serving") or {}
-        if serving.get("inputs") != first.inputs:
-            state["blocked"] = (
-                f"v{wanted.version} takes other inputs than v{first.version}; restart weir serve to serve it"
-            )
-            return False
-        swapped = holder.refresh()
         if swapped:
-            state["blocked"] = None
             metrics.version.labels(model).set(holder.current.version)
             logger.warning("now serving %s v%s", model, holder.current.version)
         return swapped

@@ -7,16 +7,17 @@ swaps the reference atomically and requests in flight finish on the model they s
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from weir.app.scoring import exported_session
 from weir.app.workspace import Workspace
 from weir.catalog import ModelVersionRecord
-from weir.core.errors import ConfigError, NotFoundError
-from weir.ml.onnx_export import session
-from weir.ml.rows import feeds_for, prepare_columns
+from weir.core.errors import NotFoundError
+from weir.ml.metrics import decide
+from weir.ml.onnx_export import run
+from weir.ml.rows import prepare_columns
 from weir.project.ml_config import FeatureSpec
 
 
@@ -37,53 +38,43 @@ class LoadedModel:
 
     def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One answer per row: label and probabilities, a value, or a cluster."""
-        columns = prepare_columns(rows, self.features)
-        outputs = self.session.run(None, feeds_for(columns, self.onnx_inputs))
+        outputs = run(
+            self.session, prepare_columns(rows, self.features), self.onnx_inputs, self.task
+        )
         if self.task == "regression":
-            return [{"prediction": float(v)} for v in np.asarray(outputs[0]).reshape(-1)]
+            return [{"prediction": float(v)} for v in outputs]
         if self.task == "clustering":
-            return [{"cluster": int(v)} for v in np.asarray(outputs[0]).reshape(-1)]
-        probabilities = np.asarray(outputs[1], dtype=np.float64)
+            return [{"cluster": int(v)} for v in outputs]
+        labels = decide(outputs, self.classes, self.threshold).tolist()
         if len(self.classes) == 2:
-            positive = probabilities[:, 1]
-            cut = 0.5 if self.threshold is None else self.threshold
             return [
-                {"label": self.classes[1] if p >= cut else self.classes[0], "probability": float(p)}
-                for p in positive
+                {"label": label, "probability": float(p)}
+                for label, p in zip(labels, outputs[:, 1], strict=True)
             ]
-        best = np.argmax(probabilities, axis=1)
+        names = [str(c) for c in self.classes]
         return [
-            {
-                "label": self.classes[i],
-                "probabilities": dict(zip(map(str, self.classes), map(float, row), strict=True)),
-            }
-            for i, row in zip(best, probabilities, strict=True)
+            {"label": label, "probabilities": dict(zip(names, map(float, row), strict=True))}
+            for label, row in zip(labels, outputs, strict=True)
         ]
 
 
 def load(ws: Workspace, record: ModelVersionRecord) -> LoadedModel:
     """The version's ONNX graph (checksum verified) with its serving spec."""
-    onnx, serving = record.details.get("onnx"), record.details.get("serving")
-    if not onnx or not serving:
-        raise ConfigError(
-            f"model {record.model} v{record.version} has no ONNX export",
-            fix="train it with ml.<model>.export.onnx: true (the default), then promote that version",
-        )
-    chosen = onnx.get("quantized") or onnx
-    graph = ws.artifacts.read_verified(chosen["path"], chosen["sha256"])
+    sess, features = exported_session(ws, record)
+    serving = record.details["serving"]
     return LoadedModel(
         name=record.model,
         version=record.version,
         stage=record.stage,
         task=serving["task"],
-        features=FeatureSpec.model_validate(record.details["config"]["features"]),
+        features=features,
         inputs=dict(serving["inputs"]),
         onnx_inputs=dict(serving["onnx_inputs"]),
         known_categories={k: frozenset(v) for k, v in serving["known_categories"].items()},
         classes=list(serving["classes"]),
         threshold=serving["threshold"],
-        session=session(graph),
-        quantized="quantized" in onnx,
+        session=sess,
+        quantized="quantized" in record.details["onnx"],
     )
 
 
@@ -93,9 +84,10 @@ class ModelHolder:
     def __init__(self, ws: Workspace, name: str, stage: str, version: int | None = None) -> None:
         self.ws, self.name, self.stage, self.pinned = ws, name, stage, version
         self._lock = threading.Lock()
-        self.current = load(ws, self._wanted())
+        self.current = load(ws, self.wanted())
 
-    def _wanted(self) -> ModelVersionRecord:
+    def wanted(self) -> ModelVersionRecord:
+        """The version the registry names now (or the pinned one)."""
         if self.pinned is not None:
             return self.ws.catalog.model_version(self.name, self.pinned)
         found = self.ws.catalog.in_stage(self.name, self.stage)
@@ -106,11 +98,16 @@ class ModelHolder:
             )
         return found
 
-    def refresh(self) -> bool:
-        """Load the version the registry now names, if it changed; True when swapped."""
+    def refresh(
+        self, refuse: Callable[[ModelVersionRecord], str | None]
+    ) -> tuple[bool, str | None]:
+        """Load the version the registry now names, if it changed and `refuse` has no
+        objection; returns (swapped, the objection)."""
         with self._lock:  # one reload at a time; readers never wait
-            wanted = self._wanted()
+            wanted = self.wanted()
             if wanted.version == self.current.version:
-                return False
-            self.current = load(self.ws, wanted)
-            return True
+                return False, None
+            problem = refuse(wanted)
+            if problem is None:
+                self.current = load(self.ws, wanted)
+            return problem is None, problem

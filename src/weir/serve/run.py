@@ -8,7 +8,7 @@ import time
 
 from weir.app.workspace import Workspace
 from weir.core.errors import ConfigError
-from weir.serve.auth import LOOPBACK, load_keys
+from weir.serve.auth import LOOPBACK, Keys, load_keys
 
 logger = logging.getLogger("weir.serve")
 
@@ -63,7 +63,7 @@ class BackgroundServer:
         from weir.serve.app import create_app
 
         config = ws.project.config.serve
-        keys = load_keys(None)
+        keys = Keys({})  # loopback only, in this process: the caller is the process itself
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = int(probe.getsockname()[1])
