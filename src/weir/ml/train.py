@@ -32,7 +32,7 @@ from weir.ml.algorithms import (
 from weir.ml.features import build_preprocessor, check_columns, prepare_frame
 from weir.ml.splits import folds as make_folds
 from weir.ml.splits import holdout
-from weir.ml.tuning import TuneResult, run_study
+from weir.ml.tuning import TuneResult, run_study, summarise_folds
 from weir.project.ml_config import TrainConfig
 
 Progress = Callable[[str], None]
@@ -255,23 +255,17 @@ def train(
             storage_url=storage_url or "sqlite:///:memory:",
             metric=metric,
             folds=fold_list,
-            score_fold=lambda params, a, b: fold_metrics(params, a, b)[metric],
+            score_fold=fold_metrics,
             seed=spec.seed,
             where=where,
             progress=progress,
         )
         tuned = tuning.best_params
-    if fold_list:
+        cv = tuning.best_cv  # the chosen settings were scored on these very folds
+    if fold_list and not cv:
         if progress:
             progress(f"cross-validating ({len(fold_list)} folds)")
-        scores = [fold_metrics(tuned, a, b) for a, b in fold_list]
-        cv = {
-            name: {
-                "mean": float(np.nanmean([s[name] for s in scores])),
-                "std": float(np.nanstd([s[name] for s in scores])),
-            }
-            for name in scores[0]
-        }
+        cv = summarise_folds([fold_metrics(tuned, a, b) for a, b in fold_list])
 
     if progress:
         progress("fitting the final model")

@@ -22,7 +22,8 @@ from weir.ml.metrics import direction
 from weir.project.ml_config import ParamRange, TuneConfig
 
 Progress = Callable[[str], None]
-Scorer = Callable[[dict[str, Any], np.ndarray, np.ndarray], float]
+# params, fit rows, validation rows -> every metric of the task on that fold
+Scorer = Callable[[dict[str, Any], np.ndarray, np.ndarray], dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class TuneResult:
     best_params: dict[str, Any]
     best_value: float
     best_std: float | None
+    best_cv: dict[str, dict[str, float]]  # every metric's fold mean and std, best trial
     trials: int
     new_trials: int
     pruned: int
@@ -133,14 +135,15 @@ def run_study(
 
     def objective(trial: Any) -> float:
         params = suggest(trial, config.space)
-        values: list[float] = []
+        scores: list[dict[str, float]] = []
         for step, (train, valid) in enumerate(folds):
-            values.append(score_fold(params, train, valid))
-            trial.report(float(np.mean(values)), step)
+            scores.append(score_fold(params, train, valid))
+            trial.report(float(np.mean([s[metric] for s in scores])), step)
             if config.pruning and step < len(folds) - 1 and trial.should_prune():
                 raise optuna.TrialPruned()
-        trial.set_user_attr("std", float(np.std(values)))
-        return float(np.mean(values))
+        cv = summarise_folds(scores)
+        trial.set_user_attr("cv", cv)  # kept with the study: a resumed run reads it back
+        return cv[metric]["mean"]
 
     def report(study: Any, trial: Any) -> None:
         if progress is None:
@@ -177,12 +180,24 @@ def run_study(
             for name, spec in config.space.items()
         },
         best_value=float(best.value),
-        best_std=best.user_attrs.get("std"),
+        best_std=best.user_attrs.get("cv", {}).get(metric, {}).get("std"),
+        best_cv=best.user_attrs.get("cv", {}),
         trials=len(trials),
         new_trials=len(trials) - before,
         pruned=sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
         seconds=time.perf_counter() - started,
     )
+
+
+def summarise_folds(scores: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each metric's mean and standard deviation over folds."""
+    return {
+        name: {
+            "mean": float(np.nanmean([s[name] for s in scores])),
+            "std": float(np.nanstd([s[name] for s in scores])),
+        }
+        for name in scores[0]
+    }
 
 
 def _best(study: Any) -> Any:

@@ -236,6 +236,9 @@ def test_grid_search_tries_every_combination_once(tmp_path: Path) -> None:
         {"method": "grid", "space": {"C": [0.01, 0.1, 1.0], "fit_intercept": [True, False]}},
     )
     assert result.tuning.trials == 6 and result.tuning.new_trials == 6
+    # the reported CV is the chosen trial's own folds, not a second round of fits
+    assert result.cv["roc_auc"] == {"mean": result.tuning.best_value, "std": result.tuning.best_std}
+    assert set(result.cv) >= {"accuracy", "f1", "log_loss"}
     assert set(result.resolved_params) == {"C", "fit_intercept"}
     again = tuned(
         tmp_path,
