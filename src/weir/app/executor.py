@@ -5,22 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import pyarrow as pa
-
 from weir.app.plan import views_read
-from weir.app.quality_steps import QualitySteps
-from weir.app.step_base import QUARANTINE_SUFFIX
-from weir.core.errors import LakeError, StepError
+from weir.app.source_step import SourceSteps
+from weir.core.errors import StepError
 from weir.core.hashing import fingerprint
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError
-from weir.ingest import observe_files, read_files
+from weir.ingest import observe_files
+from weir.project.sources import FileSource
 from weir.quality.rules import ident
 from weir.transform import call_step, load_function
 from weir.transform.sql import locate_error
 
 
-class ProjectExecutor(QualitySteps):
+class ProjectExecutor(SourceSteps):
     """Implements the runner's Executor protocol for a project's workspace."""
 
     def reads_of(self, step: Step) -> list[str]:
@@ -50,8 +48,8 @@ class ProjectExecutor(QualitySteps):
 
     def observe_inputs(self, step: Step) -> Mapping[str, InputState]:
         inputs = {}
-        if step.kind == "source":
-            source = self.config.sources[step.target]
+        source = self.config.sources.get(step.target) if step.kind == "source" else None
+        if isinstance(source, FileSource):
             inputs = {
                 f"file {state.path}": InputState(state.sha256, f"{state.size} bytes")
                 for state in observe_files(self.ws.project.root, step.target, source)
@@ -87,34 +85,6 @@ class ProjectExecutor(QualitySteps):
             "python": self._python,
         }[step.kind]
         return handler(step, token)
-
-    def _source(self, step: Step, token: int) -> dict[str, Any]:
-        name = step.target
-        source = self.config.sources[name]
-        with (
-            read_files(self.ws.engine, self.ws.project.root, name, source) as read,
-            self._quarantine_rules(name, read.batches) as (stream, diverted),
-        ):
-            try:
-                record = self._commit(name, "source", stream, token, [], source.description)
-            except LakeError:
-                if read.failure is not None:
-                    raise read.failure from None
-                raise
-            rejects = pa.concat_tables([read.rejects(), diverted.table()])
-        self._record_quarantine_checks(name, diverted, record, token)
-        files = rejects.column("file").to_pylist()
-        rejects = rejects.set_column(
-            0, "file", _strings([None if f is None else self.ws.display_path(f) for f in files])
-        )
-        quarantine = self._commit(name + QUARANTINE_SUFFIX, "quarantine", rejects, token, [])
-        return {
-            "table": name,
-            "version": record.version,
-            "rows": record.row_count,
-            "quarantined_rows": quarantine.row_count,
-            "quarantine_table": f"{quarantine.table}@{quarantine.version}",
-        }
 
     def _sql(self, step: Step, token: int) -> dict[str, Any]:
         model = self.sql_models[step.target]
@@ -231,7 +201,3 @@ class ProjectExecutor(QualitySteps):
             token=token,
             progress=self.progress,
         )
-
-
-def _strings(values: list[str | None]) -> pa.Array:
-    return pa.array(values, type=pa.string())

@@ -117,8 +117,11 @@ def build_plan(project: Project) -> Plan:
                     **source.model_dump(mode="json"),
                     "quarantine_checks": _quarantine_definition(project, name),
                 },
-                code=f"weir {__version__} files",
+                code=f"weir {__version__} {source.kind} source",
                 where=f"weir.yaml sources.{name}",
+                always=None
+                if source.kind == "file"
+                else f"a {source.kind} source is read to find what is new",
             )
         )
     for raw, target in project.cleaned_tables().items():

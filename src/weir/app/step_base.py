@@ -63,13 +63,26 @@ class StepBase:
         *,
         mode: Literal["overwrite", "append"] = "overwrite",
         merge_on: list[str] | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> VersionRecord:
         """Write one Delta commit (replace, append or merge) and record it, with lineage."""
-        metadata = {"weir.run": str(self.run_id), "weir.step_run": str(token)}
+        metadata = {**(metadata or {}), "weir.run": str(self.run_id), "weir.step_run": str(token)}
         if merge_on:
             version, self.last_merge = self.ws.lake.merge(table, data, merge_on, metadata=metadata)
         else:
             version = self.ws.lake.write(table, data, mode=mode, metadata=metadata)
+        return self._record(table, kind, version, token, parents, description)
+
+    def _record(
+        self,
+        table: str,
+        kind: str,
+        version: int,
+        token: int,
+        parents: list[VersionRecord],
+        description: str | None = None,
+    ) -> VersionRecord:
+        """Record a committed version in the catalog: row count, fingerprint, schema, profile."""
         scan = self.ws.lake.scan(table, version)
         fingerprint = self.ws.engine.fingerprint(scan)
         record = self.ws.catalog.record_version(

@@ -29,6 +29,7 @@ QUARANTINE_SCHEMA = pa.schema(
         ("error_type", pa.string()),
         ("error", pa.string()),
         ("raw", pa.string()),
+        ("key", pa.string()),  # the record's key or place where there is no file and line
     ]
 )
 
@@ -81,6 +82,7 @@ def split_batch(batch: pa.RecordBatch, diverted: Diverted) -> pa.RecordBatch:
                         "error_type": pa.array([diverted.error_type] * count, pa.string()),
                         "error": bad.column(REJECT_COLUMN),
                         "raw": bad.column(RAW_COLUMN),
+                        "key": pa.nulls(count, pa.string()),
                     },
                     schema=QUARANTINE_SCHEMA,
                 )

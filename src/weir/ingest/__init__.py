@@ -1,19 +1,16 @@
-"""Sources: read data where it lives into Arrow batches (files today)."""
+"""Sources: read data where it lives (files, SQL databases, HTTP APIs) into Arrow batches."""
 
 from weir.engines.split import QUARANTINE_SCHEMA
-from weir.ingest.files import (
-    FileRead,
-    FileState,
-    list_files,
-    observe_files,
-    read_files,
-)
+from weir.ingest.base import SourceRead
+from weir.ingest.files import FileState, list_files, observe_files, read_files
+from weir.ingest.open import open_source
 
 __all__ = [
     "QUARANTINE_SCHEMA",
-    "FileRead",
     "FileState",
+    "SourceRead",
     "list_files",
     "observe_files",
+    "open_source",
     "read_files",
 ]

@@ -1,4 +1,4 @@
-"""File sources (CSV, Parquet) read by DuckDB into Arrow batches.
+"""File sources (CSV, JSON, NDJSON, Parquet; plain, gzip or zstd) read by DuckDB into Arrow.
 
 DuckDB's CSV reader is RFC 4180 (quoted newlines and delimiters), fast, and can set aside
 rows it cannot parse with their line and byte position (`store_rejects`). Weir turns those
@@ -14,31 +14,26 @@ Two kinds of quarantine record:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from weir.core.errors import ConfigError, StepError
 from weir.core.hashing import file_sha256
 from weir.engines.base import iter_batches
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
-from weir.engines.split import (
-    FILE_COLUMN,
-    QUARANTINE_SCHEMA,
-    RAW_COLUMN,
-    REJECT_COLUMN,
-    Diverted,
-    split_batch,
-    without_helpers,
-)
-from weir.project.model import FileSource, duckdb_type
-
-INTEGER_TYPES = ("int32", "int64")
-NO_ZONE = "NO_ZONE "
+from weir.engines.split import QUARANTINE_SCHEMA, Diverted, split_batch, without_helpers
+from weir.ingest.base import Progress, SourceRead, counted
+from weir.ingest.csv_sql import NO_ZONE, csv_sql, quote
+from weir.ingest.names import check_names
+from weir.project.model import duckdb_type
+from weir.project.sources import FileSource
 
 
 @dataclass(frozen=True)
@@ -68,197 +63,175 @@ def observe_files(root: Path, name: str, source: FileSource) -> list[FileState]:
     ]
 
 
-@dataclass
-class FileRead:
-    """A load in progress: stream `batches`, then ask for `rejects()` and the `rows` count."""
-
-    batches: pa.RecordBatchReader
-    connection: duckdb.DuckDBPyConnection
-    source: str
-    rows: int = 0
-    failure: StepError | None = field(default=None)
-    value_rejects: Diverted = field(default_factory=lambda: Diverted("CAST"))
-
-    def rejects(self) -> pa.Table:
-        """Rows that could not be parsed or typed, with place and reason. Call after streaming."""
-        return pa.concat_tables([self._parser_rejects(), self.value_rejects.table()])
-
-    def _parser_rejects(self) -> pa.Table:
-        try:
-            return (
-                self.connection.sql(
-                    """
-                SELECT s.file_path AS file, e.line::BIGINT AS line,
-                       min(e.byte_position)::BIGINT AS byte_offset,
-                       string_agg(DISTINCT e.column_name, ', ' ORDER BY e.column_name) AS column_name,
-                       string_agg(DISTINCT e.error_type::VARCHAR, ', ' ORDER BY e.error_type::VARCHAR) AS error_type,
-                       string_agg(DISTINCT e.error_message, '; ' ORDER BY e.error_message) AS error,
-                       any_value(e.csv_line) AS raw
-                FROM reject_errors e
-                JOIN reject_scans s USING (scan_id, file_id)
-                GROUP BY s.file_path, e.line
-                ORDER BY file, line
+def _parser_rejects(connection: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Lines DuckDB's CSV reader set aside (bad quoting, wrong column count, failed casts)."""
+    try:
+        return (
+            connection.sql(
                 """
-                )
-                .to_arrow_table()
-                .cast(QUARANTINE_SCHEMA)
+            SELECT s.file_path AS file, e.line::BIGINT AS line,
+                   min(e.byte_position)::BIGINT AS byte_offset,
+                   string_agg(DISTINCT e.column_name, ', ' ORDER BY e.column_name) AS column_name,
+                   string_agg(DISTINCT e.error_type::VARCHAR, ', ' ORDER BY e.error_type::VARCHAR) AS error_type,
+                   string_agg(DISTINCT e.error_message, '; ' ORDER BY e.error_message) AS error,
+                   any_value(e.csv_line) AS raw, NULL::VARCHAR AS key
+            FROM reject_errors e
+            JOIN reject_scans s USING (scan_id, file_id)
+            GROUP BY s.file_path, e.line
+            ORDER BY file, line
+            """
             )
-        except duckdb.CatalogException:  # a Parquet read has no reject tables
-            return QUARANTINE_SCHEMA.empty_table()
-
-
-def _csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
-    options = source.csv
-    params: list[object] = [[str(f) for f in files]]
-    parts = [
-        "header = ?",
-        "delim = ?",
-        "quote = ?",
-        "escape = ?",
-        "nullstr = ?",
-        "encoding = ?",
-        "store_rejects = true",
-    ]
-    params += [
-        options.header,
-        options.delimiter,
-        options.quote,
-        options.escape,
-        options.null_values,
-        options.encoding,
-    ]
-    if options.timestamp_format:
-        parts.append("timestampformat = ?")
-        params.append(options.timestamp_format)
-    if not source.columns:
-        return f"SELECT * FROM read_csv(?, {', '.join(parts)})", params
-    # Integer and timestamp columns are read as text and typed here, where Weir decides what a
-    # bad value means: DuckDB would round '2.1' into BIGINT 2, and read a timestamp without a
-    # zone as UTC (and drop the offset of one with a zone, if cast to a plain TIMESTAMP).
-    read_types = {
-        c: "VARCHAR" if t in (*INTEGER_TYPES, "timestamp") else duckdb_type(t)
-        for c, t in source.columns.items()
-    }
-    struct = ", ".join(f"{_quote(c)}: '{t}'" for c, t in read_types.items())
-    parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'"]
-    projection, checks, problems = [], [], []
-    for column, type_name in source.columns.items():
-        if type_name in INTEGER_TYPES:
-            typed = _integer_column(column, type_name)
-        elif type_name == "timestamp":
-            typed = _timestamp_column(column, options.timezone, options.timestamp_format)
-        else:
-            projection.append(_ident(column))
-            continue
-        projection.append(f"CASE WHEN NOT {typed.bad} THEN {typed.value} END AS {_ident(column)}")
-        checks.append(typed.bad)
-        problems.append(f"CASE WHEN {typed.bad} THEN {typed.message} END")
-    reader = f"read_csv(?, {', '.join(parts)})"
-    if not problems:
-        return f"SELECT * EXCLUDE ({FILE_COLUMN}) FROM {reader}", params
-    # The message and the row's text are built only for bad rows: most rows are good.
-    any_bad = " OR ".join(checks)
-    raw = (
-        "concat_ws(',', "
-        + ", ".join(f"coalesce({_ident(c)}::VARCHAR, '')" for c in source.columns)
-        + ")"
-    )
-    sql = (
-        f"SELECT {', '.join(projection)}, "
-        f"CASE WHEN {any_bad} THEN concat_ws('; ', {', '.join(problems)}) END AS {REJECT_COLUMN}, "
-        f"CASE WHEN {any_bad} THEN {raw} END AS {RAW_COLUMN}, {FILE_COLUMN} FROM {reader}"
-    )
-    return sql, params
-
-
-@dataclass(frozen=True)
-class _Typed:
-    value: str  # SQL: the typed value
-    bad: str  # SQL: TRUE when the text does not fit
-    message: str  # SQL: why, for the quarantine row
-
-
-def _integer_column(column: str, type_name: str) -> _Typed:
-    name = _ident(column)
-    cast = f"try_cast(trim({name}) AS {duckdb_type(type_name)})"
-    # Signs and digits only, and a cast that succeeds: no rounding, no 1e3, 0x10 or 1_000.
-    bad = f"({name} IS NOT NULL AND (NOT regexp_full_match(trim({name}), '[+-]?[0-9]+') OR {cast} IS NULL))"
-    prefix = _quote(f"column {column}: '")
-    suffix = _quote(f"' is not a whole number in {type_name} range")
-    return _Typed(cast, bad, f"{prefix} || {name} || {suffix}")
-
-
-def _timestamp_column(column: str, timezone: str | None, timestamp_format: str | None) -> _Typed:
-    """UTC timestamps from text: an offset in the value wins; a value without one is read in
-    the declared zone, or, with none declared, refused (NO_ZONE marks it for the reader)."""
-    name = _ident(column)
-    text = f"trim({name})"
-    if timestamp_format and ("%z" in timestamp_format or "%Z" in timestamp_format):
-        zoned, aware, naive = (
-            "true",
-            f"try_strptime({text}, {_quote(timestamp_format)})::TIMESTAMPTZ",
-            "NULL",
+            .to_arrow_table()
+            .cast(QUARANTINE_SCHEMA)
         )
-    elif timestamp_format:
-        zoned, aware, naive = "false", "NULL", f"try_strptime({text}, {_quote(timestamp_format)})"
-    else:
-        zoned = f"regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')"
-        aware, naive = f"try_cast({text} AS TIMESTAMPTZ)", f"try_cast({text} AS TIMESTAMP)"
-    in_zone = f"timezone({_quote(timezone)}, {naive})" if timezone else "NULL"
-    value = f"(CASE WHEN {zoned} THEN {aware} ELSE {in_zone} END)"
-    readable = f"(CASE WHEN {zoned} THEN {aware} ELSE {naive} END)"
-    bad = f"({name} IS NOT NULL AND {value} IS NULL)"
-    prefix = f"column {column}: '"
-    message = (
-        f"CASE WHEN {readable} IS NULL THEN {_quote(prefix)} || {name} || {_quote(chr(39) + ' is not a timestamp')} "
-        f"ELSE {_quote(NO_ZONE + prefix)} || {name} || {_quote(chr(39) + ' has no time zone')} END"
-    )
-    return _Typed(value, bad, message)
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    except duckdb.CatalogException:  # a JSON or Parquet read has no reject tables
+        return QUARANTINE_SCHEMA.empty_table()
 
 
 @contextmanager
 def read_files(
-    engine: DuckDBEngine, root: Path, name: str, source: FileSource
-) -> Iterator[FileRead]:
-    """Open a streaming read of a file source; the reader refuses an empty load."""
-    files = list_files(root, name, source)
+    engine: DuckDBEngine,
+    root: Path,
+    name: str,
+    source: FileSource,
+    *,
+    prior: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> Iterator[SourceRead]:
+    """Open a streaming read of a file source; the reader refuses an empty load.
+
+    `prior` is the state of the table's last load (None: load everything). An incremental
+    source reads only files it has not loaded; a loaded file whose content changed is
+    refused, or reloads every file, as `on_change` says.
+    """
+    files, state, append = _files_to_load(root, name, source, prior)
+    if not files:
+        yield SourceRead(
+            name,
+            pa.RecordBatchReader.from_batches(pa.schema([]), iter(())),
+            state=state,
+            nothing_new=True,
+        )
+        return
     _refuse_empty(files, name, source)
+    if source.format == "csv" and not source.columns:
+        for path in files:
+            _check_header(engine, path, name, source)
     connection = engine.connect()
     try:
-        if source.format == "csv":
-            sql, params = _csv_sql(files, source)
-        else:
-            sql, params = (
-                "SELECT * FROM read_parquet(?, union_by_name = true)",
-                [[str(f) for f in files]],
-            )
+        sql, params = _read_sql(files, source)
         try:
-            relation = connection.sql(sql, params=params)
-            raw = relation.to_arrow_reader(BATCH_ROWS)
+            raw = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
             raise StepError(
                 f"source:{name}",
                 f"cannot read {source.path}: {exc}",
                 fix=f"check the file and sources.{name} ({source.format} options, columns)",
             ) from None
-        read = FileRead(batches=raw, connection=connection, source=name)
+        diverted = Diverted("CAST")
+        read = SourceRead(
+            name,
+            raw,
+            state=state,
+            diverted=[diverted],
+            extra_rejects=lambda: _parser_rejects(connection),
+            detail={"append": append, "files": len(files)},
+        )
         schema = without_helpers(raw.schema)
-        read.batches = pa.RecordBatchReader.from_batches(schema, _guarded(raw, read, source))
+        guarded = _guarded(raw, read, source, diverted)
+        read.batches = pa.RecordBatchReader.from_batches(schema, counted(guarded, read, progress))
         yield read
     finally:
         connection.close()
 
 
+def _files_to_load(
+    root: Path, name: str, source: FileSource, prior: Mapping[str, Any] | None
+) -> tuple[list[Path], dict[str, Any], bool]:
+    """The files this load reads, the state after it, and whether it appends."""
+    now = observe_files(root, name, source)
+    state = {"files": {f.path: {"size": f.size, "sha256": f.sha256} for f in now}}
+    loaded: dict[str, dict[str, Any]] = dict((prior or {}).get("files", {}))
+    if not source.incremental or not loaded:
+        return [root / f.path for f in now], state, False
+    changed = [f.path for f in now if f.path in loaded and loaded[f.path]["sha256"] != f.sha256]
+    if changed and source.on_change == "reject":
+        raise StepError(
+            f"source:{name}",
+            f"{', '.join(changed)} changed since it was loaded; nothing was committed",
+            fix=f"restore the file, or set sources.{name}.on_change: reload to rebuild the table "
+            "from every file, or run once with --full-refresh",
+        )
+    if changed:
+        return [root / f.path for f in now], state, False
+    state["files"] = {**loaded, **state["files"]}
+    return [root / f.path for f in now if f.path not in loaded], state, True
+
+
+def _read_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
+    paths = [str(f) for f in files]
+    if source.format == "csv":
+        return csv_sql(files, source)
+    if source.format == "parquet":
+        return "SELECT * FROM read_parquet(?, union_by_name = true)", [paths]
+    layout = "newline_delimited" if source.format == "ndjson" else "auto"
+    options = [f"format = '{layout}'", "compression = ?", "union_by_name = true"]
+    params: list[object] = [paths, source.compression]
+    if source.columns:
+        struct = ", ".join(f"{quote(c)}: '{duckdb_type(t)}'" for c, t in source.columns.items())
+        options.append(f"columns = {{{struct}}}")
+    return f"SELECT * FROM read_json(?, {', '.join(options)})", params
+
+
+def _check_header(engine: DuckDBEngine, path: Path, name: str, source: FileSource) -> None:
+    """DuckDB renames a repeated header ('a', 'a_1') and names an empty one 'column3': a
+    silent change, so the header is read as text and checked first."""
+    options = source.csv
+    connection = engine.connect()
+    try:
+        row = connection.execute(
+            "SELECT * FROM read_csv(?, header = false, all_varchar = true, delim = ?, quote = ?, "
+            "escape = ?, encoding = ?, compression = ?, null_padding = true) LIMIT 1",
+            [
+                str(path),
+                options.delimiter,
+                options.quote,
+                options.escape,
+                options.encoding,
+                source.compression,
+            ],
+        ).fetchone()
+    except duckdb.Error:
+        return  # the read itself reports what is wrong with the file
+    finally:
+        connection.close()
+    if row is None or not options.header:
+        return
+    check_names([h or "" for h in row], source.normalise_names, name, f"{path.name} header")
+
+
+def _refuse_non_finite(
+    batch: pa.RecordBatch, read: SourceRead, source: FileSource, before: int
+) -> None:
+    """JSON has no NaN or Infinity; a file that holds them was not written by a JSON encoder
+    that follows the standard, so the load is refused rather than guessed at."""
+    for column, field_ in zip(batch.columns, batch.schema, strict=True):
+        if pa.types.is_floating(field_.type):
+            finite = pc.is_finite(column)
+            bad = pc.and_(pc.invert(pc.fill_null(finite, True)), pc.is_valid(column))
+            if pc.any(bad).as_py():
+                index = before + pc.index(bad, True).as_py()
+                read.failure = StepError(
+                    f"source:{read.source}",
+                    f"{source.path}: column {field_.name} holds NaN or Infinity (record "
+                    f"{index + 1}), which JSON does not allow; nothing was committed",
+                    fix="write null for a missing number at the source",
+                )
+                raise read.failure
+
+
 def _refuse_naive_timestamps(
-    read: FileRead, source: FileSource, new_rejects: list[pa.Table]
+    read: SourceRead, source: FileSource, new_rejects: list[pa.Table]
 ) -> None:
     """A timestamp without a zone and no declared zone: REJECT the load, nothing committed."""
     for table in new_rejects:
@@ -298,15 +271,18 @@ def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
 
 
 def _guarded(
-    reader: pa.RecordBatchReader, read: FileRead, source: FileSource
+    reader: pa.RecordBatchReader, read: SourceRead, source: FileSource, diverted: Diverted
 ) -> Iterator[pa.RecordBatch]:
-    """Pass batches through, counting rows; refuse an empty load before it is committed."""
+    """Split off bad rows; refuse naive times, NaN in JSON and an empty load before commit."""
+    rows = 0
     try:
         for batch in iter_batches(reader):
-            seen = len(read.value_rejects.tables)
-            batch = split_batch(batch, read.value_rejects)
-            _refuse_naive_timestamps(read, source, read.value_rejects.tables[seen:])
-            read.rows += batch.num_rows
+            seen = len(diverted.tables)
+            batch = split_batch(batch, diverted)
+            _refuse_naive_timestamps(read, source, diverted.tables[seen:])
+            if source.format in ("json", "ndjson"):
+                _refuse_non_finite(batch, read, source, rows)
+            rows += batch.num_rows
             yield batch
     except duckdb.Error as exc:
         read.failure = StepError(
@@ -315,7 +291,7 @@ def _guarded(
             fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
         )
         raise
-    if read.rows == 0:
+    if rows == 0:
         read.failure = StepError(
             f"source:{read.source}",
             f"{source.path} has no data rows (empty or header only); nothing was committed",

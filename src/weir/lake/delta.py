@@ -145,6 +145,24 @@ class Lake:
                 fix="list versions with 'weir show TABLE' and pick one of them",
             ) from None
 
+    def commit_metadata(self, table: str, key: str, *, limit: int = 200) -> tuple[int, str] | None:
+        """(version, value) of the newest commit that carries `key` in its metadata.
+
+        Sources commit their position (files loaded, cursor reached) with their rows; this
+        is how the next load finds it, whatever the catalog recorded before a crash."""
+        if not self.exists(table):
+            return None
+        for entry in self._open(table, None).history(limit=limit):
+            if key in entry:
+                return int(entry["version"]), str(entry[key])
+        return None
+
+    def schema(self, table: str) -> pa.Schema | None:
+        """The latest version's schema, or None for a table not written yet."""
+        if not self.exists(table):
+            return None
+        return self._open(table, None).to_pyarrow_dataset().schema
+
     def dataset(self, table: str, version: int) -> pads.Dataset:
         """A lazy Arrow dataset of one version: engines scan it without loading it whole."""
         return self._open(table, version).to_pyarrow_dataset()

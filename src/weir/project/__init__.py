@@ -5,23 +5,26 @@ from weir.project.loader import PROJECT_FILE, Problem, ProjectFileError, parse_p
 from weir.project.ml_config import TrainConfig
 from weir.project.model import (
     CheckConfig,
-    FileSource,
     ProjectConfig,
     duckdb_type,
 )
 from weir.project.project import Project, SqlModelFile, find_project_file, load_project
 from weir.project.scaffold import scaffold_project
+from weir.project.sources import FileSource, HttpSource, Source, SqlSource
 
 __all__ = [
     "COLUMN_TYPES",
     "PROJECT_FILE",
     "CheckConfig",
     "FileSource",
+    "HttpSource",
     "Problem",
     "Project",
     "ProjectConfig",
     "ProjectFileError",
+    "Source",
     "SqlModelFile",
+    "SqlSource",
     "TrainConfig",
     "duckdb_type",
     "find_project_file",

@@ -174,8 +174,10 @@ def _child_type(tp: Any, part: str | int) -> Any:
     if origin in (Union, UnionType):
         # A discriminated union: pydantic puts the tag (e.g. 'not_null') in the location.
         for member in get_args(tp):
-            rule = getattr(member, "model_fields", {}).get("rule")
-            if rule is not None and part in get_args(rule.annotation):
+            member = _strip(member)
+            fields = getattr(member, "model_fields", {})
+            tag = fields.get("rule") or fields.get("kind")
+            if tag is not None and part in get_args(tag.annotation):
                 return member
         return None
     if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -188,8 +190,14 @@ def _problems_from(error: ValidationError, root: yaml.Node | None) -> list[Probl
     problems = []
     for item in error.errors(include_url=False):
         loc = list(item["loc"])
-        path = ".".join(str(p) for p in loc)
-        line = _line_of(root, loc)
+        # pydantic puts a source's kind (the union's tag) in the location; the file has none
+        shown = [
+            p
+            for i, p in enumerate(loc)
+            if not (i == 2 and loc[0] == "sources" and p in ("file", "sql", "http"))
+        ]
+        path = ".".join(str(p) for p in shown)
+        line = _line_of(root, shown)
         kind = item["type"]
         if kind == "extra_forbidden":
             allowed = _fields_at(ProjectConfig, loc[:-1]) or []
@@ -208,6 +216,18 @@ def _problems_from(error: ValidationError, root: yaml.Node | None) -> list[Probl
             )
             expected = str(item.get("ctx", {}).get("expected_tags", ""))
             choices = [t.strip(" '") for t in expected.split(",")]
+            if loc[0] == "sources":
+                given = item.get("input", {})
+                tag = str(given.get("kind", "")) if isinstance(given, dict) else ""
+                problems.append(
+                    Problem(
+                        path,
+                        f"unknown source kind '{tag}'",
+                        suggestion_text(tag, ["file", "sql", "http"]),
+                        line,
+                    )
+                )
+                continue
             problems.append(
                 Problem(path, f"unknown check rule '{tag}'", suggestion_text(tag, choices), line)
             )

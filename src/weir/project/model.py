@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict, check_zone
+from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict
 from weir.project.cleaning import CleanConfig, GovernanceConfig
 from weir.project.ml_config import MlflowConfig, ServeConfig, TrainConfig
+from weir.project.sources import Source
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -38,66 +39,6 @@ class CatalogConfig(Strict):
         default=None,
         description="SQLAlchemy URL; default sqlite:///<workspace>/catalog.db",
     )
-
-
-class CsvOptions(Strict):
-    delimiter: str = ","
-    header: bool = True
-    quote: str = '"'
-    escape: str = '"'
-    null_values: list[str] = Field(default_factory=lambda: [""])
-    encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
-    timestamp_format: str | None = None
-    timezone: str | None = Field(
-        default=None,
-        description="zone of timestamps written without an offset; without it they are refused",
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else check_zone(value)
-
-    @field_validator("delimiter", "quote", "escape")
-    @classmethod
-    def _one_char(cls, value: str) -> str:
-        if len(value) != 1:
-            raise ValueError("must be exactly one character")
-        return value
-
-
-class FileSource(Documented):
-    format: Literal["csv", "parquet"]
-    path: str = Field(description="file path or glob, relative to the project directory")
-    columns: dict[str, str] | None = Field(
-        default=None,
-        description="declared schema: column -> type; rows that do not fit are quarantined",
-    )
-    csv: CsvOptions = Field(default_factory=CsvOptions)
-
-    @field_validator("path")
-    @classmethod
-    def _relative(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
-
-    @field_validator("columns")
-    @classmethod
-    def _known_types(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is None:
-            return None
-        if not value:
-            raise ValueError("declare at least one column, or leave 'columns' out to infer")
-        for column, type_name in value.items():
-            if type_name not in COLUMN_TYPES and not _DECIMAL.match(type_name):
-                from weir.core.suggest import suggestion_text
-
-                raise ValueError(
-                    f"column '{column}': unknown type '{type_name}'; "
-                    + suggestion_text(type_name, [*COLUMN_TYPES, "decimal(p,s)"])
-                )
-        return value
 
 
 Severity = Literal["error", "warn", "quarantine"]
@@ -355,7 +296,7 @@ class ProjectConfig(Strict):
     openlineage: OpenLineageConfig | None = None
     mlflow: MlflowConfig | None = None
     serve: ServeConfig = Field(default_factory=ServeConfig)
-    sources: dict[str, FileSource] = Field(default_factory=dict)
+    sources: dict[str, Source] = Field(default_factory=dict)
     checks: dict[str, list[CheckConfig]] = Field(default_factory=dict)
     clean: dict[str, CleanConfig] = Field(default_factory=dict)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)

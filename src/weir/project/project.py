@@ -11,6 +11,7 @@ from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
 from weir.project.loader import PROJECT_FILE, Problem, ProjectFileError, parse_project_text
 from weir.project.model import IDENTIFIER, ModelConfig, ProjectConfig
+from weir.project.sources import FileSource
 from weir.project.sql_header import merge_docs, model_docs
 
 SQL_DIR = "sql"
@@ -200,7 +201,7 @@ def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) 
             )
         )
     for name, source in config.sources.items():
-        if not _inside_root(source.path):
+        if isinstance(source, FileSource) and not _inside_root(source.path):
             problems.append(
                 Problem(
                     f"sources.{name}.path",

@@ -11,7 +11,7 @@ import pytest
 from weir.core import ConfigError, StepError
 from weir.engines import DuckDBEngine
 from weir.ingest import observe_files, read_files
-from weir.project.model import FileSource
+from weir.project.sources import FileSource
 
 ENGINE = DuckDBEngine(threads=2)
 COLUMNS = {"id": "int64", "amount": "float64", "note": "string", "ts": "timestamp"}

@@ -1,0 +1,225 @@
+"""The source step: read a source, hold it to its schema contract, commit it exactly once.
+
+Exactly once rests on one rule: a source's position (the files it loaded, the cursor it
+reached) is written in the same Delta commit as the rows, never anywhere else first. The
+catalog follows the lake: a commit that a killed run made but did not record is adopted
+by the next run, not loaded again.
+
+Rejected records are known only once the stream is drained, after the rows' commit is
+decided. They are staged in a file first, named by the load's id, and published to the
+quarantine table after the rows' commit; a run that dies in between publishes them on the
+next start if, and only if, the rows they belong to were committed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from weir.app.quality_steps import QualitySteps
+from weir.app.step_base import QUARANTINE_SUFFIX
+from weir.core.errors import LakeError, StepError
+from weir.dag import Step
+from weir.engines.split import QUARANTINE_SCHEMA
+from weir.ingest import open_source
+from weir.ingest.contract import Contract, plan
+from weir.project.sources import FileSource
+
+STATE_KEY = "weir.source_state"
+LOAD_KEY = "weir.load"
+
+
+class SourceSteps(QualitySteps):
+    def _source(self, step: Step, token: int) -> dict[str, Any]:
+        name = step.target
+        source = self.config.sources[name]
+        self._recover(name, token)
+        committed = self.ws.lake.commit_metadata(name, STATE_KEY)
+        prior = None if self.full_refresh or committed is None else json.loads(committed[1])
+        load_id = uuid.uuid4().hex
+        report = self._progress_reporter()
+        with open_source(
+            self.ws.engine, self.ws.project.root, name, source, prior=prior, progress=report
+        ) as read:
+            if read.nothing_new:
+                current = self._current(name)
+                return {
+                    "table": name,
+                    "version": current.version,
+                    "rows": current.row_count,
+                    "new_rows": 0,
+                    "quarantined_rows": 0,
+                    "incremental": "nothing new",
+                }
+            append = bool(read.detail.get("append")) and self.ws.lake.exists(name)
+            contract = plan(
+                self.ws.lake.schema(name), read.batches.schema, source.schema_policy, name
+            )
+            schema_rejects: list[pa.Table] = []
+            stream = contract.stream(read.batches, schema_rejects)
+            mode: Literal["append", "overwrite"] = "append" if append else "overwrite"
+            if append and contract.rewrite_existing:
+                stream, mode = self._with_existing_rows(name, contract, stream), "overwrite"
+            before = self._current(name).row_count if append else 0
+            state = {**read.state, "load": load_id, "schema": _schema_version(prior, contract)}
+            staging = self._staging(name) / f"{load_id}.{mode}.parquet"
+            with self._quarantine_rules(name, stream) as (checked, diverted):
+
+                def stage() -> None:
+                    rejects = pa.concat_tables([read.rejects(), *schema_rejects, diverted.table()])
+                    _write_atomically(rejects, staging)
+
+                try:
+                    record = self._commit(
+                        name,
+                        "source",
+                        _then(checked, stage),
+                        token,
+                        [],
+                        source.description,
+                        mode=mode,
+                        metadata={STATE_KEY: json.dumps(state), LOAD_KEY: load_id},
+                    )
+                except LakeError:
+                    staging.unlink(missing_ok=True)
+                    if read.failure is not None:
+                        raise read.failure from None
+                    raise
+                except BaseException:
+                    staging.unlink(missing_ok=True)
+                    raise
+            self._record_quarantine_checks(name, diverted, record, token)
+        quarantine = self._publish(name, staging, token)
+        summary: dict[str, Any] = {
+            "table": name,
+            "version": record.version,
+            "rows": record.row_count,
+            "new_rows": record.row_count - before,
+            "quarantined_rows": quarantine[1],
+            "quarantine_table": quarantine[0],
+        }
+        if isinstance(source, FileSource) and source.incremental:
+            summary["incremental"] = (
+                f"{read.detail.get('files', 0)} new file(s)" if append else "full"
+            )
+        if source.kind == "sql" and getattr(source, "cursor", None):
+            summary["incremental"] = "rows above the cursor" if append else "full"
+        if contract.changes:
+            summary["schema"] = f"v{state['schema']}: " + "; ".join(contract.changes)
+        return summary | {k: v for k, v in read.detail.items() if k in ("pages", "requests")}
+
+    # crash recovery -------------------------------------------------------------------------
+
+    def _recover(self, name: str, token: int) -> None:
+        """Adopt a commit a killed run left unrecorded; publish or drop its staged rejects."""
+        latest = self.ws.lake.commit_metadata(name, STATE_KEY)
+        current = self.ws.catalog.current_version(name)
+        if latest is not None and (current is None or current.version < latest[0]):
+            self._record(name, "source", latest[0], token, [])
+        committed_load = json.loads(latest[1]).get("load") if latest else None
+        for leftover in self._staging(name).glob("*.tmp"):
+            leftover.unlink()
+        for staged in sorted(self._staging(name).glob("*.parquet")):
+            if staged.name.split(".")[0] == committed_load:
+                self._publish(name, staged, token)
+            else:
+                staged.unlink()
+
+    def _publish(self, name: str, staged: Path, token: int) -> tuple[str, int]:
+        """Commit staged rejects to the quarantine table once, then drop the staged file."""
+        table = name + QUARANTINE_SUFFIX
+        load_id, mode = staged.name.split(".")[:2]
+        done = self.ws.lake.commit_metadata(table, LOAD_KEY)
+        if done is not None and done[1] == load_id:
+            current = self.ws.catalog.current_version(table)
+            if current is None or current.version < done[0]:
+                self._record(table, "quarantine", done[0], token, [])
+            rejects = pq.read_table(staged)
+        else:
+            rejects = pq.read_table(staged).cast(QUARANTINE_SCHEMA)
+            rejects = self._display_files(rejects)
+            self._commit(
+                table,
+                "quarantine",
+                rejects,
+                token,
+                [],
+                mode="append" if mode == "append" and self.ws.lake.exists(table) else "overwrite",
+                metadata={LOAD_KEY: load_id},
+            )
+        staged.unlink()
+        record = self.ws.catalog.current_version(table)
+        assert record is not None
+        return f"{table}@{record.version}", rejects.num_rows
+
+    # helpers --------------------------------------------------------------------------------
+
+    def _staging(self, name: str) -> Path:
+        path = self.ws.project.workspace / "staging" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _display_files(self, rejects: pa.Table) -> pa.Table:
+        files = rejects.column("file").to_pylist()
+        shown = [None if f is None else self.ws.display_path(f) for f in files]
+        return rejects.set_column(0, "file", pa.array(shown, pa.string()))
+
+    def _with_existing_rows(
+        self, name: str, contract: Contract, new_rows: pa.RecordBatchReader
+    ) -> pa.RecordBatchReader:
+        """A widened column: the stored rows are cast to the new type and written again with
+        the new ones, as one overwrite commit."""
+        current = self._current(name)
+        existing = self.ws.lake.dataset(name, current.version)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in existing.to_batches():
+                yield contract.apply(batch, [])
+            yield from new_rows
+
+        return pa.RecordBatchReader.from_batches(contract.target, batches())
+
+    def _progress_reporter(self) -> Callable[[int, int], None]:
+        started = time.monotonic()
+        last = [0.0]
+
+        def report(rows: int, size: int) -> None:
+            now = time.monotonic()
+            if self.progress is None or now - last[0] < 0.2:
+                return
+            last[0] = now
+            rate = rows / max(now - started, 1e-6)
+            self.progress(f"{rows:,} rows · {size / 1e6:,.1f} MB · {rate:,.0f} rows/s")
+
+        return report
+
+
+def _schema_version(prior: dict[str, Any] | None, contract: Contract) -> int:
+    version = int((prior or {}).get("schema", 1))
+    return version + 1 if contract.changes and prior is not None else version
+
+
+def _then(reader: pa.RecordBatchReader, finish: Callable[[], None]) -> pa.RecordBatchReader:
+    """`reader`, calling `finish` once the last batch has been taken (before the commit)."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from reader
+        finish()
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _write_atomically(table: pa.Table, path: Path) -> None:
+    temporary = path.with_suffix(".tmp")
+    pq.write_table(table, temporary)
+    temporary.replace(path)
+
+
+__all__ = ["STATE_KEY", "SourceSteps", "StepError"]

@@ -1,0 +1,56 @@
+"""What every connector hands to the step that commits it: a stream and what it learned.
+
+A connector reads; it never writes. It yields Arrow batches, counts rows and bytes for the
+progress line, collects the records it had to set aside, and states the source's position
+after this load (files loaded, cursor reached). The position is committed in the same Delta
+commit as the rows, so a crash can never leave rows without their position or the reverse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from weir.core.errors import StepError
+from weir.engines.split import QUARANTINE_SCHEMA, Diverted
+
+Progress = Callable[[int, int], None]  # (rows so far, bytes so far)
+
+
+@dataclass
+class SourceRead:
+    """A load in progress: stream `batches`, then read `rows`, `rejects()` and `state`."""
+
+    source: str
+    batches: pa.RecordBatchReader
+    state: dict[str, Any] = field(default_factory=dict)
+    rows: int = 0
+    bytes: int = 0
+    failure: StepError | None = None
+    diverted: list[Diverted] = field(default_factory=list)
+    extra_rejects: Callable[[], pa.Table] | None = None
+    nothing_new: bool = False
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def rejects(self) -> pa.Table:
+        """Records set aside, with place and reason. Call after streaming."""
+        tables = [QUARANTINE_SCHEMA.empty_table()]
+        if self.extra_rejects is not None:
+            tables.append(self.extra_rejects())
+        tables += [d.table() for d in self.diverted]
+        return pa.concat_tables(tables)
+
+
+def counted(
+    batches: Iterator[pa.RecordBatch], read: SourceRead, progress: Progress | None
+) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, counting rows and bytes and reporting them."""
+    for batch in batches:
+        read.rows += batch.num_rows
+        read.bytes += batch.nbytes
+        if progress is not None:
+            progress(read.rows, read.bytes)
+        yield batch

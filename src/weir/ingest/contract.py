@@ -1,0 +1,163 @@
+"""The schema contract between a source and its table: what a load may change, and how.
+
+A load's columns are compared with the table's current ones. An added column is a new
+schema version (or refused); a removed one is refused (or kept, null in the new rows); a
+column whose type changed is widened, has the rows that do not fit the old type set aside,
+or is refused, as the source's `schema_policy` says. Nothing changes without being counted
+in the run summary and recorded in the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from weir.core.errors import StepError
+from weir.engines.split import QUARANTINE_SCHEMA
+from weir.ingest.conform import cast_or_mark
+from weir.project.sources import SchemaPolicy
+
+
+@dataclass
+class Contract:
+    """How to turn each incoming batch into the table's schema."""
+
+    target: pa.Schema
+    changes: list[str] = field(default_factory=list)
+    quarantine_columns: list[str] = field(default_factory=list)
+    rewrite_existing: bool = False  # a widened type: the stored rows are rewritten too
+
+    def apply(self, batch: pa.RecordBatch, rejected: list[pa.Table]) -> pa.RecordBatch:
+        bad: dict[int, list[str]] = {}
+        arrays = []
+        for target_field in self.target:
+            if target_field.name not in batch.schema.names:
+                arrays.append(pa.nulls(batch.num_rows, target_field.type))
+                continue
+            column = batch.column(target_field.name)
+            if column.type == target_field.type:
+                arrays.append(column)
+            elif target_field.name in self.quarantine_columns:
+                arrays.append(cast_or_mark(column, target_field.name, target_field.type, None, bad))
+            else:
+                arrays.append(pc.cast(column, target_field.type))
+        typed = pa.RecordBatch.from_arrays(arrays, schema=self.target)
+        if not bad:
+            return typed
+        rows = sorted(bad)
+        raw = batch.take(pa.array(rows)).to_pylist()
+        rejected.append(
+            pa.table(
+                {
+                    "file": pa.nulls(len(rows), pa.string()),
+                    "line": pa.nulls(len(rows), pa.int64()),
+                    "byte_offset": pa.nulls(len(rows), pa.int64()),
+                    "column_name": [bad[i][0].split(":")[0][7:] for i in rows],
+                    "error_type": ["SCHEMA"] * len(rows),
+                    "error": ["; ".join(bad[i]) + " (the table's type)" for i in rows],
+                    "raw": [str(r) for r in raw],
+                    "key": pa.nulls(len(rows), pa.string()),
+                },
+                schema=QUARANTINE_SCHEMA,
+            )
+        )
+        return typed.filter(pc.invert(pa.array([i in bad for i in range(batch.num_rows)])))
+
+    def stream(
+        self, reader: pa.RecordBatchReader, rejected: list[pa.Table]
+    ) -> pa.RecordBatchReader:
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                yield self.apply(batch, rejected)
+
+        return pa.RecordBatchReader.from_batches(self.target, batches())
+
+
+def widened(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
+    """A type both fit in without loss, or None: int32→int64, ints→float64, date→timestamp."""
+    if old == new:
+        return old
+    if pa.types.is_null(old):
+        return new
+    if pa.types.is_null(new):
+        return old
+    if pa.types.is_integer(old) and pa.types.is_integer(new):
+        return pa.int64()
+    if _numeric(old) and _numeric(new):
+        return pa.float64()
+    if pa.types.is_string(old) or pa.types.is_large_string(old):
+        return old  # anything has a text form
+    return None
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind))
+
+
+def _fits(new: pa.DataType, old: pa.DataType) -> bool:
+    """Values of `new` cast into `old` without loss (a narrower incoming type)."""
+    return bool(widened(old, new) == old)
+
+
+def plan(
+    current: pa.Schema | None, incoming: pa.Schema, policy: SchemaPolicy, source: str
+) -> Contract:
+    """The contract for one load against the table's `current` schema (None: first load)."""
+    if current is None:
+        return Contract(incoming)
+    fix = f"change the source back, or set sources.{source}.schema_policy"
+    old = {f.name: f for f in current}
+    added = [f for f in incoming if f.name not in old]
+    removed = [name for name in old if name not in incoming.names]
+    contract = Contract(current)
+    fields = list(current)
+    if added:
+        names = ", ".join(f.name for f in added)
+        if policy.new_columns == "reject":
+            raise StepError(
+                f"source:{source}",
+                f"new column(s) {names}; nothing was committed",
+                fix=f"{fix}.new_columns: evolve to add them",
+            )
+        fields += added
+        contract.changes.append(f"added {names}")
+    if removed:
+        names = ", ".join(removed)
+        if policy.removed_columns == "reject":
+            raise StepError(
+                f"source:{source}",
+                f"column(s) {names} are missing from this load; nothing was committed",
+                fix=f"{fix}.removed_columns: evolve to keep them, null in new rows",
+            )
+        contract.changes.append(f"{names} missing, kept as null")
+    for index, old_field in enumerate(fields):
+        if old_field.name not in old or old_field.name not in incoming.names:
+            continue
+        new_type = incoming.field(old_field.name).type
+        if new_type == old_field.type or _fits(new_type, old_field.type):
+            continue
+        change = f"{old_field.name}: {old_field.type} -> {new_type}"
+        wider = widened(old_field.type, new_type)
+        if policy.type_changes == "evolve" and wider is not None:
+            fields[index] = old_field.with_type(wider)
+            contract.rewrite_existing = True
+            contract.changes.append(f"widened {old_field.name} to {wider}")
+        elif policy.type_changes == "quarantine":
+            contract.quarantine_columns.append(old_field.name)
+            contract.changes.append(f"{change}: rows that do not fit are quarantined")
+        else:
+            why = (
+                ""
+                if wider is not None or policy.type_changes != "evolve"
+                else " (no type holds both)"
+            )
+            raise StepError(
+                f"source:{source}",
+                f"column {change} changed type{why}; nothing was committed",
+                fix=f"{fix}.type_changes: evolve (widen) or quarantine",
+            )
+    contract.target = pa.schema(fields)
+    return contract

@@ -1,0 +1,38 @@
+"""One entry point for every source kind: the step that commits does not care where rows
+come from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from weir.engines.duckdb import DuckDBEngine
+from weir.ingest.base import Progress, SourceRead
+from weir.ingest.files import read_files
+from weir.ingest.http import read_http
+from weir.ingest.sql import read_sql
+from weir.project.sources import FileSource, HttpSource, SqlSource
+
+
+@contextmanager
+def open_source(
+    engine: DuckDBEngine,
+    root: Path,
+    name: str,
+    source: FileSource | SqlSource | HttpSource,
+    *,
+    prior: Mapping[str, Any] | None,
+    progress: Progress | None = None,
+) -> Iterator[SourceRead]:
+    """Open a streaming read; `prior` is the state committed with the table's last load."""
+    if isinstance(source, FileSource):
+        with read_files(engine, root, name, source, prior=prior, progress=progress) as read:
+            yield read
+    elif isinstance(source, SqlSource):
+        with read_sql(root, name, source, prior=prior, progress=progress) as read:
+            yield read
+    else:
+        with read_http(engine, name, source, progress=progress) as read:
+            yield read

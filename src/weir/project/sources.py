@@ -1,0 +1,261 @@
+"""Sources in weir.yaml: files, SQL databases and HTTP JSON APIs.
+
+Every source kind shares the same contract settings (column names, schema drift) and ends
+as a stream of Arrow batches; what differs is only where the rows come from. A source with
+no `kind` is a file source, so older project files keep working.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+
+from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict, check_zone
+
+
+class CsvOptions(Strict):
+    delimiter: str = ","
+    header: bool = True
+    quote: str = '"'
+    escape: str = '"'
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
+    timestamp_format: str | None = None
+    timezone: str | None = Field(
+        default=None,
+        description="zone of timestamps written without an offset; without it they are refused",
+    )
+    max_line_bytes: int = Field(
+        default=2_097_152,
+        ge=1024,
+        description="longest line the parser accepts; a longer one is quarantined",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
+
+    @field_validator("delimiter", "quote", "escape")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("must be exactly one character")
+        return value
+
+
+class SchemaPolicy(Strict):
+    """What happens when a load's columns differ from the table's current schema."""
+
+    new_columns: Literal["evolve", "reject"] = Field(
+        default="evolve", description="evolve: a new schema version with the column added"
+    )
+    type_changes: Literal["evolve", "quarantine", "reject"] = Field(
+        default="reject",
+        description="evolve widens (int32→int64→float64, anything→string); quarantine sets the "
+        "rows whose value does not fit the old type aside",
+    )
+    removed_columns: Literal["evolve", "reject"] = Field(
+        default="reject", description="evolve keeps the column, null in the new rows"
+    )
+
+
+class _SourceBase(Documented):
+    columns: dict[str, str] | None = Field(
+        default=None,
+        description="declared schema: column -> type; rows that do not fit are quarantined",
+    )
+    normalise_names: Literal["keep", "snake_case", "lower"] = Field(
+        default="keep",
+        description="rule for column names; two names that end up equal are an error",
+    )
+    schema_policy: SchemaPolicy = Field(default_factory=SchemaPolicy)
+
+    @field_validator("columns")
+    @classmethod
+    def _known_types(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("declare at least one column, or leave 'columns' out to infer")
+        for column, type_name in value.items():
+            if type_name not in COLUMN_TYPES and not _DECIMAL.match(type_name):
+                from weir.core.suggest import suggestion_text
+
+                raise ValueError(
+                    f"column '{column}': unknown type '{type_name}'; "
+                    + suggestion_text(type_name, [*COLUMN_TYPES, "decimal(p,s)"])
+                )
+        return value
+
+
+class FileSource(_SourceBase):
+    kind: Literal["file"] = "file"
+    format: Literal["csv", "json", "ndjson", "parquet"]
+    path: str = Field(description="file path or glob, relative to the project directory")
+    compression: Literal["auto", "none", "gzip", "zstd"] = Field(
+        default="auto", description="auto: from the file name (.gz, .zst)"
+    )
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    incremental: bool = Field(
+        default=False,
+        description="load only files not loaded before and append them; "
+        "false: every run with a changed file reloads them all",
+    )
+    on_change: Literal["reject", "reload"] = Field(
+        default="reject",
+        description="incremental: a file loaded before whose content changed is refused, "
+        "or the table is rebuilt from every file",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class SqlSource(_SourceBase):
+    kind: Literal["sql"]
+    url: str = Field(
+        description="postgresql://, mysql:// (MariaDB too) or sqlite:///path; "
+        "put the password in ${ENV}"
+    )
+    table: str | None = Field(default=None, description="a table (or schema.table) to read")
+    query: str | None = Field(default=None, description="or a SELECT to read")
+    cursor: str | None = Field(
+        default=None,
+        description="incremental: rows whose cursor column is above the last load's maximum",
+    )
+    batch_rows: int = Field(default=100_000, ge=100, description="rows per streamed batch")
+    timezone: str | None = Field(
+        default=None,
+        description="zone of timestamp columns without one; without it they are refused",
+    )
+    connect_timeout_seconds: float = Field(default=10, gt=0)
+    retries: int = Field(
+        default=4, ge=0, description="retries of a refused or timed-out connection"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme.split("+")[0]
+        if scheme not in ("postgresql", "postgres", "mysql", "mariadb", "sqlite"):
+            raise ValueError(
+                f"unsupported database '{scheme or value[:20]}'; "
+                "use a postgresql://, mysql:// or sqlite:/// URL"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        if self.table is not None and not re.fullmatch(
+            r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?", self.table
+        ):
+            raise ValueError(f"table '{self.table}' is not a plain [schema.]table name")
+        return self
+
+
+class Pagination(Strict):
+    """How the next page is asked for; `none` reads one response."""
+
+    kind: Literal["none", "page", "offset", "cursor", "next_link"] = "none"
+    param: str | None = Field(
+        default=None,
+        description="query parameter carrying the page number, offset or cursor "
+        "(defaults: page, offset, cursor)",
+    )
+    size_param: str | None = Field(default=None, description="query parameter for the page size")
+    size: int = Field(default=100, ge=1, description="records per page")
+    start: int = Field(default=1, ge=0, description="page: first page number")
+    cursor_path: str | None = Field(
+        default=None, description="cursor: where the next cursor is in the body, e.g. meta.next"
+    )
+    next_path: str | None = Field(
+        default=None, description="next_link: where the next URL is in the body, e.g. links.next"
+    )
+    max_pages: int = Field(default=10_000, ge=1, description="a guard against endless paging")
+    total_path: str | None = Field(
+        default=None,
+        description="where the API states the total record count; a load that got another "
+        "count (pages skipped or repeated) is refused",
+    )
+
+    @model_validator(mode="after")
+    def _needs(self) -> Pagination:
+        if self.kind == "cursor" and not self.cursor_path:
+            raise ValueError("pagination kind cursor needs cursor_path")
+        if self.kind == "next_link" and not self.next_path:
+            raise ValueError("pagination kind next_link needs next_path")
+        return self
+
+    @property
+    def parameter(self) -> str:
+        return self.param or {"page": "page", "offset": "offset", "cursor": "cursor"}.get(
+            self.kind, ""
+        )
+
+
+class HttpSource(_SourceBase):
+    kind: Literal["http"]
+    url: str = Field(description="http(s) URL of the first page")
+    params: dict[str, str] = Field(default_factory=dict, description="query parameters")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="headers; take secrets from ${ENV}"
+    )
+    bearer_token: str | None = Field(default=None, description="Authorization: Bearer; ${ENV}")
+    records: str | None = Field(
+        default=None, description="path to the list of records in the body, e.g. data.items"
+    )
+    pagination: Pagination = Field(default_factory=Pagination)
+    key: str | None = Field(
+        default=None, description="field that identifies a record; repeated keys are refused"
+    )
+    timeout_seconds: float = Field(default=30, gt=0)
+    retries: int = Field(default=5, ge=0, description="retries of 5xx, 429 and timeouts")
+    backoff_seconds: float = Field(default=0.5, ge=0, description="first wait; doubles each retry")
+    max_retry_after_seconds: float = Field(
+        default=120, ge=0, description="a longer Retry-After fails the load instead of waiting"
+    )
+    rate_limit: float | None = Field(default=None, gt=0, description="requests per second at most")
+    timezone: str | None = Field(
+        default=None, description="zone of declared timestamp columns written without one"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
+
+
+def _source_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "file"))
+    return str(getattr(value, "kind", "file"))
+
+
+Source = Annotated[
+    Annotated[FileSource, Tag("file")]
+    | Annotated[SqlSource, Tag("sql")]
+    | Annotated[HttpSource, Tag("http")],
+    Discriminator(_source_kind),
+]
