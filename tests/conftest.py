@@ -45,3 +45,21 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh, empty MariaDB database for one test, dropped afterwards."""
+    require_service("MariaDB", "127.0.0.1", 3306)
+    import pymysql
+
+    name = f"weir_test_{uuid.uuid4().hex[:12]}"
+    admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield f"mysql://root@127.0.0.1:3306/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()

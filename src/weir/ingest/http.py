@@ -247,7 +247,7 @@ def read_http(
     fetch = _Fetcher(name, source)
     with tempfile.TemporaryDirectory(prefix="weir-http-") as spool_dir:
         spool = Path(spool_dir) / "records.ndjson"
-        places, total_bytes = _spool(fetch, spool, progress)
+        places, total_bytes, page_count = _spool(fetch, spool, progress)
         connection = engine.connect()
         try:
             relation = connection.sql(
@@ -262,7 +262,7 @@ def read_http(
             ) from None
         try:
             read = SourceRead(
-                name, stream, detail={"pages": len(places), "requests": fetch.requests}
+                name, stream, detail={"pages": page_count, "requests": fetch.requests}
             )
             read.bytes = total_bytes
             rejected: list[pa.Table] = []
@@ -282,7 +282,7 @@ def read_http(
             connection.close()
 
 
-def _spool(fetch: _Fetcher, spool: Path, progress: Progress | None) -> tuple[list[str], int]:
+def _spool(fetch: _Fetcher, spool: Path, progress: Progress | None) -> tuple[list[str], int, int]:
     """Write every record to `spool`; return each record's place ('page 3 record 7' or key)."""
     source = fetch.source
     places: list[str] = []
@@ -290,6 +290,7 @@ def _spool(fetch: _Fetcher, spool: Path, progress: Progress | None) -> tuple[lis
     pages: dict[str, int] = {}
     written = 0
     stated: Any = None
+    page_count = 0
     with spool.open("w", encoding="utf-8") as out:
         for number, records, body in _pages(fetch):
             if stated is None and source.pagination.total_path:
@@ -300,6 +301,7 @@ def _spool(fetch: _Fetcher, spool: Path, progress: Progress | None) -> tuple[lis
                     f"page {number} repeats page {pages[digest]}; the pagination is not stable",
                     "check the pagination settings, or ask the API for a stable sort order",
                 )
+            page_count = number
             pages[digest] = number
             for index, record in enumerate(records, start=1):
                 if source.key is not None:
@@ -335,7 +337,7 @@ def _spool(fetch: _Fetcher, spool: Path, progress: Progress | None) -> tuple[lis
             "the API returned no records; nothing was committed",
             "check the URL and parameters; an empty load is refused so it cannot empty the table",
         )
-    return places, written
+    return places, written, page_count
 
 
 def _typed(

@@ -24,7 +24,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from weir.core.errors import ConfigError, StepError
 from weir.engines.split import QUARANTINE_SCHEMA
@@ -79,7 +78,8 @@ def _literal(dialect: str, value: Any) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def select_sql(dialect: str, source: SqlSource, after: Any | None) -> str:
+def select_sql(dialect: str, source: SqlSource, after: Any | None, upto: Any | None) -> str:
+    """The rows of this load: with a cursor, those in (after, upto], in cursor order."""
     base = (
         f"SELECT * FROM {_quote_name(dialect, source.table)}"
         if source.table
@@ -88,8 +88,29 @@ def select_sql(dialect: str, source: SqlSource, after: Any | None) -> str:
     if source.cursor is None:
         return base
     cursor = _quote_name(dialect, source.cursor)
+    bounds = ["1 = 0" if upto is None else f"{cursor} <= {_literal(dialect, upto)}"]
+    if after is not None:
+        bounds.insert(0, f"{cursor} > {_literal(dialect, after)}")
+    return f"SELECT * FROM ({base}) AS weir_rows WHERE {' AND '.join(bounds)} ORDER BY {cursor}"
+
+
+def cursor_bound(cx: Any, url: str, dialect: str, source: SqlSource, after: Any | None) -> Any:
+    """The highest cursor value now: the load reads up to it, so the position committed with
+    the rows is known before the first row is read."""
+    assert source.cursor is not None
+    base = select_sql(dialect, source.model_copy(update={"cursor": None}), None, None)
+    cursor = _quote_name(dialect, source.cursor)
     where = "" if after is None else f" WHERE {cursor} > {_literal(dialect, after)}"
-    return f"SELECT * FROM ({base}) AS weir_rows{where} ORDER BY {cursor}"
+    # ORDER BY .. LIMIT 1 rather than max(): SQLite types a column by its declaration, but
+    # an aggregate has none, and connectorx cannot type the NULL max of an empty window
+    top = cx.read_sql(
+        url,
+        f"SELECT {cursor} AS top FROM ({base}) AS weir_rows{where} ORDER BY {cursor} DESC LIMIT 1",
+        return_type="arrow",
+    )
+    if top.num_rows == 0:
+        return None
+    return _json_value(top.column(0)[0].as_py())
 
 
 def check_connection(dialect: str, url: str, source: SqlSource, name: str) -> None:
@@ -138,7 +159,7 @@ def _connect(dialect: str, url: str, timeout: float) -> None:
         try:
             psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
         except psycopg.Error as exc:
-            raise _ConnectError(str(exc).strip().splitlines()[-1]) from None
+            raise _ConnectError(" ".join(line.strip() for line in str(exc).splitlines())) from None
         return
     import pymysql
 
@@ -172,8 +193,11 @@ def read_sql(
     check_connection(dialect, url, source, name)
     prior_cursor = (prior or {}).get("cursor") if source.cursor else None
     after = prior_cursor["value"] if prior_cursor else None
-    sql = select_sql(dialect, source, after)
     try:
+        upto = cursor_bound(cx, url, dialect, source, after) if source.cursor else None
+        if source.cursor is not None and upto is None:
+            upto = after  # nothing above the last load: read the empty window for its schema
+        sql = select_sql(dialect, source, after, upto)
         stream = cx.read_sql(url, sql, return_type="arrow_stream", batch_size=source.batch_rows)
     except Exception as exc:  # connectorx raises RuntimeError and panics as its base
         raise StepError(
@@ -189,7 +213,11 @@ def read_sql(
             f"the cursor column {source.cursor} is not in the result",
             fix=f"set sources.{name}.cursor to one of: {', '.join(stream.schema.names)}",
         )
-    read = SourceRead(name, stream, state=dict(prior or {}), detail={"append": after is not None})
+    state = dict(prior or {})
+    if source.cursor is not None:
+        state["cursor"] = {"column": source.cursor, "value": upto}
+    read = SourceRead(name, stream, state=state, detail={"append": after is not None})
+    read.nothing_new = source.cursor is not None and after is not None and upto == after
     rejected: list[pa.Table] = []
     read.extra_rejects = lambda: pa.concat_tables([QUARANTINE_SCHEMA.empty_table(), *rejected])
     stored = check_names(stream.schema.names, source.normalise_names, name, "the query's columns")
@@ -211,17 +239,12 @@ def _typed(
     prior_cursor: Mapping[str, Any] | None,
 ) -> Iterator[pa.RecordBatch]:
     seen = 0
-    highest = prior_cursor["value"] if prior_cursor else None
     cursor_name = stored[stream.schema.names.index(source.cursor)] if source.cursor else ""
     empty = pa.RecordBatch.from_pylist([], schema=stream.schema)
     for raw in itertools.chain(stream, [empty]):
         if raw is empty and seen:
             break
         batch = raw.rename_columns(stored)
-        if source.cursor is not None:
-            top = pc.max(batch.column(cursor_name)).as_py()
-            if top is not None:
-                highest = _json_value(top)
         offset = seen
 
         def key_of(index: int, batch: pa.RecordBatch = batch, offset: int = offset) -> str:
@@ -241,9 +264,6 @@ def _typed(
         if bad.num_rows:
             rejected.append(bad)
         yield good
-    if source.cursor is not None:
-        read.state["cursor"] = {"column": source.cursor, "value": highest}
-    read.nothing_new = seen == 0 and prior_cursor is not None
 
 
 def _json_value(value: Any) -> Any:

@@ -1,0 +1,228 @@
+"""HTTP API sources against a real HTTP server on 127.0.0.1, started by the test."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from tests.integration.sources import run, table, write_project
+
+RECORDS = [{"id": i, "name": f"n{i}", "score": i / 2} for i in range(1, 24)]
+Handler = Callable[[str, dict[str, str], dict[str, str]], tuple[int, dict[str, str], bytes]]
+
+
+class Api:
+    """A programmable API: `handle(path, query, headers)` -> (status, headers, body)."""
+
+    def __init__(self) -> None:
+        self.handle: Handler = lambda path, query, headers: (404, {}, b"")
+        self.requests: list[tuple[float, str, dict[str, str]]] = []
+        api = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                headers = dict(self.headers.items())
+                api.requests.append((time.monotonic(), self.path, headers))
+                status, extra, body = api.handle(parts.path, query, headers)
+                self.send_response(status)
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def api() -> Iterator[Api]:
+    server = Api()
+    yield server
+    server.server.shutdown()
+
+
+def ok(body: Any) -> tuple[int, dict[str, str], bytes]:
+    return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def source(api: Api, **settings: Any) -> dict[str, Any]:
+    return {"kind": "http", "url": api.url + "/items", "backoff_seconds": 0.01, **settings}
+
+
+def load(tmp_path: Path, settings: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    root = write_project(tmp_path / "p", {"items": settings})
+    return run(root)["source:items"], root
+
+
+def test_page_number_pagination_with_records_path_and_bearer_token(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def handle(path: str, query: dict[str, str], headers: dict[str, str]) -> Any:
+        if headers.get("Authorization") != "Bearer t0ken-from-env":
+            return 401, {}, b"{}"
+        page, size = int(query["page"]), int(query["per_page"])
+        return ok({"data": {"items": RECORDS[(page - 1) * size : page * size]}, "total": 23})
+
+    api.handle = handle
+    monkeypatch.setenv("API_TOKEN", "t0ken-from-env")
+    settings = source(
+        api,
+        bearer_token="${API_TOKEN}",
+        records="data.items",
+        pagination={"kind": "page", "size": 10, "size_param": "per_page", "total_path": "total"},
+    )
+    report, root = load(tmp_path, settings)
+    assert report["status"] == "succeeded", report["error"]
+    assert report["summary"]["rows"] == 23 and report["summary"]["pages"] == 3
+    assert sorted(table(root, "items").column("id").to_pylist()) == list(range(1, 24))
+
+
+@pytest.mark.parametrize("kind", ["offset", "cursor", "next_link"])
+def test_offset_cursor_and_next_link_pagination(api: Api, tmp_path: Path, kind: str) -> None:
+    def handle(path: str, query: dict[str, str], headers: dict[str, str]) -> Any:
+        start = int(query.get("offset") or query.get("cursor") or query.get("from") or 0)
+        chunk = RECORDS[start : start + 5]
+        after = start + 5 if start + 5 < len(RECORDS) else None
+        link = None if after is None else f"/items?from={after}"
+        return ok({"items": chunk, "meta": {"next": after}, "links": {"next": link}})
+
+    api.handle = handle
+    paging: dict[str, Any] = {"kind": kind, "size": 5}
+    if kind == "cursor":
+        paging["cursor_path"] = "meta.next"
+    if kind == "next_link":
+        paging["next_path"] = "links.next"
+    report, root = load(tmp_path, source(api, records="items", pagination=paging))
+    assert report["status"] == "succeeded", report["error"]
+    ids = table(root, "items").column("id").to_pylist()
+    assert sorted(ids) == list(range(1, 24)) and len(ids) == 23
+
+
+def test_5xx_and_timeouts_are_retried_and_429_waits_as_asked(api: Api, tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def handle(path: str, query: dict[str, str], headers: dict[str, str]) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return 503, {}, b"busy"
+        if calls["n"] == 2:
+            return 429, {"Retry-After": "1"}, b""
+        return ok(RECORDS)
+
+    api.handle = handle
+    report, _ = load(tmp_path, source(api))
+    assert report["status"] == "succeeded", report["error"]
+    assert calls["n"] == 3
+    waited = api.requests[2][0] - api.requests[1][0]
+    assert waited >= 0.95  # Retry-After: 1 was honoured, not the 10 ms backoff
+
+
+def test_a_retry_after_beyond_the_limit_fails_the_load(api: Api, tmp_path: Path) -> None:
+    api.handle = lambda *_: (429, {"Retry-After": "3600"}, b"")
+    report, _ = load(tmp_path, source(api))
+    assert report["status"] == "failed" and "asks to wait 3600 s" in report["error"]
+
+
+def test_persistent_5xx_fails_after_the_retries(api: Api, tmp_path: Path) -> None:
+    api.handle = lambda *_: (500, {}, b"oops")
+    report, _ = load(tmp_path, source(api, retries=2))
+    assert report["status"] == "failed"
+    assert "failed after 3 attempts: HTTP 500" in report["error"] and len(api.requests) == 3
+
+
+def test_auth_failure_is_terminal_and_never_shows_the_secret(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.handle = lambda *_: (401, {}, b"{}")
+    monkeypatch.setenv("API_KEY", "s3cret-key-value")
+    settings = source(api, headers={"X-Api-Key": "${API_KEY}"}, params={"key": "${API_KEY}"})
+    report, _ = load(tmp_path, settings)
+    assert report["status"] == "failed" and "authentication failed (HTTP 401" in report["error"]
+    assert "s3cret-key-value" not in report["error"] and len(api.requests) == 1
+
+
+def test_a_partial_json_body_is_retried_then_rejected_with_its_byte(
+    api: Api, tmp_path: Path
+) -> None:
+    api.handle = lambda *_: (200, {}, b'[{"id": 1}, {"id":')
+    report, _ = load(tmp_path, source(api, retries=1))
+    assert report["status"] == "failed"
+    assert "not complete JSON (byte 18 of 18" in report["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'[{"id": 1, "id": 2}]', "has the key 'id' twice"),
+        (b'[{"id": 1, "score": NaN}]', "NaN is not JSON"),
+        (b'{"items": 3}', "is not a list of records"),
+    ],
+)
+def test_bad_json_is_rejected(api: Api, tmp_path: Path, body: bytes, message: str) -> None:
+    api.handle = lambda *_: (200, {}, body)
+    report, root = load(tmp_path, source(api))
+    assert report["status"] == "failed" and message in report["error"]
+    assert not (root / ".weir" / "lake" / "items").exists()
+
+
+def test_repeated_pages_and_overlapping_keys_reject_the_whole_load(
+    api: Api, tmp_path: Path
+) -> None:
+    # the API ignores the page parameter: page 2 is page 1 again
+    api.handle = lambda path, query, headers: ok(RECORDS[:5])
+    report, _ = load(tmp_path, source(api, pagination={"kind": "page", "size": 5}))
+    assert report["status"] == "failed" and "page 2 repeats page 1" in report["error"]
+
+    # pages that overlap by one record (an unstable sort order)
+    api.handle = lambda path, query, headers: ok(RECORDS[4 * (int(query["page"]) - 1) :][:5])
+    settings = source(api, key="id", pagination={"kind": "page", "size": 5})
+    report, _ = load(tmp_path, settings)
+    assert report["status"] == "failed" and "comes twice" in report["error"]
+
+
+def test_skipped_pages_are_caught_by_the_stated_total(api: Api, tmp_path: Path) -> None:
+    # the API counts pages from 0, the source from 1: the first page is skipped
+    api.handle = lambda path, query, headers: ok(
+        {"items": RECORDS[int(query["page"]) * 10 : int(query["page"]) * 10 + 10], "total": 23}
+    )
+    paging = {"kind": "page", "size": 10, "total_path": "total"}
+    report, _ = load(tmp_path, source(api, records="items", pagination=paging))
+    assert report["status"] == "failed"
+    assert "states 23 records but the pages held 13" in report["error"]
+
+
+def test_declared_columns_quarantine_records_by_key(api: Api, tmp_path: Path) -> None:
+    body = [
+        {"id": 1, "at": "2026-01-01T10:00:00Z", "n": 3},
+        {"id": 2, "at": "2026-01-01T10:00:00Z", "n": "three"},
+    ]
+    api.handle = lambda *_: ok(body)
+    settings = source(api, key="id", columns={"id": "int64", "at": "timestamp", "n": "int64"})
+    report, root = load(tmp_path, settings)
+    assert report["status"] == "succeeded", report["error"]
+    assert table(root, "items").column("id").to_pylist() == [1]
+    bad = table(root, "items__quarantine").to_pylist()
+    assert bad[0]["key"] == "id=2" and "three" in bad[0]["error"]
+    assert bad[0]["error"].endswith("is not int64")
+
+
+def test_rate_limit_spaces_requests(api: Api, tmp_path: Path) -> None:
+    api.handle = lambda path, query, headers: ok(RECORDS[(int(query["page"]) - 1) * 10 :][:10])
+    report, _ = load(tmp_path, source(api, rate_limit=5, pagination={"kind": "page", "size": 10}))
+    assert report["status"] == "succeeded", report["error"]
+    times = [t for t, _, _ in api.requests]
+    assert len(times) == 3 and min(b - a for a, b in zip(times, times[1:])) >= 0.19

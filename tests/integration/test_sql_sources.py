@@ -1,0 +1,220 @@
+"""SQL sources against the real local PostgreSQL and MariaDB, and SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pymysql
+import pytest
+from tests.integration.sources import run, table, write_project
+
+Execute = Callable[[str], None]
+
+
+def executor(url: str) -> Execute:
+    if url.startswith("postgresql"):
+
+        def pg(sql: str) -> None:
+            with psycopg.connect(url, autocommit=True) as connection:
+                connection.execute(sql)  # type: ignore[arg-type]
+
+        return pg
+    if url.startswith("mysql"):
+        database = url.rsplit("/", 1)[1]
+
+        def my(sql: str) -> None:
+            connection = pymysql.connect(
+                host="127.0.0.1", user="root", password="", database=database, autocommit=True
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+            connection.close()
+
+        return my
+    path = url.removeprefix("sqlite:///")
+
+    def lite(sql: str) -> None:
+        with sqlite3.connect(path) as connection:
+            connection.executescript(sql)
+
+    return lite
+
+
+@pytest.fixture(params=["postgresql", "mariadb", "sqlite"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Execute]:
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    elif request.param == "mariadb":
+        url = request.getfixturevalue("mariadb_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'shop.db'}"
+    return url, executor(url)
+
+
+def orders_table(execute: Execute, rows: range) -> None:
+    execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer VARCHAR(20), amount FLOAT)")
+    insert_orders(execute, rows)
+
+
+def insert_orders(execute: Execute, rows: range) -> None:
+    values = ", ".join(f"({i}, 'c{i % 7}', {i * 1.5})" for i in rows)
+    execute(f"INSERT INTO orders VALUES {values}")
+
+
+def test_full_then_incremental_by_cursor_streams_in_batches(
+    database: tuple[str, Execute], tmp_path: Path
+) -> None:
+    url, execute = database
+    orders_table(execute, range(1, 2501))
+    source: dict[str, Any] = {"kind": "sql", "url": url, "table": "orders", "cursor": "id"}
+    root = write_project(tmp_path / "p", {"orders": {**source, "batch_rows": 1000}})
+    first = run(root)["source:orders"]
+    assert first["status"] == "succeeded", first["error"]
+    assert first["summary"]["rows"] == 2500
+    assert sorted(table(root, "orders").column("id").to_pylist()) == list(range(1, 2501))
+
+    insert_orders(execute, range(2501, 2611))
+    second = run(root)["source:orders"]
+    assert second["summary"]["new_rows"] == 110
+    assert second["summary"]["incremental"] == "rows above the cursor"
+    ids = table(root, "orders").column("id").to_pylist()
+    assert sorted(ids) == list(range(1, 2611)) and len(ids) == len(set(ids))
+
+    third = run(root)["source:orders"]
+    assert (
+        third["summary"]["new_rows"] == 0
+        and third["summary"]["version"] == second["summary"]["version"]
+    )
+
+
+def test_a_query_source_with_declared_types_quarantines_what_does_not_fit(
+    database: tuple[str, Execute], tmp_path: Path
+) -> None:
+    url, execute = database
+    execute("CREATE TABLE readings (id INTEGER, value VARCHAR(20))")
+    execute("INSERT INTO readings VALUES (1, '10'), (2, 'n/a'), (3, '30')")
+    source = {
+        "kind": "sql",
+        "url": url,
+        "query": "SELECT id, value FROM readings WHERE id > 0",
+        "columns": {"id": "int64", "value": "int64"},
+    }
+    root = write_project(tmp_path / "p", {"readings": source})
+    report = run(root)["source:readings"]
+    assert report["status"] == "succeeded", report["error"]
+    assert report["summary"]["quarantined_rows"] == 1
+    assert sorted(table(root, "readings").column("value").to_pylist()) == [10, 30]
+    bad = table(root, "readings__quarantine").to_pylist()
+    assert bad[0]["key"] == "row 2" and "'n/a' is not int64" in bad[0]["error"]
+    assert '"n/a"' in bad[0]["raw"]
+
+
+def test_times_without_a_zone_need_one_declared(postgres_url: str, tmp_path: Path) -> None:
+    execute = executor(postgres_url)
+    execute("CREATE TABLE events (id INT, at TIMESTAMP)")
+    execute("INSERT INTO events VALUES (1, '2026-03-29 01:30:00'), (2, '9999-12-31 00:00:00')")
+    root = write_project(
+        tmp_path / "p", {"events": {"kind": "sql", "url": postgres_url, "table": "events"}}
+    )
+    report = run(root)["source:events"]
+    assert report["status"] == "failed"
+    assert "column at holds times without a time zone" in report["error"]
+    assert "sources.events.timezone" in report["error"]
+
+    write_project(
+        tmp_path / "p",
+        {
+            "events": {
+                "kind": "sql",
+                "url": postgres_url,
+                "table": "events",
+                "timezone": "Europe/Paris",
+            }
+        },
+    )
+    assert run(root)["source:events"]["status"] == "succeeded"
+    at = table(root, "events").column("at")
+    assert str(at.type) == "timestamp[us, tz=UTC]"
+    values = sorted(v.isoformat() for v in at.to_pylist())
+    assert values[0] == "2026-03-29T00:30:00+00:00"  # CET, an hour before the switch
+    assert values[1].startswith("9999-12-30T23:00:00")  # the sentinel is kept, not nulled
+
+
+def test_a_wrong_password_fails_at_once_naming_the_source_not_the_secret(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    executor(postgres_url)("CREATE ROLE weir_locked LOGIN PASSWORD 'right-horse-battery'")
+    try:
+        url = postgres_url.replace("postgres@", "weir_locked:Sup3rSecretPw@")
+        # trust auth lets any password in locally, so ask for a role that does not exist
+        url = url.replace("weir_locked:", "weir_nobody:")
+        root = write_project(tmp_path / "p", {"t": {"kind": "sql", "url": url, "table": "x"}})
+        started = time.monotonic()
+        report = run(root)["source:t"]
+        assert time.monotonic() - started < 10
+        assert report["status"] == "failed"
+        assert "cannot connect to postgresql://127.0.0.1:5432/" in report["error"]
+        assert "weir_nobody" in report["error"]
+        assert "Sup3rSecretPw" not in report["error"]
+        assert "sources.t.url" in report["error"]
+    finally:
+        executor(postgres_url)("DROP ROLE weir_locked")
+
+
+def test_mariadb_access_denied_is_terminal_and_redacted(mariadb_url: str, tmp_path: Path) -> None:
+    url = mariadb_url.replace("root@", "root:Sup3rSecretPw@")
+    root = write_project(tmp_path / "p", {"t": {"kind": "sql", "url": url, "table": "x"}})
+    report = run(root)["source:t"]
+    assert report["status"] == "failed"
+    assert "Access denied" in report["error"] and "Sup3rSecretPw" not in report["error"]
+
+
+def test_a_refused_connection_is_retried_then_reported(tmp_path: Path) -> None:
+    url = "postgresql://postgres:Sup3rSecretPw@127.0.0.1:9/db"  # port 9: nothing listens
+    root = write_project(
+        tmp_path / "p", {"t": {"kind": "sql", "url": url, "table": "x", "retries": 2}}
+    )
+    report = run(root)["source:t"]
+    assert report["status"] == "failed"
+    assert "after 3 attempts" in report["error"] and "refused" in report["error"].lower()
+    assert "Sup3rSecretPw" not in report["error"]
+
+
+def test_a_missing_sqlite_file_is_named(tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path / "p", {"t": {"kind": "sql", "url": "sqlite:///data/none.db", "table": "x"}}
+    )
+    report = run(root)["source:t"]
+    assert report["status"] == "failed" and "no database file at" in report["error"]
+
+
+def test_column_names_are_normalised_and_collisions_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p" / "names.db"
+    path.parent.mkdir(parents=True)
+    executor(f"sqlite:///{path}")(
+        'CREATE TABLE t ("Order ID" INT, "customerId" TEXT); INSERT INTO t VALUES (1, \'a\');'
+    )
+    source = {
+        "kind": "sql",
+        "url": "sqlite:///names.db",
+        "table": "t",
+        "normalise_names": "snake_case",
+    }
+    root = write_project(tmp_path / "p", {"t": source})
+    assert run(root)["source:t"]["status"] == "succeeded"
+    assert table(root, "t").column_names == ["order_id", "customer_id"]
+
+    source = {
+        "kind": "sql",
+        "url": "sqlite:///names.db",
+        "query": 'SELECT "Order ID", "Order ID" AS "order_id" FROM t',
+        "normalise_names": "snake_case",
+    }
+    write_project(tmp_path / "p", {"t": source})
+    report = run(root)["source:t"]
+    assert report["status"] == "failed" and "have the same name under snake_case" in report["error"]
