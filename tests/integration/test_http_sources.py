@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -225,4 +226,4 @@ def test_rate_limit_spaces_requests(api: Api, tmp_path: Path) -> None:
     report, _ = load(tmp_path, source(api, rate_limit=5, pagination={"kind": "page", "size": 10}))
     assert report["status"] == "succeeded", report["error"]
     times = [t for t, _, _ in api.requests]
-    assert len(times) == 3 and min(b - a for a, b in zip(times, times[1:])) >= 0.19
+    assert len(times) == 3 and min(b - a for a, b in itertools.pairwise(times)) >= 0.19
