@@ -100,8 +100,12 @@ class DuckDBEngine:
         for name, source in tables.items():
             if isinstance(source, TableFiles):
                 listed = ", ".join(_literal(p) for p in source.paths)
+                # by name, in the table's column order: a column added by a later append is
+                # absent from older files and reads as NULL there
+                columns = ", ".join(_ident(c) for c in source.schema.names)
                 connection.execute(
-                    f"CREATE VIEW {_ident(name)} AS SELECT * FROM read_parquet([{listed}])"
+                    f"CREATE VIEW {_ident(name)} AS SELECT {columns} "
+                    f"FROM read_parquet([{listed}], union_by_name = true)"
                 )
                 allowed |= {str(PurePath(p).parent) + "/" for p in source.paths}
             else:

@@ -55,7 +55,9 @@ def csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
         for c, t in source.columns.items()
     }
     struct = ", ".join(f"{quote(c)}: '{t}'" for c, t in read_types.items())
-    parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'"]
+    # every dialect option is given, so nothing is sniffed: the sniffer stops at the first
+    # over-long line instead of letting store_rejects quarantine it
+    parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'", "auto_detect = false"]
     projection, checks, problems = [], [], []
     for column, type_name in source.columns.items():
         if type_name in INTEGER_TYPES:

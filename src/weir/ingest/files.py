@@ -138,7 +138,11 @@ def read_files(
             detail={"append": append, "files": len(files)},
         )
         schema = without_helpers(raw.schema)
+        stored = check_names(schema.names, source.normalise_names, name, source.path)
         guarded = _guarded(raw, read, source, diverted)
+        if stored != schema.names:
+            schema = pa.schema([f.with_name(n) for f, n in zip(schema, stored, strict=True)])
+            guarded = (b.rename_columns(stored) for b in guarded)
         read.batches = pa.RecordBatchReader.from_batches(schema, counted(guarded, read, progress))
         yield read
     finally:
@@ -208,6 +212,25 @@ def _check_header(engine: DuckDBEngine, path: Path, name: str, source: FileSourc
     if row is None or not options.header:
         return
     check_names([h or "" for h in row], source.normalise_names, name, f"{path.name} header")
+
+
+def _refuse_bad_encoding(read: SourceRead, source: FileSource) -> None:
+    """Bytes that are not text in the declared encoding mean the whole file was read with
+    the wrong one: refuse it at the first such byte rather than quarantine every line."""
+    if read.extra_rejects is None:
+        return
+    rejects = read.extra_rejects().to_pylist()
+    bad = [r for r in rejects if "INVALID ENCODING" in (r["error_type"] or "").upper()]
+    if bad:
+        first = bad[0]
+        read.failure = StepError(
+            f"source:{read.source}",
+            f"{Path(first['file']).name} line {first['line']} (byte {first['byte_offset']}) is not "
+            f"{source.csv.encoding} text; nothing was committed",
+            fix=f"declare the file's encoding: sources.{read.source}.csv.encoding "
+            "(utf-8, utf-16 or latin-1), or re-export it as UTF-8",
+        )
+        raise read.failure
 
 
 def _refuse_non_finite(
@@ -291,6 +314,7 @@ def _guarded(
             fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
         )
         raise
+    _refuse_bad_encoding(read, source)
     if rows == 0:
         read.failure = StepError(
             f"source:{read.source}",

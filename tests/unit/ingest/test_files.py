@@ -253,3 +253,89 @@ def test_declared_formats_with_and_without_an_offset(tmp_path: Path) -> None:
 def test_an_unknown_zone_is_a_config_error_with_a_suggestion() -> None:
     with pytest.raises(Exception, match="did you mean 'Europe/Paris'"):
         FileSource(format="csv", path="t.csv", csv={"timezone": "Europe/Pariss"})  # type: ignore[arg-type]
+
+
+# JSON, NDJSON, compression, headers (BAD_INPUTS: Files) ----------------------------------
+
+
+def test_json_array_and_ndjson_with_gzip_and_zstd(tmp_path: Path) -> None:
+    import gzip
+    import subprocess
+
+    (tmp_path / "a.json").write_text('[{"id": 1, "tag": "x"}, {"id": 2, "ok": true}]')
+    data, _ = load(tmp_path, FileSource(format="json", path="a.json"))
+    assert data.column("id").to_pylist() == [1, 2] and data.column("ok").to_pylist() == [None, True]
+
+    (tmp_path / "b.ndjson.gz").write_bytes(gzip.compress(b'{"id": 1}\n{"id": 2}\n'))
+    data, _ = load(tmp_path, FileSource(format="ndjson", path="b.ndjson.gz"))
+    assert data.column("id").to_pylist() == [1, 2]
+
+    (tmp_path / "c.csv").write_text("id\n7\n")
+    subprocess.run(["zstd", "-q", "-f", str(tmp_path / "c.csv"), "-o", str(tmp_path / "c.csv.zst")], check=True)
+    data, _ = load(tmp_path, FileSource(format="csv", path="c.csv.zst"))
+    assert data.column("id").to_pylist() == [7]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"id": 1, "id": 2}\n', 'duplicate key "id"'),
+        ('{"id": 1}\n{"id": \n', "Malformed JSON"),
+    ],
+)
+def test_bad_ndjson_is_rejected_with_its_line(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "x.ndjson").write_text(text)
+    with pytest.raises(StepError, match=message):
+        load(tmp_path, FileSource(format="ndjson", path="x.ndjson"))
+
+
+def test_nan_in_json_is_rejected_naming_the_column_and_record(tmp_path: Path) -> None:
+    (tmp_path / "x.ndjson").write_text('{"v": 1.5}\n{"v": NaN}\n')
+    with pytest.raises(StepError, match=r"column v holds NaN or Infinity \(record 2\)"):
+        load(tmp_path, FileSource(format="ndjson", path="x.ndjson"))
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("id,amount,id", "columns 'id', 'id' have the same name"),
+        ("id,Amount,amount", "differ only by case"),
+        ("id,,amount", "column 2 has an empty name"),
+    ],
+)
+def test_bad_headers_are_rejected_not_renamed(tmp_path: Path, header: str, message: str) -> None:
+    (tmp_path / "h.csv").write_text(header + "\n1,2,3\n")
+    with pytest.raises(StepError, match=message):
+        load(tmp_path, FileSource(format="csv", path="h.csv"))
+
+
+def test_headers_are_normalised_by_the_declared_rule(tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_text("Order ID,customerId\n1,2\n")
+    source = FileSource(format="csv", path="h.csv", normalise_names="snake_case")
+    data, _ = load(tmp_path, source)
+    assert data.column_names == ["order_id", "customer_id"]
+    assert data.column("order_id").to_pylist() == [1]
+
+
+def test_an_oversized_field_is_quarantined_with_its_line(tmp_path: Path) -> None:
+    big = "x" * 5000
+    (tmp_path / "o.csv").write_text(f"id,note\n1,ok\n2,{big}\n3,ok\n")
+    source = FileSource(
+        format="csv", path="o.csv", columns={"id": "int64", "note": "string"},
+        csv={"max_line_bytes": 1024},  # type: ignore[arg-type]
+    )
+    data, rejects = load(tmp_path, source)
+    assert data.column("id").to_pylist() == [1, 3]
+    assert rejects.column("line").to_pylist() == [3]
+
+
+def test_sentinel_dates_are_kept(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("id,d\n1,0001-01-01\n2,9999-12-31\n")
+    data, _ = load(tmp_path, FileSource(format="csv", path="d.csv", columns={"id": "int64", "d": "date"}))
+    assert [str(v) for v in data.column("d").to_pylist()] == ["0001-01-01", "9999-12-31"]
+
+
+def test_invalid_utf8_is_rejected_with_its_place(tmp_path: Path) -> None:
+    (tmp_path / "e.csv").write_bytes(b"id,name\n1,caf\xe9\n")
+    with pytest.raises(StepError, match=r"(?i)byte|line|unicode|utf"):
+        load(tmp_path, FileSource(format="csv", path="e.csv", columns={"id": "int64", "name": "string"}))
