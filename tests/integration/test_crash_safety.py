@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-
 from tests.integration.sources import run, table, write_project
 
 ROUNDS = 12
@@ -31,7 +30,13 @@ def sources() -> dict[str, object]:
             "incremental": True,
             "columns": {"id": "int64", "v": "int64"},
         },
-        "rows": {"kind": "sql", "url": "sqlite:///shop.db", "table": "t", "cursor": "id", "batch_rows": 100},
+        "rows": {
+            "kind": "sql",
+            "url": "sqlite:///shop.db",
+            "table": "t",
+            "cursor": "id",
+            "batch_rows": 100,
+        },
     }
 
 
@@ -61,8 +66,11 @@ def test_sigkill_at_random_points_then_a_rerun_equals_one_clean_load(tmp_path: P
     for number in range(ROUNDS):
         add_round(killed, number)
         process = subprocess.Popen(
-            [sys.executable, "-m", "weir", "run"], cwd=killed, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "weir", "run"],
+            cwd=killed,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(rng.uniform(0.5, 3.0))
         if process.poll() is None:
@@ -81,7 +89,9 @@ def test_sigkill_at_random_points_then_a_rerun_equals_one_clean_load(tmp_path: P
 
     for name, key in (("files", ("id", "v")), ("rows", ("id", "v"))):
         got, want = table(killed, name), table(clean, name)
-        assert got.num_rows == want.num_rows, f"{name}: {got.num_rows} rows, a clean load has {want.num_rows}"
+        assert got.num_rows == want.num_rows, (
+            f"{name}: {got.num_rows} rows, a clean load has {want.num_rows}"
+        )
         assert sorted_rows(got, *key) == sorted_rows(want, *key)
     quarantine = ("file", "raw")
     assert sorted_rows(table(killed, "files__quarantine"), *quarantine) == sorted_rows(

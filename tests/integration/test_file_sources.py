@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ def test_only_new_files_are_loaded_and_appended(tmp_path: Path) -> None:
     assert first["status"] == "succeeded", first["error"]
     drop(root, "b.csv", "id,v\n3,30\n")
     second = run(root)["source:events"]
-    assert second["summary"]["new_rows"] == 1 and second["summary"]["incremental"] == "1 new file(s)"
+    assert (
+        second["summary"]["new_rows"] == 1 and second["summary"]["incremental"] == "1 new file(s)"
+    )
     assert sorted(table(root, "events").column("id").to_pylist()) == [1, 2, 3]
     # unchanged files: the step is skipped by the cache, and forced it loads nothing
     assert run(root)["source:events"]["status"] == "skipped"
@@ -40,7 +43,9 @@ def test_a_changed_file_is_refused_or_reloads_everything(tmp_path: Path) -> None
     run(root)
     drop(root, "a.csv", "id,v\n1,11\n")
     report = run(root)["source:events"]
-    assert report["status"] == "failed" and "in/a.csv changed since it was loaded" in report["error"]
+    assert (
+        report["status"] == "failed" and "in/a.csv changed since it was loaded" in report["error"]
+    )
     assert "on_change: reload" in report["error"]
     assert table(root, "events").column("v").to_pylist() == [10]
 
@@ -72,7 +77,10 @@ def test_a_removed_column_is_refused_unless_declared(tmp_path: Path) -> None:
     project(root, schema_policy={"removed_columns": "evolve"})
     report = run(root)["source:events"]
     assert report["status"] == "succeeded", report["error"]
-    assert sorted(table(root, "events").to_pylist(), key=lambda r: r["id"])[1] == {"id": 2, "v": None}
+    assert sorted(table(root, "events").to_pylist(), key=lambda r: r["id"])[1] == {
+        "id": 2,
+        "v": None,
+    }
 
 
 def test_type_changes_follow_the_policy(tmp_path: Path) -> None:
@@ -81,7 +89,9 @@ def test_type_changes_follow_the_policy(tmp_path: Path) -> None:
     run(root)
     drop(root, "b.csv", "id,v\n2,2.5\n3,x\n")
     report = run(root)["source:events"]
-    assert report["status"] == "failed" and "column v: int64 -> string changed type" in report["error"]
+    assert (
+        report["status"] == "failed" and "column v: int64 -> string changed type" in report["error"]
+    )
 
     project(root, schema_policy={"type_changes": "quarantine"})
     report = run(root)["source:events"]
@@ -114,3 +124,18 @@ def test_quarantine_accumulates_across_incremental_loads(tmp_path: Path) -> None
     assert report["summary"]["quarantined_rows"] == 1
     bad = table(root, "events__quarantine").to_pylist()
     assert sorted((r["file"], r["raw"]) for r in bad) == [("in/a.csv", "2,x"), ("in/b.csv", "4,y")]
+
+
+def test_long_loads_report_rows_bytes_and_rate(tmp_path: Path) -> None:
+    from weir.app import open_workspace, run_project
+    from weir.project import load_project
+
+    root = project(tmp_path / "p")
+    drop(root, "a.csv", "id,v\n" + "".join(f"{i},{i}\n" for i in range(200_000)))
+    seen: list[str] = []
+    workspace = open_workspace(load_project(root))
+    try:
+        run_project(workspace, on_progress=seen.append)
+    finally:
+        workspace.close()
+    assert seen and all(re.fullmatch(r"[\d,]+ rows · [\d,.]+ MB · [\d,]+ rows/s", t) for t in seen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -19,6 +19,7 @@ from weir.cli.common import (
     open_project_workspace,
     table_ref,
 )
+from weir.cli.display import RunDisplay
 from weir.core.version import __version__
 
 app = typer.Typer(
@@ -92,11 +93,32 @@ def run(
         bool, typer.Option("--explain", help="Show each step's cache key and its parts.")
     ] = False,
     full_refresh: Annotated[
-        bool, typer.Option("--full-refresh", help="Rebuild incremental models whole when they run.")
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Rebuild incremental models whole, and reload incremental sources from scratch.",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only failures and the summary.")
+    ] = False,
+    plain: Annotated[
+        bool,
+        typer.Option(
+            "--plain", help="Log lines instead of a live status (the default off a terminal)."
+        ),
     ] = False,
 ) -> None:
     """Run the pipeline: steps whose inputs, code or definition changed; skip the rest."""
-    execute(project, force=force, dry_run=dry_run, explain=explain, full_refresh=full_refresh)
+    execute(
+        project,
+        force=force,
+        dry_run=dry_run,
+        explain=explain,
+        full_refresh=full_refresh,
+        quiet=quiet,
+        plain=plain or not console.is_terminal,
+    )
 
 
 def execute(
@@ -107,34 +129,27 @@ def execute(
     explain: bool = False,
     full_refresh: bool = False,
     only: set[str] | None = None,
+    quiet: bool = False,
+    plain: bool = False,
 ) -> None:
     from weir.app import run_project
 
     with handled():
         ws = open_project_workspace(project)
         try:
-            status = console.status("", spinner="dots")
-            current = {"step": ""}
-
-            def started(step: Any) -> None:
-                current["step"] = step.name
-                status.update(f"running {step.name} ...")
-
-            def progress(text: str) -> None:
-                status.update(f"running {current['step']} ... {text}")
-
-            with status:
+            display = RunDisplay(quiet=quiet, plain=plain, explain=explain)
+            with display:
                 result = run_project(
                     ws,
                     force=force,
                     full_refresh=full_refresh,
                     dry_run=dry_run,
-                    on_start=started,
-                    on_report=lambda r: console.print(render.step_line(r, explain)),
-                    on_progress=progress,
+                    on_start=display.started,
+                    on_report=display.report,
+                    on_progress=display.progress,
                     only=only,
                 )
-            if dry_run:
+            if dry_run and not quiet:
                 for report in result.reports:
                     console.print(render.step_line(report, explain))
             for warning in result.warnings:

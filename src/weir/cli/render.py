@@ -45,6 +45,15 @@ def step_line(report: StepReport, explain: bool = False) -> str:
 
 
 def _outcome(summary: dict[str, Any]) -> str:
+    if "new_rows" in summary:  # a source
+        text = f"{summary['new_rows']:,} rows in"
+        if summary.get("quarantined_rows"):
+            text += f", {summary['quarantined_rows']:,} quarantined"
+        text += f" -> {summary['table']}@{summary['version']} ({summary['rows']:,} rows)"
+        for key in ("incremental", "schema"):
+            if summary.get(key):
+                text += f"; {summary[key]}"
+        return text
     if "rows" in summary and "table" in summary:
         text = f"{summary['rows']:,} rows -> {summary['table']}@{summary['version']}"
         if summary.get("incremental") == "appended":
@@ -80,6 +89,21 @@ def run_footer(console: Console, result: RunResult) -> None:
         for s in ("succeeded", "skipped", "failed", "blocked", "planned")
         if result.count(s)
     )
+    loads = [r for r in result.reports if r.step.kind == "source" and r.status == "succeeded"]
+    if loads:
+        table = Table(title="Sources", title_justify="left")
+        for column in ("source", "rows in", "quarantined", "version", "rows now"):
+            table.add_column(column, justify="left" if column == "source" else "right")
+        for report in loads:
+            s = report.summary
+            table.add_row(
+                report.step.target,
+                f"{s.get('new_rows', 0):,}",
+                f"{s.get('quarantined_rows', 0):,}",
+                f"{s['table']}@{s['version']}",
+                f"{s.get('rows', 0):,}",
+            )
+        console.print(table)
     run = f"run {result.run_id}: " if result.run_id is not None else "dry run: "
     colour = "green" if result.ok else "red"
     console.print(f"[{colour}]{run}{counts or 'nothing to do'}[/]")

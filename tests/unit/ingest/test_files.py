@@ -271,7 +271,9 @@ def test_json_array_and_ndjson_with_gzip_and_zstd(tmp_path: Path) -> None:
     assert data.column("id").to_pylist() == [1, 2]
 
     (tmp_path / "c.csv").write_text("id\n7\n")
-    subprocess.run(["zstd", "-q", "-f", str(tmp_path / "c.csv"), "-o", str(tmp_path / "c.csv.zst")], check=True)
+    subprocess.run(
+        ["zstd", "-q", "-f", str(tmp_path / "c.csv"), "-o", str(tmp_path / "c.csv.zst")], check=True
+    )
     data, _ = load(tmp_path, FileSource(format="csv", path="c.csv.zst"))
     assert data.column("id").to_pylist() == [7]
 
@@ -321,7 +323,9 @@ def test_an_oversized_field_is_quarantined_with_its_line(tmp_path: Path) -> None
     big = "x" * 5000
     (tmp_path / "o.csv").write_text(f"id,note\n1,ok\n2,{big}\n3,ok\n")
     source = FileSource(
-        format="csv", path="o.csv", columns={"id": "int64", "note": "string"},
+        format="csv",
+        path="o.csv",
+        columns={"id": "int64", "note": "string"},
         csv={"max_line_bytes": 1024},  # type: ignore[arg-type]
     )
     data, rejects = load(tmp_path, source)
@@ -331,11 +335,16 @@ def test_an_oversized_field_is_quarantined_with_its_line(tmp_path: Path) -> None
 
 def test_sentinel_dates_are_kept(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("id,d\n1,0001-01-01\n2,9999-12-31\n")
-    data, _ = load(tmp_path, FileSource(format="csv", path="d.csv", columns={"id": "int64", "d": "date"}))
+    data, _ = load(
+        tmp_path, FileSource(format="csv", path="d.csv", columns={"id": "int64", "d": "date"})
+    )
     assert [str(v) for v in data.column("d").to_pylist()] == ["0001-01-01", "9999-12-31"]
 
 
 def test_invalid_utf8_is_rejected_with_its_place(tmp_path: Path) -> None:
     (tmp_path / "e.csv").write_bytes(b"id,name\n1,caf\xe9\n")
     with pytest.raises(StepError, match=r"(?i)byte|line|unicode|utf"):
-        load(tmp_path, FileSource(format="csv", path="e.csv", columns={"id": "int64", "name": "string"}))
+        load(
+            tmp_path,
+            FileSource(format="csv", path="e.csv", columns={"id": "int64", "name": "string"}),
+        )
