@@ -43,13 +43,14 @@ def test_demo_end_to_end(weir: Weir, tmp_path: Path) -> None:
 
 
 def test_raw_pii_never_reaches_governed_tables_or_models(weir: Weir, tmp_path: Path) -> None:
-    import pyarrow.csv as pacsv
     import pyarrow.types as pat
 
     result = weir("demo", "d", "--rows", "5000")
     assert "warning: feature 'age' derives from customers.birth_date" in result.stdout
     project = tmp_path / "d"
-    customers = pacsv.read_csv(project / "data" / "customers.csv")
+    from tests.unit.demo.test_generate import customers_of
+
+    customers = customers_of(project / "data" / "crm.db")
     secrets = {
         str(v)
         for name in ("name", "email", "phone")

@@ -8,10 +8,10 @@ from typing import Any
 from weir.app.plan import views_read
 from weir.app.source_step import SourceSteps
 from weir.core.errors import StepError
-from weir.core.hashing import fingerprint
+from weir.core.hashing import file_sha256, fingerprint
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError
-from weir.ingest import observe_files
+from weir.ingest import observe_files, sqlite_file
 from weir.project.sources import FileSource
 from weir.quality.rules import ident
 from weir.transform import call_step, load_function
@@ -49,6 +49,11 @@ class ProjectExecutor(SourceSteps):
     def observe_inputs(self, step: Step) -> Mapping[str, InputState]:
         inputs = {}
         source = self.config.sources.get(step.target) if step.kind == "source" else None
+        database = sqlite_file(source, self.ws.project.root) if source is not None else None
+        if database is not None and database.is_file():
+            inputs[f"database {self.ws.display_path(database)}"] = InputState(
+                file_sha256(database), f"{database.stat().st_size} bytes"
+            )
         if isinstance(source, FileSource):
             inputs = {
                 f"file {state.path}": InputState(state.sha256, f"{state.size} bytes")

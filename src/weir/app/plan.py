@@ -120,7 +120,7 @@ def build_plan(project: Project) -> Plan:
                 code=f"weir {__version__} {source.kind} source",
                 where=f"weir.yaml sources.{name}",
                 always=None
-                if source.kind == "file"
+                if source.kind == "file" or str(getattr(source, "url", "")).startswith("sqlite")
                 else f"a {source.kind} source is read to find what is new",
             )
         )

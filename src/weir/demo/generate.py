@@ -11,7 +11,9 @@ unparseable numbers and dates) scattered through the file.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,15 +111,16 @@ class DemoData:
 
 
 def generate(directory: Path, rows: int = 100_000, seed: int = 7) -> DemoData:
-    """Write customers.csv and transactions.csv into `directory`; same seed, same bytes."""
+    """Write crm.db (an SQLite CRM with the customers) and transactions.csv into `directory`;
+    same seed, same rows."""
     if rows < 1000:
         raise ValueError("the demo needs at least 1000 transactions")
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     n_customers = max(200, rows // 40)
     customers, latent = _customers(rng, n_customers)
-    customers_path = directory / "customers.csv"
-    _write_csv(customers, customers_path, rng, bad_lines=[])
+    customers_path = directory / "crm.db"
+    _write_sqlite(customers, customers_path)
     table = _transactions(rng, rows, latent)
     table, duplicates = _with_duplicates(rng, table)
     bad = _malformed_lines(rng, max(5, rows // 20_000))
@@ -252,6 +255,24 @@ def _malformed_lines(rng: np.random.Generator, count: int) -> list[str]:
         kinds[i % len(kinds)].format(id=9_000_000_000 + i, c=int(rng.integers(1, 100)))
         for i in range(count)
     ]
+
+
+def _write_sqlite(table: pa.Table, path: Path) -> None:
+    """The CRM's customer table, as an application would keep it: dates as ISO text."""
+    temporary = path.with_suffix(".db.tmp")
+    temporary.unlink(missing_ok=True)
+    with sqlite3.connect(temporary) as connection:
+        connection.execute(
+            "CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "email TEXT, phone TEXT, birth_date DATE, country TEXT, signup_date DATE)"
+        )
+        rows = [
+            tuple(str(v) if isinstance(v, dt.date) else v for v in row.values())
+            for row in table.to_pylist()
+        ]
+        connection.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    connection.close()
+    temporary.replace(path)
 
 
 def _write_csv(table: pa.Table, path: Path, rng: np.random.Generator, bad_lines: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""The demo project: files in, SQL models for cleaning and features, checks, a fraud model."""
+"""The demo project: a CSV file and an SQLite CRM in, SQL models for cleaning and features, checks, a fraud model."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ workspace: .weir
 
 sources:
   customers:
-    format: csv
-    path: data/customers.csv
-    description: Customer master data exported from the CRM (contains PII).
+    kind: sql
+    url: sqlite:///data/crm.db
+    table: customers
+    description: Customer master data from the CRM's database (contains PII).
     columns:
       customer_id: int64
       name: string

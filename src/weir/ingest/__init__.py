@@ -4,6 +4,7 @@ from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest.base import SourceRead
 from weir.ingest.files import FileState, list_files, observe_files, read_files
 from weir.ingest.open import open_source
+from weir.ingest.sql import sqlite_file
 
 __all__ = [
     "QUARANTINE_SCHEMA",
@@ -13,4 +14,5 @@ __all__ = [
     "observe_files",
     "open_source",
     "read_files",
+    "sqlite_file",
 ]

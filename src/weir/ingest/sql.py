@@ -60,6 +60,14 @@ def database_url(source: SqlSource, root: Path) -> tuple[str, str]:
     return dialect, f"{dialect}://{rest}"
 
 
+def sqlite_file(source: object, root: Path) -> Path | None:
+    """The database file of an SQLite source (None for any other source): a local file whose
+    content the run's cache can fingerprint, so an unchanged database is not read again."""
+    if not isinstance(source, SqlSource) or not source.url.startswith("sqlite"):
+        return None
+    return Path(database_url(source, root)[1].removeprefix("sqlite://"))
+
+
 def _quote_name(dialect: str, name: str) -> str:
     mark = "`" if dialect == "mysql" else '"'
     return ".".join(mark + part.replace(mark, mark * 2) + mark for part in name.split("."))
