@@ -1,6 +1,6 @@
 """`weir run` on the demo data (sources + SQL models) vs the same SQL run directly in DuckDB.
 
-Both read the same CSV files with the same declared types and materialise every table:
+Both read the same CSV file and SQLite database with the same declared types and materialise every table:
 Weir as Delta tables (plus quarantine, fingerprints, profiles, catalog records, cache
 keys), the baseline as Parquet files written by DuckDB's COPY. Checks, cleaning rules,
 governance and training are left out of both (the pipeline below is plain SQL), so the
@@ -15,6 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import connectorx
 import duckdb
 import yaml
 
@@ -23,7 +24,7 @@ from harness import compare
 from weir.app import open_workspace, run_project
 from weir.demo import generate, write_demo_project
 from weir.demo.project import TRANSACTION_FEATURES
-from weir.project import duckdb_type, load_project
+from weir.project import FileSource, SqlSource, duckdb_type, load_project
 
 HERE = Path(__file__).parent
 SQL = {
@@ -75,6 +76,19 @@ def run_duckdb(directory: Path) -> None:
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
     for name, source in project.config.sources.items():
+        if isinstance(source, SqlSource):  # the CRM database: read as Weir does, with connectorx
+            rows = connectorx.read_sql(
+                f"sqlite://{directory / source.url.removeprefix('sqlite:///')}",
+                f"SELECT * FROM {source.table}",
+                return_type="arrow",
+            )
+            connection.register("crm_rows", rows)
+            casts = ", ".join(
+                f"CAST({c} AS {duckdb_type(t)}) AS {c}" for c, t in (source.columns or {}).items()
+            )
+            connection.execute(f"CREATE TABLE {name} AS SELECT {casts} FROM crm_rows")
+            continue
+        assert isinstance(source, FileSource)
         columns = ", ".join(f"'{c}': '{duckdb_type(t)}'" for c, t in (source.columns or {}).items())
         connection.execute(
             f"CREATE TABLE {name} AS SELECT * FROM read_csv('{directory / source.path}', header = true, "

@@ -6,7 +6,13 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["demo_vs_duckdb.py", "tuning_jobs.py", "serving.py"]
+BENCHMARKS = [
+    "demo_vs_duckdb.py",
+    "csv_ingest.py",
+    "postgres_ingest.py",
+    "tuning_jobs.py",
+    "serving.py",
+]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:
