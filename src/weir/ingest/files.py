@@ -30,6 +30,7 @@ from weir.engines.base import iter_batches
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
 from weir.engines.split import QUARANTINE_SCHEMA, Diverted, split_batch, without_helpers
 from weir.ingest.base import Progress, SourceRead, counted
+from weir.ingest.conform import UTC, utc_timestamps
 from weir.ingest.csv_sql import NO_ZONE, csv_sql, quote
 from weir.ingest.names import check_names
 from weir.project.model import duckdb_type
@@ -138,6 +139,10 @@ def read_files(
             detail={"append": append, "files": len(files)},
         )
         schema = without_helpers(raw.schema)
+        if source.format != "csv":  # timestamps leave _utc as microseconds in UTC
+            schema = pa.schema(
+                [f.with_type(UTC) if pa.types.is_timestamp(f.type) else f for f in schema]
+            )
         stored = check_names(schema.names, source.normalise_names, name, source.path)
         guarded = _guarded(raw, read, source, diverted)
         if stored != schema.names:
@@ -212,6 +217,25 @@ def _check_header(engine: DuckDBEngine, path: Path, name: str, source: FileSourc
     if row is None or not options.header:
         return
     check_names([h or "" for h in row], source.normalise_names, name, f"{path.name} header")
+
+
+def _utc(batch: pa.RecordBatch, read: SourceRead, source: FileSource) -> pa.RecordBatch:
+    """Parquet and JSON timestamps as microseconds in UTC: nanoseconds only when nothing is
+    lost, zone-less values only in a declared zone."""
+    if not any(pa.types.is_timestamp(t) for t in batch.schema.types):
+        return batch
+    columns = []
+    for field_, column in zip(batch.schema, batch.columns, strict=True):
+        if pa.types.is_timestamp(field_.type):
+            try:
+                column = utc_timestamps(
+                    column, field_.name, source.timezone, read.source, source.path
+                )
+            except StepError as exc:
+                read.failure = exc
+                raise
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _refuse_bad_encoding(read: SourceRead, source: FileSource) -> None:
@@ -305,6 +329,8 @@ def _guarded(
             _refuse_naive_timestamps(read, source, diverted.tables[seen:])
             if source.format in ("json", "ndjson"):
                 _refuse_non_finite(batch, read, source, rows)
+            if source.format != "csv":
+                batch = _utc(batch, read, source)
             rows += batch.num_rows
             yield batch
     except duckdb.Error as exc:

@@ -100,6 +100,10 @@ class FileSource(_SourceBase):
         default="auto", description="auto: from the file name (.gz, .zst)"
     )
     csv: CsvOptions = Field(default_factory=CsvOptions)
+    timezone: str | None = Field(
+        default=None,
+        description="JSON and Parquet: zone of timestamps stored without one (CSV: csv.timezone)",
+    )
     incremental: bool = Field(
         default=False,
         description="load only files not loaded before and append them; "
@@ -110,6 +114,11 @@ class FileSource(_SourceBase):
         description="incremental: a file loaded before whose content changed is refused, "
         "or the table is rebuilt from every file",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
 
     @field_validator("path")
     @classmethod

@@ -348,3 +348,33 @@ def test_invalid_utf8_is_rejected_with_its_place(tmp_path: Path) -> None:
             tmp_path,
             FileSource(format="csv", path="e.csv", columns={"id": "int64", "name": "string"}),
         )
+
+
+def test_an_unterminated_quote_is_quarantined_with_its_line(tmp_path: Path) -> None:
+    text = (
+        'id,amount,note,ts\n1,1,ok,2026-01-01T10:00:00Z\n2,1,"never closed,2026-01-01T10:00:00Z\n'
+    )
+    data, rejects = load(tmp_path, csv(tmp_path, text))
+    assert data.column("id").to_pylist() == [1]
+    assert rejects.column("line").to_pylist() == [3]
+    assert "QUOTE" in rejects.column("error_type")[0].as_py()
+
+
+def test_parquet_times_become_utc_microseconds_without_loss(tmp_path: Path) -> None:
+    stamps = pa.array([1_767_261_600_000_000_000], pa.timestamp("ns", tz="Europe/Paris"))
+    pq.write_table(pa.table({"t": stamps}), tmp_path / "ok.parquet")
+    data, _ = load(tmp_path, FileSource(format="parquet", path="ok.parquet"))
+    assert str(data.schema.field("t").type) == "timestamp[us, tz=UTC]"
+    assert data.column("t").cast(pa.int64()).to_pylist() == [1_767_261_600_000_000]
+
+    lossy = pa.array([1_767_261_600_000_000_001], pa.timestamp("ns", tz="UTC"))
+    pq.write_table(pa.table({"t": lossy}), tmp_path / "ns.parquet", coerce_timestamps=None)
+    with pytest.raises(StepError, match="nanoseconds, which microsecond storage would drop"):
+        load(tmp_path, FileSource(format="parquet", path="ns.parquet"))
+
+    naive = pa.array([1_767_261_600_000_000], pa.timestamp("us"))
+    pq.write_table(pa.table({"t": naive}), tmp_path / "naive.parquet")
+    with pytest.raises(StepError, match="without a time zone"):
+        load(tmp_path, FileSource(format="parquet", path="naive.parquet"))
+    data, _ = load(tmp_path, FileSource(format="parquet", path="naive.parquet", timezone="UTC"))
+    assert data.column("t").cast(pa.int64()).to_pylist() == [1_767_261_600_000_000]
