@@ -25,7 +25,7 @@ HERE = Path(__file__).parent
 
 
 def make_csv(path: Path, gigabytes: float) -> None:
-    rows = int(gigabytes * 1e9 / 105)  # about 105 bytes a row
+    rows = int(gigabytes * 1e9 / 75)  # about 75 bytes a row
     marker = path.with_suffix(".rows")
     if path.is_file() and marker.is_file() and marker.read_text() == str(rows):
         return

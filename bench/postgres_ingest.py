@@ -48,7 +48,7 @@ def make_table(rows: int) -> None:
         connection.execute(f"DROP TABLE IF EXISTS {TABLE}")
         connection.execute(
             f"""CREATE TABLE {TABLE} AS SELECT g AS id, 'customer_' || (g % 100003) AS customer,
-                (g * 7919 % 100000) / 100.0 AS amount, (g % 97 = 0) AS flagged,
+                (g::bigint * 7919 % 100000) / 100.0 AS amount, (g % 97 = 0) AS flagged,
                 timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second' AS updated_at,
                 'note ' || (g % 1000) AS note
             FROM generate_series(1, {rows}) g"""

@@ -55,9 +55,11 @@ class ProjectExecutor(SourceSteps):
                 file_sha256(database), f"{database.stat().st_size} bytes"
             )
         if isinstance(source, FileSource):
+            states = observe_files(self.ws.project.root, step.target, source)
+            self.observed_files[step.target] = states
             inputs = {
                 f"file {state.path}": InputState(state.sha256, f"{state.size} bytes")
-                for state in observe_files(self.ws.project.root, step.target, source)
+                for state in states
             }
         for table in self.reads_of(step):
             record = self._current(table)

@@ -28,15 +28,18 @@ from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.core.errors import LakeError, StepError
 from weir.dag import Step
 from weir.engines.split import QUARANTINE_SCHEMA
-from weir.ingest import open_source
+from weir.ingest import FileState, open_source
 from weir.ingest.contract import Contract, plan
 from weir.project.sources import FileSource
+from weir.quality.sample import StreamSample
 
 STATE_KEY = "weir.source_state"
 LOAD_KEY = "weir.load"
 
 
 class SourceSteps(QualitySteps):
+    observed_files: dict[str, list[FileState]]
+
     def _source(self, step: Step, token: int) -> dict[str, Any]:
         name = step.target
         source = self.config.sources[name]
@@ -46,7 +49,13 @@ class SourceSteps(QualitySteps):
         load_id = uuid.uuid4().hex
         report = self._progress_reporter()
         with open_source(
-            self.ws.engine, self.ws.project.root, name, source, prior=prior, progress=report
+            self.ws.engine,
+            self.ws.project.root,
+            name,
+            source,
+            prior=prior,
+            progress=report,
+            observed=self.observed_files.pop(name, None),
         ) as read:
             if read.nothing_new:
                 current = self._current(name)
@@ -86,6 +95,9 @@ class SourceSteps(QualitySteps):
                         source.description,
                         mode=mode,
                         metadata={STATE_KEY: json.dumps(state), LOAD_KEY: load_id},
+                        sample=StreamSample(checked.schema, self.config.profiles.sample_rows)
+                        if self.config.profiles.enabled
+                        else None,
                     )
                 except LakeError:
                     staging.unlink(missing_ok=True)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from weir.app.plan import view_models
 from weir.app.workspace import Workspace
 from weir.catalog import VersionRecord
 from weir.core.errors import NotFoundError
 from weir.engines import schema_record
 from weir.quality import profile_table
+from weir.quality.sample import StreamSample
 from weir.transform import SqlModel
 
 QUARANTINE_SUFFIX = "__quarantine"
@@ -29,6 +32,7 @@ class StepBase:
         self.full_refresh = False
         self.progress: Callable[[str], None] | None = None  # what a long step is doing now
         self.last_merge: dict[str, int] = {}
+        self.observed_files: dict[str, Any] = {}  # source -> files seen when the run decided
         self.views = view_models(workspace.project)
 
     def base_tables(self, tables: Iterable[str]) -> list[str]:
@@ -64,14 +68,28 @@ class StepBase:
         mode: Literal["overwrite", "append"] = "overwrite",
         merge_on: list[str] | None = None,
         metadata: Mapping[str, str] | None = None,
+        sample: StreamSample | None = None,
     ) -> VersionRecord:
-        """Write one Delta commit (replace, append or merge) and record it, with lineage."""
+        """Write one Delta commit (replace, append or merge) and record it, with lineage.
+        `sample`, on a replacing write, is fed the rows as they stream, for the profile."""
+        if sample is not None and mode == "overwrite" and not merge_on:
+            data = sample.passing(data)
+        else:
+            sample = None
         metadata = {**(metadata or {}), "weir.run": str(self.run_id), "weir.step_run": str(token)}
         if merge_on:
             version, self.last_merge = self.ws.lake.merge(table, data, merge_on, metadata=metadata)
         else:
             version = self.ws.lake.write(table, data, mode=mode, metadata=metadata)
-        return self._record(table, kind, version, token, parents, description)
+        return self._record(
+            table,
+            kind,
+            version,
+            token,
+            parents,
+            description,
+            sample=sample.table() if sample is not None else None,
+        )
 
     def _record(
         self,
@@ -81,6 +99,8 @@ class StepBase:
         token: int,
         parents: list[VersionRecord],
         description: str | None = None,
+        *,
+        sample: pa.Table | None = None,
     ) -> VersionRecord:
         """Record a committed version in the catalog: row count, fingerprint, schema, profile."""
         scan = self.ws.lake.scan(table, version)
@@ -104,6 +124,8 @@ class StepBase:
                 scan,
                 sample_above=settings.sample_above,
                 sample_rows=settings.sample_rows,
+                counts=(fingerprint.row_count, *fingerprint.non_null),
+                sample=sample,
             )
             self.ws.catalog.record_profile(record.id, profile.as_record())
         return record

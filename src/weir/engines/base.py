@@ -31,6 +31,7 @@ class Fingerprint:
 
     row_count: int
     digest: str
+    non_null: tuple[int, ...] = ()  # per column, from the same scan: a profile needs them
 
 
 class Engine(Protocol):

@@ -132,12 +132,13 @@ class DuckDBEngine:
         columns = ", ".join(_ident(name) for name in data.schema.names) or "NULL"
         try:
             self._sandbox(connection, {"t": data})
-            count, total, xor = connection.execute(
-                f"SELECT count(*), coalesce(sum(h::HUGEINT), 0), coalesce(bit_xor(h), 0) "
-                f"FROM (SELECT hash({columns}) AS h FROM t)"
+            non_null = "".join(f", count({_ident(n)})" for n in data.schema.names)
+            count, total, xor, *counts = connection.execute(
+                f"SELECT count(*), coalesce(sum(h::HUGEINT), 0), coalesce(bit_xor(h), 0)"
+                f"{non_null} FROM (SELECT hash({columns}) AS h, * FROM t)"
             ).fetchone() or (0, 0, 0)
         finally:
             connection.close()
         schema = ",".join(f"{f.name}:{f.type}" for f in data.schema)
         digest = hashlib.sha256(f"{schema}|{count}|{total}|{xor}".encode()).hexdigest()
-        return Fingerprint(row_count=int(count), digest=digest)
+        return Fingerprint(int(count), digest, tuple(int(c) for c in counts))

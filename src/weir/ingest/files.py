@@ -98,6 +98,7 @@ def read_files(
     *,
     prior: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    observed: list[FileState] | None = None,
 ) -> Iterator[SourceRead]:
     """Open a streaming read of a file source; the reader refuses an empty load.
 
@@ -105,7 +106,7 @@ def read_files(
     source reads only files it has not loaded; a loaded file whose content changed is
     refused, or reloads every file, as `on_change` says.
     """
-    files, state, append = _files_to_load(root, name, source, prior)
+    files, state, append = _files_to_load(root, name, source, prior, observed)
     if not files:
         yield SourceRead(
             name,
@@ -155,10 +156,16 @@ def read_files(
 
 
 def _files_to_load(
-    root: Path, name: str, source: FileSource, prior: Mapping[str, Any] | None
+    root: Path,
+    name: str,
+    source: FileSource,
+    prior: Mapping[str, Any] | None,
+    observed: list[FileState] | None,
 ) -> tuple[list[Path], dict[str, Any], bool]:
-    """The files this load reads, the state after it, and whether it appends."""
-    now = observe_files(root, name, source)
+    """The files this load reads, the state after it, and whether it appends. `observed` is
+    what the run saw when it decided to run this step (hashing a multi-GB file twice costs
+    seconds)."""
+    now = observed if observed is not None else observe_files(root, name, source)
     state = {"files": {f.path: {"size": f.size, "sha256": f.sha256} for f in now}}
     loaded: dict[str, dict[str, Any]] = dict((prior or {}).get("files", {}))
     if not source.incremental or not loaded:

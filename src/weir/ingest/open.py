@@ -10,7 +10,7 @@ from typing import Any
 
 from weir.engines.duckdb import DuckDBEngine
 from weir.ingest.base import Progress, SourceRead
-from weir.ingest.files import read_files
+from weir.ingest.files import FileState, read_files
 from weir.ingest.http import read_http
 from weir.ingest.sql import read_sql
 from weir.project.sources import FileSource, HttpSource, SqlSource
@@ -25,10 +25,13 @@ def open_source(
     *,
     prior: Mapping[str, Any] | None,
     progress: Progress | None = None,
+    observed: list[FileState] | None = None,
 ) -> Iterator[SourceRead]:
     """Open a streaming read; `prior` is the state committed with the table's last load."""
     if isinstance(source, FileSource):
-        with read_files(engine, root, name, source, prior=prior, progress=progress) as read:
+        with read_files(
+            engine, root, name, source, prior=prior, progress=progress, observed=observed
+        ) as read:
             yield read
     elif isinstance(source, SqlSource):
         with read_sql(root, name, source, prior=prior, progress=progress) as read:

@@ -2,8 +2,9 @@
 
 Row and null counts are exact, from the whole table (cheap: they read no values). The
 distribution (distinct count, min and max, mean and std, quantiles, histogram, top values)
-comes from the whole table up to SAMPLE_ABOVE rows, and above that from a seeded block
-sample of about SAMPLE_ROWS rows, which the profile records (`sample_rows`): profiling a
+comes from the whole table up to SAMPLE_ABOVE rows, and above that from a seeded sample of
+about SAMPLE_ROWS rows (drawn while the table was written when the writer kept one, else a
+block sample), which the profile records (`sample_rows`): profiling a
 large table then costs about as much as profiling a million rows, at the price of extremes
 and distinct counts being those of the sample. Nothing is pulled into Python but results.
 """
@@ -100,7 +101,12 @@ def profile_table(
     top_k: int = 10,
     sample_above: int | None = None,
     sample_rows: int | None = None,
+    counts: tuple[int, ...] | None = None,
+    sample: pa.Table | None = None,
 ) -> TableProfile:
+    """`counts`: row count then each column's non-null count, when a scan already made them
+    (the fingerprint's does): a large table is then read once less. `sample`: a uniform
+    sample drawn while the table was written (quality.sample), used instead of drawing one."""
     sample_above = SAMPLE_ABOVE if sample_above is None else sample_above
     sample_rows = SAMPLE_ROWS if sample_rows is None else sample_rows
     schema: pa.Schema = data.schema
@@ -111,15 +117,27 @@ def profile_table(
         for f in schema
         if pat.is_string(f.type) or pat.is_large_string(f.type) or pat.is_boolean(f.type)
     ]
-    counts = ", ".join(["count(*)", *(f"count({_ident(f.name)})" for f in schema)])
-    with engine.query(f"SELECT {counts} FROM t", {"t": data}) as reader:
-        exact = list(reader.read_all().to_pylist()[0].values())
+    if counts is not None and len(counts) == len(schema) + 1:
+        exact: list[Any] = list(counts)
+    else:
+        wanted = ", ".join(["count(*)", *(f"count({_ident(f.name)})" for f in schema)])
+        with engine.query(f"SELECT {wanted} FROM t", {"t": data}) as reader:
+            exact = list(reader.read_all().to_pylist()[0].values())
     rows = int(exact[0])
     profile = TableProfile(rows)
     source = "t"
-    if rows > sample_above:
+    sampled = rows > sample_above
+    if sampled:
+        # Drawn once and kept in memory: the statistics, histogram and top-value queries
+        # below all read it, instead of each scanning the whole table again for its sample.
         percent = min(100.0, 100.0 * sample_rows / rows)
-        source = f"(SELECT * FROM t USING SAMPLE {percent:.6f} PERCENT (system, 42))"
+        if sample is not None and sample.schema.names == schema.names:
+            data = sample
+        else:
+            with engine.query(
+                f"SELECT * FROM t USING SAMPLE {percent:.6f} PERCENT (system, 42)", {"t": data}
+            ) as reader:
+                data = reader.read_all()
     parts = ["count(*)"]
     for f in schema:
         q = _ident(f.name)
@@ -131,13 +149,13 @@ def profile_table(
                 f"avg({q}::DOUBLE)",
                 f"stddev_samp({q}::DOUBLE)",
                 f"quantile_cont({q}::DOUBLE, [{quantiles}])"
-                if source != "t"
+                if sampled
                 else f"approx_quantile({q}::DOUBLE, [{quantiles}])",
             ]
     with engine.query(f"SELECT {', '.join(parts)} FROM {source}", {"t": data}) as reader:
         values = iter(reader.read_all().to_pylist()[0].values())
-    sampled = int(next(values))
-    profile.sample_rows = sampled if source != "t" else None
+    sample_count = int(next(values))
+    profile.sample_rows = sample_count if sampled else None
     for f, count in zip(schema, exact[1:], strict=True):
         count = int(count)
         column = ColumnProfile(
