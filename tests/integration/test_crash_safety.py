@@ -63,8 +63,10 @@ def test_sigkill_at_random_points_then_a_rerun_equals_one_clean_load(tmp_path: P
     write_project(killed, sources())
     env = {**os.environ, "NO_COLOR": "1"}
     deaths = 0
+    whole = 0.0  # how long an unkilled run takes here: deaths are spread over it
     for number in range(ROUNDS):
         add_round(killed, number)
+        started = time.monotonic()
         process = subprocess.Popen(
             [sys.executable, "-m", "weir", "run"],
             cwd=killed,
@@ -72,11 +74,17 @@ def test_sigkill_at_random_points_then_a_rerun_equals_one_clean_load(tmp_path: P
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.5, 3.0))
-        if process.poll() is None:
+        if number == 0:
+            assert process.wait() == 0
+            whole = time.monotonic() - started
+            continue
+        try:
+            process.wait(timeout=rng.uniform(0.3, 1.0) * whole)
+        except subprocess.TimeoutExpired:
             os.kill(process.pid, signal.SIGKILL)
             deaths += 1
         process.wait()
+    print(f"{deaths} of {ROUNDS - 1} runs killed; an unkilled run takes {whole:.1f} s")
     assert deaths >= ROUNDS // 3, "too few runs were killed to test anything; raise the delays"
     final = run(killed)
     assert all(r["status"] in ("succeeded", "skipped") for r in final.values()), final
