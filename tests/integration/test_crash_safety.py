@@ -84,7 +84,12 @@ def test_sigkill_at_random_points_then_a_rerun_equals_one_clean_load(tmp_path: P
             os.kill(process.pid, signal.SIGKILL)
             deaths += 1
         process.wait()
-    print(f"{deaths} of {ROUNDS - 1} runs killed; an unkilled run takes {whole:.1f} s")
+    commits = len(list((killed / ".weir" / "lake" / "files" / "_delta_log").glob("*.json")))
+    print(
+        f"{deaths} of {ROUNDS - 1} runs killed; an unkilled run takes {whole:.1f} s; "
+        f"{commits} commits of table files before the last run"
+    )
+    assert commits >= 2, "no killed run got as far as a commit; the deaths came too early"
     assert deaths >= ROUNDS // 3, "too few runs were killed to test anything; raise the delays"
     final = run(killed)
     assert all(r["status"] in ("succeeded", "skipped") for r in final.values()), final
