@@ -9,7 +9,6 @@ profile and the catalog records. The baseline is what a hand-written script woul
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,9 +16,7 @@ import duckdb
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import compare
-from weir.app import open_workspace, run_project
-from weir.project import load_project
+from harness import compare, run_weir_fresh
 
 HERE = Path(__file__).parent
 
@@ -53,16 +50,6 @@ def project(directory: Path, csv: Path) -> Path:
     return directory
 
 
-def run_weir(directory: Path) -> None:
-    shutil.rmtree(directory / ".weir", ignore_errors=True)
-    workspace = open_workspace(load_project(directory))
-    try:
-        result = run_project(workspace)
-        assert result.ok, [r.error for r in result.reports]
-    finally:
-        workspace.close()
-
-
 def run_duckdb(csv: Path, output: Path) -> None:
     output.unlink(missing_ok=True)
     connection = duckdb.connect()
@@ -81,7 +68,7 @@ def main() -> None:
     baseline = HERE / "data" / "ingest_baseline.parquet"
     result = compare(
         f"CSV ({csv.stat().st_size / 1e9:.2f} GB) -> table",
-        lambda: run_weir(directory),
+        lambda: run_weir_fresh(directory),
         lambda: run_duckdb(csv, baseline),
         rounds=args.rounds,
     )

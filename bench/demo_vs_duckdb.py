@@ -20,8 +20,7 @@ import duckdb
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import compare
-from weir.app import open_workspace, run_project
+from harness import compare, run_weir_fresh
 from weir.demo import generate, write_demo_project
 from weir.demo.project import TRANSACTION_FEATURES
 from weir.project import FileSource, SqlSource, duckdb_type, load_project
@@ -56,16 +55,6 @@ def prepare_project(rows: int, seed: int, *, profiles: bool = True) -> Path:
     for name, text in SQL.items():
         (directory / "sql" / name).write_text(text)
     return directory
-
-
-def run_weir(directory: Path) -> None:
-    shutil.rmtree(directory / ".weir", ignore_errors=True)
-    workspace = open_workspace(load_project(directory))
-    try:
-        result = run_project(workspace)
-        assert result.ok and result.count("succeeded") == 6, [r.error for r in result.reports]
-    finally:
-        workspace.close()
 
 
 def run_duckdb(directory: Path) -> None:
@@ -115,7 +104,7 @@ def main() -> None:
         results.append(
             compare(
                 f"demo pipeline at {args.rows:,} transactions, {label}",
-                lambda d=directory: run_weir(d),
+                lambda d=directory: run_weir_fresh(d, 6),
                 lambda d=directory: run_duckdb(d),
                 rounds=args.rounds,
             )

@@ -4,10 +4,12 @@ the ratio. Machines here are noisy, so only the ratio is evidence; absolute time
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -52,3 +54,18 @@ def compare(
             (weir_times if label == "weir" else baseline_times).append(elapsed)
             print(f"  round {round_number + 1} {label:<8} {elapsed:7.2f}s", flush=True)
     return Result(name, weir_times, baseline_times)
+
+
+def run_weir_fresh(directory: Path, succeeded: int | None = None) -> None:
+    """`weir run` in-process on a project with an empty workspace (a cold, whole run)."""
+    from weir.app import open_workspace, run_project
+    from weir.project import load_project
+
+    shutil.rmtree(directory / ".weir", ignore_errors=True)
+    workspace = open_workspace(load_project(directory))
+    try:
+        result = run_project(workspace)
+        assert result.ok, [r.error for r in result.reports]
+        assert succeeded is None or result.count("succeeded") == succeeded
+    finally:
+        workspace.close()

@@ -11,7 +11,6 @@ profile, catalog). The ratio is against the fastest of the three in the same run
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import time
@@ -24,8 +23,7 @@ import pyarrow.parquet as pq
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from weir.app import open_workspace, run_project
-from weir.project import load_project
+from harness import run_weir_fresh
 
 HERE = Path(__file__).parent
 URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -105,16 +103,6 @@ def project(directory: Path) -> Path:
     return directory
 
 
-def run_weir(directory: Path) -> None:
-    shutil.rmtree(directory / ".weir", ignore_errors=True)
-    workspace = open_workspace(load_project(directory))
-    try:
-        result = run_project(workspace)
-        assert result.ok, [r.error for r in result.reports]
-    finally:
-        workspace.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=3_000_000)
@@ -124,7 +112,7 @@ def main() -> None:
     directory = project(HERE / "data" / "postgres_ingest")
     output = HERE / "data" / "postgres_baseline.parquet"
     runs: dict[str, Callable[[], None]] = {
-        "weir": lambda: run_weir(directory),
+        "weir": lambda: run_weir_fresh(directory),
         "connectorx": lambda: via_connectorx(output),
         "adbc": lambda: via_adbc(output),
         "psycopg copy": lambda: via_psycopg_copy(output),
