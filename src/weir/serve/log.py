@@ -1,11 +1,16 @@
-"""The prediction log: every answer, buffered in memory and appended to a Delta table in
-batches by a background thread, so a request never waits for a disk write. Columns:
-logged_at, request_id, model, version, latency_ms, input_<field> per model input (typed),
-and the answer (label + probability, probabilities as JSON, prediction, or cluster).
+"""The prediction log: every answer, handed to a writer process that appends it to a Delta
+table, so a request never waits for a disk write, and never for the interpreter lock
+held by the work of turning rows into Arrow (done in-process, that work showed as
+0.5 to 1 ms at p99). Columns: logged_at, request_id, model, version, latency_ms,
+input_<field> per model input (typed), and the answer (label + probability, probabilities
+as JSON, prediction, or cluster).
 
-Nothing is lost on a clean shutdown (`close` writes what is buffered). On a crash, what was
-buffered since the last completed write is lost: at most `flush_seconds` of traffic, and
-about `flush_rows` rows when traffic is heavy (a full buffer is written at once).
+On the request path an answer becomes one JSON line written to a pipe (non-blocking; if
+the pipe is full the line waits in memory for the next write). The writer process
+(`weir.serve.log_writer`) buffers lines and appends them every `flush_seconds` or
+`flush_rows`. Nothing is lost on a clean shutdown: closing the pipe makes the writer
+write everything and exit. A killed server closes the pipe too, so its answers are still
+written; a killed writer loses at most `flush_seconds` of answers.
 """
 
 from __future__ import annotations
@@ -13,54 +18,63 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from collections import deque
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-TYPES = {
-    "number": pa.float64(),
-    "category": pa.string(),
-    "text": pa.string(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-}
-
-
-SEAL_SECONDS = 0.2
+_EPOCH_DAY = date(1970, 1, 1)
+_PIPE_BYTES = 1 << 20
+_MAX_WAITING = 1_000_000  # lines kept in memory while the writer is gone or slow
 
 
 class PredictionLog:
     def __init__(
-        self, path: Path, inputs: dict[str, str], flush_rows: int, flush_seconds: float
+        self,
+        path: Path,
+        inputs: dict[str, str],
+        flush_rows: int,
+        flush_seconds: float,
+        model: str = "",
     ) -> None:
         """One typed column per model input (`inputs`: name -> kind), so drift checks read
         the log like any table; the answer's fields become columns too."""
-        self.path, self.flush_rows, self.flush_seconds = path, flush_rows, flush_seconds
-        self._kinds = dict(inputs)
-        self._outputs: tuple[str, ...] | None = None
-        self._model = ""
+        self.path, self._kinds = path, dict(inputs)
+        spec = {
+            "path": str(path),
+            "model": model,
+            "columns": self._kinds,
+            "flush_rows": flush_rows,
+            "flush_seconds": flush_seconds,
+        }
+        self._process = subprocess.Popen(
+            # run as a file, not `-m weir...`: importing the weir package costs two seconds
+            [sys.executable, str(Path(__file__).with_name("log_writer.py")), json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C to the server must not kill the writer first
+        )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._pipe = self._process.stdin.fileno()
+        with contextlib.suppress(OSError, AttributeError):  # Linux: room for bursts
+            import fcntl
+
+            fcntl.fcntl(self._pipe, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        os.set_blocking(self._pipe, False)
+        self._waiting: deque[bytes] = deque()
         self._lock = threading.Lock()
-        self._columns = self._empty()
-        self._sealed: list[pa.Table] = []
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._write_lock = threading.Lock()
+        self.sent = 0
         self.written = 0
         self.failures = 0
+        self.dropped = 0
         self.last_error: str | None = None
-        self._thread = threading.Thread(target=self._loop, name="weir-prediction-log", daemon=True)
-        self._thread.start()
+        self._reports = threading.Thread(target=self._read_reports, daemon=True)
+        self._reports.start()
 
     def add(
         self,
@@ -71,111 +85,95 @@ class PredictionLog:
         output: dict[str, Any],
         latency_ms: float,
     ) -> None:
-        """No I/O, a few list appends: called on the request path. Values go straight into
-        per-column lists (timestamps as microseconds), so sealing them into Arrow is one C
-        loop per column."""
+        """One JSON line and one non-blocking write: called on the request path."""
+        record: dict[str, Any] = {
+            "logged_at": time.time_ns() // 1000,
+            "request_id": request_id,
+            "version": version,
+            "latency_ms": latency_ms,
+        }
+        for name, kind in self._kinds.items():
+            value = row[name]
+            if value is not None and kind == "timestamp":
+                value = (value - _EPOCH) // timedelta(microseconds=1)
+            elif value is not None and kind == "date":
+                value = (value - _EPOCH_DAY).days
+            record[f"input_{name}"] = value
+        for name, value in output.items():
+            if name == "probabilities":
+                value = json.dumps(value)
+            elif name == "label":
+                value = str(value)
+            record[name] = value
+        line = (json.dumps(record, allow_nan=False, default=str) + "\n").encode()
         with self._lock:
-            columns = self._columns
-            columns["logged_at"].append(time.time_ns() // 1000)
-            columns["request_id"].append(request_id)
-            columns["version"].append(version)
-            columns["latency_ms"].append(latency_ms)
-            for name, kind in self._kinds.items():
-                value = row[name]
-                if value is not None and kind in ("timestamp", "date"):
-                    value = _micros(value) if kind == "timestamp" else value
-                columns[f"input_{name}"].append(value)
-            if self._outputs is None:
-                self._outputs = tuple(output)
-                for name in self._outputs:
-                    columns.setdefault(name, [])
-            for name in self._outputs:
-                value = output.get(name)
-                if name == "probabilities":
-                    value = json.dumps(value)
-                elif name == "label":
-                    value = str(value)
-                columns[name].append(value)
-            self._model = model
-            rows = len(columns["logged_at"])
-        if rows >= self.flush_rows:
-            self._wake.set()
+            if self._waiting:
+                self._waiting.append(line)
+                self._drain()
+            else:
+                self._send(line)
+
+    def _send(self, line: bytes) -> None:
+        try:
+            sent = os.write(self._pipe, line)
+        except BlockingIOError:
+            sent = 0
+        except (BrokenPipeError, OSError) as exc:
+            self._failed(f"the log writer stopped ({exc}); answers wait in memory")
+            sent = 0
+        if sent == len(line):
+            self.sent += 1
+            return
+        self._waiting.appendleft(line[sent:]) if sent else self._waiting.append(line)
+        if sent:
+            self.sent += 1  # its first bytes are in the pipe: the rest must follow first
+        if len(self._waiting) > _MAX_WAITING:
+            self._waiting.pop()
+            self.dropped += 1
+
+    def _drain(self) -> None:
+        while self._waiting:
+            line = self._waiting.popleft()
+            before = len(self._waiting)
+            self._send(line)
+            if len(self._waiting) > before:  # did not fit: try again on the next answer
+                return
+
+    def _failed(self, message: str) -> None:
+        self.failures += 1
+        self.last_error = message
+
+    def _read_reports(self) -> None:
+        assert self._process.stdout is not None
+        for raw in self._process.stdout:
+            text = raw.decode(errors="replace").strip()
+            kind, _, rest = text.partition(" ")
+            if kind == "written":
+                self.written = int(rest)
+                self.last_error = None
+            elif kind == "failed":
+                self._failed(rest)
 
     @property
     def buffered(self) -> int:
-        sealed: int = sum(t.num_rows for t in self._sealed)
-        return len(self._columns["logged_at"]) + sealed
+        """Answers not yet in the table (sent to the writer, or waiting to be sent)."""
+        return max(0, self.sent - self.written) + len(self._waiting)
 
-    def _loop(self) -> None:
-        # The writer yields the CPU to requests: on Linux a thread has its own nice value,
-        # and threads it starts (the Delta writer's) inherit it.
-        with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        last_write = time.monotonic()
-        while not self._stop.is_set():
-            self._wake.wait(min(SEAL_SECONDS, self.flush_seconds))
-            self._wake.clear()
-            self._seal()
-            due = time.monotonic() - last_write >= self.flush_seconds
-            if due or self.buffered >= self.flush_rows:
-                self.flush()
-                last_write = time.monotonic()
-
-    def _seal(self) -> None:
-        """Turn what is buffered into Arrow, a few hundred rows at a time: converting Python
-        values holds the interpreter lock, and small pieces keep each hold short (12,000
-        rows at once held it for 15 ms, which showed in p99 latency)."""
+    def close(self, timeout: float = 60) -> None:
+        """Send what waits, close the pipe, and wait for the writer to write it all."""
         with self._lock:
-            columns, self._columns = self._columns, self._empty()
-        if columns["logged_at"]:
-            self._sealed.append(self._table(columns))
-
-    def flush(self) -> int:
-        """Write everything buffered now (the Delta write releases the interpreter lock);
-        a failed write keeps the rows for the next try."""
-        with self._write_lock:
-            self._seal()
-            if not self._sealed:
-                return 0
-            tables, self._sealed = self._sealed, []
-            table = pa.concat_tables(tables, promote_options="default")
+            os.set_blocking(self._pipe, True)
             try:
-                from deltalake import write_deltalake
-
-                write_deltalake(str(self.path), table, mode="append")
-            except Exception as exc:
-                self.failures += 1
-                self.last_error = str(exc)
-                self._sealed = tables + self._sealed
-                return 0
-            rows: int = table.num_rows
-            self.written += rows
-            return rows
-
-    def _empty(self) -> dict[str, list[Any]]:
-        names = ["logged_at", "request_id", "version", "latency_ms"]
-        names += [f"input_{name}" for name in self._kinds]
-        names += list(self._outputs or ())
-        return {name: [] for name in names}
-
-    def _table(self, columns: dict[str, list[Any]]) -> pa.Table:
-        count = len(columns["logged_at"])
-        arrays: dict[str, pa.Array] = {
-            "logged_at": pa.array(columns["logged_at"], pa.timestamp("us", tz="UTC")),
-            "request_id": pa.array(columns["request_id"], pa.string()),
-            "model": pa.array([self._model] * count, pa.string()),
-            "version": pa.array(columns["version"], pa.int64()),
-            "latency_ms": pa.array(columns["latency_ms"], pa.float64()),
-        }
-        for name, kind in self._kinds.items():
-            arrays[f"input_{name}"] = pa.array(columns[f"input_{name}"], TYPES[kind])
-        for name in self._outputs or ():
-            arrays[name] = pa.array(columns[name])
-        return pa.table(arrays)
-
-    def close(self) -> None:
-        """Stop the writer and write everything still buffered."""
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=30)
-        self.flush()
+                while self._waiting:
+                    os.write(self._pipe, self._waiting.popleft())
+                    self.sent += 1
+            except OSError as exc:
+                self._failed(f"the log writer stopped ({exc})")
+            with contextlib.suppress(OSError):
+                assert self._process.stdin is not None
+                self._process.stdin.close()
+        try:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self._reports.join(timeout=5)

@@ -1,0 +1,65 @@
+"""The prediction log's writer process: typed columns, nothing lost on close, a dead writer
+seen and survived."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from weir.serve.log import PredictionLog
+
+KINDS = {"amount": "number", "channel": "category", "at": "timestamp", "day": "date"}
+ROW = {
+    "amount": 12.5,
+    "channel": "pos",
+    "at": dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC),
+    "day": dt.date(2026, 3, 1),
+}
+
+
+def test_every_answer_is_written_with_typed_columns_on_close(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log", KINDS, flush_rows=10_000, flush_seconds=60, model="m")
+    for i in range(2_500):
+        log.add(
+            f"r{i}",
+            "m",
+            3,
+            ROW | {"channel": None if i % 2 else "pos"},
+            {"label": 1, "probability": 0.25},
+            0.4,
+        )
+    log.close()
+    table = DeltaTable(str(tmp_path / "log")).to_pyarrow_table()
+    assert table.num_rows == 2_500 and log.written == 2_500 and log.buffered == 0
+    assert table.schema.field("input_at").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("input_day").type == pa.date32()
+    first = table.sort_by("request_id").slice(0, 1).to_pylist()[0]
+    assert first["input_at"] == ROW["at"] and first["input_day"] == ROW["day"]
+    assert first["model"] == "m" and first["label"] == "1" and first["version"] == 3
+
+
+def test_rows_are_written_every_flush_seconds(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log", KINDS, flush_rows=10_000, flush_seconds=0.2, model="m")
+    try:
+        log.add("a", "m", 1, ROW, {"prediction": 1.0}, 0.1)
+        deadline = time.monotonic() + 20
+        while log.written < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert log.written == 1 and log.buffered == 0
+    finally:
+        log.close()
+
+
+def test_a_dead_writer_is_reported_and_the_server_goes_on(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log", KINDS, flush_rows=10_000, flush_seconds=60, model="m")
+    log._process.kill()
+    log._process.wait()
+    for i in range(5):
+        log.add(f"r{i}", "m", 1, ROW, {"prediction": 1.0}, 0.1)  # never raises
+    assert log.failures >= 1 and "writer stopped" in (log.last_error or "")
+    assert log.buffered == 5
+    log.close()
