@@ -8,6 +8,7 @@ onnxruntime's predictions on the held-out rows equal the native ones within a to
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,12 +183,18 @@ def session(onnx: bytes, threads: int = 1) -> Any:
     return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
 
 
+_probability_output: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+
+
 def run(sess: Any, columns: Mapping[str, Any], kinds: dict[str, str], task: str) -> np.ndarray:
     """Probabilities for classifiers, values or clusters otherwise (what `predictions` gives),
     for prepared columns: a DataFrame from `prepare_frame` or a dict from `prepare_columns`."""
+    if task == "classification":  # only the probabilities: labels follow the threshold
+        wanted = _probability_output.get(sess)
+        if wanted is None:  # get_outputs() builds objects on every call: look once
+            wanted = _probability_output.setdefault(sess, [sess.get_outputs()[1].name])
+        return np.asarray(sess.run(wanted, feeds_for(columns, kinds))[0], dtype=np.float64)
     outputs = sess.run(None, feeds_for(columns, kinds))
-    if task == "classification":
-        return np.asarray(outputs[1], dtype=np.float64)
     if task == "clustering":
         return np.asarray(outputs[0]).reshape(-1)
     return np.asarray(outputs[0], dtype=np.float64).reshape(-1)

@@ -18,6 +18,7 @@ import pyarrow.types as pat
 from weir.project.ml_config import FeatureSpec
 
 _SECONDS_PER_DAY = 86_400.0
+_NAN = float("nan")
 
 
 def input_kinds(schema: pa.Schema, features: FeatureSpec) -> dict[str, str]:
@@ -56,29 +57,22 @@ def prepare_columns(rows: list[dict[str, Any]], features: FeatureSpec) -> dict[s
     """Numbers are floats or None, categories and text strings or None, dates and
     timestamps `date`/`datetime` (timestamps with a zone) or None."""
     frame: dict[str, Any] = {}
+    # Plain lists: the ONNX feeds and the DataFrame convert them once; a float64 array
+    # made here would be converted again (a tenth of a single-row request's time).
     for column in features.numeric:
-        frame[column] = np.array(
-            [np.nan if r[column] is None else float(r[column]) for r in rows], dtype=np.float64
-        )
+        frame[column] = [_NAN if r[column] is None else float(r[column]) for r in rows]
     for column in features.categorical:
         frame[column] = ["" if r[column] is None else str(r[column]) for r in rows]
     for column, spec in features.dates.items():
         values = [_utc_naive(r[column]) for r in rows]
         for part in spec.parts:
-            frame[f"{column}__{part}"] = np.array(
-                [np.nan if v is None else _part(v, part) for v in values], dtype=np.float64
-            )
+            frame[f"{column}__{part}"] = [_NAN if v is None else _part(v, part) for v in values]
         for other in spec.since:
             others = [_utc_naive(r[other]) for r in rows]
-            frame[f"{column}__days_since_{other}"] = np.array(
-                [
-                    np.nan
-                    if a is None or b is None
-                    else (a - b) / _MICROSECOND / 1e6 / _SECONDS_PER_DAY
-                    for a, b in zip(values, others, strict=True)
-                ],
-                dtype=np.float64,
-            )
+            frame[f"{column}__days_since_{other}"] = [
+                _NAN if a is None or b is None else (a - b) / _MICROSECOND / 1e6 / _SECONDS_PER_DAY
+                for a, b in zip(values, others, strict=True)
+            ]
     for column in features.text:
         frame[column] = ["" if r[column] is None else str(r[column]) for r in rows]
     return frame
