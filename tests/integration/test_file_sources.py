@@ -139,3 +139,14 @@ def test_long_loads_report_rows_bytes_and_rate(tmp_path: Path) -> None:
     finally:
         workspace.close()
     assert seen and all(re.fullmatch(r"[\d,]+ rows · [\d,.]+ MB · [\d,]+ rows/s", t) for t in seen)
+
+
+def test_a_widening_incremental_load_adds_to_the_quarantine(tmp_path: Path) -> None:
+    root = project(tmp_path / "p", schema_policy={"type_changes": "evolve"})
+    drop(root, "a.csv", "id,v\n1,10\n2,3,4\n")
+    run(root)
+    drop(root, "b.csv", "id,v\n3,2.5\n4,5,6\n")
+    report = run(root)["source:events"]
+    assert report["status"] == "succeeded", report["error"]
+    assert report["summary"]["schema"] == "v2: widened v to double"
+    assert table(root, "events__quarantine").num_rows == 2

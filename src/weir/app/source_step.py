@@ -78,7 +78,11 @@ class SourceSteps(QualitySteps):
                 stream, mode = self._with_existing_rows(name, contract, stream), "overwrite"
             before = self._current(name).row_count if append else 0
             state = {**read.state, "load": load_id, "schema": _schema_version(prior, contract)}
-            staging = self._staging(name) / f"{load_id}.{mode}.parquet"
+            # rejects follow the load, not the commit: a widening rewrite of an incremental
+            # load still adds to the quarantine rather than replacing it
+            staging = (
+                self._staging(name) / f"{load_id}.{'append' if append else 'overwrite'}.parquet"
+            )
             with self._quarantine_rules(name, stream) as (checked, diverted):
 
                 def stage() -> None:

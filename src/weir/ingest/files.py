@@ -14,6 +14,7 @@ Two kinds of quarantine record:
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -201,29 +202,32 @@ def _read_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]
 
 def _check_header(engine: DuckDBEngine, path: Path, name: str, source: FileSource) -> None:
     """DuckDB renames a repeated header ('a', 'a_1') and names an empty one 'column3': a
-    silent change, so the header is read as text and checked first."""
+    silent change, so the header line is read as text (DuckDB decompresses and decodes it)
+    and split here, by the source's own delimiter and quote."""
     options = source.csv
+    if not options.header:
+        return
     connection = engine.connect()
     try:
         row = connection.execute(
-            "SELECT * FROM read_csv(?, header = false, all_varchar = true, delim = ?, quote = ?, "
-            "escape = ?, encoding = ?, compression = ?, null_padding = true) LIMIT 1",
-            [
-                str(path),
-                options.delimiter,
-                options.quote,
-                options.escape,
-                options.encoding,
-                source.compression,
-            ],
+            "SELECT * FROM read_csv(?, header = false, columns = {'line': 'VARCHAR'}, "
+            "delim = ?, quote = '', escape = '', encoding = ?, compression = ?, "
+            "auto_detect = false, strict_mode = false) LIMIT 1",
+            [str(path), "\x1f", options.encoding, source.compression],
         ).fetchone()
     except duckdb.Error:
         return  # the read itself reports what is wrong with the file
     finally:
         connection.close()
-    if row is None or not options.header:
+    if row is None or row[0] is None:
         return
-    check_names([h or "" for h in row], source.normalise_names, name, f"{path.name} header")
+    dialect: dict[str, Any] = {"delimiter": options.delimiter, "quotechar": options.quote}
+    if options.escape == options.quote:
+        dialect["doublequote"] = True
+    else:
+        dialect |= {"doublequote": False, "escapechar": options.escape}
+    names = next(csv.reader([row[0]], **dialect), [])
+    check_names(names, source.normalise_names, name, f"{path.name} header")
 
 
 def _utc(batch: pa.RecordBatch, read: SourceRead, source: FileSource) -> pa.RecordBatch:

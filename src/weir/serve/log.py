@@ -124,9 +124,9 @@ class PredictionLog:
         if sent == len(line):
             self.sent += 1
             return
-        self._waiting.appendleft(line[sent:]) if sent else self._waiting.append(line)
-        if sent:
-            self.sent += 1  # its first bytes are in the pipe: the rest must follow first
+        # What did not go stays first in line: a line's rest must follow its first bytes
+        # in the pipe, or the writer would read two answers run together.
+        self._waiting.appendleft(line[sent:])  # counted as sent when its last byte goes
         if len(self._waiting) > _MAX_WAITING:
             self._waiting.pop()
             self.dropped += 1

@@ -63,3 +63,28 @@ def test_a_dead_writer_is_reported_and_the_server_goes_on(tmp_path: Path) -> Non
     assert log.failures >= 1 and "writer stopped" in (log.last_error or "")
     assert log.buffered == 5
     log.close()
+
+
+def test_a_full_pipe_keeps_answers_whole_and_in_memory_until_there_is_room(
+    tmp_path: Path,
+) -> None:
+    """A stopped writer fills the pipe; answers larger than the pipe's atomic size go in
+    pieces, and none may run into another."""
+    import os
+    import signal
+
+    kinds = {"note": "text"}
+    log = PredictionLog(tmp_path / "log", kinds, flush_rows=10_000, flush_seconds=60, model="m")
+    os.kill(log._process.pid, signal.SIGSTOP)
+    try:
+        for i in range(400):  # about 4 MB: more than the pipe holds
+            log.add(f"r{i}", "m", 1, {"note": f"{i}:" + "x" * 10_000}, {"prediction": 1.0}, 0.1)
+        assert log.buffered == 400 and len(log._waiting) > 0
+    finally:
+        os.kill(log._process.pid, signal.SIGCONT)
+    log.close()
+    table = DeltaTable(str(tmp_path / "log")).to_pyarrow_table()
+    assert table.num_rows == 400 and log.failures == 0
+    notes = table.column("input_note").to_pylist()
+    assert sorted(int(n.split(":")[0]) for n in notes) == list(range(400))
+    assert all(n.endswith("x" * 10_000) and len(n) == len(n.split(":")[0]) + 10_001 for n in notes)
