@@ -88,3 +88,21 @@ def test_a_full_pipe_keeps_answers_whole_and_in_memory_until_there_is_room(
     notes = table.column("input_note").to_pylist()
     assert sorted(int(n.split(":")[0]) for n in notes) == list(range(400))
     assert all(n.endswith("x" * 10_000) and len(n) == len(n.split(":")[0]) + 10_001 for n in notes)
+
+
+def test_a_killed_writer_loses_at_most_what_came_since_its_last_write(tmp_path: Path) -> None:
+    import signal
+
+    log = PredictionLog(tmp_path / "log", KINDS, flush_rows=10_000, flush_seconds=0.2, model="m")
+    for i in range(10):
+        log.add(f"a{i}", "m", 1, ROW, {"prediction": 1.0}, 0.1)
+    deadline = time.monotonic() + 20
+    while log.written < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for i in range(3):
+        log.add(f"b{i}", "m", 1, ROW, {"prediction": 1.0}, 0.1)
+    log._process.send_signal(signal.SIGKILL)
+    log._process.wait()
+    rows = DeltaTable(str(tmp_path / "log")).to_pyarrow_table().num_rows
+    assert 10 <= rows <= 13  # the last three were in its 0.2 s buffer, or written
+    log.close()
