@@ -8,9 +8,10 @@
    `weir serve` (validation, API key, prediction log on) against a minimal hand-written
    FastAPI + onnxruntime app serving the same ONNX graph with no checks; and, when it is
    installed (MLFLOW_PYTHON=/path/to/python with mlflow), `mlflow models serve` on the same
-   fitted model.
+   fitted model. Each app gets `--rounds` wrk runs, interleaved; the medians are compared
+   (single runs on this machine swing by 2x at p99), and the spread is printed.
 
-    python bench/serving.py [--seconds 10] [--rows 20000]
+    python bench/serving.py [--seconds 8] [--rounds 5] [--rows 20000]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,7 +174,7 @@ def wrk(
     return rate, float(p99.group(1)) * scale  # type: ignore[union-attr]
 
 
-def over_http(project: Path, seconds: int) -> None:
+def over_http(project: Path, seconds: int, rounds: int) -> None:
     from weir.app import open_workspace
     from weir.project import load_project
 
@@ -251,25 +253,29 @@ def over_http(project: Path, seconds: int) -> None:
         wait(weir_port)
         wait(minimal_port)
         for connections in (1, 16):
-            results = {}
-            for label, port, body, headers in (
-                ("minimal", minimal_port, prepared, {}),
-                ("weir", weir_port, row, {"Authorization": f"Bearer {KEY}"}),
-                ("minimal", minimal_port, prepared, {}),
-                ("weir", weir_port, row, {"Authorization": f"Bearer {KEY}"}),
-            ):
-                results.setdefault(label, []).append(
-                    wrk(port, "/predict", body, headers, seconds, connections)
-                )
-            w_rate, w_p99 = max(r for r, _ in results["weir"]), min(p for _, p in results["weir"])
-            m_rate, m_p99 = (
-                max(r for r, _ in results["minimal"]),
-                min(p for _, p in results["minimal"]),
+            results: dict[str, list[tuple[float, float]]] = {"minimal": [], "weir": []}
+            for round_number in range(rounds):  # interleaved, so drift hits both
+                order = [
+                    ("minimal", minimal_port, prepared, {}),
+                    ("weir", weir_port, row, {"Authorization": f"Bearer {KEY}"}),
+                ]
+                for label, port, body, headers in order[:: 1 if round_number % 2 else -1]:
+                    results[label].append(
+                        wrk(port, "/predict", body, headers, seconds, connections)
+                    )
+            (w_rate, w_p99), (m_rate, m_p99) = (
+                tuple(statistics.median(values) for values in zip(*results[k], strict=True))
+                for k in ("weir", "minimal")
             )
+            spread = {
+                k: f"p99 {min(p for _, p in v):.2f}-{max(p for _, p in v):.2f} ms"
+                for k, v in results.items()
+            }
             print(
-                f"HTTP {connections} connection(s), {seconds}s x2 each, best of two: weir {w_rate:,.0f} req/s p99 {w_p99:.2f} ms; "
-                f"minimal FastAPI+onnxruntime {m_rate:,.0f} req/s p99 {m_p99:.2f} ms -> throughput ratio weir/minimal = {w_rate / m_rate:.2f}, "
-                f"p99 ratio = {w_p99 / m_p99:.2f}"
+                f"HTTP {connections} connection(s), {rounds} interleaved rounds of {seconds}s, medians: "
+                f"weir {w_rate:,.0f} req/s p99 {w_p99:.2f} ms ({spread['weir']}); "
+                f"minimal FastAPI+onnxruntime {m_rate:,.0f} req/s p99 {m_p99:.2f} ms ({spread['minimal']}) "
+                f"-> throughput ratio weir/minimal = {w_rate / m_rate:.2f}, p99 ratio = {w_p99 / m_p99:.2f}"
             )
         mlflow_python = os.environ.get("MLFLOW_PYTHON")
         if mlflow_python:
@@ -367,8 +373,9 @@ mlflow.pyfunc.save_model({str(work / "mlflow_model")!r}, python_model=Wrapped(),
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5, help="wrk runs per app, interleaved")
     args = parser.parse_args()
     project = demo_project(args.rows)
     in_process(project)
-    over_http(project, args.seconds)
+    over_http(project, args.seconds, args.rounds)
