@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from weir.app.quality_steps import QualitySteps
 from weir.app.step_base import QUARANTINE_SUFFIX
-from weir.core.errors import LakeError, StepError
+from weir.core.errors import LakeError
 from weir.dag import Step
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest import FileState, open_source
@@ -238,4 +238,4 @@ def _write_atomically(table: pa.Table, path: Path) -> None:
     temporary.replace(path)
 
 
-__all__ = ["STATE_KEY", "SourceSteps", "StepError"]
+__all__ = ["STATE_KEY", "SourceSteps"]
