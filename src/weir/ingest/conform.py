@@ -7,15 +7,16 @@ timestamp without an offset is read in the declared zone, or refused when none i
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from weir.core.errors import StepError
-from weir.engines.split import QUARANTINE_SCHEMA
+from weir.engines.split import QUARANTINE_SCHEMA, Diverted
 from weir.project.base import _DECIMAL
 
 UTC = pa.timestamp("us", tz="UTC")
@@ -180,3 +181,44 @@ def _is_naive_text(value: Any, target: pa.DataType, zone: str | None) -> bool:
     except pa.ArrowInvalid:
         return False
     return True
+
+
+def typed_stream(
+    stream: pa.RecordBatchReader,
+    stored: list[str],
+    columns: Mapping[str, str] | None,
+    *,
+    zone: str | None,
+    source: str,
+    noun: str,
+    place: Callable[[pa.RecordBatch, int, int], str],
+    diverted: Diverted,
+) -> pa.RecordBatchReader:
+    """`stream` under its stored names, conformed batch by batch; rows that do not fit go to
+    `diverted`, placed by `place(batch, index in batch, index in stream)`. The first batch
+    is typed before the reader is made, since typing decides the schema; an empty stream
+    still gives one (empty) batch, so its schema is known."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        seen = 0
+        empty = pa.RecordBatch.from_pylist([], schema=stream.schema)
+        for raw in itertools.chain(stream, [empty]):
+            if raw is empty and seen:
+                return
+            batch, offset = raw.rename_columns(stored), seen
+            good, bad = conform(
+                batch,
+                columns,
+                zone=zone,
+                source=source,
+                where=f"{noun} {seen + 1}-{seen + batch.num_rows}",
+                key_of=lambda i, b=batch, o=offset: place(b, i, o + i),  # type: ignore[misc]
+            )
+            seen += batch.num_rows
+            if bad.num_rows:
+                diverted.tables.append(bad)
+            yield good
+
+    typed = batches()
+    first = next(typed)
+    return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], typed))

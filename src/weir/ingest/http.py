@@ -12,7 +12,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import http.client
-import itertools
 import json
 import tempfile
 import time
@@ -30,9 +29,9 @@ import pyarrow as pa
 
 from weir.core.errors import StepError
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
-from weir.engines.split import QUARANTINE_SCHEMA
+from weir.engines.split import Diverted
 from weir.ingest.base import Progress, SourceRead, counted
-from weir.ingest.conform import conform
+from weir.ingest.conform import typed_stream
 from weir.ingest.names import check_names
 from weir.ingest.secrets import redact, safe_url
 from weir.project.sources import HttpSource
@@ -258,24 +257,30 @@ def read_http(
         except duckdb.Error as exc:
             connection.close()
             raise fetch.error(
-                f"the records cannot be typed: {exc}", "declare sources.NAME.columns"
+                f"the records cannot be typed: {exc}", f"declare sources.{name}.columns"
             ) from None
         try:
             read = SourceRead(
                 name, stream, detail={"pages": page_count, "requests": fetch.requests}
             )
             read.bytes = total_bytes
-            rejected: list[pa.Table] = []
-            read.extra_rejects = lambda: pa.concat_tables(
-                [QUARANTINE_SCHEMA.empty_table(), *rejected]
-            )
             stored = check_names(
                 stream.schema.names, source.normalise_names, name, "the records' fields"
             )
-            batches = _typed(stream, source, name, stored, places, rejected)
-            first = next(batches)
+            diverted = Diverted("CAST")
+            read.diverted.append(diverted)
+            typed = typed_stream(
+                stream,
+                stored,
+                source.columns,
+                zone=source.timezone,
+                source=name,
+                noun="records",
+                place=lambda batch, index, row: places[row],
+                diverted=diverted,
+            )
             read.batches = pa.RecordBatchReader.from_batches(
-                first.schema, counted(itertools.chain([first], batches), read, None)
+                typed.schema, counted(typed, read, None)
             )
             yield read
         finally:
@@ -338,31 +343,3 @@ def _spool(fetch: _Fetcher, spool: Path, progress: Progress | None) -> tuple[lis
             "check the URL and parameters; an empty load is refused so it cannot empty the table",
         )
     return places, written, page_count
-
-
-def _typed(
-    stream: pa.RecordBatchReader,
-    source: HttpSource,
-    name: str,
-    stored: list[str],
-    places: list[str],
-    rejected: list[pa.Table],
-) -> Iterator[pa.RecordBatch]:
-    seen = 0
-    empty = pa.RecordBatch.from_pylist([], schema=stream.schema)
-    for raw in itertools.chain(stream, [empty]):
-        if raw is empty and seen:
-            break
-        offset = seen
-        good, bad = conform(
-            raw.rename_columns(stored),
-            source.columns,
-            zone=source.timezone,
-            source=name,
-            where=f"records {seen + 1}-{seen + raw.num_rows}",
-            key_of=lambda i, offset=offset: places[offset + i],  # type: ignore[misc]
-        )
-        seen += raw.num_rows
-        if bad.num_rows:
-            rejected.append(bad)
-        yield good

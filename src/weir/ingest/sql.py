@@ -14,7 +14,6 @@ dies part-way changes nothing and the next one starts from the same place.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -26,9 +25,9 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 
 from weir.core.errors import ConfigError, StepError
-from weir.engines.split import QUARANTINE_SCHEMA
+from weir.engines.split import Diverted
 from weir.ingest.base import Progress, SourceRead, counted
-from weir.ingest.conform import conform
+from weir.ingest.conform import typed_stream
 from weir.ingest.names import check_names
 from weir.ingest.secrets import redact, safe_url, url_secrets
 from weir.project.sources import SqlSource
@@ -226,52 +225,28 @@ def read_sql(
         state["cursor"] = {"column": source.cursor, "value": upto}
     read = SourceRead(name, stream, state=state, detail={"append": after is not None})
     read.nothing_new = source.cursor is not None and after is not None and upto == after
-    rejected: list[pa.Table] = []
-    read.extra_rejects = lambda: pa.concat_tables([QUARANTINE_SCHEMA.empty_table(), *rejected])
     stored = check_names(stream.schema.names, source.normalise_names, name, "the query's columns")
-    batches = _typed(stream, read, source, name, stored, rejected, prior_cursor)
-    first = next(batches)  # typing decides the schema; an empty result still yields one batch
-    read.batches = pa.RecordBatchReader.from_batches(
-        first.schema, counted(itertools.chain([first], batches), read, progress)
+    cursor = stored[stream.schema.names.index(source.cursor)] if source.cursor else ""
+
+    def place(batch: pa.RecordBatch, index: int, row: int) -> str:
+        if not cursor:
+            return f"row {row + 1}"
+        return f"{source.cursor}={batch.column(cursor)[index].as_py()}"
+
+    diverted = Diverted("CAST")
+    read.diverted.append(diverted)
+    typed = typed_stream(
+        stream,
+        stored,
+        source.columns,
+        zone=source.timezone,
+        source=name,
+        noun="rows",
+        place=place,
+        diverted=diverted,
     )
+    read.batches = pa.RecordBatchReader.from_batches(typed.schema, counted(typed, read, progress))
     yield read
-
-
-def _typed(
-    stream: pa.RecordBatchReader,
-    read: SourceRead,
-    source: SqlSource,
-    name: str,
-    stored: list[str],
-    rejected: list[pa.Table],
-    prior_cursor: Mapping[str, Any] | None,
-) -> Iterator[pa.RecordBatch]:
-    seen = 0
-    cursor_name = stored[stream.schema.names.index(source.cursor)] if source.cursor else ""
-    empty = pa.RecordBatch.from_pylist([], schema=stream.schema)
-    for raw in itertools.chain(stream, [empty]):
-        if raw is empty and seen:
-            break
-        batch = raw.rename_columns(stored)
-        offset = seen
-
-        def key_of(index: int, batch: pa.RecordBatch = batch, offset: int = offset) -> str:
-            if source.cursor is None:
-                return f"row {offset + index + 1}"
-            return f"{source.cursor}={batch.column(cursor_name)[index].as_py()}"
-
-        good, bad = conform(
-            batch,
-            source.columns,
-            zone=source.timezone,
-            source=name,
-            where=f"rows {seen + 1}-{seen + batch.num_rows}",
-            key_of=key_of,
-        )
-        seen += batch.num_rows
-        if bad.num_rows:
-            rejected.append(bad)
-        yield good
 
 
 def _json_value(value: Any) -> Any:
