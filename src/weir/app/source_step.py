@@ -28,7 +28,7 @@ from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.core.errors import LakeError
 from weir.dag import Step
 from weir.engines.split import QUARANTINE_SCHEMA
-from weir.ingest import FileState, open_source
+from weir.ingest import open_source
 from weir.ingest.contract import Contract, plan
 from weir.project.sources import FileSource
 from weir.quality.sample import StreamSample
@@ -38,8 +38,6 @@ LOAD_KEY = "weir.load"
 
 
 class SourceSteps(QualitySteps):
-    observed_files: dict[str, list[FileState]]
-
     def _source(self, step: Step, token: int) -> dict[str, Any]:
         name = step.target
         source = self.config.sources[name]

@@ -12,6 +12,7 @@ from weir.app.workspace import Workspace
 from weir.catalog import VersionRecord
 from weir.core.errors import NotFoundError
 from weir.engines import schema_record
+from weir.ingest import FileState
 from weir.quality import profile_table
 from weir.quality.sample import StreamSample
 from weir.transform import SqlModel
@@ -32,7 +33,8 @@ class StepBase:
         self.full_refresh = False
         self.progress: Callable[[str], None] | None = None  # what a long step is doing now
         self.last_merge: dict[str, int] = {}
-        self.observed_files: dict[str, Any] = {}  # source -> files seen when the run decided
+        # source -> its files as the run saw them when it decided to run the step
+        self.observed_files: dict[str, list[FileState]] = {}
         self.views = view_models(workspace.project)
 
     def base_tables(self, tables: Iterable[str]) -> list[str]:
