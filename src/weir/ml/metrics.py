@@ -6,6 +6,7 @@ function computes it from a fitted pipeline and labelled rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,23 @@ def decide(probabilities: np.ndarray, classes: Any, threshold: float | None) -> 
         return labels
     chosen: np.ndarray = classes[np.argmax(probabilities, axis=1)]
     return chosen
+
+
+def decide_one(
+    probabilities: Sequence[float], classes: Sequence[Any], threshold: float | None
+) -> Any:
+    """`decide` for one row, in plain Python: for a single-row request the numpy calls cost
+    ten times the comparison (about 20 microseconds in the server). A property test holds
+    the two to the same answers."""
+    if threshold is not None and len(classes) == 2:
+        return classes[1] if probabilities[1] >= threshold else classes[0]
+    if any(p != p for p in probabilities):  # NaN: argmax's rule (the first NaN wins)
+        return decide(np.asarray([probabilities]), classes, None).tolist()[0]
+    best = 0
+    for index in range(1, len(probabilities)):
+        if probabilities[index] > probabilities[best]:  # ties stay with the first
+            best = index
+    return classes[best]
 
 
 def labels_at(pipeline: Any, x: Any, threshold: float | None) -> np.ndarray:
