@@ -238,14 +238,17 @@ def test_keys_roles_promotion_and_the_prediction_log(project: Path) -> None:
     )
 
 
-def test_a_killed_server_loses_no_answer_it_gave(project: Path) -> None:
+def test_a_killed_server_loses_no_answer_it_had_logged(project: Path) -> None:
     """The log's writer is its own process: a SIGKILLed server closes the pipe, and the
-    writer still writes every answer that went through it."""
+    writer still writes every answer that went through it. An answer goes into the pipe
+    right after it is sent, before the server takes up anything else: once /health has
+    answered, the 13 answers before it are in the pipe."""
     path = project / ".weir" / "predictions" / "quick"
     before = DeltaTable(str(path)).to_pyarrow_table().num_rows if path.exists() else 0
     server = Server(project, "quick")
     for _ in range(13):
         call(server.port, "POST", "/predict", ROW)
+    call(server.port, "GET", "/health")
     server.stop(signal.SIGKILL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -273,3 +276,20 @@ def test_a_body_that_is_not_utf8_is_a_422(project: Path) -> None:
         assert detail["type"] == "json_invalid" and detail["loc"][0] == "body"
     finally:
         server.stop()
+
+
+def test_serve_onnx_threads_reach_the_session(project: Path) -> None:
+    from weir.app import open_workspace
+    from weir.project import load_project
+    from weir.project.ml_config import ServeConfig
+    from weir.serve.model import ModelHolder
+
+    ws = open_workspace(load_project(project))
+    try:
+        for threads in (0, 1, 3):
+            config = ServeConfig.model_validate({"onnx_threads": threads})
+            holder = ModelHolder(ws, "quick", "production", threads=config.onnx_threads)
+            options = holder.current.session.get_session_options()
+            assert options.intra_op_num_threads == threads
+    finally:
+        ws.close()

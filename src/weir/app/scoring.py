@@ -49,7 +49,9 @@ def resolve_model(ws: Workspace, text: str) -> ModelVersionRecord:
     return ws.catalog.in_stage(name, "production") or ws.catalog.model_version(name)
 
 
-def exported_session(ws: Workspace, record: ModelVersionRecord) -> tuple[Any, FeatureSpec]:
+def exported_session(
+    ws: Workspace, record: ModelVersionRecord, threads: int = 1
+) -> tuple[Any, FeatureSpec]:
     """The version's ONNX graph (int8 if it passed its check), checksum verified, as an
     onnxruntime session, with the feature spec that prepares its input. Serving uses it too."""
     onnx = record.details.get("onnx")
@@ -60,7 +62,7 @@ def exported_session(ws: Workspace, record: ModelVersionRecord) -> tuple[Any, Fe
         )
     chosen = onnx.get("quantized") or onnx
     graph = ws.artifacts.read_verified(chosen["path"], chosen["sha256"])
-    return session(graph), FeatureSpec.model_validate(record.details["config"]["features"])
+    return session(graph, threads), FeatureSpec.model_validate(record.details["config"]["features"])
 
 
 def _input(ws: Workspace, text: str) -> tuple[pads.Dataset, VersionRecord | None]:

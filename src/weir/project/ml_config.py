@@ -326,6 +326,13 @@ class ServeConfig(Strict):
     port: int = Field(default=8080, ge=1, le=65535)
     stage: Literal["production", "staging", "candidate"] = "production"
     max_batch: int = Field(default=1000, ge=1, description="rows per batch request")
+    onnx_threads: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        description="onnxruntime threads per prediction: 1 computes in the request's thread; "
+        "0 lets onnxruntime choose (a thread per core, spinning between requests)",
+    )
     api_keys_file: str | None = Field(
         default=None, description="file of hashed keys (weir serve-keys add); or WEIR_API_KEYS"
     )

@@ -1,10 +1,18 @@
 """The prediction log's writer process: JSON lines in on stdin, Delta appends out.
 
-`python -m weir.serve.log_writer SPEC` where SPEC is JSON: {"path", "model", "columns":
-{name: kind}, "flush_rows", "flush_seconds"}. It reads one answer per line, and every
-`flush_seconds` (or `flush_rows` lines) parses what it has with pyarrow's JSON reader and
-appends it to the Delta table. At end of input (a clean shutdown closes the pipe; a killed
-server closes it too) it writes what is left and exits.
+`python log_writer.py SPEC` (run as a file: importing the weir package costs seconds),
+where SPEC is JSON: {"path", "model", "columns": {name: kind}, "flush_rows",
+"flush_seconds"}. It reads one answer per line, and every `flush_seconds` (or `flush_rows`
+lines) parses what it has with pyarrow's JSON reader and appends it to the Delta table. At
+end of input (a clean shutdown closes the pipe; a killed server closes it too) it writes
+what is left and exits.
+
+It looks at the pipe every POLL_SECONDS instead of waiting on it. A reader waiting on a
+pipe is woken by every answer the server writes, and the server pays for that wake-up on
+the request path: measured in process, a request took 196 microseconds with a waiting
+writer and 143 with a polling one. Nobody waits on a polled pipe, so a write is a plain
+copy. The 1 MB pipe holds about a second of single-row answers at 2,500 a second, twenty
+polls; what does not fit waits in the server (see `PredictionLog`).
 
 It reports on stdout, one line each: `written N` (total rows), `failed MESSAGE`. A failed
 write keeps its lines for the next try.
@@ -16,7 +24,6 @@ import contextlib
 import io
 import json
 import os
-import select
 import sys
 import time
 from typing import Any
@@ -24,42 +31,43 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as pajson
 
-# How each input kind travels (JSON has no dates) and how it is stored.
+# How each input kind travels (as pydantic writes the validated row) and how it is stored.
 WIRE = {
     "number": (pa.float64(), pa.float64()),
     "category": (pa.string(), pa.string()),
     "text": (pa.string(), pa.string()),
-    "date": (pa.int32(), pa.date32()),  # days since 1970-01-01
-    "timestamp": (pa.int64(), pa.timestamp("us", tz="UTC")),  # microseconds
+    "date": (pa.string(), pa.date32()),  # YYYY-MM-DD
+    "timestamp": (pa.string(), pa.timestamp("us", tz="UTC")),  # ISO 8601 with its zone
 }
 META = {
-    "logged_at": (pa.int64(), pa.timestamp("us", tz="UTC")),
+    "logged_at": (pa.int64(), pa.timestamp("us", tz="UTC")),  # microseconds
     "request_id": (pa.string(), pa.string()),
     "version": (pa.int64(), pa.int64()),
     "latency_ms": (pa.float64(), pa.float64()),
 }
-
-
-def columns_of(kinds: dict[str, str]) -> dict[str, tuple[pa.DataType, pa.DataType]]:
-    return META | {f"input_{name}": WIRE[kind] for name, kind in kinds.items()}
+POLL_SECONDS = 0.05
+_READ_BYTES = 1 << 20
 
 
 def to_table(lines: list[bytes], model: str, kinds: dict[str, str]) -> pa.Table:
-    """Parse JSON lines into the log's typed columns; answer fields are inferred."""
-    columns = columns_of(kinds)
-    wire = pa.schema([(name, types[0]) for name, types in columns.items()])
+    """Parse JSON lines into the log's columns: the metadata, `input_<name>` typed per
+    kind from the line's "input" object, then the answer's fields as inferred."""
+    inputs = pa.struct([(name, WIRE[kind][0]) for name, kind in kinds.items()])
+    wire = pa.schema([*((name, types[0]) for name, types in META.items()), ("input", inputs)])
     parsed = pajson.read_json(
         io.BytesIO(b"".join(lines)),
         parse_options=pajson.ParseOptions(explicit_schema=wire, unexpected_field_behavior="infer"),
     )
     arrays: dict[str, Any] = {}
-    for name in parsed.column_names:
-        column = parsed.column(name)
-        if name in columns:
-            column = column.cast(columns[name][1])
-        arrays[name] = column
+    for name, (_, stored) in META.items():
+        arrays[name] = parsed.column(name).cast(stored)
         if name == "request_id":
             arrays["model"] = pa.array([model] * parsed.num_rows, pa.string())
+    for (name, kind), column in zip(kinds.items(), parsed.column("input").flatten(), strict=True):
+        arrays[f"input_{name}"] = column.cast(WIRE[kind][1])
+    for name in parsed.column_names:
+        if name not in META and name != "input":
+            arrays[name] = parsed.column(name)
     return pa.table(arrays)
 
 
@@ -67,8 +75,13 @@ def main(spec_text: str) -> int:
     from deltalake import write_deltalake
 
     # Requests come first: the writer takes the CPU only when the server leaves it free.
+    # Nice 19 is not enough on Linux: a task that has just been given the CPU keeps it for
+    # its slice (up to a few ms) against a waking server, nice or not; SCHED_IDLE yields at
+    # once. (Both only work inside the server's session, see PredictionLog.)
     with contextlib.suppress(OSError):
         os.nice(19)
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     spec = json.loads(spec_text)
     kinds, model = spec["columns"], spec["model"]
     flush_rows, flush_seconds = int(spec["flush_rows"]), float(spec["flush_seconds"])
@@ -92,11 +105,13 @@ def main(spec_text: str) -> int:
         pending = []
         print(f"written {written}", flush=True)
 
+    os.set_blocking(stdin, False)
     while True:
-        wait = max(0.0, flush_seconds - (time.monotonic() - last_write))
-        readable, _, _ = select.select([stdin], [], [], wait)
-        if readable:
-            chunk = os.read(stdin, 1 << 20)
+        while True:  # everything the pipe holds now
+            try:
+                chunk = os.read(stdin, _READ_BYTES)
+            except BlockingIOError:
+                break
             if not chunk:  # the server closed the pipe, or died
                 if partial:  # a line cut by a crash: its answer was never sent either
                     print("failed an incomplete last line was dropped", flush=True)
@@ -105,8 +120,11 @@ def main(spec_text: str) -> int:
             lines = (partial + chunk).split(b"\n")
             partial = lines.pop()
             pending.extend(line + b"\n" for line in lines if line)
-        if len(pending) >= flush_rows or time.monotonic() - last_write >= flush_seconds:
+            if len(pending) >= flush_rows:
+                flush()
+        if time.monotonic() - last_write >= flush_seconds:
             flush()
+        time.sleep(POLL_SECONDS)
 
 
 if __name__ == "__main__":

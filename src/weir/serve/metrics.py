@@ -79,11 +79,14 @@ class MetricsMiddleware:
         path = scope["path"] if scope["path"] in PATHS else "other"
         status = {"code": 500}
         started = time.perf_counter()
+        answered: list[float] = []
 
         async def sending(message: Any) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered.append(time.perf_counter())  # work after the answer is not its latency
 
         try:
             await self.app(scope, receive, sending)
@@ -91,7 +94,7 @@ class MetricsMiddleware:
             timer = self._timers.get(path) or self._timers.setdefault(
                 path, self.metrics.latency.labels(path)
             )
-            timer.observe(time.perf_counter() - started)
+            timer.observe((answered[0] if answered else time.perf_counter()) - started)
             key = (path, status["code"])
             counter = self._counters.get(key) or self._counters.setdefault(
                 key, self.metrics.requests.labels(path, str(key[1]))

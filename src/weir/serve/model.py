@@ -15,7 +15,7 @@ from weir.app.scoring import exported_session
 from weir.app.workspace import Workspace
 from weir.catalog import ModelVersionRecord
 from weir.core.errors import NotFoundError
-from weir.ml.metrics import decide
+from weir.ml.metrics import decide, decide_one
 from weir.ml.onnx_export import run
 from weir.ml.rows import prepare_columns
 from weir.project.ml_config import FeatureSpec
@@ -45,6 +45,13 @@ class LoadedModel:
             return [{"prediction": float(v)} for v in outputs]
         if self.task == "clustering":
             return [{"cluster": int(v)} for v in outputs]
+        if len(rows) == 1:  # plain Python: for one row, numpy's per-call cost dominates
+            probabilities = outputs[0].tolist()
+            label = decide_one(probabilities, self.classes, self.threshold)
+            if len(self.classes) == 2:
+                return [{"label": label, "probability": probabilities[1]}]
+            names = [str(c) for c in self.classes]
+            return [{"label": label, "probabilities": dict(zip(names, probabilities, strict=True))}]
         labels = decide(outputs, self.classes, self.threshold).tolist()
         if len(self.classes) == 2:
             return [
@@ -58,9 +65,9 @@ class LoadedModel:
         ]
 
 
-def load(ws: Workspace, record: ModelVersionRecord) -> LoadedModel:
+def load(ws: Workspace, record: ModelVersionRecord, threads: int = 1) -> LoadedModel:
     """The version's ONNX graph (checksum verified) with its serving spec."""
-    sess, features = exported_session(ws, record)
+    sess, features = exported_session(ws, record, threads)
     serving = record.details["serving"]
     return LoadedModel(
         name=record.model,
@@ -81,10 +88,13 @@ def load(ws: Workspace, record: ModelVersionRecord) -> LoadedModel:
 class ModelHolder:
     """The model being served, found by stage (or pinned to a version), swapped on promotion."""
 
-    def __init__(self, ws: Workspace, name: str, stage: str, version: int | None = None) -> None:
+    def __init__(
+        self, ws: Workspace, name: str, stage: str, version: int | None = None, threads: int = 1
+    ) -> None:
         self.ws, self.name, self.stage, self.pinned = ws, name, stage, version
+        self.threads = threads
         self._lock = threading.Lock()
-        self.current = load(ws, self.wanted())
+        self.current = load(ws, self.wanted(), threads)
 
     def wanted(self) -> ModelVersionRecord:
         """The version the registry names now (or the pinned one)."""
@@ -109,5 +119,5 @@ class ModelHolder:
                 return False, None
             problem = refuse(wanted)
             if problem is None:
-                self.current = load(self.ws, wanted)
+                self.current = load(self.ws, wanted, self.threads)
             return problem is None, problem

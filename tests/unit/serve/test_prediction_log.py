@@ -11,6 +11,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from weir.serve.log import PredictionLog
+from weir.serve.schemas import request_model
 
 KINDS = {"amount": "number", "channel": "category", "at": "timestamp", "day": "date"}
 ROW = {
@@ -21,14 +22,18 @@ ROW = {
 }
 
 
+def as_sent(row: dict[str, object], kinds: dict[str, str] = KINDS) -> str:
+    """The row as the server hands it to the log: validated, then pydantic's JSON."""
+    return request_model("m", kinds).model_validate(row).model_dump_json()
+
+
 def test_every_answer_is_written_with_typed_columns_on_close(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path / "log", KINDS, flush_rows=10_000, flush_seconds=60, model="m")
     for i in range(2_500):
         log.add(
             f"r{i}",
-            "m",
             3,
-            ROW | {"channel": None if i % 2 else "pos"},
+            as_sent(ROW | {"channel": None if i % 2 else "pos"}),
             {"label": 1, "probability": 0.25},
             0.4,
         )
@@ -42,10 +47,34 @@ def test_every_answer_is_written_with_typed_columns_on_close(tmp_path: Path) -> 
     assert first["model"] == "m" and first["label"] == "1" and first["version"] == 3
 
 
+def test_times_are_stored_in_utc_to_the_microsecond_whatever_zone_they_came_in(
+    tmp_path: Path,
+) -> None:
+    """The writer parses the ISO 8601 text pydantic writes: offsets, 'Z' and microseconds."""
+    sent = [
+        dt.datetime(
+            2026, 3, 1, 10, 0, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))
+        ),
+        dt.datetime(2026, 3, 1, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=-8))),
+        dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+        None,
+    ]
+    log = PredictionLog(tmp_path / "log", KINDS, flush_rows=10_000, flush_seconds=60, model="m")
+    for i, at in enumerate(sent):
+        day = None if at is None else at.date()
+        log.add(f"r{i}", 1, as_sent(ROW | {"at": at, "day": day}), {"prediction": 1.0}, 0.1)
+    log.close()
+    rows = DeltaTable(str(tmp_path / "log")).to_pyarrow_table().sort_by("request_id").to_pylist()
+    assert [r["input_at"] for r in rows] == [
+        None if a is None else a.astimezone(dt.UTC) for a in sent
+    ]
+    assert [r["input_day"] for r in rows] == [None if a is None else a.date() for a in sent]
+
+
 def test_rows_are_written_every_flush_seconds(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path / "log", KINDS, flush_rows=10_000, flush_seconds=0.2, model="m")
     try:
-        log.add("a", "m", 1, ROW, {"prediction": 1.0}, 0.1)
+        log.add("a", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
         deadline = time.monotonic() + 20
         while log.written < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -59,7 +88,7 @@ def test_a_dead_writer_is_reported_and_the_server_goes_on(tmp_path: Path) -> Non
     log._process.kill()
     log._process.wait()
     for i in range(5):
-        log.add(f"r{i}", "m", 1, ROW, {"prediction": 1.0}, 0.1)  # never raises
+        log.add(f"r{i}", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)  # never raises
     assert log.failures >= 1 and "writer stopped" in (log.last_error or "")
     assert log.buffered == 5
     log.close()
@@ -78,7 +107,13 @@ def test_a_full_pipe_keeps_answers_whole_and_in_memory_until_there_is_room(
     os.kill(log._process.pid, signal.SIGSTOP)
     try:
         for i in range(400):  # about 4 MB: more than the pipe holds
-            log.add(f"r{i}", "m", 1, {"note": f"{i}:" + "x" * 10_000}, {"prediction": 1.0}, 0.1)
+            log.add(
+                f"r{i}",
+                1,
+                as_sent({"note": f"{i}:" + "x" * 10_000}, kinds),
+                {"prediction": 1.0},
+                0.1,
+            )
         assert log.buffered == 400 and len(log._waiting) > 0
     finally:
         os.kill(log._process.pid, signal.SIGCONT)
@@ -95,12 +130,12 @@ def test_a_killed_writer_loses_at_most_what_came_since_its_last_write(tmp_path: 
 
     log = PredictionLog(tmp_path / "log", KINDS, flush_rows=10_000, flush_seconds=0.2, model="m")
     for i in range(10):
-        log.add(f"a{i}", "m", 1, ROW, {"prediction": 1.0}, 0.1)
+        log.add(f"a{i}", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
     deadline = time.monotonic() + 20
     while log.written < 10 and time.monotonic() < deadline:
         time.sleep(0.05)
     for i in range(3):
-        log.add(f"b{i}", "m", 1, ROW, {"prediction": 1.0}, 0.1)
+        log.add(f"b{i}", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
     log._process.send_signal(signal.SIGKILL)
     log._process.wait()
     rows = DeltaTable(str(tmp_path / "log")).to_pyarrow_table().num_rows
