@@ -88,7 +88,7 @@ class PredictionLog:
         output: dict[str, Any],
         latency_ms: float,
     ) -> None:
-        """One JSON line and one non-blocking write: called on the request path. `inputs` is
+        """One JSON line and one non-blocking write, right after the answer went. `inputs` is
         the validated request row as pydantic writes it (`model_dump_json`, done in Rust: a
         tenth of what json.dumps of the row with its dates converted cost here); the writer
         types it."""

@@ -3,10 +3,10 @@ document shows the real fields and bad requests are refused with the field's nam
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 _KINDS: dict[str, Any] = {
     "number": Annotated[
@@ -16,9 +16,22 @@ _KINDS: dict[str, Any] = {
     "text": Annotated[str | None, Field(max_length=100_000, description="free text, or null")],
     "date": Annotated[date | None, Field(description="YYYY-MM-DD, or null")],
     "timestamp": Annotated[
-        AwareDatetime | None, Field(description="ISO 8601 with a zone, or null")
+        AwareDatetime | None,
+        AfterValidator(lambda value: _in_utc_range(value)),
+        Field(description="ISO 8601 with a zone, or null"),
     ],
 }
+
+
+def _in_utc_range(value: datetime | None) -> datetime | None:
+    """A time whose UTC moment leaves years 1 to 9999 (0001-01-01T00:00+01:00) cannot be
+    computed with, nor logged: refused with a 422 instead of failing as a 500."""
+    if value is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("in UTC this time falls outside years 1 to 9999") from None
+    return value
 
 
 class _Strict(BaseModel):

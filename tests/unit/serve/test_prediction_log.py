@@ -141,3 +141,16 @@ def test_a_killed_writer_loses_at_most_what_came_since_its_last_write(tmp_path: 
     rows = DeltaTable(str(tmp_path / "log")).to_pyarrow_table().num_rows
     assert 10 <= rows <= 13  # the last three were in its 0.2 s buffer, or written
     log.close()
+
+
+def test_a_time_outside_years_1_to_9999_in_utc_is_refused_by_the_request_model() -> None:
+    """Found while moving the log to pydantic's JSON: 0001-01-01T00:00+01:00 is year 0 in
+    UTC; the model's date features (and Arrow) cannot hold it, and it was a 500."""
+    import pydantic
+    import pytest
+
+    model = request_model("m", KINDS)
+    for text in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        with pytest.raises(pydantic.ValidationError, match="outside years 1 to 9999"):
+            model.model_validate({**ROW, "at": text})
+    assert model.model_validate({**ROW, "at": "0001-01-01T00:00:00Z"}).model_dump()["at"]
