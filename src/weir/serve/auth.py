@@ -30,7 +30,7 @@ _REMEMBERED = 256  # valid keys remembered in memory, so a caller's key is hashe
 @dataclass(frozen=True)
 class Keys:
     roles: dict[str, str]  # sha256 of key -> role
-    _seen: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _seen: dict[str, str] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def enabled(self) -> bool:

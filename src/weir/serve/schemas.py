@@ -8,20 +8,6 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-_KINDS: dict[str, Any] = {
-    "number": Annotated[
-        float | None, Field(allow_inf_nan=False, description="a finite number, or null")
-    ],
-    "category": Annotated[str | None, Field(max_length=1000, description="a category, or null")],
-    "text": Annotated[str | None, Field(max_length=100_000, description="free text, or null")],
-    "date": Annotated[date | None, Field(description="YYYY-MM-DD, or null")],
-    "timestamp": Annotated[
-        AwareDatetime | None,
-        AfterValidator(lambda value: _in_utc_range(value)),
-        Field(description="ISO 8601 with a zone, or null"),
-    ],
-}
-
 
 def _in_utc_range(value: datetime | None) -> datetime | None:
     """A time whose UTC moment leaves years 1 to 9999 (0001-01-01T00:00+01:00) cannot be
@@ -32,6 +18,21 @@ def _in_utc_range(value: datetime | None) -> datetime | None:
         except OverflowError:
             raise ValueError("in UTC this time falls outside years 1 to 9999") from None
     return value
+
+
+_KINDS: dict[str, Any] = {
+    "number": Annotated[
+        float | None, Field(allow_inf_nan=False, description="a finite number, or null")
+    ],
+    "category": Annotated[str | None, Field(max_length=1000, description="a category, or null")],
+    "text": Annotated[str | None, Field(max_length=100_000, description="free text, or null")],
+    "date": Annotated[date | None, Field(description="YYYY-MM-DD, or null")],
+    "timestamp": Annotated[
+        AwareDatetime | None,
+        AfterValidator(_in_utc_range),
+        Field(description="ISO 8601 with a zone, or null"),
+    ],
+}
 
 
 class _Strict(BaseModel):
