@@ -259,6 +259,32 @@ def test_a_killed_server_loses_no_answer_it_had_logged(project: Path) -> None:
     assert after == before + 13
 
 
+def test_a_log_writer_that_gets_no_cpu_makes_the_server_not_ready_until_it_writes(
+    project: Path,
+) -> None:
+    """The writer runs at the lowest priority; starved (here: stopped), /ready says so and
+    /metrics shows how long, so a balancer moves the load and the writer catches up."""
+    server = Server(project, "quick@1")  # pinned: no reloads in the way
+    (writer,) = (
+        Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    )
+    try:
+        os.kill(int(writer), signal.SIGSTOP)
+        assert call(server.port, "POST", "/predict", ROW)[0] == 200
+        problem = wait_ready(server.port, 503)["problems"][0]
+        assert problem.startswith("prediction log: 1 answers waiting, none written for")
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics").read().decode()
+        stalled = next(
+            line for line in metrics.splitlines() if line.startswith("weir_prediction_log_stalled")
+        )
+        assert float(stalled.split()[1]) > 1.9  # 3 x flush_seconds (0.3) + 1
+        os.kill(int(writer), signal.SIGCONT)
+        assert wait_ready(server.port, 200)["ready"]
+    finally:
+        os.kill(int(writer), signal.SIGCONT)
+        server.stop()
+
+
 def test_a_body_that_is_not_utf8_is_a_422(project: Path) -> None:
     """Found by schemathesis: invalid UTF-8 bytes were echoed into the error and made a 500."""
     server = Server(project, "quick")

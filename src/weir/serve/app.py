@@ -320,6 +320,12 @@ def create_app(
         problems = [state["blocked"]] if state["blocked"] else []
         if log and log.failures and log.buffered:
             problems.append(f"prediction log: {log.last_error}")
+        elif log and log.stalled_seconds() > log.stall_limit:
+            problems.append(
+                f"prediction log: {log.buffered} answers waiting, none written for "
+                f"{log.stalled_seconds():.0f} s: the writer runs at the lowest CPU priority "
+                "and gets no CPU (see serve.onnx_threads)"
+            )
         body = {
             "ready": not problems,
             "model": model,
@@ -333,6 +339,7 @@ def create_app(
         if log:
             metrics.log_buffered.set(log.buffered)
             metrics.log_written.set(log.written)
+            metrics.log_stalled.set(log.stalled_seconds())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/admin/reload", dependencies=[require("admin")], summary="Look for a promotion now")

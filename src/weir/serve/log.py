@@ -14,6 +14,13 @@ makes the writer write everything and exit. A killed server closes the pipe too,
 answers in it are still written; lost are only answers sent in the microseconds before
 their line was (at most one per request in flight). A killed writer loses at most
 `flush_seconds` of answers.
+
+The writer's low priority has a price: when the machine has no CPU to spare for long (say
+onnxruntime's spinning worker threads with `onnx_threads: 0` under sustained load, or
+other busy processes), it gets none and falls behind. That is shown, not hidden:
+`stalled_seconds` says how long answers have waited with nothing written, and /ready
+answers 503 once that passes `stall_limit`, so a balancer sends load elsewhere and the
+writer catches up.
 """
 
 from __future__ import annotations
@@ -77,6 +84,10 @@ class PredictionLog:
         self.failures = 0
         self.dropped = 0
         self.last_error: str | None = None
+        # Since when answers have waited with no write: reset by each write, and started
+        # by the first answer that finds the log up to date.
+        self._waiting_since = time.monotonic()
+        self.stall_limit = 3 * flush_seconds + 1  # a write is due every flush_seconds
         self._reports = threading.Thread(target=self._read_reports, daemon=True)
         self._reports.start()
 
@@ -107,6 +118,8 @@ class PredictionLog:
         head = json.dumps(record, allow_nan=False)
         line = f'{head[:-1]}, "input": {inputs}}}\n'.encode()
         with self._lock:
+            if self.sent <= self.written and not self._waiting:
+                self._waiting_since = time.monotonic()
             if self._waiting:
                 self._waiting.append(line)
                 self._drain()
@@ -149,6 +162,7 @@ class PredictionLog:
             text = raw.decode(errors="replace").strip()
             kind, _, rest = text.partition(" ")
             if kind == "written":
+                self._waiting_since = time.monotonic()
                 self.written = int(rest)
                 self.last_error = None
             elif kind == "failed":
@@ -158,6 +172,10 @@ class PredictionLog:
     def buffered(self) -> int:
         """Answers not yet in the table (sent to the writer, or waiting to be sent)."""
         return max(0, self.sent - self.written) + len(self._waiting)
+
+    def stalled_seconds(self) -> float:
+        """How long answers have waited with nothing written (0 when all are written)."""
+        return time.monotonic() - self._waiting_since if self.buffered else 0.0
 
     def close(self, timeout: float = 60) -> None:
         """Send what waits, close the pipe, and wait for the writer to write it all."""

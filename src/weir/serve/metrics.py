@@ -54,6 +54,11 @@ class Metrics:
             "rows waiting to be written",
             registry=self.registry,
         )
+        self.log_stalled = Gauge(
+            "weir_prediction_log_stalled_seconds",
+            "how long answers have waited with nothing written",
+            registry=self.registry,
+        )
         self.log_written = Gauge(
             "weir_prediction_log_written_rows", "rows written since start", registry=self.registry
         )

@@ -125,6 +125,36 @@ def test_a_full_pipe_keeps_answers_whole_and_in_memory_until_there_is_room(
     assert all(n.endswith("x" * 10_000) and len(n) == len(n.split(":")[0]) + 10_001 for n in notes)
 
 
+def test_a_writer_that_gets_no_cpu_shows_as_stalled_until_it_writes_again(
+    tmp_path: Path,
+) -> None:
+    """Starved of CPU (found: onnxruntime's spinning threads left the lowest-priority writer
+    none at all under load), the writer makes no progress; that must be seen. A stopped
+    process is the same thing, made deterministic."""
+    import os
+    import signal
+
+    log = PredictionLog(tmp_path / "log", KINDS, flush_rows=10_000, flush_seconds=0.2, model="m")
+    try:
+        assert log.stalled_seconds() == 0.0 and log.stall_limit == 1.6
+        os.kill(log._process.pid, signal.SIGSTOP)
+        for i in range(3):
+            log.add(f"r{i}", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
+        time.sleep(log.stall_limit + 0.2)
+        assert log.stalled_seconds() > log.stall_limit and log.buffered == 3
+        os.kill(log._process.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 20
+        while log.written < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert log.written == 3 and log.stalled_seconds() == 0.0
+        time.sleep(log.stall_limit)  # idle is not stalled: the clock starts with an answer
+        log.add("late", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
+        assert log.stalled_seconds() < log.stall_limit
+    finally:
+        os.kill(log._process.pid, signal.SIGCONT)
+        log.close()
+
+
 def test_a_killed_writer_loses_at_most_what_came_since_its_last_write(tmp_path: Path) -> None:
     import signal
 
