@@ -10,6 +10,11 @@
    installed (MLFLOW_PYTHON=/path/to/python with mlflow), `mlflow models serve` on the same
    fitted model. Each app gets `--rounds` wrk runs, interleaved; the medians are compared
    (single runs on this machine swing by 2x at p99), and the spread is printed.
+   Each app's CPU time per request (all its threads and child processes, from /proc) is
+   printed beside it. Two more apps explain the gap at one connection, where it is widest:
+   Weir with onnxruntime's own threading (`onnx_threads: 0`, as the minimal app has it)
+   and no prediction log, and the minimal app held to one onnxruntime thread (as Weir
+   has it by default).
 
     python bench/serving.py [--seconds 8] [--rounds 5] [--rows 20000]
 """
@@ -17,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -43,7 +49,9 @@ import numpy as np, onnxruntime as ort
 from fastapi import FastAPI
 from pydantic import create_model
 SPEC = {spec}
-sess = ort.InferenceSession({onnx!r}, providers=["CPUExecutionProvider"])
+options = ort.SessionOptions()
+options.intra_op_num_threads = {threads}  # 0: onnxruntime's default, a thread per core
+sess = ort.InferenceSession({onnx!r}, options, providers=["CPUExecutionProvider"])
 Row = create_model("Row", **{{k: ((float | None) if v == "float" else (str | None), ...) for k, v in SPEC.items()}})
 app = FastAPI()
 @app.post("/predict")
@@ -124,6 +132,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) and of its children, such as
+    Weir's prediction-log writer."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for each in [pid, *(int(c) for c in children.read_text().split())]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def halt_polling() -> str:
+    """The guest's idle polling, which decides what a vCPU that goes idle costs to wake."""
+    setting = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+    if not setting.exists():
+        return "guest halt polling: not present"
+    return f"guest halt polling: {setting.read_text().strip()} ns (0: an idle vCPU halts at once)"
+
+
 def wait(port: int, path: str = "/openapi.json") -> None:
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -142,7 +171,7 @@ def wrk(
     headers: dict[str, str],
     seconds: int,
     connections: int,
-) -> tuple[float, float]:
+) -> tuple[float, float, int]:
     script = Path(tempfile.mkdtemp()) / "post.lua"
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
     lines += [
@@ -171,12 +200,15 @@ def wrk(
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise RuntimeError(f"{non2xx.group(1)} failed responses on port {port}:\n{out}")
-    return rate, float(p99.group(1)) * scale  # type: ignore[union-attr]
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rate, float(p99.group(1)) * scale, count  # type: ignore[union-attr]
 
 
 def over_http(project: Path, seconds: int, rounds: int) -> None:
     from weir.app import open_workspace
+    from weir.ml.rows import prepare_columns
     from weir.project import load_project
+    from weir.project.ml_config import FeatureSpec
 
     if shutil.which("wrk") is None:
         print("HTTP: wrk is not installed (apt-get install wrk); skipped")
@@ -193,10 +225,6 @@ def over_http(project: Path, seconds: int, rounds: int) -> None:
         .slice(0, 1)
         .to_pylist()[0]
     )
-    prepared = {}
-    from weir.ml.rows import prepare_columns
-    from weir.project.ml_config import FeatureSpec
-
     columns = prepare_columns(
         [row], FeatureSpec.model_validate(record.details["config"]["features"])
     )
@@ -205,87 +233,104 @@ def over_http(project: Path, seconds: int, rounds: int) -> None:
     }
     ws.close()
     row = json.loads(json.dumps(row, default=str))
+    print(halt_polling())
 
-    minimal = Path(tempfile.mkdtemp()) / "minimal_app.py"
-    minimal.write_text(MINIMAL_APP.format(spec=spec, onnx=onnx_path))
+    scratch = Path(tempfile.mkdtemp())
+    for threads in (0, 1):
+        (scratch / f"minimal_app_{threads}.py").write_text(
+            MINIMAL_APP.format(spec=spec, onnx=onnx_path, threads=threads)
+        )
+    # The same project (its workspace, tables and models linked, not copied), served with
+    # onnxruntime's own threading and no prediction log.
+    variant = scratch / "weir_variant"
+    variant.mkdir()
+    for entry in project.iterdir():
+        if entry.name != "weir.yaml":
+            (variant / entry.name).symlink_to(entry.resolve())
+    (variant / "weir.yaml").write_text(
+        (project / "weir.yaml").read_text() + "serve:\n  onnx_threads: 0\n  log: {enabled: false}\n"
+    )
     env = {**os.environ, "WEIR_API_KEYS": f"predict:{KEY}"}
-    servers = []
+    weir_body = (row, {"Authorization": f"Bearer {KEY}"})
+
+    def weir_serve(directory: Path, port: int) -> list[str]:
+        return [
+            str(WEIR),
+            "serve",
+            f"fraud@{record.version}",
+            "--port",
+            str(port),
+            "-p",
+            str(directory.resolve()),
+        ]
+
+    def minimal_serve(threads: int, port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", f"minimal_app_{threads}:app", "--port", str(port),
+            "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools",
+        ]  # fmt: skip
+
+    apps = {  # label -> (command for a port, body and headers)
+        "weir": (lambda port: weir_serve(project, port), weir_body),
+        "minimal": (lambda port: minimal_serve(0, port), (prepared, {})),
+        "weir, onnx_threads 0, no log": (lambda port: weir_serve(variant, port), weir_body),
+        "minimal, 1 onnxruntime thread": (lambda port: minimal_serve(1, port), (prepared, {})),
+    }
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     try:
-        weir_port, minimal_port = free_port(), free_port()
-        servers.append(
-            subprocess.Popen(
-                [
-                    str(WEIR),
-                    "serve",
-                    "fraud@" + str(record.version),
-                    "--port",
-                    str(weir_port),
-                    "-p",
-                    str(project),
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+        for label, (command, _) in apps.items():
+            port = free_port()
+            servers[label] = (
+                subprocess.Popen(
+                    command(port),
+                    cwd=scratch,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                ),
+                port,
             )
-        )
-        servers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "minimal_app:app",
-                    "--port",
-                    str(minimal_port),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                ],
-                cwd=minimal.parent,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        wait(weir_port)
-        wait(minimal_port)
+        for _, port in servers.values():
+            wait(port)
         for connections in (1, 16):
-            results: dict[str, list[tuple[float, float]]] = {"minimal": [], "weir": []}
-            for round_number in range(rounds):  # interleaved, so drift hits both
-                order = [
-                    ("minimal", minimal_port, prepared, {}),
-                    ("weir", weir_port, row, {"Authorization": f"Bearer {KEY}"}),
-                ]
-                for label, port, body, headers in order[:: 1 if round_number % 2 else -1]:
-                    results[label].append(
-                        wrk(port, "/predict", body, headers, seconds, connections)
-                    )
-            (w_rate, w_p99), (m_rate, m_p99) = (
-                tuple(statistics.median(values) for values in zip(*results[k], strict=True))
-                for k in ("weir", "minimal")
-            )
-            spread = {
-                k: f"p99 {min(p for _, p in v):.2f}-{max(p for _, p in v):.2f} ms"
+            results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in apps}
+            for round_number in range(rounds):  # interleaved, so drift hits all alike
+                order = list(apps) if round_number % 2 else list(apps)[::-1]
+                for label in order:
+                    server, port = servers[label]
+                    body, headers = apps[label][1]
+                    cpu = cpu_seconds(server.pid)
+                    rate, p99, count = wrk(port, "/predict", body, headers, seconds, connections)
+                    results[label].append((rate, p99, (cpu_seconds(server.pid) - cpu) / count))
+            medians = {
+                k: tuple(statistics.median(values) for values in zip(*v, strict=True))
                 for k, v in results.items()
             }
+            spread = {
+                k: f"p99 {min(r[1] for r in v):.2f}-{max(r[1] for r in v):.2f} ms"
+                for k, v in results.items()
+            }
+            (w_rate, w_p99, _), (m_rate, m_p99, _) = medians["weir"], medians["minimal"]
             print(
                 f"HTTP {connections} connection(s), {rounds} interleaved rounds of {seconds}s, medians: "
                 f"weir {w_rate:,.0f} req/s p99 {w_p99:.2f} ms ({spread['weir']}); "
                 f"minimal FastAPI+onnxruntime {m_rate:,.0f} req/s p99 {m_p99:.2f} ms ({spread['minimal']}) "
                 f"-> throughput ratio weir/minimal = {w_rate / m_rate:.2f}, p99 ratio = {w_p99 / m_p99:.2f}"
             )
+            for label, (rate, p99, cpu) in medians.items():
+                print(
+                    f"    {label:30s} {rate:7,.0f} req/s ({rate / m_rate:.2f}x)  p99 {p99:.2f} ms "
+                    f"({p99 / m_p99:.2f}x)  CPU {cpu * 1e6:4.0f} us per request  ({spread[label]})"
+                )
         mlflow_python = os.environ.get("MLFLOW_PYTHON")
         if mlflow_python:
-            mlflow_versus(project, record, row, seconds, mlflow_python, weir_port)
+            mlflow_versus(project, record, row, seconds, mlflow_python, servers["weir"][1])
         else:
             print(
                 "mlflow models serve: not measured (set MLFLOW_PYTHON to a python with mlflow installed)"
             )
     finally:
-        for server in servers:
+        for server, _ in servers.values():
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
 
@@ -357,8 +402,8 @@ mlflow.pyfunc.save_model({str(work / "mlflow_model")!r}, python_model=Wrapped(),
     try:
         wait(port, "/ping")
         body = {"dataframe_records": [row]}
-        m_rate, m_p99 = wrk(port, "/invocations", body, {}, seconds, 1)
-        w_rate, w_p99 = wrk(
+        m_rate, m_p99, _ = wrk(port, "/invocations", body, {}, seconds, 1)
+        w_rate, w_p99, _ = wrk(
             weir_port, "/predict", row, {"Authorization": f"Bearer {KEY}"}, seconds, 1
         )
         print(
