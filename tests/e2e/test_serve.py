@@ -272,7 +272,7 @@ def test_a_log_writer_that_gets_no_cpu_makes_the_server_not_ready_until_it_write
         os.kill(int(writer), signal.SIGSTOP)
         assert call(server.port, "POST", "/predict", ROW)[0] == 200
         problem = wait_ready(server.port, 503)["problems"][0]
-        assert problem.startswith("prediction log: 1 answers waiting, none written for")
+        assert problem.startswith("prediction log: 1 waiting, none written for")
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics").read().decode()
         stalled = next(
             line for line in metrics.splitlines() if line.startswith("weir_prediction_log_stalled")

@@ -322,7 +322,7 @@ def create_app(
             problems.append(f"prediction log: {log.last_error}")
         elif log and log.stalled_seconds() > log.stall_limit:
             problems.append(
-                f"prediction log: {log.buffered} answers waiting, none written for "
+                f"prediction log: {log.buffered} waiting, none written for "
                 f"{log.stalled_seconds():.0f} s: the writer runs at the lowest CPU priority, "
                 "and the machine leaves it none (serve.onnx_threads: 0 under load is one cause)"
             )
