@@ -37,8 +37,8 @@ def test_no_generated_request_makes_the_server_fail(tmp_path: Path) -> None:
         # the API first, then the admin endpoints: fuzzing those may archive the served
         # version, after which /ready rightly answers 503
         runs = [
-            fuzz(server.port, "--exclude-path-regex", "^/admin"),
-            fuzz(server.port, "--include-path-regex", "^/admin"),
+            fuzz(server.port, tmp_path, "--exclude-path-regex", "^/admin"),
+            fuzz(server.port, tmp_path, "--include-path-regex", "^/admin"),
         ]
     finally:
         server.stop()
@@ -47,7 +47,9 @@ def test_no_generated_request_makes_the_server_fail(tmp_path: Path) -> None:
     assert "Selected: 6/8" in runs[0].stdout and "Selected: 2/8" in runs[1].stdout
 
 
-def fuzz(port: int, *selection: str) -> subprocess.CompletedProcess[str]:
+def fuzz(port: int, scratch: Path, *selection: str) -> subprocess.CompletedProcess[str]:
+    """Run from a scratch folder: schemathesis keeps a crash cache (.schemathesis/) in its
+    working directory, which was the checkout."""
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "run",
@@ -61,4 +63,6 @@ def fuzz(port: int, *selection: str) -> subprocess.CompletedProcess[str]:
         "1",
         "--no-color",
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        command, cwd=scratch, capture_output=True, text=True, timeout=600, check=False
+    )
