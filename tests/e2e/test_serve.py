@@ -319,3 +319,26 @@ def test_serve_onnx_threads_reach_the_session(project: Path) -> None:
             assert options.intra_op_num_threads == threads
     finally:
         ws.close()
+
+
+def test_serve_busy_polling_reaches_the_log_writer(project: Path, tmp_path: Path) -> None:
+    """`serve.busy_poll_ms` is done by the writer process: the setting must reach it."""
+    from weir.app import open_workspace
+    from weir.project import load_project
+    from weir.project.ml_config import ServeConfig
+    from weir.serve.app import create_app
+    from weir.serve.auth import Keys
+
+    ws = open_workspace(load_project(project))
+    try:
+        for setting, seconds in ((2.5, 0.0025), (0, 0.0)):
+            config = ServeConfig.model_validate({"busy_poll_ms": setting})
+            app = create_app(ws, "quick", config=config, keys=Keys({}), log_path=tmp_path / "log")
+            log = app.state.log
+            try:
+                spec = Path(f"/proc/{log._process.pid}/cmdline").read_bytes().split(b"\0")[-2]
+                assert json.loads(spec)["busy_poll_seconds"] == seconds
+            finally:
+                log.close()
+    finally:
+        ws.close()

@@ -339,7 +339,25 @@ class ServeConfig(Strict):
     reload_seconds: float = Field(
         default=2.0, gt=0, description="how often to look for a promotion"
     )
+    busy_poll_ms: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="after each answer, keep polling for the next one this long (at the "
+        "lowest CPU priority: it takes only idle CPU) so the CPU does not go idle between "
+        "requests, which on a VM is slow to wake; done by the prediction-log writer. "
+        "Unset: 5 unless the server runs under a CPU quota; 0: off",
+    )
     log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
+
+    @model_validator(mode="after")
+    def _busy_poll_needs_log(self) -> ServeConfig:
+        if self.busy_poll_ms and not self.log.enabled:
+            raise ValueError(
+                "busy_poll_ms is done by the prediction-log writer, and log.enabled is false: "
+                "turn the log on, or remove busy_poll_ms"
+            )
+        return self
 
 
 class MlflowConfig(Strict):

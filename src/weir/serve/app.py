@@ -34,6 +34,7 @@ from weir.core.errors import NotFoundError, WeirError
 from weir.ml.features import MISSING
 from weir.project.ml_config import ServeConfig
 from weir.serve.auth import Keys
+from weir.serve.cpu_quota import busy_poll_seconds
 from weir.serve.log import PredictionLog
 from weir.serve.metrics import Metrics, MetricsMiddleware
 from weir.serve.model import LoadedModel, ModelHolder
@@ -84,6 +85,7 @@ def create_app(
             config.log.flush_rows,
             config.log.flush_seconds,
             model,
+            busy_poll_seconds(config.busy_poll_ms),
         )
         if config.log.enabled
         else None

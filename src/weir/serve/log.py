@@ -8,7 +8,9 @@ as JSON, prediction, or cluster).
 Right after an answer is sent (the caller does not wait for this), it becomes one JSON
 line written to a pipe (non-blocking; if the pipe is full the line waits in memory for the
 next write). The writer process (`log_writer.py`, at the lowest CPU priority and in the
-server's session) polls the pipe and appends every `flush_seconds` or `flush_rows`.
+server's session) polls the pipe and appends every `flush_seconds` or `flush_rows`; while
+answers flow it polls without sleeping, for `busy_poll_seconds` after each (why: see
+`log_writer.py`).
 Nothing is lost on a clean shutdown: requests in flight finish, then closing the pipe
 makes the writer write everything and exit. A killed server closes the pipe too, so the
 answers in it are still written; lost are only answers sent in the microseconds before
@@ -48,6 +50,7 @@ class PredictionLog:
         flush_rows: int,
         flush_seconds: float,
         model: str = "",
+        busy_poll_seconds: float = 0.0,
     ) -> None:
         """One typed column per model input (`inputs`: name -> kind), so drift checks read
         the log like any table; the answer's fields become columns too."""
@@ -58,6 +61,7 @@ class PredictionLog:
             "columns": self._kinds,
             "flush_rows": flush_rows,
             "flush_seconds": flush_seconds,
+            "busy_poll_seconds": busy_poll_seconds,
         }
         self._process = subprocess.Popen(
             # run as a file, not `-m weir...`: importing the weir package costs two seconds

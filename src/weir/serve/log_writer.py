@@ -2,10 +2,10 @@
 
 `python log_writer.py SPEC` (run as a file: importing the weir package costs seconds),
 where SPEC is JSON: {"path", "model", "columns": {name: kind}, "flush_rows",
-"flush_seconds"}. It reads one answer per line, and every `flush_seconds` (or `flush_rows`
-lines) parses what it has with pyarrow's JSON reader and appends it to the Delta table. At
-end of input (a clean shutdown closes the pipe; a killed server closes it too) it writes
-what is left and exits.
+"flush_seconds", "busy_poll_seconds"}. It reads one answer per line, and every
+`flush_seconds` (or `flush_rows` lines) parses what it has with pyarrow's JSON reader and
+appends it to the Delta table. At end of input (a clean shutdown closes the pipe; a killed
+server closes it too) it writes what is left and exits.
 
 It looks at the pipe every POLL_SECONDS instead of waiting on it. A reader waiting on a
 pipe is woken by every answer the server writes, and the server pays for that wake-up on
@@ -13,6 +13,15 @@ the request path: measured in process, a request took 196 microseconds with a wa
 writer and 143 with a polling one. Nobody waits on a polled pipe, so a write is a plain
 copy. The 1 MB pipe holds about a second of single-row answers at 2,500 a second, twenty
 polls; what does not fit waits in the server (see `PredictionLog`).
+
+For `busy_poll_seconds` after each answer it polls without sleeping. This keeps a CPU
+from going idle between requests: on a VM whose idle vCPUs halt (here: a Firecracker guest
+with halt polling off), waking one goes through the hypervisor, and that shows at the
+tail. bench/serving.py measures it at one connection: in a quiet spell of the machine,
+p99 was 2.00x a minimal FastAPI + onnxruntime app's without it and 0.92x with it (that
+app gets the same from onnxruntime's spinning worker thread). At the lowest priority the
+polling takes only CPU nobody wants, but the CPU is busy: see `cpu_quota` for where it is
+off by default.
 
 It reports on stdout, one line each: `written N` (total rows), `failed MESSAGE`. A failed
 write keeps its lines for the next try.
@@ -85,6 +94,8 @@ def main(spec_text: str) -> int:
     spec = json.loads(spec_text)
     kinds, model = spec["columns"], spec["model"]
     flush_rows, flush_seconds = int(spec["flush_rows"]), float(spec["flush_seconds"])
+    busy_poll = float(spec.get("busy_poll_seconds", 0))
+    last_answer = float("-inf")
     pending: list[bytes] = []
     partial = b""
     written = 0
@@ -112,6 +123,7 @@ def main(spec_text: str) -> int:
                 chunk = os.read(stdin, _READ_BYTES)
             except BlockingIOError:
                 break
+            last_answer = time.monotonic()
             if not chunk:  # the server closed the pipe, or died
                 if partial:  # a line cut by a crash: its answer was never sent either
                     print("failed an incomplete last line was dropped", flush=True)
@@ -122,9 +134,11 @@ def main(spec_text: str) -> int:
             pending.extend(line + b"\n" for line in lines if line)
             if len(pending) >= flush_rows:
                 flush()
-        if time.monotonic() - last_write >= flush_seconds:
+        now = time.monotonic()
+        if now - last_write >= flush_seconds:
             flush()
-        time.sleep(POLL_SECONDS)
+        if now - last_answer >= busy_poll:
+            time.sleep(POLL_SECONDS)
 
 
 if __name__ == "__main__":

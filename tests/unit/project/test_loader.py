@@ -200,3 +200,18 @@ def test_cross_section_problems(tmp_path: Path) -> None:
     assert "checks.ordrs: no table 'ordrs'" in text and "did you mean 'orders'?" in text
     assert "ml.m.table: no table 'nope'" in text
     assert "both a source and sql/orders.sql" in text
+
+
+def test_busy_polling_needs_the_prediction_log_that_does_it() -> None:
+    serve = "serve:\n  busy_poll_ms: 2\n  log: {enabled: false}\n"
+    [message] = problems(MINIMAL + serve)
+    assert message.startswith("weir.yaml:") and "serve" in message
+    assert "busy_poll_ms is done by the prediction-log writer" in message
+    assert "turn the log on, or remove busy_poll_ms" in message
+    [message] = problems(MINIMAL + "serve:\n  busy_poll_ms: -1\n")
+    assert "serve.busy_poll_ms" in message
+    off = parse_project_text(
+        MINIMAL + "serve:\n  busy_poll_ms: 0\n  log: {enabled: false}\n", FILE, {}
+    )
+    assert off.serve.busy_poll_ms == 0
+    assert parse_project_text(MINIMAL, FILE, {}).serve.busy_poll_ms is None

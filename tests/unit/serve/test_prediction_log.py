@@ -184,3 +184,52 @@ def test_a_time_outside_years_1_to_9999_in_utc_is_refused_by_the_request_model()
         with pytest.raises(pydantic.ValidationError, match="outside years 1 to 9999"):
             model.model_validate({**ROW, "at": text})
     assert model.model_validate({**ROW, "at": "0001-01-01T00:00:00Z"}).model_dump()["at"]
+
+
+def read_calls(pid: int) -> int:
+    """The process's read system calls so far: each poll of the pipe is one."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("syscr:"):
+            return int(line.split()[1])
+    raise AssertionError("no syscr in /proc/PID/io")
+
+
+def polls_while(log: PredictionLog, seconds: float, answer_every: float | None) -> int:
+    before = read_calls(log._process.pid)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if answer_every is not None:
+            log.add("r", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
+        time.sleep(answer_every or 0.05)
+    return read_calls(log._process.pid) - before
+
+
+def test_the_writer_polls_busily_while_answers_flow_and_sleeps_when_they_stop(
+    tmp_path: Path,
+) -> None:
+    """Busy polling keeps a CPU awake between requests; it must stop soon after the last
+    answer, or an idle server would burn a core. Counted in polls (read calls), not time."""
+    for busy, path in ((0.05, "busy"), (0.0, "sleepy")):
+        log = PredictionLog(
+            tmp_path / path, KINDS, 10_000, flush_seconds=0.2, busy_poll_seconds=busy
+        )
+        try:
+            log.add("first", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
+            deadline = time.monotonic() + 30
+            while log.written < 1 and time.monotonic() < deadline:  # its loop is running
+                time.sleep(0.05)
+            assert log.written == 1
+            time.sleep(0.2)  # past the busy window of that first answer
+            idle = polls_while(log, 0.5, answer_every=None)
+            flowing = polls_while(log, 0.5, answer_every=0.002)
+            time.sleep(0.2)
+            after = polls_while(log, 0.5, answer_every=None)
+        finally:
+            log.close()
+        # sleeping polls come every 50 ms: about ten in half a second (and some reads of
+        # data); busy polling makes tens of thousands when it gets the CPU
+        assert idle < 60 and after < 60, (busy, idle, after)
+        if busy:
+            assert flowing > 2_000, flowing
+        else:
+            assert flowing < 400, flowing
