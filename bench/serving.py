@@ -9,14 +9,16 @@
    FastAPI + onnxruntime app serving the same ONNX graph with no checks; and, when it is
    installed (MLFLOW_PYTHON=/path/to/python with mlflow), `mlflow models serve` on the same
    fitted model. Each app gets `--rounds` wrk runs, interleaved; the medians are compared
-   (single runs on this machine swing by 2x at p99), and the spread is printed.
+   (single runs on this machine swing by 2x at p99), and the spread is printed. So is
+   the median of each round's own ratio to the minimal app's run in the same round
+   (paired: they ran seconds apart, so a slow spell of the machine hits both).
    Each app's CPU time per request (all its threads and child processes, from /proc) is
-   printed beside it. Two more apps explain the gap at one connection, where it is widest:
-   Weir with onnxruntime's own threading (`onnx_threads: 0`, as the minimal app has it)
-   and no prediction log, and the minimal app held to one onnxruntime thread (as Weir
-   has it by default).
+   printed beside it. Two more apps show what keeping a CPU awake between requests is worth
+   at one connection, where it matters (an idle vCPU of this VM halts, and is slow to
+   wake): Weir without its busy polling (`busy_poll_ms: 0`), and the minimal app held to
+   one onnxruntime thread, so without onnxruntime's spinning worker.
 
-    python bench/serving.py [--seconds 8] [--rounds 5] [--rows 20000]
+    python bench/serving.py [--seconds 8] [--rounds 5] [--rows 20000] [--connections 1 16]
 """
 
 from __future__ import annotations
@@ -204,7 +206,7 @@ def wrk(
     return rate, float(p99.group(1)) * scale, count  # type: ignore[union-attr]
 
 
-def over_http(project: Path, seconds: int, rounds: int) -> None:
+def over_http(project: Path, seconds: int, rounds: int, connection_counts: list[int]) -> None:
     from weir.app import open_workspace
     from weir.ml.rows import prepare_columns
     from weir.project import load_project
@@ -240,15 +242,18 @@ def over_http(project: Path, seconds: int, rounds: int) -> None:
         (scratch / f"minimal_app_{threads}.py").write_text(
             MINIMAL_APP.format(spec=spec, onnx=onnx_path, threads=threads)
         )
-    # The same project (its workspace, tables and models linked, not copied), served with
-    # onnxruntime's own threading and no prediction log.
+    # The same project (its workspace, tables and models linked, not copied), served
+    # without busy polling, with a prediction log of its own.
     variant = scratch / "weir_variant"
-    variant.mkdir()
+    (variant / ".weir").mkdir(parents=True)
     for entry in project.iterdir():
-        if entry.name != "weir.yaml":
+        if entry.name not in ("weir.yaml", ".weir"):
             (variant / entry.name).symlink_to(entry.resolve())
+    for entry in (project / ".weir").iterdir():
+        if entry.name != "predictions":
+            (variant / ".weir" / entry.name).symlink_to(entry.resolve())
     (variant / "weir.yaml").write_text(
-        (project / "weir.yaml").read_text() + "serve:\n  onnx_threads: 0\n  log: {enabled: false}\n"
+        (project / "weir.yaml").read_text() + "serve:\n  busy_poll_ms: 0\n"
     )
     env = {**os.environ, "WEIR_API_KEYS": f"predict:{KEY}"}
     weir_body = (row, {"Authorization": f"Bearer {KEY}"})
@@ -273,7 +278,7 @@ def over_http(project: Path, seconds: int, rounds: int) -> None:
     apps = {  # label -> (command for a port, body and headers)
         "weir": (lambda port: weir_serve(project, port), weir_body),
         "minimal": (lambda port: minimal_serve(0, port), (prepared, {})),
-        "weir, onnx_threads 0, no log": (lambda port: weir_serve(variant, port), weir_body),
+        "weir, busy_poll_ms 0": (lambda port: weir_serve(variant, port), weir_body),
         "minimal, 1 onnxruntime thread": (lambda port: minimal_serve(1, port), (prepared, {})),
     }
     servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
@@ -292,7 +297,7 @@ def over_http(project: Path, seconds: int, rounds: int) -> None:
             )
         for _, port in servers.values():
             wait(port)
-        for connections in (1, 16):
+        for connections in connection_counts:
             results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in apps}
             for round_number in range(rounds):  # interleaved, so drift hits all alike
                 order = list(apps) if round_number % 2 else list(apps)[::-1]
@@ -318,9 +323,14 @@ def over_http(project: Path, seconds: int, rounds: int) -> None:
                 f"-> throughput ratio weir/minimal = {w_rate / m_rate:.2f}, p99 ratio = {w_p99 / m_p99:.2f}"
             )
             for label, (rate, p99, cpu) in medians.items():
+                paired = statistics.median(
+                    own[1] / beside[1]
+                    for own, beside in zip(results[label], results["minimal"], strict=True)
+                )
                 print(
                     f"    {label:30s} {rate:7,.0f} req/s ({rate / m_rate:.2f}x)  p99 {p99:.2f} ms "
-                    f"({p99 / m_p99:.2f}x)  CPU {cpu * 1e6:4.0f} us per request  ({spread[label]})"
+                    f"({p99 / m_p99:.2f}x, paired {paired:.2f}x)  CPU {cpu * 1e6:4.0f} us per "
+                    f"request  ({spread[label]})"
                 )
         mlflow_python = os.environ.get("MLFLOW_PYTHON")
         if mlflow_python:
@@ -420,7 +430,8 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5, help="wrk runs per app, interleaved")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
     project = demo_project(args.rows)
     in_process(project)
-    over_http(project, args.seconds, args.rounds)
+    over_http(project, args.seconds, args.rounds, args.connections)
