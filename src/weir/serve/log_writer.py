@@ -89,12 +89,16 @@ def main(spec_text: str) -> int:
     # once. (Both only work inside the server's session, see PredictionLog.)
     with contextlib.suppress(OSError):
         os.nice(19)
+    yields_at_once = False
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        yields_at_once = True
     spec = json.loads(spec_text)
     kinds, model = spec["columns"], spec["model"]
     flush_rows, flush_seconds = int(spec["flush_rows"]), float(spec["flush_seconds"])
-    busy_poll = float(spec.get("busy_poll_seconds", 0))
+    # Polling without sleeping at a priority that does not yield at once would take the
+    # CPU from requests: only under SCHED_IDLE (Linux).
+    busy_poll = float(spec.get("busy_poll_seconds", 0)) if yields_at_once else 0.0
     last_answer = float("-inf")
     pending: list[bytes] = []
     partial = b""
