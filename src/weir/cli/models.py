@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from weir.cli import render
 from weir.cli.common import ProjectOption, console, handled, open_project_workspace
 from weir.core.errors import ConfigError
+from weir.core.secrets import display_url
 
 
 class _NameOrCommand(TyperGroup):
@@ -107,7 +108,10 @@ def _facts(ws: Any, record: Any) -> list[tuple[str, str]]:
         facts.append(("report", ws.display_path(ws.artifacts.resolve(details["report"]["path"]))))
     if details.get("mlflow"):
         facts.append(
-            ("mlflow run", f"{details['mlflow']['run_id']} at {details['mlflow']['tracking_uri']}")
+            (
+                "mlflow run",
+                f"{details['mlflow']['run_id']} at {display_url(details['mlflow']['tracking_uri'])}",
+            )
         )
     return facts
 

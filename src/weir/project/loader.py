@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
+from urllib.parse import quote
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -78,28 +79,37 @@ _UniqueKeyLoader.add_constructor(
 
 
 def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> tuple[Any, list[Problem]]:
-    """Replace ${VAR} and ${VAR:-default} in every string; `$$` stands for a literal `$`."""
+    """Replace ${VAR} and ${VAR:-default} in every string; `$$` stands for a literal `$`.
+
+    In a URL (a key named `url` or ending in `_url`/`_uri` whose text starts with
+    `scheme://`) each value is percent-encoded for the part of the URL it stands in, so a
+    password with `@`, `/`, `#` or `%` stays one password rather than re-shaping the URL
+    (and showing half of itself as a host or path in every message).
+    """
     problems: list[Problem] = []
 
-    def expand_text(text: str, where: str) -> str:
-        def replace(match: re.Match[str]) -> str:
-            if match.group(0) == "$$":
-                return "$"
-            name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(
-                Problem(
-                    where,
-                    f"environment variable {name} is not set",
-                    fix=f"export {name}=... before running weir, or write ${{{name}:-default}}",
-                )
+    def value_of(match: re.Match[str], where: str) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(
+            Problem(
+                where,
+                f"environment variable {name} is not set",
+                fix=f"export {name}=... before running weir, or write ${{{name}:-default}}",
             )
-            return ""
+        )
+        return ""
 
-        return _ENV.sub(replace, text)
+    def expand_text(text: str, where: str) -> str:
+        key = where.rsplit(".", 1)[-1]
+        if _URL_TEMPLATE.match(text) and (key in ("url", "uri") or key.endswith(("_url", "_uri"))):
+            return expand_url(text, lambda m: value_of(m, where))
+        return _ENV.sub(lambda m: value_of(m, where), text)
 
     def walk(node: Any, where: str) -> Any:
         if isinstance(node, str):
@@ -111,6 +121,58 @@ def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> tuple[Any,
         return node
 
     return walk(value, path), problems
+
+
+_URL_TEMPLATE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_PATH_SAFE = "/:@!$&'()*+,;=~"
+
+
+def expand_url(template: str, value_of: Callable[[re.Match[str]], str]) -> str:
+    """Expand a URL template, each value percent-encoded for the part it stands in.
+
+    The user and password take any character (a variable that is the whole user info, with
+    no literal ':' beside it, may hold `user:password`); a query value takes any character;
+    a path keeps its slashes. A variable in the host or port, or one that stands for query
+    names, is put in as it is: it holds URL syntax, not a value.
+    """
+    values: list[str] = []
+
+    def mark(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        values.append(value_of(match))
+        return f"\x00{len(values) - 1}\x00"
+
+    marked = _ENV.sub(mark, template)
+    netloc_start = marked.index("://") + 3
+    netloc_end = _first(marked, "/?#", netloc_start)
+    at = marked.rfind("@", netloc_start, netloc_end)
+    query_start = _first(marked, "?#", netloc_end)
+    fragment_start = _first(marked, "#", netloc_end)
+    userinfo = marked[netloc_start:at] if at >= 0 else ""
+    whole_userinfo = ":" not in _MARK.sub("", userinfo)
+
+    def encode(match: re.Match[str]) -> str:
+        value, where = values[int(match.group(1))], match.start()
+        if where < netloc_end:
+            if where < at:
+                return quote(value, safe=":" if whole_userinfo else "")
+            return value
+        if where < query_start or where > fragment_start:
+            return quote(value, safe=_PATH_SAFE)
+        pair_start = max(marked.rfind(c, query_start, where) for c in "?&;")
+        return quote(value, safe="") if "=" in marked[pair_start:where] else value
+
+    return _MARK.sub(encode, marked)
+
+
+_MARK = re.compile("\x00(\\d+)\x00")
+
+
+def _first(text: str, chars: str, start: int) -> int:
+    """The index of the first of `chars` in `text` from `start` (len(text) if none)."""
+    found = [i for c in chars if (i := text.find(c, start)) >= 0]
+    return min(found, default=len(text))
 
 
 def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int | None:

@@ -161,7 +161,7 @@ class SqlSource(_SourceBase):
         scheme = urlsplit(value).scheme.split("+")[0]
         if scheme not in ("postgresql", "postgres", "mysql", "mariadb", "sqlite"):
             raise ValueError(
-                f"unsupported database '{scheme or value[:20]}'; "
+                f"unsupported database '{scheme or 'no scheme'}'; "
                 "use a postgresql://, mysql:// or sqlite:/// URL"
             )
         return value
