@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
 from weir.project.model import ProjectConfig
+from weir.project.yaml_read import LimitError, check_size, load_yaml
 
 PROJECT_FILE = "weir.yaml"
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -60,6 +61,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *defaults`: merged keys may be overridden, that is its point
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -69,6 +72,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
                 key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
+    loader.flatten_mapping(node)
     return loader.construct_mapping(node, deep=deep)
 
 
@@ -181,13 +185,12 @@ def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == str(part):
-                    node = value_node
-                    line = key_node.start_mark.line + 1
-                    break
-            else:
+            # the last match: keys merged in by `<<:` come first, the mapping's own after
+            found = [(k, v) for k, v in node.value if k.value == str(part)]
+            if not found:
                 return line
+            key_node, node = found[-1]
+            line = key_node.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             if part >= len(node.value):
                 return line
@@ -310,14 +313,29 @@ def _problems_from(error: ValidationError, root: yaml.Node | None) -> list[Probl
     return problems
 
 
+def read_project_text(file: Path) -> str:
+    """The project file's text; a file too large to be one is refused before it is read."""
+    try:
+        check_size(file)
+    except LimitError as exc:
+        raise ProjectFileError(file, [Problem("", exc.message, exc.fix)]) from None
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProjectFileError(
+            file, [Problem("", f"not UTF-8 text (byte {exc.start})", "save the file as UTF-8")]
+        ) from None
+
+
 def parse_project_text(
     text: str, file: Path, env: Mapping[str, str] | None = None
 ) -> ProjectConfig:
     """Parse and validate project-file text; raise ProjectFileError listing every problem."""
     env = os.environ if env is None else env
     try:
-        root = yaml.compose(text, Loader=_UniqueKeyLoader)
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+        root, raw = load_yaml(text, _UniqueKeyLoader)
+    except LimitError as exc:
+        raise ProjectFileError(file, [Problem("", exc.message, exc.fix, exc.line)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
