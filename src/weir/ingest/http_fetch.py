@@ -101,9 +101,10 @@ def request_url(url: str) -> str:
     parts = urlsplit(url)
     origin = origin_of(url)
     host = f"[{origin.host}]" if ":" in origin.host else origin.host
+    port = "" if origin.port == _DEFAULT_PORT[origin.scheme] else f":{origin.port}"
     path = quote(parts.path or "/", safe=_URL_SAFE)
     query = f"?{quote(parts.query, safe=_URL_SAFE)}" if parts.query else ""
-    return f"{origin.scheme}://{host}:{origin.port}{path}{query}"
+    return f"{origin.scheme}://{host}{port}{path}{query}"
 
 
 def split_userinfo(url: str) -> tuple[str, str | None]:
