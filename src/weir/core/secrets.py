@@ -27,10 +27,16 @@ LONG = 4
 """Forms at least this long are hidden wherever they occur; shorter ones where they stand alone."""
 
 SENSITIVE_NAME = re.compile(
-    r"(?i)(token|secret|passw|pwd|key|signature|^sig$|auth|credential|session|cookie|access"
-    r"|client|api)"
+    r"(?i)(token|secret|passw|pwd|key|signature|^sig$|auth|credential|session|cookie)"
 )
-"""Query parameters (and headers) whose values are credentials by their name."""
+"""Query parameters whose values are hidden by place in any URL a message shows."""
+
+CREDENTIAL_NAME = re.compile(
+    r"(?i)(token|secret|passw|pwd|signature|^sig$|auth|credential|session|cookie"
+    r"|^key$|(^|[-_])(api|access|subscription|client|secret|private)[-_]?key$)"
+)
+"""Headers and query parameters whose values a project treats as secrets everywhere: a
+narrower rule than SENSITIVE_NAME, so that `sort_key: id` does not hide every 'id'."""
 
 _URL_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:@/?#'\"]*):[^\s@'\"]*@")
 _QUERY_PAIR = re.compile(r"(?P<head>[?&;](?P<name>[^\s=&;#'\"]+)=)(?P<value>[^\s&;#'\"]*)")

@@ -7,7 +7,7 @@ pseudonymisation key), whether it came from `${ENV}` or was written in the file.
 
 from __future__ import annotations
 
-from weir.core.secrets import SENSITIVE_NAME, Secrets, url_secrets
+from weir.core.secrets import CREDENTIAL_NAME, Secrets, url_secrets
 from weir.project.model import ProjectConfig
 from weir.project.sources import HttpSource, SqlSource
 
@@ -38,6 +38,6 @@ def http_secrets(source: HttpSource) -> Secrets:
     named = [
         value
         for name, value in [*source.headers.items(), *source.params.items()]
-        if SENSITIVE_NAME.search(name)
+        if CREDENTIAL_NAME.search(name)
     ]
     return url_secrets(source.url) | Secrets.of([*named, source.bearer_token])

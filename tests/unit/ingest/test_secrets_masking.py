@@ -131,7 +131,7 @@ sources:
     url: https://api.example.com/x
     bearer_token: ${BEARER}
     headers: {X-Api-Key: "${KEY}", Accept-Language: de}
-    params: {status: closed, api_key: "${KEY}"}
+    params: {status: closed, api_key: "${KEY}", sort_key: id}
 governance: {key: "${PSEUDO}"}
 """
     env = {
@@ -146,4 +146,4 @@ governance: {key: "${PSEUDO}"}
     for value in (NASTY, "ol", "tk", "b-token", "kk", "x" * 20):
         assert secrets.redact(f"[{value}]") == "[***]", value
     # values that are not credentials by their place stay readable in messages
-    assert secrets.redact("closed de") == "closed de"
+    assert secrets.redact("closed de id=3") == "closed de id=3"
