@@ -12,12 +12,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from weir.app.workspace import Workspace
 from weir.catalog import ModelVersionRecord
 from weir.core.errors import ConfigError
 from weir.core.hashing import fingerprint
+from weir.core.secrets import display_url, url_secrets
 
 
 @dataclass
@@ -85,7 +85,11 @@ def log_version(ws: Workspace, version: ModelVersionRecord, report: Path) -> Mlf
         back = client.get_run(run_id).data
     except (MlflowException, OSError) as exc:
         return MlflowOutcome(
-            warnings=[f"MLflow logging failed ({_without_password(config.tracking_uri)}): {exc}"]
+            warnings=[
+                url_secrets(config.tracking_uri).redact(
+                    f"MLflow logging failed ({display_url(config.tracking_uri)}): {exc}"
+                )
+            ]
         )
     if back.params != params or fingerprint(back.metrics) != fingerprint(metrics):
         return MlflowOutcome(
@@ -95,15 +99,6 @@ def log_version(ws: Workspace, version: ModelVersionRecord, report: Path) -> Mlf
         record={
             "run_id": run_id,
             "experiment": experiment,
-            "tracking_uri": _without_password(config.tracking_uri),
+            "tracking_uri": display_url(config.tracking_uri),
         }
     )
-
-
-def _without_password(uri: str) -> str:
-    """The URI as it may be stored and shown: a password in it is replaced by ***."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

@@ -7,6 +7,7 @@ must not stop the pipeline, so failures are reported as warnings, never raised.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -17,8 +18,10 @@ from typing import Any
 
 from weir.app.lineage import ColumnGraph
 from weir.app.workspace import Workspace
+from weir.core.secrets import Secrets, display_url, url_secrets
 from weir.core.version import __version__
 from weir.dag import Step, StepReport
+from weir.ingest.http_fetch import split_userinfo
 from weir.project.model import OpenLineageConfig
 
 PRODUCER = f"https://weir.dev/weir/{__version__}"
@@ -47,6 +50,7 @@ class OpenLineageEmitter:
         self.reads = reads
         self.run_ids: dict[str, str] = {}
         self.warnings: list[str] = []
+        self.secrets = url_secrets(config.url) if config.url else Secrets()
 
     def started(self, step: Step) -> None:
         self.run_ids[step.name] = str(uuid.uuid4())
@@ -122,16 +126,30 @@ class OpenLineageEmitter:
             with path.open("a", encoding="utf-8") as handle:
                 handle.write(text + "\n")
         if self.config.url:
-            request = urllib.request.Request(
-                self.config.url,
-                data=text.encode(),
-                headers={"Content-Type": "application/json"},
-                method="POST",
+            self._post(self.config.url, text)
+
+    def _post(self, url: str, text: str) -> None:
+        """POST one event. User info in the URL becomes a Basic header (urllib would look
+        'user:password@host' up in DNS); redirects are not followed, so that header goes
+        nowhere else; the answer is read only in part."""
+        bare, basic = split_userinfo(url)
+        headers = {"Content-Type": "application/json"}
+        if basic:
+            headers["Authorization"] = f"Basic {basic}"
+        request = urllib.request.Request(bare, data=text.encode(), headers=headers, method="POST")
+        opener = urllib.request.OpenerDirector()
+        for handler in (
+            urllib.request.ProxyHandler(),
+            urllib.request.HTTPHandler(),
+            urllib.request.HTTPSHandler(),
+            urllib.request.HTTPDefaultErrorHandler(),
+            urllib.request.HTTPErrorProcessor(),
+        ):
+            opener.add_handler(handler)
+        try:
+            with opener.open(request, timeout=self.config.timeout_seconds) as response:
+                response.read(65536)
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            self.warnings.append(
+                self.secrets.redact(f"OpenLineage event not delivered to {display_url(url)}: {exc}")
             )
-            try:
-                with urllib.request.urlopen(
-                    request, timeout=self.config.timeout_seconds
-                ) as response:
-                    response.read()
-            except (urllib.error.URLError, OSError) as exc:
-                self.warnings.append(f"OpenLineage event not delivered to {self.config.url}: {exc}")

@@ -15,9 +15,11 @@ from weir.app.openlineage import OpenLineageEmitter
 from weir.app.plan import build_plan
 from weir.app.workspace import Workspace, run_lock
 from weir.catalog import Catalog
+from weir.core.secrets import Secrets
 from weir.core.version import __version__
 from weir.dag import PriorRun, Runner, Step, StepReport
 from weir.project import Project
+from weir.project.secrets import project_secrets
 
 
 @dataclass
@@ -37,9 +39,10 @@ class RunResult:
 class CatalogHistory:
     """The runner's History, kept in the catalog."""
 
-    def __init__(self, catalog: Catalog, run_id: int) -> None:
+    def __init__(self, catalog: Catalog, run_id: int, secrets: Secrets | None = None) -> None:
         self.catalog = catalog
         self.run_id = run_id
+        self.secrets = secrets or Secrets()
 
     def last_success(self, step: Step) -> PriorRun | None:
         record = self.catalog.last_success(step.name)
@@ -51,6 +54,7 @@ class CatalogHistory:
         return self.catalog.start_step(self.run_id, step.name, step.kind)
 
     def step_finished(self, token: int, report: StepReport) -> None:
+        masked(report, self.secrets)
         self.catalog.finish_step(
             token,
             status=report.status,
@@ -65,6 +69,17 @@ class CatalogHistory:
         """Skipped and blocked steps are part of the run's story too."""
         token = self.catalog.start_step(self.run_id, report.step.name, report.step.kind)
         self.step_finished(token, report)
+
+
+def masked(report: StepReport, secrets: Secrets) -> StepReport:
+    """The report with the project's secrets hidden in its error and warnings, before the
+    catalog, the terminal or OpenLineage sees it: connectors hide their own, but an error
+    from a driver or a Python step may quote a secret in any form."""
+    if report.error:
+        report.error = secrets.redact(report.error)
+    if report.summary.get("warnings"):
+        report.summary["warnings"] = [secrets.redact(w) for w in report.summary["warnings"]]
+    return report
 
 
 def git_state(directory: Path) -> dict[str, Any]:
@@ -108,7 +123,8 @@ def run_project(
         run_id = workspace.catalog.start_run(
             project.name, __version__, git_state(project.root), dict(workspace.engine.settings())
         )
-        history = CatalogHistory(workspace.catalog, run_id)
+        secrets = project_secrets(project.config)
+        history = CatalogHistory(workspace.catalog, run_id, secrets)
 
         def report(step_report: StepReport) -> None:
             if step_report.status in ("skipped", "blocked"):
@@ -135,6 +151,7 @@ def run_project(
                 on_start(step)
 
         def finished(step_report: StepReport) -> None:
+            masked(step_report, secrets)
             if emitter:
                 emitter.finished(step_report)
             report(step_report)
@@ -143,7 +160,8 @@ def run_project(
         status = "failed"
         try:
             reports = runner.run(force=force, only=only)
-            result = RunResult(run_id, reports, warnings=emitter.warnings if emitter else [])
+            warnings = [secrets.redact(w) for w in emitter.warnings] if emitter else []
+            result = RunResult(run_id, reports, warnings=warnings)
             status = "succeeded" if result.ok else "failed"
             return result
         finally:

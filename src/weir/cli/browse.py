@@ -10,6 +10,7 @@ from rich.table import Table
 
 from weir.cli import render
 from weir.cli.common import ProjectOption, console, handled, open_project_workspace
+from weir.cli.render import cell, safe
 from weir.core.errors import ConfigError
 
 
@@ -38,13 +39,13 @@ def catalog(
                 current = ws.catalog.current_version(entry["name"])
                 docs = entry["docs"]
                 grid.add_row(
-                    entry["name"],
+                    cell(entry["name"]),
                     entry["kind"],
                     str(current.version) if current else "-",
                     f"{current.row_count:,}" if current else "not built",
-                    docs.get("owner") or "",
-                    ", ".join(docs.get("tags", [])),
-                    docs.get("description") or "",
+                    cell(docs.get("owner") or ""),
+                    cell(", ".join(docs.get("tags", []))),
+                    cell(docs.get("description") or ""),
                 )
             console.print(grid)
         finally:
@@ -65,14 +66,13 @@ def describe(
             found = describe_table(ws, build_plan(ws.project), table)
             entry, docs = found.entry, found.entry["docs"]
             console.print(
-                f"[bold]{entry['name']}[/]  ({entry['kind']}, made by {entry['made_by']})"
+                f"[bold]{safe(entry['name'])}[/]  ({entry['kind']}, made by {safe(entry['made_by'])})"
             )
             if docs.get("description"):
-                console.print(docs["description"])
+                console.print(cell(docs["description"]))
             if docs.get("owner") or docs.get("tags"):
-                console.print(
-                    f"owner: {docs.get('owner') or '-'}   tags: {', '.join(docs.get('tags', [])) or '-'}"
-                )
+                owner, tags = docs.get("owner") or "-", ", ".join(docs.get("tags", [])) or "-"
+                console.print(cell(f"owner: {owner}   tags: {tags}"))
             if found.current is None:
                 console.print("not built yet: run 'weir run'")
             else:
@@ -82,17 +82,26 @@ def describe(
                     f"made by run {current.run_id} at {current.created_at:%Y-%m-%d %H:%M:%S} UTC"
                 )
             console.print(
-                f"reads: {', '.join(entry['reads']) or '-'}   read by: {', '.join(found.readers) or '-'}"
+                cell(
+                    f"reads: {', '.join(entry['reads']) or '-'}   read by: {', '.join(found.readers) or '-'}"
+                )
             )
             if found.models:
-                console.print(f"models trained on it: {', '.join(found.models)}")
+                console.print(cell(f"models trained on it: {', '.join(found.models)}"))
             grid = Table(title="Columns", title_justify="left")
             for column in ("column", "type", "class (policy)", "nulls", "distinct~", "description"):
                 grid.add_column(column, overflow="fold")
             for c in found.columns:
                 nulls = "" if c["null_fraction"] is None else f"{c['null_fraction']:.1%}"
                 distinct = "" if c["distinct"] is None else f"{c['distinct']:,}"
-                grid.add_row(c["name"], c["type"], c["class"], nulls, distinct, c["description"])
+                grid.add_row(
+                    cell(c["name"]),
+                    cell(c["type"]),
+                    cell(c["class"]),
+                    nulls,
+                    distinct,
+                    cell(c["description"]),
+                )
             console.print(grid)
             if found.checks:
                 checks = Table(title="Checks (latest)", title_justify="left")
@@ -100,11 +109,11 @@ def describe(
                     checks.add_column(column, overflow="fold")
                 for r in found.checks:
                     checks.add_row(
-                        r.check,
+                        cell(r.check),
                         r.severity,
                         render.check_result(r.passed, r.severity),
                         f"{r.failing:,}",
-                        r.detail,
+                        cell(r.detail),
                     )
                 console.print(checks)
         finally:
@@ -147,30 +156,30 @@ def lineage(
                     typer.echo(drawing)
                 else:
                     output.write_text(drawing, encoding="utf-8")
-                    console.print(f"wrote {output}")
+                    console.print(f"wrote {safe(output)}")
                 return
             directions = (
                 ["up"] if up and not down else ["down"] if down and not up else ["up", "down"]
             )
             for direction in directions:
                 title = "comes from" if direction == "up" else "feeds"
-                tree = Tree(f"[bold]{start[0]}.{start[1]}[/] {title}")
+                tree = Tree(f"[bold]{safe(start[0])}.{safe(start[1])}[/] {title}")
                 branches = {0: tree}
                 steps = graph.walk(start, direction)
                 for depth, node in steps:
                     label = (
-                        f"{node[0]}.{node[1]}"
+                        f"{safe(node[0])}.{safe(node[1])}"
                         if not node[0].startswith("model:")
-                        else f"[bold]{node[0]}[/] feature {node[1]}"
+                        else f"[bold]{safe(node[0])}[/] feature {safe(node[1])}"
                     )
                     if node in graph.notes:
-                        label += f"  [yellow]({graph.notes[node]})[/]"
+                        label += f"  [yellow]({safe(graph.notes[node])})[/]"
                     if node in graph.unknown:
                         label += "  [red](lineage unknown)[/]"
                     branches[depth] = branches[depth - 1].add(label)
                 if not steps:
                     note = graph.notes.get(start) if direction == "down" else None
-                    tree.add(f"[dim]{'nothing' + (f' ({note})' if note else '')}[/]")
+                    tree.add(f"[dim]{'nothing' + (f' ({safe(note)})' if note else '')}[/]")
                 console.print(tree)
         finally:
             ws.close()

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from weir.cli.render import safe
 from weir.core.errors import ConfigError, WeirError
 
 
@@ -22,8 +23,9 @@ def _width() -> int | None:
     return int(os.environ.get("COLUMNS", "140"))
 
 
-console = Console(highlight=False, width=_width())
-errors = Console(stderr=True, highlight=False, width=_width())
+# emoji=False: a ':skull:' in data is printed as written, not as a picture
+console = Console(highlight=False, emoji=False, width=_width())
+errors = Console(stderr=True, highlight=False, emoji=False, width=_width())
 
 ProjectOption = Annotated[
     Path,
@@ -39,9 +41,10 @@ def handled() -> Iterator[None]:
     try:
         yield
     except WeirError as exc:
-        errors.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+        # messages quote values, names and paths from data: shown, never read as markup
+        errors.print(f"[bold red]error:[/] {safe(exc.message, lines=True)}", soft_wrap=True)
         if exc.fix:
-            errors.print(f"[yellow]fix:[/] {exc.fix}", soft_wrap=True)
+            errors.print(f"[yellow]fix:[/] {safe(exc.fix, lines=True)}", soft_wrap=True)
         raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
 
 

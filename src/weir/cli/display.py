@@ -45,20 +45,22 @@ class RunDisplay:
         self.step = step.name
         self.last_line = time.monotonic()
         if self.status is not None:
-            self.status.update(f"running {step.name} ...")
+            self.status.update(f"running {render.safe(step.name)} ...")
         elif self.plain and not self.quiet:
-            console.print(f"{_clock()} started {step.name}", markup=False)
+            console.print(f"{_clock()} started {render.visible(step.name)}", markup=False)
 
     def progress(self, text: str) -> None:
         if self.status is not None:
-            self.status.update(f"running {self.step} ... {text}")
+            self.status.update(f"running {render.safe(self.step)} ... {render.safe(text)}")
         elif (
             self.plain
             and not self.quiet
             and time.monotonic() - self.last_line >= PLAIN_EVERY_SECONDS
         ):
             self.last_line = time.monotonic()
-            console.print(f"{_clock()} {self.step}: {text}", markup=False)
+            console.print(
+                f"{_clock()} {render.visible(self.step)}: {render.visible(text)}", markup=False
+            )
 
     def report(self, report: Any) -> None:
         if self.quiet and report.status not in ("failed", "blocked"):

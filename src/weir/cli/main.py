@@ -76,10 +76,10 @@ def validate(project: ProjectOption = Path()) -> None:
     with handled():
         loaded = load_project(project)
         plan = build_plan(loaded)
-    console.print(f"[green]ok[/] {loaded.file}: {len(plan.pipeline)} steps")
+    console.print(f"[green]ok[/] {render.safe(loaded.file)}: {len(plan.pipeline)} steps")
     for step in plan.pipeline.order:
-        after = f"  [dim]after {', '.join(step.after)}[/]" if step.after else ""
-        console.print(f"  {step.name}{after}")
+        after = f"  [dim]after {render.safe(', '.join(step.after))}[/]" if step.after else ""
+        console.print(f"  {render.safe(step.name)}{after}")
 
 
 @app.command()
@@ -153,7 +153,7 @@ def execute(
                 for report in result.reports:
                     console.print(render.step_line(report, explain))
             for warning in result.warnings:
-                console.print(f"[yellow]warning: {warning}[/]")
+                console.print(f"[yellow]warning: {render.safe(warning, lines=True)}[/]")
             render.run_footer(console, result)
         finally:
             ws.close()
@@ -194,30 +194,35 @@ def show(
             record = ws.catalog.version(name, version)
             versions = ws.catalog.versions(name)
             console.print(
-                f"[bold]{record.table}@{record.version}[/]  ({record.kind}, {record.row_count:,} rows)"
+                f"[bold]{render.safe(record.table)}@{record.version}[/]  ({record.kind}, {record.row_count:,} rows)"
             )
             if record.description:
-                console.print(record.description)
+                console.print(render.cell(record.description))
             console.print(
                 f"made by run {record.run_id} at {record.created_at:%Y-%m-%d %H:%M:%S} UTC; "
                 f"fingerprint {record.fingerprint[:16]}; versions: {', '.join(str(v.version) for v in versions)}"
             )
             parents = ws.catalog.parents(record.id)
             if parents:
-                console.print("made from: " + ", ".join(f"{p.table}@{p.version}" for p in parents))
+                made_from = ", ".join(f"{p.table}@{p.version}" for p in parents)
+                console.print(render.cell(f"made from: {made_from}"))
             schema = Table(title="Schema", title_justify="left")
             for column in ("column", "type", "nullable"):
                 schema.add_column(column)
             for field in record.schema:
-                schema.add_row(field["name"], field["type"], "yes" if field["nullable"] else "no")
+                schema.add_row(
+                    render.cell(field["name"]),
+                    render.cell(field["type"]),
+                    "yes" if field["nullable"] else "no",
+                )
             console.print(schema)
             if rows:
                 sample = ws.lake.dataset(name, record.version).head(rows)
                 grid = Table(title=f"First {sample.num_rows} rows", title_justify="left")
                 for column in sample.column_names:
-                    grid.add_column(column, overflow="fold")
+                    grid.add_column(render.cell(column), overflow="fold")
                 for row in sample.to_pylist():
-                    grid.add_row(*("" if v is None else str(v) for v in row.values()))
+                    grid.add_row(*(render.cell(v) for v in row.values()))
                 console.print(grid)
         finally:
             ws.close()
@@ -266,11 +271,11 @@ def runs(
                     f"{s.seconds:.1f}" if s.seconds is not None and s.status != "skipped" else ""
                 )
                 steps.add_row(
-                    s.step,
+                    render.cell(s.step),
                     f"[{style}]{s.status}[/]",
-                    s.reason,
+                    render.cell(s.reason),
                     seconds,
-                    (s.error or "").split("\n")[0],
+                    render.cell((s.error or "").split("\n")[0]),
                 )
             console.print(steps)
         finally:
@@ -307,12 +312,12 @@ def checks(
                 for c in records:
                     grid.add_row(
                         str(c.run_id),
-                        f"{c.table}@{c.version}",
-                        c.check,
+                        render.cell(f"{c.table}@{c.version}"),
+                        render.cell(c.check),
                         c.severity,
                         render.check_result(c.passed, c.severity),
                         f"{c.failing:,}",
-                        c.detail,
+                        render.cell(c.detail),
                     )
             console.print(grid)
         finally:

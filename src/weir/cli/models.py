@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from weir.cli import render
 from weir.cli.common import ProjectOption, console, handled, open_project_workspace
 from weir.core.errors import ConfigError
+from weir.core.secrets import display_url
 
 
 class _NameOrCommand(TyperGroup):
@@ -73,11 +74,11 @@ def show(
             console.print(render.models_table(records))
             record = ws.catalog.model_version(name, version)
             console.print(
-                f"[bold]{record.model} v{record.version}[/] ({record.stage}) metrics on test rows:"
+                f"[bold]{render.safe(record.model)} v{record.version}[/] ({record.stage}) metrics on test rows:"
             )
             console.print_json(json.dumps(record.metrics))
             for label, value in _facts(ws, record):
-                console.print(f"{label}: {value}")
+                console.print(render.cell(f"{label}: {value}"))
         finally:
             ws.close()
 
@@ -107,7 +108,10 @@ def _facts(ws: Any, record: Any) -> list[tuple[str, str]]:
         facts.append(("report", ws.display_path(ws.artifacts.resolve(details["report"]["path"]))))
     if details.get("mlflow"):
         facts.append(
-            ("mlflow run", f"{details['mlflow']['run_id']} at {details['mlflow']['tracking_uri']}")
+            (
+                "mlflow run",
+                f"{details['mlflow']['run_id']} at {display_url(details['mlflow']['tracking_uri'])}",
+            )
         )
     return facts
 
@@ -155,7 +159,7 @@ def history(
     with handled():
         ws = open_project_workspace(project)
         try:
-            table = Table(title=f"Stage changes of {model}", title_justify="left")
+            table = Table(title=f"Stage changes of {render.safe(model)}", title_justify="left")
             for column in ("when", "version", "from", "to", "reason"):
                 table.add_column(column)
             for move in ws.catalog.stage_history(model):
@@ -164,7 +168,7 @@ def history(
                     str(move.version),
                     move.from_stage,
                     move.to_stage,
-                    move.reason,
+                    render.cell(move.reason),
                 )
             console.print(table)
         finally:
@@ -208,7 +212,7 @@ def report(
                     fix="retrain it with 'weir train --force'",
                 )
             ws.artifacts.read_verified(found["path"], found["sha256"])
-            console.print(str(ws.artifacts.resolve(found["path"])), soft_wrap=True)
+            console.print(render.cell(ws.artifacts.resolve(found["path"])), soft_wrap=True)
         finally:
             ws.close()
 
@@ -218,8 +222,8 @@ def _print_moves(name: str, moves: list[Any]) -> None:
         console.print("nothing to do: the version is already in that stage")
     for move in moves:
         console.print(
-            f"{name} v{move.version}: {move.from_stage} -> [bold]{move.to_stage}[/]"
-            + (f" ({move.reason})" if move.reason else "")
+            f"{render.safe(name)} v{move.version}: {move.from_stage} -> [bold]{move.to_stage}[/]"
+            + (f" ({render.safe(move.reason)})" if move.reason else "")
         )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from weir.app import RunResult, Workspace
@@ -22,11 +25,40 @@ STATUS_STYLE = {
 }
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "accuracy", "rmse", "mae", "r2")
 
+# C0 and C1 controls (ESC, BEL, backspace, CR, ...), DEL, and the invisible format
+# characters that reorder or hide text (bidi overrides and isolates, zero-width ones)
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_IN_VALUES = re.compile(f"[\t\n{_CONTROLS}]")
+_IN_MESSAGES = re.compile(f"[{_CONTROLS}]")
+
+
+def visible(value: object, *, lines: bool = False) -> str:
+    """`value` as text whose control characters show as escapes (`\\x1b`, `\\r`, `\\u202e`).
+
+    Values, names, docs and errors come from data and from outside: a terminal obeys an
+    ESC sequence (clear the screen, an OSC 8 hyperlink, a new window title), `\\r` and
+    backspace overwrite what was printed, a bidi override reverses it. Shown as escapes,
+    they are seen rather than obeyed. Messages (`lines=True`) keep their line breaks and tabs.
+    """
+    text = "" if value is None else str(value)
+    pattern = _IN_MESSAGES if lines else _IN_VALUES
+    return pattern.sub(lambda m: repr(m.group(0))[1:-1], text)
+
+
+def cell(value: object) -> Text:
+    """A table cell holding `value` as plain text: never read as rich markup."""
+    return Text(visible(value))
+
+
+def safe(value: object, *, lines: bool = False) -> str:
+    """`value` fit to put inside a markup string: escaped, controls shown as escapes."""
+    return escape(visible(value, lines=lines))
+
 
 def step_line(report: StepReport, explain: bool = False) -> str:
     style = STATUS_STYLE.get(report.status, "")
-    detail = _outcome(report.summary)
-    line = f"[{style}]{report.status:>9}[/] {report.step.name:<32} {report.reason}"
+    detail = safe(_outcome(report.summary))
+    line = f"[{style}]{report.status:>9}[/] {safe(report.step.name):<32} {safe(report.reason)}"
     if detail:
         line += f"  [dim]({detail})[/]"
     if report.status == "succeeded" or report.status == "failed":
@@ -37,9 +69,9 @@ def step_line(report: StepReport, explain: bool = False) -> str:
             label = report.key.labels.get(part, "")
             line += f"\n{'':>12}{part:<28} {digest[:12]} {label}"
     for warning in report.summary.get("warnings", []):
-        line += f"\n{'':>10} [yellow]warning: {warning}[/]"
+        line += f"\n{'':>10} [yellow]warning: {safe(warning, lines=True)}[/]"
     if report.error:
-        indented = report.error.replace("\n", "\n" + " " * 12)
+        indented = safe(report.error, lines=True).replace("\n", "\n" + " " * 12)
         line += f"\n{'':>10} [red]{indented}[/]"
     return line
 
@@ -117,13 +149,13 @@ def tables_table(records: list[VersionRecord], title: str = "Tables") -> Table:
         )
     for r in records:
         table.add_row(
-            r.table,
+            cell(r.table),
             r.kind,
             str(r.version),
             f"{r.row_count:,}",
             str(len(r.schema)),
             str(r.run_id or ""),
-            r.description or "",
+            cell(r.description or ""),
         )
     return table
 
@@ -143,12 +175,12 @@ def models_table(records: list[ModelVersionRecord]) -> Table:
         table.add_column(column)
     for r in records:
         table.add_row(
-            r.model,
+            cell(r.model),
             str(r.version),
             r.stage,
-            r.algorithm,
+            cell(r.algorithm),
             metric_text(r.metrics),
-            ", ".join(r.trained_on),
+            cell(", ".join(r.trained_on)),
             str(r.seed),
             str(r.run_id or ""),
         )
@@ -171,8 +203,8 @@ def runs_table(records: list[RunRecord]) -> Table:
             f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             f"{seconds:.1f}" if seconds is not None else "",
-            r.weir_version,
-            git,
+            cell(r.weir_version),
+            cell(git),
         )
     return table
 
@@ -181,10 +213,10 @@ def where_lines(ws: Workspace) -> list[str]:
     from weir.catalog import masked
 
     return [
-        f"project    {ws.project.file}",
-        f"lake       {ws.project.lake_root}  (Delta tables)",
-        f"catalog    {masked(ws.project.catalog_url)}",
-        f"artifacts  {ws.project.artifacts_root}",
+        f"project    {safe(ws.project.file)}",
+        f"lake       {safe(ws.project.lake_root)}  (Delta tables)",
+        f"catalog    {safe(masked(ws.project.catalog_url))}",
+        f"artifacts  {safe(ws.project.artifacts_root)}",
     ]
 
 
@@ -193,7 +225,7 @@ def profile_table(record: VersionRecord, profile: dict[str, Any]) -> Table:
     sampled = profile.get("sample_rows")
     basis = f"; distribution from a sample of {sampled:,} rows" if sampled else ""
     table = Table(
-        title=f"Profile of {record.table}@{record.version} ({profile['rows']:,} rows; ~ = approximate{basis})",
+        title=f"Profile of {safe(record.table)}@{record.version} ({profile['rows']:,} rows; ~ = approximate{basis})",
         title_justify="left",
     )
     for column in (
@@ -210,11 +242,13 @@ def profile_table(record: VersionRecord, profile: dict[str, Any]) -> Table:
     ):
         table.add_column(column, overflow="fold")
     for c in profile["columns"]:
-        top = ", ".join(f"{t['value']} ({t['count']:,})" for t in (c.get("top_values") or [])[:3])
+        top = ", ".join(
+            f"{visible(t['value'])} ({t['count']:,})" for t in (c.get("top_values") or [])[:3]
+        )
         quantiles = c.get("quantiles_approx") or {}
         table.add_row(
-            c["name"],
-            c["type"],
+            cell(c["name"]),
+            cell(c["type"]),
             f"{c['null_fraction']:.1%}",
             "" if c.get("distinct_approx") is None else f"{c['distinct_approx']:,}",
             _short(c.get("min")),
@@ -222,7 +256,7 @@ def profile_table(record: VersionRecord, profile: dict[str, Any]) -> Table:
             _number(c.get("mean")),
             _number(c.get("std")),
             _number(quantiles.get("p50")),
-            top,
+            Text(top),
         )
     return table
 
@@ -231,9 +265,9 @@ def _number(value: Any) -> str:
     return "" if value is None else f"{value:,.4g}"
 
 
-def _short(value: Any, width: int = 24) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _short(value: Any, width: int = 24) -> Text:
+    text = visible(value)
+    return Text(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def check_result(passed: bool, severity: str) -> str:
@@ -246,13 +280,15 @@ def check_result(passed: bool, severity: str) -> str:
 
 def comparison(a: ModelVersionRecord, b: ModelVersionRecord) -> Table:
     """Two model versions side by side; rows that differ are marked."""
-    table = Table(title=f"{a.model} v{a.version} vs {b.model} v{b.version}", title_justify="left")
+    table = Table(
+        title=f"{safe(a.model)} v{a.version} vs {safe(b.model)} v{b.version}", title_justify="left"
+    )
     for column in ("", f"v{a.version}", f"v{b.version}", "change"):
         table.add_column(column)
 
     def row(label: str, left: Any, right: Any, delta: str = "") -> None:
         mark = "" if left == right else "*"
-        table.add_row(f"{label}{mark}", _short(left, 40), _short(right, 40), delta)
+        table.add_row(cell(f"{label}{mark}"), _short(left, 40), _short(right, 40), delta)
 
     row("stage", a.stage, b.stage)
     row("algorithm", a.algorithm, b.algorithm)
@@ -297,13 +333,13 @@ def comparison(a: ModelVersionRecord, b: ModelVersionRecord) -> Table:
 def reproduction(console: Console, result: Any) -> None:
     if result.identical:
         console.print(
-            f"[green]reproduced[/] {result.model} v{result.version}: identical predictions on "
+            f"[green]reproduced[/] {safe(result.model)} v{result.version}: identical predictions on "
             f"{result.rows:,} test rows"
             + (" (matches the recorded digest)" if result.matches_recorded_digest else "")
         )
     else:
         console.print(
-            f"[red]not reproduced[/] {result.model} v{result.version}: predictions differ on the test rows "
+            f"[red]not reproduced[/] {safe(result.model)} v{result.version}: predictions differ on the test rows "
             f"(largest difference {result.max_difference:.3g})"
         )
     for name, value in result.metrics.items():
@@ -312,4 +348,4 @@ def reproduction(console: Console, result: Any) -> None:
             f"  {name}: recorded {_number(then) if then is not None else '-'}, now {_number(value)}"
         )
     for package, (then, now) in result.environment_changes.items():
-        console.print(f"  [yellow]{package} changed: {then} -> {now}[/]")
+        console.print(f"  [yellow]{safe(package)} changed: {safe(then)} -> {safe(now)}[/]")

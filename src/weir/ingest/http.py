@@ -9,17 +9,11 @@ inferring types page by page would let page 7 disagree with page 1.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
-import http.client
 import json
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -27,140 +21,13 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import duckdb
 import pyarrow as pa
 
-from weir.core.errors import StepError
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
 from weir.engines.split import Diverted
 from weir.ingest.base import Progress, SourceRead, counted
 from weir.ingest.conform import typed_stream
+from weir.ingest.http_fetch import Fetcher
 from weir.ingest.names import check_names
-from weir.ingest.secrets import redact, safe_url
 from weir.project.sources import HttpSource
-
-USER_AGENT = "weir-ingest"
-
-
-class _RetryableError(Exception):
-    def __init__(self, reason: str, wait: float | None = None) -> None:
-        super().__init__(reason)
-        self.wait = wait
-
-
-@dataclass
-class _Fetcher:
-    """GET with the source's headers, rate limit, retries and backoff."""
-
-    name: str
-    source: HttpSource
-    last_request: float = 0.0
-    requests: int = 0
-    secrets: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        source = self.source
-        self.secrets = [*source.headers.values(), *source.params.values()]
-        if source.bearer_token:
-            self.secrets.append(source.bearer_token)
-
-    def headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self.source.headers}
-        if self.source.bearer_token:
-            headers["Authorization"] = f"Bearer {self.source.bearer_token}"
-        return headers
-
-    def json(self, url: str, page: int) -> Any:
-        source = self.source
-        attempt = 0
-        while True:
-            try:
-                return self._once(url, page)
-            except _RetryableError as retry:
-                if attempt >= source.retries:
-                    raise self.error(
-                        f"page {page} ({safe_url(url)}) failed after {attempt + 1} attempts: "
-                        f"{retry}",
-                        "check that the API is up; raise retries or backoff_seconds if it is slow",
-                    ) from None
-                wait = retry.wait if retry.wait is not None else source.backoff_seconds * 2**attempt
-                if wait > source.max_retry_after_seconds:
-                    raise self.error(
-                        f"page {page}: the API asks to wait {wait:.0f} s (Retry-After), more than "
-                        f"max_retry_after_seconds ({source.max_retry_after_seconds:.0f})",
-                        "run again later, or raise max_retry_after_seconds / lower rate_limit",
-                    ) from None
-                time.sleep(wait)
-                attempt += 1
-
-    def _once(self, url: str, page: int) -> Any:
-        if self.source.rate_limit:
-            gap = 1.0 / self.source.rate_limit - (time.monotonic() - self.last_request)
-            if gap > 0:
-                time.sleep(gap)
-        self.last_request = time.monotonic()
-        self.requests += 1
-        request = urllib.request.Request(url, headers=self.headers())
-        try:
-            with urllib.request.urlopen(request, timeout=self.source.timeout_seconds) as response:
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code == 429:
-                raise _RetryableError(
-                    "HTTP 429 Too Many Requests", _retry_after(exc.headers)
-                ) from None
-            if exc.code >= 500:
-                raise _RetryableError(f"HTTP {exc.code}") from None
-            what = "authentication failed" if exc.code in (401, 403) else "the request was refused"
-            raise self.error(
-                f"page {page} ({safe_url(url)}): {what} (HTTP {exc.code} {exc.reason})",
-                f"check sources.{self.name}.headers / bearer_token (from ${{ENV}}) and the URL",
-            ) from None
-        except (
-            urllib.error.URLError,
-            TimeoutError,
-            ConnectionError,
-            http.client.HTTPException,
-        ) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise _RetryableError(redact(f"{type(exc).__name__}: {reason}", self.secrets)) from None
-        try:
-            return json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
-        except json.JSONDecodeError as exc:
-            raise _RetryableError(
-                f"the body is not complete JSON (byte {exc.pos} of {len(body)}: {exc.msg})"
-            ) from None
-        except ValueError as exc:
-            raise self.error(
-                f"page {page} ({safe_url(url)}): {exc}",
-                "fix the API's output; nothing was committed",
-            ) from None
-
-    def error(self, message: str, fix: str) -> StepError:
-        return StepError(f"source:{self.name}", redact(message, self.secrets), fix=fix)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"an object has the key '{key}' twice")
-        result[key] = value
-    return result
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON; send null for a missing number")
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _at(body: Any, path: str | None) -> Any:
@@ -174,18 +41,19 @@ def _at(body: Any, path: str | None) -> Any:
 
 
 def _with_params(url: str, params: dict[str, str]) -> str:
+    """`url` with `params` set; its own parameters kept, repeated ones too (`tag=a&tag=b`)."""
     parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True)) | params
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    return urlunsplit(parts._replace(query=urlencode([*kept, *params.items()])))
 
 
-def _pages(fetch: _Fetcher) -> Iterator[tuple[int, list[dict[str, Any]], Any]]:
+def _pages(fetch: Fetcher) -> Iterator[tuple[int, list[dict[str, Any]], Any]]:
     """(page number, records, body) until the API says there is no more."""
     source, paging = fetch.source, fetch.source.pagination
     params = dict(source.params)
     if paging.size_param:
         params[paging.size_param] = str(paging.size)
-    url, number, position = source.url, 1, paging.start if paging.kind == "page" else 0
+    url, number, position = fetch.url, 1, paging.start if paging.kind == "page" else 0
     seen_links: set[str] = set()
     while True:
         if number > paging.max_pages:
@@ -220,7 +88,11 @@ def _pages(fetch: _Fetcher) -> Iterator[tuple[int, list[dict[str, Any]], Any]]:
             )
             if following in (None, ""):
                 return
-            link = str(following) if paging.kind == "cursor" else urljoin(target, str(following))
+            link = (
+                str(following)
+                if paging.kind == "cursor"
+                else fetch.check(urljoin(target, str(following)), f"page {number}: the next link")
+            )
             if link in seen_links:
                 raise fetch.error(
                     f"page {number}: the API sends a {paging.kind} already followed; "
@@ -243,7 +115,7 @@ def read_http(
     *,
     progress: Progress | None = None,
 ) -> Iterator[SourceRead]:
-    fetch = _Fetcher(name, source)
+    fetch = Fetcher(name, source)
     with tempfile.TemporaryDirectory(prefix="weir-http-") as spool_dir:
         spool = Path(spool_dir) / "records.ndjson"
         places, total_bytes, page_count = _spool(fetch, spool, progress)
@@ -287,7 +159,7 @@ def read_http(
             connection.close()
 
 
-def _spool(fetch: _Fetcher, spool: Path, progress: Progress | None) -> tuple[list[str], int, int]:
+def _spool(fetch: Fetcher, spool: Path, progress: Progress | None) -> tuple[list[str], int, int]:
     """Write every record to `spool`; return each record's place ('page 3 record 7' or key)."""
     source = fetch.source
     places: list[str] = []

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pyarrow as pa
 
@@ -163,8 +163,11 @@ def _connect(dialect: str, url: str, timeout: float) -> None:
     if dialect == "postgresql":
         import psycopg
 
+        conninfo, password = _split_password(url)
         try:
-            psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
+            psycopg.connect(
+                conninfo, password=password, connect_timeout=max(1, int(timeout))
+            ).close()
         except psycopg.Error as exc:
             raise _ConnectError(" ".join(line.strip() for line in str(exc).splitlines())) from None
         return
@@ -182,6 +185,17 @@ def _connect(dialect: str, url: str, timeout: float) -> None:
         ).close()
     except pymysql.Error as exc:
         raise _ConnectError(str(exc.args[-1]) if exc.args else str(exc)) from None
+
+
+def _split_password(url: str) -> tuple[str, str | None]:
+    """(the URL without its password, the password decoded): a driver that takes the
+    password as its own argument never has it in a connection string it may quote back."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}@{hostport}")), unquote(parts.password)
 
 
 @contextmanager

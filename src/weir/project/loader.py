@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
+from urllib.parse import quote
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
 from weir.project.model import ProjectConfig
+from weir.project.yaml_read import LimitError, check_size, load_yaml
 
 PROJECT_FILE = "weir.yaml"
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -59,6 +61,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *defaults`: merged keys may be overridden, that is its point
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -68,6 +72,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
                 key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
+    loader.flatten_mapping(node)
     return loader.construct_mapping(node, deep=deep)
 
 
@@ -78,28 +83,37 @@ _UniqueKeyLoader.add_constructor(
 
 
 def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> tuple[Any, list[Problem]]:
-    """Replace ${VAR} and ${VAR:-default} in every string; `$$` stands for a literal `$`."""
+    """Replace ${VAR} and ${VAR:-default} in every string; `$$` stands for a literal `$`.
+
+    In a URL (a key named `url` or ending in `_url`/`_uri` whose text starts with
+    `scheme://`) each value is percent-encoded for the part of the URL it stands in, so a
+    password with `@`, `/`, `#` or `%` stays one password rather than re-shaping the URL
+    (and showing half of itself as a host or path in every message).
+    """
     problems: list[Problem] = []
 
-    def expand_text(text: str, where: str) -> str:
-        def replace(match: re.Match[str]) -> str:
-            if match.group(0) == "$$":
-                return "$"
-            name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(
-                Problem(
-                    where,
-                    f"environment variable {name} is not set",
-                    fix=f"export {name}=... before running weir, or write ${{{name}:-default}}",
-                )
+    def value_of(match: re.Match[str], where: str) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(
+            Problem(
+                where,
+                f"environment variable {name} is not set",
+                fix=f"export {name}=... before running weir, or write ${{{name}:-default}}",
             )
-            return ""
+        )
+        return ""
 
-        return _ENV.sub(replace, text)
+    def expand_text(text: str, where: str) -> str:
+        key = where.rsplit(".", 1)[-1]
+        if _URL_TEMPLATE.match(text) and (key in ("url", "uri") or key.endswith(("_url", "_uri"))):
+            return expand_url(text, lambda m: value_of(m, where))
+        return _ENV.sub(lambda m: value_of(m, where), text)
 
     def walk(node: Any, where: str) -> Any:
         if isinstance(node, str):
@@ -113,19 +127,70 @@ def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> tuple[Any,
     return walk(value, path), problems
 
 
+_URL_TEMPLATE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_PATH_SAFE = "/:@!$&'()*+,;=~"
+
+
+def expand_url(template: str, value_of: Callable[[re.Match[str]], str]) -> str:
+    """Expand a URL template, each value percent-encoded for the part it stands in.
+
+    The user and password take any character (a variable that is the whole user info, with
+    no literal ':' beside it, may hold `user:password`); a query value takes any character;
+    a path keeps its slashes. A variable in the host or port, or one that stands for query
+    names, is put in as it is: it holds URL syntax, not a value.
+    """
+    values: list[str] = []
+
+    def mark(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        values.append(value_of(match))
+        return f"\x00{len(values) - 1}\x00"
+
+    marked = _ENV.sub(mark, template)
+    netloc_start = marked.index("://") + 3
+    netloc_end = _first(marked, "/?#", netloc_start)
+    at = marked.rfind("@", netloc_start, netloc_end)
+    query_start = _first(marked, "?#", netloc_end)
+    fragment_start = _first(marked, "#", netloc_end)
+    userinfo = marked[netloc_start:at] if at >= 0 else ""
+    whole_userinfo = ":" not in _MARK.sub("", userinfo)
+
+    def encode(match: re.Match[str]) -> str:
+        value, where = values[int(match.group(1))], match.start()
+        if where < netloc_end:
+            if where < at:
+                return quote(value, safe=":" if whole_userinfo else "")
+            return value
+        if where < query_start or where > fragment_start:
+            return quote(value, safe=_PATH_SAFE)
+        pair_start = max(marked.rfind(c, query_start, where) for c in "?&;")
+        return quote(value, safe="") if "=" in marked[pair_start:where] else value
+
+    return _MARK.sub(encode, marked)
+
+
+_MARK = re.compile("\x00(\\d+)\x00")
+
+
+def _first(text: str, chars: str, start: int) -> int:
+    """The index of the first of `chars` in `text` from `start` (len(text) if none)."""
+    found = [i for c in chars if (i := text.find(c, start)) >= 0]
+    return min(found, default=len(text))
+
+
 def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     """The 1-based line of the deepest node on `loc` that exists in the YAML tree."""
     node = root
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == str(part):
-                    node = value_node
-                    line = key_node.start_mark.line + 1
-                    break
-            else:
+            # the last match: keys merged in by `<<:` come first, the mapping's own after
+            found = [(k, v) for k, v in node.value if k.value == str(part)]
+            if not found:
                 return line
+            key_node, node = found[-1]
+            line = key_node.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             if part >= len(node.value):
                 return line
@@ -248,14 +313,29 @@ def _problems_from(error: ValidationError, root: yaml.Node | None) -> list[Probl
     return problems
 
 
+def read_project_text(file: Path) -> str:
+    """The project file's text; a file too large to be one is refused before it is read."""
+    try:
+        check_size(file)
+    except LimitError as exc:
+        raise ProjectFileError(file, [Problem("", exc.message, exc.fix)]) from None
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProjectFileError(
+            file, [Problem("", f"not UTF-8 text (byte {exc.start})", "save the file as UTF-8")]
+        ) from None
+
+
 def parse_project_text(
     text: str, file: Path, env: Mapping[str, str] | None = None
 ) -> ProjectConfig:
     """Parse and validate project-file text; raise ProjectFileError listing every problem."""
     env = os.environ if env is None else env
     try:
-        root = yaml.compose(text, Loader=_UniqueKeyLoader)
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+        root, raw = load_yaml(text, _UniqueKeyLoader)
+    except LimitError as exc:
+        raise ProjectFileError(file, [Problem("", exc.message, exc.fix, exc.line)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None

@@ -9,7 +9,13 @@ from pathlib import Path, PurePosixPath
 
 from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
-from weir.project.loader import PROJECT_FILE, Problem, ProjectFileError, parse_project_text
+from weir.project.loader import (
+    PROJECT_FILE,
+    Problem,
+    ProjectFileError,
+    parse_project_text,
+    read_project_text,
+)
 from weir.project.model import IDENTIFIER, ModelConfig, ProjectConfig
 from weir.project.sources import FileSource
 from weir.project.sql_header import merge_docs, model_docs
@@ -121,12 +127,7 @@ def load_project(path: Path | str = ".", env: Mapping[str, str] | None = None) -
     """Load and validate a project; every problem is reported in one ConfigError."""
     file = find_project_file(Path(path))
     root = file.parent
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProjectFileError(
-            file, [Problem("", f"not UTF-8 text (byte {exc.start})", "save the file as UTF-8")]
-        ) from None
+    text = read_project_text(file)
     config = parse_project_text(text, file, os.environ if env is None else env)
     problems: list[Problem] = []
     sql_models: dict[str, SqlModelFile] = {}

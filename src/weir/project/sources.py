@@ -161,7 +161,7 @@ class SqlSource(_SourceBase):
         scheme = urlsplit(value).scheme.split("+")[0]
         if scheme not in ("postgresql", "postgres", "mysql", "mariadb", "sqlite"):
             raise ValueError(
-                f"unsupported database '{scheme or value[:20]}'; "
+                f"unsupported database '{scheme or 'no scheme'}'; "
                 "use a postgresql://, mysql:// or sqlite:/// URL"
             )
         return value
@@ -232,7 +232,19 @@ class HttpSource(_SourceBase):
     key: str | None = Field(
         default=None, description="field that identifies a record; repeated keys are refused"
     )
-    timeout_seconds: float = Field(default=30, gt=0)
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="other origins (scheme://host[:port]) that next links and redirects may "
+        "lead to; they receive the source's credentials",
+    )
+    max_response_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="a larger response (or one larger once decompressed) refuses the load",
+    )
+    timeout_seconds: float = Field(
+        default=30, gt=0, description="per request, in all: connecting, waiting and reading"
+    )
     retries: int = Field(default=5, ge=0, description="retries of 5xx, 429 and timeouts")
     backoff_seconds: float = Field(default=0.5, ge=0, description="first wait; doubles each retry")
     max_retry_after_seconds: float = Field(
@@ -248,6 +260,38 @@ class HttpSource(_SourceBase):
     def _http(cls, value: str) -> str:
         if urlsplit(value).scheme not in ("http", "https"):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or "@" in parts.netloc
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+            ):
+                raise ValueError(
+                    f"'{origin[:80]}' is not an origin; write scheme://host[:port], "
+                    "e.g. https://cdn.example.com"
+                )
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name):
+                raise ValueError(f"'{name[:40]}' is not a valid header name")
+            if any(c in text for c in "\r\n\x00") or not all(ord(c) < 256 for c in text):
+                raise ValueError(
+                    f"header {name}: the value holds a line break, NUL or a character beyond "
+                    "Latin-1, which a request cannot carry; check the variable it comes from"
+                )
         return value
 
     @field_validator("timezone")

@@ -1,0 +1,32 @@
+"""Text from data printed by the CLI: markup never read, controls never sent raw."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.text import Text
+
+from weir.cli.render import safe, visible
+
+
+@given(st.text(max_size=60))
+def test_safe_text_reads_back_as_the_visible_text_whatever_it_holds(value: str) -> None:
+    # what the user sees is exactly the value, with controls spelled out: markup in it
+    # (or a trailing backslash before our own closing tag) changes nothing
+    assert Text.from_markup(f"[red]{safe(value)}[/]").plain == visible(value)
+
+
+@given(st.text(max_size=60))
+def test_visible_text_holds_no_control_or_invisible_format_character(value: str) -> None:
+    shown = visible(value)
+    assert not any(unicodedata.category(c) == "Cc" for c in shown)
+    assert not any(0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069 for c in shown)
+
+
+def test_controls_are_spelled_out_and_messages_keep_their_lines() -> None:
+    assert visible("a\x1b[2Jb\rc\x07\u202e") == "a\\x1b[2Jb\\rc\\x07\\u202e"
+    assert visible("one\ntwo\tthree") == "one\\ntwo\\tthree"
+    assert visible("one\ntwo\tthree", lines=True) == "one\ntwo\tthree"
+    assert safe("[link=https://evil]x[/link]") == "\\[link=https://evil]x\\[/link]"
