@@ -1,8 +1,13 @@
-"""Where a model's features come from, in terms of classified (e.g. PII) source columns.
+"""Where governed PII may and may not show outside its raw table.
 
-Walks column lineage from each feature back through SQL models to the columns a clean step
-governs. A feature that derives from a PII column whose policy kept part of the value
-(mask, truncate, keep) is reported: that information reaches the model.
+`withheld_columns`: the columns of a table whose values no profile, statistic or message
+may keep: the governed PII columns of a raw table, the value-bearing columns of that
+table's quarantine (the raw lines hold the same PII), and PII columns a clean step keeps
+as they are (`action: keep`).
+
+`feature_origins`: walks column lineage from each feature back through SQL models to the
+columns a clean step governs. A feature that derives from a PII column whose policy kept
+part of the value (mask, truncate, keep) is reported: that information reaches the model.
 """
 
 from __future__ import annotations
@@ -10,11 +15,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.catalog import Catalog
 from weir.project import Project
 from weir.transform import SqlModel, column_sources
 
 SAFE_ACTIONS = ("pseudonymise", "drop")
+QUARANTINE_VALUES = ("raw", "error", "key")  # quarantine columns that can quote a row
+
+
+def withheld_columns(project: Project, table: str) -> dict[str, str]:
+    """Column -> PII class, for the columns of `table` whose values must stay in the lake."""
+    governance = project.config.governance
+    raw_pii = {c: p.class_ for c, p in governance.for_table(table).items() if p.is_pii}
+    if raw_pii:
+        return raw_pii
+    if table.endswith(QUARANTINE_SUFFIX):
+        source = table.removesuffix(QUARANTINE_SUFFIX)
+        classes = sorted({p.class_ for p in governance.for_table(source).values() if p.is_pii})
+        if classes:
+            return dict.fromkeys(QUARANTINE_VALUES, ", ".join(classes))
+    cleaned_from = {target: raw for raw, target in project.cleaned_tables().items()}
+    if table in cleaned_from:
+        policies = governance.for_table(cleaned_from[table])
+        return {c: p.class_ for c, p in policies.items() if p.is_pii and p.action == "keep"}
+    return {}
 
 
 @dataclass(frozen=True)
