@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from weir.app.pii import withheld_columns
+from weir.app.pii import keeps_pii, withheld_columns
+from weir.app.plan import build_plan
 from weir.app.workspace import Workspace
 from weir.catalog import VersionRecord
 from weir.quality import TableProfile, profile_table
@@ -13,7 +14,14 @@ from weir.quality import TableProfile, profile_table
 def table_profile(ws: Workspace, record: VersionRecord) -> dict[str, Any]:
     """The stored profile of a version; computed and stored first if the version has none
     (versions made before profiling existed, or by a run that was interrupted)."""
-    withheld = withheld_columns(ws.project, record.table)
+    models = build_plan(ws.project).sql_models if keeps_pii(ws.project) else None
+    withheld = withheld_columns(
+        ws.project,
+        record.table,
+        catalog=ws.catalog,
+        models=models,
+        columns=[f["name"] for f in record.schema],
+    )
     stored = ws.catalog.profile(record.id)
     if stored is not None:
         # a profile stored before a column was governed may still hold its values

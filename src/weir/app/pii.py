@@ -12,7 +12,7 @@ part of the value (mask, truncate, keep) is reported: that information reaches t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from weir.app.step_base import QUARANTINE_SUFFIX
@@ -24,8 +24,25 @@ SAFE_ACTIONS = ("pseudonymise", "drop")
 QUARANTINE_VALUES = ("raw", "error", "key")  # quarantine columns that can quote a row
 
 
-def withheld_columns(project: Project, table: str) -> dict[str, str]:
-    """Column -> PII class, for the columns of `table` whose values must stay in the lake."""
+def keeps_pii(project: Project) -> bool:
+    """Whether a clean step keeps some PII column as is (its values then travel on)."""
+    return any(p.is_pii and p.action == "keep" for p in project.config.governance.columns.values())
+
+
+def withheld_columns(
+    project: Project,
+    table: str,
+    *,
+    catalog: Catalog | None = None,
+    models: Mapping[str, SqlModel] | None = None,
+    columns: Iterable[str] = (),
+) -> dict[str, str]:
+    """Column -> PII class, for the columns of `table` whose values must stay in the lake.
+
+    With `catalog`, `models` and the table's `columns`, the columns of models and Python
+    steps that column lineage traces to a PII column kept as is count too (as far as
+    lineage can tell: a column it cannot trace is not withheld).
+    """
     governance = project.config.governance
     raw_pii = {c: p.class_ for c, p in governance.for_table(table).items() if p.is_pii}
     if raw_pii:
@@ -39,7 +56,14 @@ def withheld_columns(project: Project, table: str) -> dict[str, str]:
     if table in cleaned_from:
         policies = governance.for_table(cleaned_from[table])
         return {c: p.class_ for c, p in policies.items() if p.is_pii and p.action == "keep"}
-    return {}
+    if not keeps_pii(project) or catalog is None or models is None:
+        return {}
+    origins, _ = feature_origins(project, catalog, models, table, list(columns))
+    return {
+        o.feature: o.class_
+        for o in origins
+        if o.action == "keep" and (o.class_ == "pii" or o.class_.startswith("pii."))
+    }
 
 
 @dataclass(frozen=True)
