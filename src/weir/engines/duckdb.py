@@ -124,7 +124,11 @@ class DuckDBEngine:
             for name, view_sql in (views or {}).items():  # in dependency order
                 check_sql(view_sql, known, connection, what=f"view {name}")
                 try:
-                    connection.execute(f"CREATE VIEW {_ident(name)} AS {view_sql}")
+                    # from the checked statement itself, never spliced into other SQL text
+                    relation = connection.sql(view_sql)
+                    if relation is None:
+                        raise SqlError(f"view {name}: not a query", fix="a view is one SELECT")
+                    relation.create_view(name, replace=False)
                 except duckdb.Error as exc:
                     raise SqlError(f"view {name}: {exc}") from None
                 known.append(name)

@@ -61,7 +61,16 @@ NOT_ALLOWED = frozenset({"version", "json_serialize_plan", "json_deserialize_sql
 # Expressions DuckDB parses as a function name that is not in duckdb_functions().
 SPECIAL_FUNCTIONS = frozenset({"unnest", "grouping", "grouping_id"})
 _TABLE_REFS = frozenset(
-    {"BASE_TABLE", "JOIN", "SUBQUERY", "TABLE_FUNCTION", "EMPTY", "EXPRESSION_LIST", "SHOW_REF"}
+    {
+        "BASE_TABLE",
+        "JOIN",
+        "SUBQUERY",
+        "TABLE_FUNCTION",
+        "EMPTY",
+        "EXPRESSION_LIST",
+        "SHOW_REF",
+        "PIVOT",
+    }
 )
 _SHOWS = frozenset({"DESCRIBE", "SUMMARY"})
 _NO_LOCATION = 2**63
@@ -95,6 +104,8 @@ _FUNCTION_FIX = (
     "clock and randomness); compute this elsewhere, e.g. in a Python step"
 )
 _SELECT_FIX = "write exactly one SELECT query (WITH ... SELECT is fine)"
+# DuckDB's PIVOT without a list of values runs a query of its own first to find them
+_PIVOT_FIX = "; a PIVOT lists its values: FROM t PIVOT (sum(x) FOR k IN ('a', 'b'))"
 _TABLE_FIX = "name a table that a source or model makes (DuckDB's catalog is not readable)"
 
 
@@ -274,7 +285,7 @@ def refusals(
     tree = _serialise(connection, sql)
     if tree.get("error"):
         if tree.get("error_type") == "not implemented":
-            return [Refusal("is not a SELECT query", _SELECT_FIX, None)]
+            return [Refusal("is not a SELECT query", _SELECT_FIX + _PIVOT_FIX, None)]
         position = str(tree.get("position", ""))
         return [
             Refusal(

@@ -195,6 +195,7 @@ NOT_ALLOWED = [
     ("EXPORT DATABASE 'out'", "not a SELECT"),
     ("CALL duckdb_settings()", "not a SELECT"),
     ("CREATE TABLE x AS SELECT 1", "not a SELECT"),
+    ("SELECT * FROM (PIVOT arrow ON x USING count(*))", "PIVOT lists its values"),
 ]
 
 
@@ -231,6 +232,8 @@ ALLOWED = [
     "SELECT {'k': x}.k AS k, [x, x][1] AS first, 'Ab'.lower() AS l FROM arrow",
     "SELECT * EXCLUDE (x) FROM arrow, t",
     "SELECT COLUMNS('a') FROM t",
+    "SELECT * FROM arrow PIVOT (count(*) FOR x IN (1, 2))",
+    "SELECT * FROM t UNPIVOT (v FOR k IN (a))",
 ]
 
 
