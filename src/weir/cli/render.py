@@ -211,6 +211,8 @@ def profile_table(record: VersionRecord, profile: dict[str, Any]) -> Table:
         table.add_column(column, overflow="fold")
     for c in profile["columns"]:
         top = ", ".join(f"{t['value']} ({t['count']:,})" for t in (c.get("top_values") or [])[:3])
+        if c.get("withheld"):  # a governed PII column: counts only, values stay in the lake
+            top = f"values withheld ({c['withheld']})"
         quantiles = c.get("quantiles_approx") or {}
         table.add_row(
             c["name"],
