@@ -93,17 +93,17 @@ def test_check_results_on_a_raw_table_show_no_value() -> None:
 # Through a project: nothing of the PII reaches the catalog ---------------------------------
 
 CUSTOMERS = (
-    "id,name,email,phone,nick,age\n"
-    "1,Ann Secret,ann.secret@example.com,+49 151 2345678,annie-secret,34\n"
-    "2,Bob Secret,bob.secret@example.com,+33 6 87654321,bobby-secret,41\n"
-    "3,Cy Secret,cy.secret@example.com,+1 555 0100999,cyclone-secret,not-a-number\n"
+    "id,name,email,phone,nick,born,age\n"
+    "1,Ann Secret,ann.secret@example.com,+49 151 2345678,annie-secret,1961-02-03,34\n"
+    "2,Bob Secret,bob.secret@example.com,+33 6 87654321,bobby-secret,1999-04-05,41\n"
+    "3,Cy Secret,cy.secret@example.com,+1 555 0100999,cyclone-secret,1977-06-07,not-a-number\n"
 )
 PROJECT = """name: p
 sources:
   customers:
     format: csv
     path: data/customers.csv
-    columns: {id: int64, name: string, email: string, phone: string, nick: string, age: int64}
+    columns: {id: int64, name: string, email: string, phone: string, nick: string, born: date, age: int64}
 clean:
   customers:
     rules:
@@ -115,12 +115,14 @@ governance:
     customers.email: {class: pii.email, action: pseudonymise}
     customers.phone: {class: pii.phone, action: mask, keep_last: 2}
     customers.nick: {class: pii, action: keep}
+    customers.born: {class: pii.birth_date, action: truncate, to: year}
 checks:
   customers:
     - {rule: aggregate, expression: "max(length(email))", max: 1, severity: warn}
     - {rule: expression, expression: "email::INT > 0", severity: warn}
 """
-RAW_VALUES = ("secret", "2345678", "87654321", "annie", "bobby")  # looked for in lower case
+# looked for in lower case; 1977-06-07 is on the quarantined line only
+RAW_VALUES = ("secret", "2345678", "87654321", "annie", "bobby", "1961-02-03", "1977-06-07")
 
 
 def test_a_run_keeps_governed_values_in_the_lake_only(
@@ -164,6 +166,7 @@ def test_a_run_keeps_governed_values_in_the_lake_only(
     # pseudonyms and masked values are governed: their profile keeps values
     clean = {c["name"]: c for c in profiles["clean_customers"]["columns"]}
     assert clean["email"]["top_values"] and clean["phone"]["top_values"]
+    assert clean["born"]["min"] == "1961-01-01"  # truncated to the year
     assert clean["nick"]["withheld"] == "pii" and clean["nick"]["top_values"] is None
     contacts = {c["name"]: c for c in profiles["contacts"]["columns"]}
     assert contacts["handle"]["withheld"] == contacts["shout"]["withheld"] == "pii"
