@@ -412,3 +412,40 @@ def test_a_relationships_check_cannot_point_at_a_view(tmp_path: Path) -> None:
         {"v.sql": "SELECT id FROM events"},
     )
     assert "'v' is a view" in _plan_error(root)
+
+
+def test_every_table_function_but_the_listed_ones_is_refused() -> None:
+    """Exhaustive over DuckDB's own list, so a table function a new DuckDB adds is refused
+    until someone decides it is safe."""
+    from weir.engines.sandbox import TABLE_FUNCTIONS, parser, refusals
+
+    with parser() as connection:
+        names = {
+            r[0]
+            for r in connection.execute(
+                "SELECT DISTINCT function_name FROM duckdb_functions() "
+                "WHERE function_type IN ('table', 'table_macro')"
+            ).fetchall()
+        }
+        assert len(names) > 50
+        allowed = sorted(n for n in names if not refusals(f'SELECT * FROM "{n}"()', [], connection))
+    assert set(allowed) <= TABLE_FUNCTIONS, allowed
+
+
+def test_every_function_that_reads_state_is_refused() -> None:
+    """Exhaustive: a function DuckDB does not mark CONSISTENT is allowed only if it reads
+    nothing but the clock or a random source."""
+    from weir.engines.sandbox import CLOCK_AND_CHANCE, parser, refusals
+
+    with parser() as connection:
+        names = {
+            r[0]
+            for r in connection.execute(
+                "SELECT DISTINCT function_name FROM duckdb_functions() "
+                "WHERE function_type IN ('scalar', 'aggregate', 'window') "
+                "AND stability <> 'CONSISTENT'"
+            ).fetchall()
+        }
+        assert {"current_setting", "getvariable", "current_query"} <= names
+        allowed = sorted(n for n in names if not refusals(f'SELECT "{n}"()', [], connection))
+    assert set(allowed) <= CLOCK_AND_CHANCE, allowed
