@@ -1,20 +1,69 @@
-"""Where a model's features come from, in terms of classified (e.g. PII) source columns.
+"""Where governed PII may and may not show outside its raw table.
 
-Walks column lineage from each feature back through SQL models to the columns a clean step
-governs. A feature that derives from a PII column whose policy kept part of the value
-(mask, truncate, keep) is reported: that information reaches the model.
+`withheld_columns`: the columns of a table whose values no profile, statistic or message
+may keep: the governed PII columns of a raw table, the value-bearing columns of that
+table's quarantine (the raw lines hold the same PII), and PII columns a clean step keeps
+as they are (`action: keep`).
+
+`feature_origins`: walks column lineage from each feature back through SQL models to the
+columns a clean step governs. A feature that derives from a PII column whose policy kept
+part of the value (mask, truncate, keep) is reported: that information reaches the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.catalog import Catalog
 from weir.project import Project
 from weir.transform import SqlModel, column_sources
 
 SAFE_ACTIONS = ("pseudonymise", "drop")
+QUARANTINE_VALUES = ("raw", "error", "key")  # quarantine columns that can quote a row
+
+
+def keeps_pii(project: Project) -> bool:
+    """Whether a clean step keeps some PII column as is (its values then travel on)."""
+    return any(p.is_pii and p.action == "keep" for p in project.config.governance.columns.values())
+
+
+def withheld_columns(
+    project: Project,
+    table: str,
+    *,
+    catalog: Catalog | None = None,
+    models: Mapping[str, SqlModel] | None = None,
+    columns: Iterable[str] = (),
+) -> dict[str, str]:
+    """Column -> PII class, for the columns of `table` whose values must stay in the lake.
+
+    With `catalog`, `models` and the table's `columns`, the columns of models and Python
+    steps that column lineage traces to a PII column kept as is count too (as far as
+    lineage can tell: a column it cannot trace is not withheld).
+    """
+    governance = project.config.governance
+    raw_pii = {c: p.class_ for c, p in governance.for_table(table).items() if p.is_pii}
+    if raw_pii:
+        return raw_pii
+    if table.endswith(QUARANTINE_SUFFIX):
+        source = table.removesuffix(QUARANTINE_SUFFIX)
+        classes = sorted({p.class_ for p in governance.for_table(source).values() if p.is_pii})
+        if classes:
+            return dict.fromkeys(QUARANTINE_VALUES, ", ".join(classes))
+    cleaned_from = {target: raw for raw, target in project.cleaned_tables().items()}
+    if table in cleaned_from:
+        policies = governance.for_table(cleaned_from[table])
+        return {c: p.class_ for c, p in policies.items() if p.is_pii and p.action == "keep"}
+    if not keeps_pii(project) or catalog is None or models is None:
+        return {}
+    origins, _ = feature_origins(project, catalog, models, table, list(columns))
+    return {
+        o.feature: o.class_
+        for o in origins
+        if o.action == "keep" and (o.class_ == "pii" or o.class_.startswith("pii."))
+    }
 
 
 @dataclass(frozen=True)

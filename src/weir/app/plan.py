@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from weir.core.errors import ConfigError
 from weir.core.hashing import fingerprint
 from weir.core.version import __version__
 from weir.dag import Pipeline, Step
+from weir.engines.sandbox import SandboxError, check_sql, parser
 from weir.project import Project
+from weir.quality import compile_check
 from weir.transform import SqlModel, code_identity, parse_model
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,34 @@ def _refuse_reading_views(project: Project, views: set[str]) -> None:
     uses += [(f"ml.{n}.table", s.table) for n, s in config.ml.items()]
     uses += [(f"clean.{t}", t) for t in project.cleaned_tables()]
     uses += [(f"steps.{n}.inputs", t) for n, s in config.steps.items() for t in s.inputs]
+    uses += [
+        (f"checks.{t} (relationships to)", c.to)
+        for t, checks in config.checks.items()
+        for c in checks
+        if c.rule == "relationships"
+    ]
     for where, table in uses:
         if table in views:
             raise ConfigError(
                 f"{where}: '{table}' is a view, which keeps no data to check, train on or pass to Python",
                 fix=f"make it a table (models.{table}.materialized: table) or read it from a SQL model",
             )
+
+
+def _compile_checks(project: Project, parser: DuckDBPyConnection) -> None:
+    """Compile every check now and check the SQL it will run against the engine's sandbox,
+    so an expression that does not parse, or names what the sandbox refuses, stops the plan
+    with its place before anything runs."""
+    for table, checks in project.config.checks.items():
+        for index, check in enumerate(checks):
+            where = f"weir.yaml checks.{table}[{index}]"
+            try:
+                for compiled in compile_check(check):
+                    check_sql(compiled.count_sql(), ["t", *compiled.reads], parser, what=where)
+            except SandboxError as exc:
+                raise ConfigError(exc.message, fix=exc.fix) from None
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc.message}", fix=exc.fix) from None
 
 
 def _related_tables(checks: list[Any]) -> list[str]:
@@ -149,13 +176,17 @@ def build_plan(project: Project) -> Plan:
         )
     tables = project.tables()
     models: dict[str, SqlModel] = {}
-    for name, file in project.sql_models.items():
-        display = file.path.relative_to(project.root).as_posix()
-        model = parse_model(file, [t for t in tables if t != name] + [name], display)
-        _refuse_raw_pii(project, display, model.dependencies)
-        models[name] = model
-    views = view_models(project)
-    _refuse_reading_views(project, views)
+    with parser() as connection:
+        for name, file in project.sql_models.items():
+            display = file.path.relative_to(project.root).as_posix()
+            model = parse_model(
+                file, [t for t in tables if t != name] + [name], display, connection
+            )
+            _refuse_raw_pii(project, display, model.dependencies)
+            models[name] = model
+        views = view_models(project)
+        _refuse_reading_views(project, views)
+        _compile_checks(project, connection)
 
     def waits_for(table: str, seen: frozenset[str] = frozenset()) -> set[str]:
         """The steps that must finish before `table` can be read (through views)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from weir.app.pii import withheld_columns
 from weir.app.step_base import QUARANTINE_SUFFIX, StepBase
 from weir.catalog import CheckRecord, VersionRecord
 from weir.core.errors import ConfigError, StepError
@@ -33,7 +34,13 @@ class QualitySteps(StepBase):
         policies = self.config.governance.for_table(raw)
         params = governance_params(self.config.governance.key, policies)
         scan = self.ws.lake.scan(raw, source.version)
-        chain = Chain(self.ws.engine, scan, f"clean.{raw}", params)
+        chain = Chain(
+            self.ws.engine,
+            scan,
+            f"clean.{raw}",
+            params,
+            withheld=withheld_columns(self.ws.project, raw),
+        )
         clean = self.config.clean.get(raw)
         for index, rule in enumerate(clean.rules if clean else []):
             apply_rule(chain, rule, index)
@@ -166,6 +173,7 @@ class QualitySteps(StepBase):
             self.ws.lake.scan(table, record.version),
             self.config.checks[table],
             others,
+            withheld=withheld_columns(self.ws.project, table),
         )
         self.ws.catalog.record_checks(
             token,

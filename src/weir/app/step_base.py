@@ -121,6 +121,8 @@ class StepBase:
         )
         settings = self.config.profiles
         if settings.enabled:
+            from weir.app.pii import withheld_columns  # pii imports this module
+
             profile = profile_table(
                 self.ws.engine,
                 scan,
@@ -128,6 +130,13 @@ class StepBase:
                 sample_rows=settings.sample_rows,
                 counts=(fingerprint.row_count, *fingerprint.non_null),
                 sample=sample,
+                withheld=withheld_columns(
+                    self.ws.project,
+                    table,
+                    catalog=self.ws.catalog,
+                    models=self.sql_models,
+                    columns=scan.schema.names,
+                ),
             )
             self.ws.catalog.record_profile(record.id, profile.as_record())
         return record

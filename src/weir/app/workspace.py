@@ -37,8 +37,23 @@ class Workspace:
             return str(candidate)
 
 
+def owner_only(workspace: Path) -> None:
+    """Keep the workspace (lake, catalog, artifacts, staging, logs) to its owner.
+
+    The process umask gains 077, so every file Weir and its libraries create from now on
+    (SQLite's journal and WAL, delta-rs's Parquet and log files, artifacts) is owner-only;
+    and the workspace directory itself is closed to others, which also covers files an
+    older Weir created readable by all.
+    """
+    os.umask(os.umask(0o077) | 0o077)  # read the current mask, keep any stricter bits
+    workspace.mkdir(parents=True, exist_ok=True)
+    status = workspace.stat()
+    if status.st_mode & 0o077 and status.st_uid == os.getuid():
+        workspace.chmod(0o700)
+
+
 def open_workspace(project: Project) -> Workspace:
-    project.workspace.mkdir(parents=True, exist_ok=True)
+    owner_only(project.workspace)
     engine_config = project.config.engine
     return Workspace(
         project=project,

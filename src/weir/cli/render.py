@@ -245,6 +245,8 @@ def profile_table(record: VersionRecord, profile: dict[str, Any]) -> Table:
         top = ", ".join(
             f"{visible(t['value'])} ({t['count']:,})" for t in (c.get("top_values") or [])[:3]
         )
+        if c.get("withheld"):  # a governed PII column: counts only, values stay in the lake
+            top = f"values withheld ({visible(c['withheld'])})"
         quantiles = c.get("quantiles_approx") or {}
         table.add_row(
             cell(c["name"]),

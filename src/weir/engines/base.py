@@ -49,8 +49,10 @@ class Engine(Protocol):
         views: Mapping[str, str] | None = None,
     ) -> AbstractContextManager[pa.RecordBatchReader]:
         """Run one SELECT over the named tables (and views of them, in dependency order) in a
-        sandbox that can read nothing else; $name parameters are bound, never spliced in;
-        stream the result as Arrow batches. Raises SqlError."""
+        sandbox that can read nothing else: no file, URL or extension, no setting, no catalog
+        beyond the inputs, no SQL run from a string (weir.engines.sandbox says what DuckDB
+        allows); $name parameters are bound, never spliced in; stream the result as Arrow
+        batches. Raises SqlError (SandboxError for a statement the sandbox refuses)."""
         ...
 
     def fingerprint(self, data: Readable) -> Fingerprint: ...

@@ -1,8 +1,11 @@
 """The default engine: DuckDB in process, reading Arrow datasets straight from the lake.
 
-Each query gets its own connection: input tables are registered as Arrow datasets, then
-external access is switched off and the configuration locked, so user SQL can read the
-tables it names and nothing else — no files, no URLs, no extensions.
+Each query gets its own connection, sandboxed before anything of the query is seen:
+extensions are never installed or loaded, external access is off except for exactly the
+Parquet files of the input versions, and the configuration is locked. Only then are the
+inputs registered and views created (DuckDB reads what a view names when it is created, so
+a view made earlier could read any file), and every statement, views included, is checked
+against the allow-list of `weir.engines.sandbox` on DuckDB's own parse tree.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from weir.core.tables import TableFiles
 from weir.engines.base import Fingerprint, Readable, SqlError
+from weir.engines.sandbox import CONNECT_CONFIG, check_sql
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,8 +50,9 @@ class DuckDBEngine:
         return {"engine": self.name, "duckdb": duckdb.__version__}
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory connection with Weir's settings (UTC, limits)."""
-        config: dict[str, Any] = {}
+        """A fresh in-memory connection with Weir's settings (UTC, limits, no extension is
+        ever installed or loaded on demand, no Python variable is scanned as a table)."""
+        config: dict[str, Any] = dict(CONNECT_CONFIG)
         if self.threads:
             config["threads"] = self.threads
         if self.memory_limit:
@@ -68,9 +72,9 @@ class DuckDBEngine:
     ) -> Iterator[pa.RecordBatchReader]:
         """Run one SELECT over `tables`; `params` fill $name placeholders (never spliced into
         the text, so a secret passed this way cannot appear in an error message)."""
-        connection = self.connect()
+        connection = self._sandbox(tables, views or {})
         try:
-            self._sandbox(connection, tables, views or {})
+            check_sql(sql, [*tables, *(views or {})], connection)
             try:
                 # DuckDB refuses parameters a statement does not use: pass only those named.
                 used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
@@ -87,40 +91,51 @@ class DuckDBEngine:
             connection.close()
 
     def _sandbox(
-        self,
-        connection: duckdb.DuckDBPyConnection,
-        tables: Mapping[str, Readable],
-        views: Mapping[str, str] | None = None,
-    ) -> None:
-        """Make `tables` readable under their names, then shut every other door and lock it.
+        self, tables: Mapping[str, Readable], views: Mapping[str, str] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """A connection that can read `tables` (and `views` of them) and nothing else.
 
-        Parquet files are read natively through views; only their directories stay readable.
+        Every door is shut and locked first; only then are the inputs registered, Weir's
+        views over Parquet files created (they may read exactly those files), and the
+        user's views checked and created, in dependency order.
         """
-        allowed: set[str] = set()
-        for name, source in tables.items():
-            if isinstance(source, TableFiles):
-                listed = ", ".join(_literal(p) for p in source.paths)
-                # by name, in the table's column order: a column added by a later append is
-                # absent from older files and reads as NULL there
-                columns = ", ".join(_ident(c) for c in source.schema.names)
-                connection.execute(
-                    f"CREATE VIEW {_ident(name)} AS SELECT {columns} "
-                    f"FROM read_parquet([{listed}], union_by_name = true)"
-                )
-                allowed |= {str(PurePath(p).parent) + "/" for p in source.paths}
-            else:
-                connection.register(name, source)
-        for name, view_sql in (views or {}).items():  # in dependency order
-            try:
-                connection.execute(f"CREATE VIEW {_ident(name)} AS {view_sql}")
-            except duckdb.Error as exc:
-                raise SqlError(f"view {name}: {exc}") from None
-        if allowed:
-            connection.execute(
-                f"SET allowed_directories = [{', '.join(_literal(d) for d in sorted(allowed))}]"
+        connection = self.connect()
+        try:
+            files = sorted(
+                {p for s in tables.values() if isinstance(s, TableFiles) for p in s.paths}
             )
-        connection.execute("SET enable_external_access = false")
-        connection.execute("SET lock_configuration = true")
+            if files:
+                connection.execute(f"SET allowed_paths = [{', '.join(map(_literal, files))}]")
+            connection.execute("SET enable_external_access = false")
+            connection.execute("SET lock_configuration = true")
+            for name, source in tables.items():
+                if isinstance(source, TableFiles):
+                    listed = ", ".join(_literal(p) for p in source.paths)
+                    # by name, in the table's column order: a column added by a later append
+                    # is absent from older files and reads as NULL there
+                    columns = ", ".join(_ident(c) for c in source.schema.names)
+                    connection.execute(
+                        f"CREATE VIEW {_ident(name)} AS SELECT {columns} "
+                        f"FROM read_parquet([{listed}], union_by_name = true)"
+                    )
+                else:
+                    connection.register(name, source)
+            known = list(tables)
+            for name, view_sql in (views or {}).items():  # in dependency order
+                check_sql(view_sql, known, connection, what=f"view {name}")
+                try:
+                    # from the checked statement itself, never spliced into other SQL text
+                    relation = connection.sql(view_sql)
+                    if relation is None:
+                        raise SqlError(f"view {name}: not a query", fix="a view is one SELECT")
+                    relation.create_view(name, replace=False)
+                except duckdb.Error as exc:
+                    raise SqlError(f"view {name}: {exc}") from None
+                known.append(name)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     def fingerprint(self, data: Readable) -> Fingerprint:
         """Order-independent content digest: row count plus the sum and xor of row hashes.
@@ -128,15 +143,16 @@ class DuckDBEngine:
         Computed inside DuckDB, so a large table is never pulled into Python. Column names
         and types are part of the digest: the same values under another schema differ.
         """
-        connection = self.connect()
+        connection = self._sandbox({"t": data})
         columns = ", ".join(_ident(name) for name in data.schema.names) or "NULL"
         try:
-            self._sandbox(connection, {"t": data})
             non_null = "".join(f", count({_ident(n)})" for n in data.schema.names)
-            count, total, xor, *counts = connection.execute(
+            sql = (
                 f"SELECT count(*), coalesce(sum(h::HUGEINT), 0), coalesce(bit_xor(h), 0)"
                 f"{non_null} FROM (SELECT hash({columns}) AS h, * FROM t)"
-            ).fetchone() or (0, 0, 0)
+            )
+            check_sql(sql, ["t"], connection)
+            count, total, xor, *counts = connection.execute(sql).fetchone() or (0, 0, 0)
         finally:
             connection.close()
         schema = ",".join(f"{f.name}:{f.type}" for f in data.schema)

@@ -4,6 +4,10 @@ Each rule reads the stage before it and becomes one CTE. Statistics a rule needs
 to fill with, outlier fences) are computed from the stage it reads, become literals in its
 SQL, and are reported, so the exact cleaning can be replayed and explained. Every rule
 reports how many rows it removed or values it changed.
+
+A statistic of a withheld column (a governed PII column: its mode is a person's e-mail, its
+fences are near someone's salary) is used but never reported, and an error about such a
+column counts its bad values instead of quoting them.
 """
 
 from __future__ import annotations
@@ -75,12 +79,20 @@ class Chain:
         data: Readable,
         where: str,
         params: Mapping[str, Any] | None = None,
+        withheld: Mapping[str, str] | None = None,
     ) -> None:
         self.engine = engine
         self.data = data
         self.where = where
         self.params = dict(params or {})
+        self.withheld = dict(withheld or {})  # column -> class: values never reported
         self.stages: list[_Stage] = []
+
+    def shown(self, column: str, value: Any) -> Any:
+        """`value`, a statistic of `column`, as it may be reported."""
+        if column in self.withheld:
+            return f"withheld ({self.withheld[column]})"
+        return value if isinstance(value, int | float | str | bool) else str(value)
 
     @property
     def current(self) -> str:
@@ -213,7 +225,7 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
                         f"{where}: column '{name}' has no values to take a {rule.strategy} of",
                         fix="fill with a constant instead",
                     )
-            stats[name] = value if isinstance(value, int | float | str | bool) else str(value)
+            stats[name] = chain.shown(name, value)
             new[name] = f"coalesce({q}, CAST({literal(value)} AS {columns[name]}))"
         _value_stage(chain, label, rule.rule, new, columns, {f"{rule.strategy}": stats})
     elif isinstance(rule, ForwardFill):
@@ -310,13 +322,24 @@ def _fail_if_any(
 ) -> None:
     if rule.on_error != "fail":
         return
+    fix = "fix the data, add formats, or set on_error: null to null them (they are counted)"
+    if rule.column in chain.withheld:
+        [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE {failing}")
+        if row["n"]:
+            raise StepError(
+                chain.where,
+                f"{where}: {row['n']} values of '{rule.column}' do not convert "
+                f"(not shown: the column is {chain.withheld[rule.column]})",
+                fix=fix,
+            )
+        return
     bad = chain.rows(f"SELECT {q}::VARCHAR AS v FROM {chain.current} WHERE {failing} LIMIT 5")
     if bad:
         examples = ", ".join(repr(r["v"]) for r in bad)
         raise StepError(
             chain.where,
             f"{where}: values of '{rule.column}' that do not convert, e.g. {examples}",
-            fix="fix the data, add formats, or set on_error: null to null them (they are counted)",
+            fix=fix,
         )
 
 
@@ -349,7 +372,11 @@ def _outliers(
             if mean is None
             else (mean - rule.threshold * std, mean + rule.threshold * std)
         )
-    stats = {"method": rule.method, "lower_fence": low, "upper_fence": high}
+    stats = {
+        "method": rule.method,
+        "lower_fence": low if low is None else chain.shown(rule.column, low),
+        "upper_fence": high if high is None else chain.shown(rule.column, high),
+    }
     if low is None or high is None:
         chain.add("SELECT * FROM {prev}", StageReport(rule.rule, label, stats=stats))
         return

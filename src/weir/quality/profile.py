@@ -7,11 +7,17 @@ about SAMPLE_ROWS rows (drawn while the table was written when the writer kept o
 block sample), which the profile records (`sample_rows`): profiling a
 large table then costs about as much as profiling a million rows, at the price of extremes
 and distinct counts being those of the sample. Nothing is pulled into Python but results.
+
+A column whose values must not leave its table (a governed PII column of a raw table, the
+raw lines of its quarantine) is profiled by counts only: rows, nulls and distinct count;
+no minimum, maximum, moments, quantiles, histogram or top values, which are values or are
+computed from few of them. `withheld` names such columns and the class that withholds them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +50,7 @@ class ColumnProfile:
     quantiles_approx: dict[str, float | None] | None = None
     histogram: list[dict[str, float]] | None = None
     top_values: list[dict[str, Any]] | None = None
+    withheld: str | None = None  # the class (e.g. pii.email) that keeps values out
 
 
 @dataclass
@@ -66,6 +73,24 @@ class TableProfile:
             [ColumnProfile(**c) for c in record["columns"]],
             record.get("sample_rows"),
         )
+
+    def without_values(self, withheld: Mapping[str, str]) -> TableProfile:
+        """This profile with the values of `withheld` columns removed (for profiles stored
+        before those columns were withheld)."""
+        columns = []
+        for column in self.columns:
+            if column.name in withheld:
+                column = ColumnProfile(
+                    column.name,
+                    column.type,
+                    column.count,
+                    column.nulls,
+                    column.null_fraction,
+                    column.distinct_approx,
+                    withheld=withheld[column.name],
+                )
+            columns.append(column)
+        return TableProfile(self.rows, columns, self.sample_rows)
 
     def column(self, name: str) -> ColumnProfile:
         for column in self.columns:
@@ -103,19 +128,23 @@ def profile_table(
     sample_rows: int | None = None,
     counts: tuple[int, ...] | None = None,
     sample: pa.Table | None = None,
+    withheld: Mapping[str, str] | None = None,
 ) -> TableProfile:
     """`counts`: row count then each column's non-null count, when a scan already made them
     (the fingerprint's does): a large table is then read once less. `sample`: a uniform
-    sample drawn while the table was written (quality.sample), used instead of drawing one."""
+    sample drawn while the table was written (quality.sample), used instead of drawing one.
+    `withheld`: column -> class of the columns profiled by counts only (no values)."""
     sample_above = SAMPLE_ABOVE if sample_above is None else sample_above
     sample_rows = SAMPLE_ROWS if sample_rows is None else sample_rows
+    withheld = withheld or {}
     schema: pa.Schema = data.schema
-    numeric = [f.name for f in schema if _numeric(f.type)]
+    numeric = [f.name for f in schema if _numeric(f.type) and f.name not in withheld]
     # Top values tell something for labels and flags; for times and numbers, ranges do.
     others = [
         f.name
         for f in schema
-        if pat.is_string(f.type) or pat.is_large_string(f.type) or pat.is_boolean(f.type)
+        if (pat.is_string(f.type) or pat.is_large_string(f.type) or pat.is_boolean(f.type))
+        and f.name not in withheld
     ]
     if counts is not None and len(counts) == len(schema) + 1:
         exact: list[Any] = list(counts)
@@ -142,7 +171,9 @@ def profile_table(
     for f in schema:
         q = _ident(f.name)
         if _scalar(f.type):
-            parts += [f"approx_count_distinct({q})", f"min({q})::VARCHAR", f"max({q})::VARCHAR"]
+            parts.append(f"approx_count_distinct({q})")
+            if f.name not in withheld:
+                parts += [f"min({q})::VARCHAR", f"max({q})::VARCHAR"]
         if f.name in numeric:
             quantiles = ", ".join(str(p) for p in QUANTILES)
             parts += [
@@ -161,9 +192,11 @@ def profile_table(
         column = ColumnProfile(
             f.name, str(f.type), count, rows - count, (rows - count) / rows if rows else 0.0
         )
+        column.withheld = withheld.get(f.name)
         if _scalar(f.type):
             column.distinct_approx = int(next(values))
-            column.min, column.max = next(values), next(values)
+            if column.withheld is None:
+                column.min, column.max = next(values), next(values)
         if f.name in numeric:
             column.mean, column.std = _json_number(next(values)), _json_number(next(values))
             quantiles_found = next(values)

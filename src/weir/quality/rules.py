@@ -184,7 +184,7 @@ def regex(check: RegexCheck) -> list[CompiledCheck]:
 
 @RULES.register("expression")
 def expression(check: ExpressionCheck) -> list[CompiledCheck]:
-    text = sql_expression(check.expression, "checks: expression", aggregate=False)
+    text = sql_expression(check.expression, "rule expression", aggregate=False)
     return [
         CompiledCheck(
             f"expression({check.expression})",
@@ -217,7 +217,7 @@ def row_count(check: RowCountCheck) -> list[CompiledCheck]:
 
 @RULES.register("aggregate")
 def aggregate(check: AggregateCheck) -> list[CompiledCheck]:
-    text = sql_expression(check.expression, "checks: aggregate", aggregate=True)
+    text = sql_expression(check.expression, "rule aggregate", aggregate=True)
     return [
         CompiledCheck(
             f"aggregate({check.expression})",

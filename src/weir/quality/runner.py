@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ def run_checks(
     checks: Sequence[Any],
     others: Mapping[str, Readable] | None = None,
     severities: Sequence[str] = ("error", "warn"),
+    withheld: Collection[str] = (),
 ) -> list[CheckOutcome]:
     """Judge every declared check of the given severities on one table version.
 
@@ -37,6 +39,10 @@ def run_checks(
     expression over an unknown column), fails with the reason instead of stopping the rest.
     When a row_count rule is declared and the table is empty, row rules fail rather than
     pass for want of rows.
+
+    `withheld`: columns whose values must not be reported (governed PII of a raw table).
+    On such a table, the engine's messages lose their quoted values (a failed cast quotes
+    the value), and an aggregate over such a column reports pass or fail, not its value.
     """
     columns = set(data.schema.names)
     compiled = compiled_checks(checks, severities)
@@ -76,9 +82,10 @@ def run_checks(
                 engine, check.count_sql(), data, {t: (others or {})[t] for t in check.reads}
             )
         except SqlError as exc:
+            message = _QUOTED.sub("'…'", exc.message) if withheld else exc.message
             outcomes.append(
                 CheckOutcome(
-                    check.label, check.severity, False, 0, f"the check's SQL failed: {exc.message}"
+                    check.label, check.severity, False, 0, f"the check's SQL failed: {message}"
                 )
             )
             continue
@@ -95,11 +102,22 @@ def run_checks(
             continue
         if check.judge is not None:
             passed, failing, detail = check.judge(value)
+            if check.row_rule is False and _mentions(check.label, withheld):
+                detail = f"{'within' if passed else 'outside'} bounds (value withheld: PII)"
         else:
             failing = int(value or 0)
             passed, detail = failing == 0, "" if failing == 0 else f"{failing} failing rows"
         outcomes.append(CheckOutcome(check.label, check.severity, passed, failing, detail))
     return outcomes
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
+def _mentions(label: str, columns: Collection[str]) -> bool:
+    """Whether a check's label (its expression) may name one of `columns`."""
+    text = label.lower()
+    return any(c.lower() in text for c in columns)
 
 
 def _scalar(engine: Engine, sql: str, data: Readable, others: Mapping[str, Readable]) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlglot
 import sqlglot.expressions as exp
@@ -17,7 +18,11 @@ from sqlglot.errors import ParseError, SqlglotError
 
 from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
+from weir.engines.sandbox import SandboxError, check_sql
 from weir.project.project import SqlModelFile
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 DIALECT = "duckdb"
 _TOKEN = re.compile(r"<Token token_type: [^,]+, text: ([^,]*), [^>]*>")
@@ -32,8 +37,14 @@ class SqlModel:
     dependencies: tuple[str, ...]
 
 
-def parse_model(model: SqlModelFile, known_tables: Collection[str], display_path: str) -> SqlModel:
-    """Parse one model; errors name the file, line and column and say how to fix them."""
+def parse_model(
+    model: SqlModelFile,
+    known_tables: Collection[str],
+    display_path: str,
+    parser: DuckDBPyConnection | None = None,
+) -> SqlModel:
+    """Parse one model; errors name the file, line and column and say how to fix them.
+    `parser`: a connection to check the SQL with (see weir.engines.sandbox.parser)."""
     try:
         statements = [s for s in sqlglot.parse(model.text, read=DIALECT) if s is not None]
     except ParseError as exc:
@@ -62,6 +73,7 @@ def parse_model(model: SqlModelFile, known_tables: Collection[str], display_path
                 f"{display_path}: reads table '{table}', which no source or model makes",
                 fix=suggestion_text(table, known_tables),
             )
+    sandboxed(model.text, dependencies, display_path, parser)
     return SqlModel(
         name=model.name,
         path=display_path,
@@ -69,6 +81,25 @@ def parse_model(model: SqlModelFile, known_tables: Collection[str], display_path
         normalised=statement.sql(dialect=DIALECT, comments=False),
         dependencies=tuple(sorted(dependencies)),
     )
+
+
+def sandboxed(
+    sql: str,
+    tables: Collection[str],
+    display_path: str,
+    parser: DuckDBPyConnection | None = None,
+) -> None:
+    """Refuse, before anything runs, SQL the engine's sandbox would refuse: files, settings,
+    DuckDB's catalog, SQL run from strings. The error names the file, line and column."""
+    try:
+        check_sql(sql, tables, parser, what="the model")
+    except SandboxError as exc:
+        where = display_path
+        if exc.offset is not None:
+            line = sql.count("\n", 0, exc.offset) + 1
+            column = exc.offset - (sql.rfind("\n", 0, exc.offset) + 1) + 1
+            where = f"{display_path}:{line}:{column}"
+        raise ConfigError(f"{where}: {exc.message}", fix=exc.fix) from None
 
 
 def table_references(statement: exp.Expr, display_path: str) -> set[str]:
