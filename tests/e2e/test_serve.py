@@ -68,10 +68,10 @@ def call(
         return error.code, json.loads(error.read().decode())
 
 
-def wait_ready(port: int, status: int) -> Any:
+def wait_ready(port: int, status: int, key: str | None = None) -> Any:
     deadline = time.time() + 10
     while time.time() < deadline:
-        code, body = call(port, "GET", "/ready")
+        code, body = call(port, "GET", "/ready", key=key)
         if code == status:
             return body
         time.sleep(0.2)
@@ -220,11 +220,12 @@ def test_keys_roles_promotion_and_the_prediction_log(project: Path) -> None:
         assert call(server.port, "GET", "/model", key=CALLER)[1]["version"] == 1
         # nothing in production: not ready (still answering); back in production: ready again
         weir("models", "promote", "price@1", "--stage", "archived", cwd=project)
-        assert wait_ready(server.port, 503)["problems"][0].startswith(
+        assert wait_ready(server.port, 503, CALLER)["problems"][0].startswith(
             "model 'price' has no version in stage production"
         )
+        assert wait_ready(server.port, 503) == {"ready": False}  # no key: no details
         weir("models", "promote", "price@1", cwd=project)
-        assert wait_ready(server.port, 200)["ready"]
+        assert wait_ready(server.port, 200, CALLER)["ready"]
         for _ in range(5):
             call(server.port, "POST", "/predict", row, key=CALLER)
     finally:

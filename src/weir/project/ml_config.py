@@ -326,6 +326,12 @@ class ServeConfig(Strict):
     port: int = Field(default=8080, ge=1, le=65535)
     stage: Literal["production", "staging", "candidate"] = "production"
     max_batch: int = Field(default=1000, ge=1, description="rows per batch request")
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1 << 30,
+        description="largest request body; a larger one is refused (413) before it is parsed",
+    )
     onnx_threads: int = Field(
         default=1,
         ge=0,
