@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+logger = logging.getLogger("weir.serve")
 _PIPE_BYTES = 1 << 20
 _MAX_WAITING = 1_000_000  # lines kept in memory while the writer is gone or slow
 
@@ -162,7 +164,11 @@ class PredictionLog:
 
     def _read_reports(self) -> None:
         assert self._process.stdout is not None
-        for raw in self._process.stdout:
+        with contextlib.suppress(ValueError, OSError):  # closed: no more reports to read
+            self._read_lines(self._process.stdout)
+
+    def _read_lines(self, reports: Any) -> None:
+        for raw in reports:
             text = raw.decode(errors="replace").strip()
             kind, _, rest = text.partition(" ")
             if kind == "written":
@@ -196,6 +202,7 @@ class PredictionLog:
                 self._process.stdin.close()
         try:
             self._process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
+        except subprocess.TimeoutExpired:  # not killed: it has the answers, and finishes alone
+            self._failed(f"the log writer was still writing after {timeout:g} s; left to finish")
+            logger.warning("prediction log: %s", self.last_error)
         self._reports.join(timeout=5)
