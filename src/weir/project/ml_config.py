@@ -340,7 +340,7 @@ class ServeConfig(Strict):
         "0 lets onnxruntime choose (a thread per core, spinning between requests)",
     )
     api_keys_file: str | None = Field(
-        default=None, description="file of hashed keys (weir serve-keys add); or WEIR_API_KEYS"
+        default=None, description="file of hashed keys (weir api-key add); or WEIR_API_KEYS"
     )
     reload_seconds: float = Field(
         default=2.0, gt=0, description="how often to look for a promotion"

@@ -12,10 +12,13 @@ server's session) polls the pipe and appends every `flush_seconds` or `flush_row
 answers flow it polls without sleeping, for `busy_poll_seconds` after each (why: see
 `log_writer.py`).
 Nothing is lost on a clean shutdown: requests in flight finish, then closing the pipe
-makes the writer write everything and exit. A killed server closes the pipe too, so the
-answers in it are still written; lost are only answers sent in the microseconds before
-their line was (at most one per request in flight). A killed writer loses at most
-`flush_seconds` of answers.
+makes the writer write everything and exit (after 60 s the server stops waiting and
+leaves the writer to finish alone). A killed server closes the pipe too, so the answers
+in it are still written; lost are only answers sent in the microseconds before their line
+was (at most one per request in flight) and lines waiting here because the pipe was full.
+When the pipe closes the writer leaves its lowest priority where Linux permits it (see
+`log_writer.py`); where it cannot, on a machine with no idle CPU its last write waits for
+one. A killed writer loses what it received since its last write.
 
 The writer's low priority has a price: when the machine has no CPU to spare for long (say
 onnxruntime's spinning worker threads with `onnx_threads: 0` under sustained load, or
