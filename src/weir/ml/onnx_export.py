@@ -253,7 +253,8 @@ def run(sess: Any, columns: Mapping[str, Any], kinds: dict[str, str], task: str)
     if task == "classification":  # only the probabilities: labels follow the threshold
         wanted = _probability_output.get(sess)
         if wanted is None:  # get_outputs() builds objects on every call: look once
-            wanted = _probability_output.setdefault(sess, [sess.get_outputs()[1].name])
+            # the last output: after the label, or alone where `with_decision` removed it
+            wanted = _probability_output.setdefault(sess, [sess.get_outputs()[-1].name])
         return np.asarray(sess.run(wanted, feeds_for(columns, kinds))[0], dtype=np.float64)
     outputs = sess.run(None, feeds_for(columns, kinds))
     if task == "clustering":

@@ -16,7 +16,7 @@ from tests.unit.ml.test_onnx import config
 from weir.ml import train
 from weir.ml.export import export
 from weir.ml.metrics import decide
-from weir.ml.onnx_export import input_names, to_onnx, with_decision
+from weir.ml.onnx_export import input_names, run, session, to_onnx, with_decision
 from weir.ml.rows import feeds_for
 
 
@@ -90,3 +90,9 @@ def test_a_label_the_graph_cannot_hold_is_removed_not_left_at_argmax() -> None:
     kept = onnx.load_from_string(with_decision(graph, [0.5, 1.5], 0.3))  # not integers
     assert [o.name for o in kept.graph.output] == ["probabilities"]
     onnx.checker.check_model(kept)
+    reduced = with_decision(graph, [0.5, 1.5], 0.3)
+    kinds = input_names(x, spec.features)
+    assert np.allclose(
+        run(session(reduced), x, kinds, "classification"),
+        run(session(graph), x, kinds, "classification"),
+    )
