@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from weir.serve import auth
 from weir.serve.auth import Keys, digest
@@ -217,3 +220,27 @@ def test_keys_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> 
 def test_loopback_helpers() -> None:
     assert loopback_host("[::1]:8080") and not loopback_host("[::2]")
     assert loopback_origin("https://localhost") and not loopback_origin("null")
+
+
+@given(st.text(max_size=300))
+def test_host_and_origin_parsers_take_any_text_and_admit_only_loopback(text: str) -> None:
+    admitted = loopback_host(text)
+    if admitted:
+        name = text.strip().lower()
+        name = name[1 : name.index("]")] if name.startswith("[") else name.partition(":")[0]
+        assert name in ("localhost", "localhost.") or ipaddress.ip_address(name).is_loopback
+    assert not loopback_origin(text) or text.strip().lower().startswith(("http://", "https://"))
+
+
+@given(
+    st.from_regex(r"[0-9]{0,5}", fullmatch=True),
+    st.sampled_from(["localhost", "127.0.0.1", "[::1]"]),
+)
+def test_every_loopback_name_with_any_port_is_admitted(port: str, name: str) -> None:
+    assert loopback_host(f"{name}:{port}" if port else name)
+
+
+@given(st.binary(max_size=200))
+def test_content_types_parse_any_bytes_and_admit_only_json(value: bytes) -> None:
+    if json_content_type(value):  # never raises; admits only application/json
+        assert value.decode("latin-1").split(";")[0].strip().lower() == "application/json"

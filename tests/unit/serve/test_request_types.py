@@ -7,8 +7,10 @@ from typing import Any
 
 import pydantic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from weir.serve.errors import SHOWN_ERRORS, public_errors
+from weir.serve.errors import SHOWN_BYTES, SHOWN_ERRORS, public_errors, short
 from weir.serve.schemas import batch_model, request_model
 
 KINDS = {"amount": "number", "channel": "category", "day": "date", "at": "timestamp"}
@@ -67,3 +69,18 @@ def test_a_large_input_is_described_not_repeated() -> None:
     assert error["input"].endswith("(1,000,000 characters, cut)") and len(error["input"]) < 200
     (error,) = public_errors([{"type": "x", "loc": ["body"], "input": {"a": float("nan")}}])
     assert error["input"] == {"a": "nan"}  # small: repeated, and sendable as JSON
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=500),
+    lambda inner: (
+        st.lists(inner, max_size=30) | st.dictionaries(st.text(max_size=20), inner, max_size=30)
+    ),
+    max_leaves=400,
+)
+
+
+@given(JSON_VALUES)
+def test_what_a_refusal_repeats_is_bounded_whatever_was_sent(value: Any) -> None:
+    shown = short(value)
+    assert len(json.dumps(shown, allow_nan=False)) <= 4 * SHOWN_BYTES
