@@ -24,8 +24,10 @@ polling takes only CPU nobody wants, but the CPU is busy: see `cpu_quota` for wh
 off by default.
 
 It reports on stdout, one line each: `written N` (total rows), `failed MESSAGE`. A failed
-write keeps its lines for the next try. A server that is gone reads no reports: the writer
-then stops reporting and carries on writing.
+write keeps its lines for the next try; a last write (at end of input) that still fails
+after a few tries sets its lines aside in a file beside the table, which the next writer
+of the table appends first (`set_aside`, `recover`). A server that is gone reads no
+reports: the writer then stops reporting and carries on writing.
 
 At end of input the writer leaves the lowest priority, so the last write is not left
 waiting for a CPU nobody leaves it: measured with eight busy processes on two cores, a
@@ -49,6 +51,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -166,6 +169,10 @@ def main(spec_text: str) -> int:
     written = 0
     last_write = time.monotonic()
     report = Reports()
+    recover(
+        spec["path"],
+        lambda lines: write_deltalake(spec["path"], to_table(lines, model, kinds), mode="append"),
+    )
 
     def flush() -> bool:
         nonlocal pending, written, last_write
@@ -194,7 +201,10 @@ def main(spec_text: str) -> int:
                 leave_idle()  # done already where lift_on_hang_up runs
                 if partial:  # a line cut by a crash: its answer was never sent either
                     report("failed an incomplete last line was dropped")
-                return 0 if last_flush(flush) else 1
+                if last_flush(flush):
+                    return 0
+                set_aside(spec["path"], pending)
+                return 1
             lines = (partial + chunk).split(b"\n")
             partial = lines.pop()
             pending.extend(line + b"\n" for line in lines if line)
@@ -208,15 +218,46 @@ def main(spec_text: str) -> int:
 
 
 def last_flush(flush: Callable[[], bool], tries: int = 5) -> bool:
-    """The final write, retried (a concurrent commit or a passing I/O error must not lose
-    what the server handed over): after `tries` failures the lines are lost, and the
-    writer's exit status and stderr say so."""
+    """The final write, retried: a concurrent commit or a passing I/O error must not lose
+    what the server handed over."""
     for attempt in range(tries):
         if flush():
             return True
-        time.sleep(0.2 * 2**attempt)
-    print("weir log writer: the last answers could not be written", file=sys.stderr)
+        time.sleep(0.1 * 2**attempt)
     return False
+
+
+def set_aside(table: str, lines: list[bytes]) -> None:
+    """Lines the last write could not put in the table, kept in a file beside it: the
+    next writer of this table (the next `weir serve` of the model) appends them first."""
+    where = Path(table)
+    name = f"{where.name}.unwritten-{time.time_ns()}-{os.getpid()}.jsonl"
+    (where.parent / name).write_bytes(b"".join(lines))
+    print(
+        f"weir log writer: {len(lines)} answers could not be written to {table}; kept in "
+        f"{where.parent / name}, written by the next server of this model",
+        file=sys.stderr,
+    )
+
+
+def recover(table: str, write: Callable[[list[bytes]], object]) -> None:
+    """Append lines a previous writer set aside (`set_aside`). Each file is claimed by a
+    rename first, so two writers starting together do not both append it; a file whose
+    write fails is put back for the next start."""
+    where = Path(table)
+    for found in sorted(where.parent.glob(f"{where.name}.unwritten-*.jsonl")):
+        claimed = found.with_suffix(f".claimed-{os.getpid()}")
+        try:
+            found.rename(claimed)
+        except OSError:  # another writer took it
+            continue
+        try:
+            write([line + b"\n" for line in claimed.read_bytes().split(b"\n") if line])
+        except Exception as exc:
+            claimed.rename(found)
+            print(f"weir log writer: {found} not yet written: {exc}", file=sys.stderr)
+        else:
+            claimed.unlink()
 
 
 if __name__ == "__main__":

@@ -124,3 +124,27 @@ def test_a_writer_whose_server_is_gone_writes_without_a_traceback(tmp_path: Path
     errors = server.stderr.read()  # the writer's stderr too, until it exits
     assert rows_in(path) == 15
     assert "Traceback" not in errors, errors
+
+
+def test_a_last_write_that_fails_is_set_aside_and_written_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    """The table cannot be written when the server stops (here: a file where its Delta log
+    should be); the answers go to a file beside it, not away."""
+    path = tmp_path / "log"
+    path.mkdir()
+    (path / "_delta_log").write_text("not a folder")
+    log = PredictionLog(path, KINDS, flush_rows=10_000, flush_seconds=60, model="m")
+    for i in range(3):
+        log.add(f"a{i}", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
+    log.close()
+    assert log._process.returncode == 1
+    (kept,) = tmp_path.glob("log.unwritten-*.jsonl")
+    assert len(kept.read_bytes().splitlines()) == 3
+    (path / "_delta_log").unlink()  # the disk is fixed; the server starts again
+    log = PredictionLog(path, KINDS, flush_rows=10_000, flush_seconds=60, model="m")
+    log.add("b0", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
+    log.close()
+    table = DeltaTable(str(path)).to_pyarrow_table()
+    assert sorted(table.column("request_id").to_pylist()) == ["a0", "a1", "a2", "b0"]
+    assert not list(tmp_path.glob("log.*"))
