@@ -15,8 +15,16 @@ import pyarrow as pa
 
 from weir.core.errors import StepError
 from weir.ml import metrics as m
-from weir.ml.onnx_export import check_parity, input_names, run, session, to_onnx
-from weir.ml.rows import input_kinds
+from weir.ml.onnx_export import (
+    check_parity,
+    describe,
+    input_names,
+    run,
+    session,
+    to_onnx,
+    with_decision,
+)
+from weir.ml.rows import derived_inputs, input_kinds
 from weir.ml.train import TrainedModel
 from weir.project.ml_config import TrainConfig
 
@@ -35,6 +43,9 @@ def export(trained: TrainedModel, spec: TrainConfig, schema: pa.Schema, step: st
     evaluation = trained.evaluation
     assert evaluation is not None
     onnx = to_onnx(trained.pipeline, evaluation.x, spec.features, spec.task, step)
+    if spec.task == "classification":
+        onnx = with_decision(onnx, list(trained.classes), trained.threshold)
+    onnx = describe(onnx, graph_metadata(trained, spec, schema))
     parity = check_parity(
         onnx, evaluation.predictions, evaluation.x, spec.features, spec.task, spec.export.tolerance
     )
@@ -58,6 +69,27 @@ def export(trained: TrainedModel, spec: TrainConfig, schema: pa.Schema, step: st
     if spec.export.quantize:
         _quantize(exported, trained, spec)
     return exported
+
+
+def graph_metadata(trained: TrainedModel, spec: TrainConfig, schema: pa.Schema) -> dict[str, Any]:
+    """What the graph carries in its metadata_props (each value JSON), under `weir.`."""
+    evaluation = trained.evaluation
+    assert evaluation is not None
+    metadata: dict[str, Any] = {
+        "weir.task": spec.task,
+        "weir.inputs": input_kinds(schema, spec.features),
+        "weir.graph_inputs": input_names(evaluation.x, spec.features),
+        "weir.derived_inputs": derived_inputs(spec.features),
+    }
+    if spec.task == "classification":
+        metadata["weir.classes"] = list(trained.classes)
+        metadata["weir.decision_threshold"] = trained.threshold
+        metadata["weir.label"] = (
+            f"classes[1] if probabilities[:, 1] >= {trained.threshold!r} (as float64) else classes[0]"
+            if trained.threshold is not None and len(trained.classes) == 2
+            else "the most probable class (ties: the first)"
+        )
+    return metadata
 
 
 def _primary(spec: TrainConfig, classes: int) -> str:

@@ -174,6 +174,67 @@ def to_onnx(
     return bytes(model.SerializeToString())
 
 
+def with_decision(onnx: bytes, classes: list[Any], threshold: float | None) -> bytes:
+    """The graph with its `label` output decided as Weir decides (`weir.ml.metrics.decide`):
+    for two classes with a decision threshold, the positive class when its probability
+    (as float64) is at least the threshold; otherwise the most probable class, ties to the
+    first. skl2onnx's own label is the most probable class, which for a threshold other
+    than 0.5 disagreed with Weir on the rows in between. Where the classes cannot be put
+    in the graph (neither integers nor text), the `label` output is removed instead: the
+    probabilities and the metadata (`describe`) say how to decide."""
+    import onnx as onnx_lib
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx_lib.load_from_string(onnx)
+    graph = model.graph
+    label, probabilities = graph.output[0], graph.output[1].name
+    kind = label.type.tensor_type.elem_type
+    for node in graph.node:  # skl2onnx's label is kept as an unused inner value
+        node.output[:] = [f"{o}_most_probable" if o == label.name else o for o in node.output]
+    if kind == TensorProto.STRING and all(isinstance(c, str) for c in classes):
+        values = np.array(classes, dtype=object)
+    elif kind == TensorProto.INT64 and all(
+        isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes
+    ):
+        values = np.array(classes, dtype=np.int64)
+    else:
+        graph.output.remove(label)
+        return bytes(model.SerializeToString())
+    constants = {"weir_classes": values}
+    if threshold is not None and len(classes) == 2:
+        constants |= {
+            "weir_one": np.array(1, dtype=np.int64),
+            "weir_threshold": np.array(threshold),
+        }
+        nodes = [
+            helper.make_node("Gather", [probabilities, "weir_one"], ["weir_p1"], axis=1),
+            helper.make_node("Cast", ["weir_p1"], ["weir_p1_64"], to=TensorProto.DOUBLE),
+            helper.make_node("GreaterOrEqual", ["weir_p1_64", "weir_threshold"], ["weir_pos"]),
+            helper.make_node("Cast", ["weir_pos"], ["weir_class"], to=TensorProto.INT64),
+        ]
+    else:
+        nodes = [helper.make_node("ArgMax", [probabilities], ["weir_class"], axis=1, keepdims=0)]
+    nodes.append(helper.make_node("Gather", ["weir_classes", "weir_class"], [label.name], axis=0))
+    graph.initializer.extend(numpy_helper.from_array(v, name) for name, v in constants.items())
+    graph.node.extend(nodes)
+    onnx_lib.checker.check_model(model)
+    return bytes(model.SerializeToString())
+
+
+def describe(onnx: bytes, properties: Mapping[str, Any]) -> bytes:
+    """The graph with `properties` in its metadata_props (values as JSON), so a plain
+    onnxruntime user finds in the file what Weir keeps in its registry: the classes, the
+    threshold, the request fields and how each graph input is made from them."""
+    import json
+
+    import onnx as onnx_lib
+    from onnx import helper
+
+    model = onnx_lib.load_from_string(onnx)
+    helper.set_model_props(model, {k: json.dumps(v) for k, v in properties.items()})
+    return bytes(model.SerializeToString())
+
+
 def session(onnx: bytes, threads: int = 1) -> Any:
     import onnxruntime as ort
 
@@ -192,7 +253,8 @@ def run(sess: Any, columns: Mapping[str, Any], kinds: dict[str, str], task: str)
     if task == "classification":  # only the probabilities: labels follow the threshold
         wanted = _probability_output.get(sess)
         if wanted is None:  # get_outputs() builds objects on every call: look once
-            wanted = _probability_output.setdefault(sess, [sess.get_outputs()[1].name])
+            # the last output: after the label, or alone where `with_decision` removed it
+            wanted = _probability_output.setdefault(sess, [sess.get_outputs()[-1].name])
         return np.asarray(sess.run(wanted, feeds_for(columns, kinds))[0], dtype=np.float64)
     outputs = sess.run(None, feeds_for(columns, kinds))
     if task == "clustering":

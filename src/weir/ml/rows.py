@@ -79,6 +79,36 @@ def prepare_columns(rows: list[dict[str, Any]], features: FeatureSpec) -> dict[s
 
 
 _MICROSECOND = timedelta(microseconds=1)
+_PARTS = {
+    "dayofweek": "day of the week of {c} in UTC, Monday 0 to Sunday 6",
+    "dayofyear": "day of the year of {c} in UTC, 1 to 366",
+    "is_weekend": "1 if {c} falls on a Saturday or Sunday in UTC, else 0",
+}
+
+
+def derived_inputs(features: FeatureSpec) -> dict[str, str]:
+    """How `prepare_columns` makes each graph input from the request fields, in words: the
+    recipe a caller of the bare ONNX graph must follow (it is put in the graph's metadata).
+    Same columns, same order as `prepare_columns`."""
+    recipe: dict[str, str] = {}
+    for column in features.numeric:
+        recipe[column] = f"{column} as a float32; null as NaN (the graph imputes it)"
+    for column in features.categorical:
+        recipe[column] = f"{column} as text; null as the empty string"
+    for column, spec in features.dates.items():
+        for part in spec.parts:
+            text = _PARTS.get(part, "the {part} of {c} in UTC")
+            recipe[f"{column}__{part}"] = (
+                text.format(c=column, part=part) + "; a date is its midnight; null as NaN"
+            )
+        for other in spec.since:
+            recipe[f"{column}__days_since_{other}"] = (
+                f"days from {other} to {column} ({column} minus {other}, with fractions, "
+                "both in UTC; a date is its midnight); NaN if either is null"
+            )
+    for column in features.text:
+        recipe[column] = f"{column} as text; null as the empty string"
+    return recipe
 
 
 def _utc_naive(value: Any) -> datetime | None:

@@ -326,6 +326,12 @@ class ServeConfig(Strict):
     port: int = Field(default=8080, ge=1, le=65535)
     stage: Literal["production", "staging", "candidate"] = "production"
     max_batch: int = Field(default=1000, ge=1, description="rows per batch request")
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1 << 30,
+        description="largest request body; a larger one is refused (413) before it is parsed",
+    )
     onnx_threads: int = Field(
         default=1,
         ge=0,
@@ -334,7 +340,7 @@ class ServeConfig(Strict):
         "0 lets onnxruntime choose (a thread per core, spinning between requests)",
     )
     api_keys_file: str | None = Field(
-        default=None, description="file of hashed keys (weir serve-keys add); or WEIR_API_KEYS"
+        default=None, description="file of hashed keys (weir api-key add); or WEIR_API_KEYS"
     )
     reload_seconds: float = Field(
         default=2.0, gt=0, description="how often to look for a promotion"

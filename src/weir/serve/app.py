@@ -13,17 +13,17 @@ import gc
 import itertools
 import json
 import logging
-import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.background import BackgroundTask
@@ -35,6 +35,9 @@ from weir.ml.features import MISSING
 from weir.project.ml_config import ServeConfig
 from weir.serve.auth import Keys
 from weir.serve.cpu_quota import busy_poll_seconds
+from weir.serve.docs import add_docs
+from weir.serve.errors import public_errors
+from weir.serve.guard import ID, ROLE, Guard
 from weir.serve.log import PredictionLog
 from weir.serve.metrics import Metrics, MetricsMiddleware
 from weir.serve.model import LoadedModel, ModelHolder
@@ -44,7 +47,7 @@ logger = logging.getLogger("weir.serve")
 
 
 class Promotion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no version from a string
 
     version: int = Field(ge=1, le=2**31 - 1)
     stage: Literal["candidate", "staging", "production", "archived"] = "production"
@@ -138,26 +141,21 @@ def create_app(
         version=str(first.version),
         description=f"Predictions of model {model} ({first.task}); fields are the model's inputs.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package's own files, see weir.serve.docs
+        redoc_url=None,
     )
+    # Added first, so it runs inside the metrics: refusals are counted too.
+    app.add_middleware(Guard, keys=keys, max_body_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    add_docs(app)
     row_type = request_model(model, first.inputs)
     batch_type = batch_model(model, row_type, config.max_batch)
 
-    def role_of(authorization: str | None, api_key: str | None) -> str | None:
-        token = api_key
-        if authorization and authorization.lower().startswith("bearer "):
-            token = authorization[7:].strip()
-        return keys.role(token)
-
-    def require(needed: str) -> Any:
-        def check(
-            authorization: Annotated[str | None, Header()] = None,
-            x_api_key: Annotated[str | None, Header()] = None,
-        ) -> None:
-            if keys.enabled:
-                verify(needed, authorization, x_api_key)
-
-        return Depends(check)
+    # The guard checks keys before a route runs; these only put the two ways of sending
+    # a key into the OpenAPI document (and /docs's Authorize button).
+    bearer = HTTPBearer(auto_error=False, description="a key: Authorization: Bearer KEY")
+    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="or X-API-Key: KEY")
+    keyed = [Depends(bearer), Depends(api_key)]
 
     def answer(current: LoadedModel, validated: list[BaseModel]) -> list[dict[str, Any]]:
         rows = [row.model_dump() for row in validated]
@@ -178,7 +176,7 @@ def create_app(
                         "msg": message,
                         "input": value,
                     }
-                    raise HTTPException(422, [detail])
+                    raise HTTPException(422, public_errors([detail]))
         answers = current.predict(rows)
         counted.get(current.version) or counted.setdefault(
             current.version, metrics.predictions.labels(model, str(current.version))
@@ -215,91 +213,68 @@ def create_app(
         """422 naming each field. The echoed input is made safe to send back: NaN and
         Infinity as text, and non-ASCII escaped, so even lone surrogates (invalid UTF-8,
         found by schemathesis) do not turn the answer into a 500."""
-        return _safe_json({"detail": _finite(jsonable_encoder(exc.errors()))}, 422)
+        return _safe_json({"detail": jsonable_encoder(public_errors(list(exc.errors())))}, 422)
 
     @app.exception_handler(WeirError)
     async def weir_error(_: Request, exc: WeirError) -> Response:
         status = 404 if isinstance(exc, NotFoundError) else 400
         return _safe_json({"detail": exc.message, "fix": exc.fix}, status)
 
-    def authorize(request: Request, needed: str) -> None:
-        """The predict path checks keys inline: a FastAPI dependency costs more per call."""
-        if keys.enabled:
-            headers = request.headers
-            verify(needed, headers.get("authorization"), headers.get("x-api-key"))
-
-    def verify(needed: str, authorization: str | None, api_key: str | None) -> None:
-        role = role_of(authorization, api_key)
-        if role is None:
-            raise HTTPException(
-                401,
-                "missing or unknown API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        if not keys.allows(role, needed):
-            raise HTTPException(403, f"this key's role ({role}) may not {needed}")
-
-    documented = {200: {"model": single_response}, 401: {}, 403: {}, 422: {}}
-
-    @app.post("/predict", responses=documented, summary="One prediction")  # type: ignore[arg-type]
-    async def predict(row: row_type, request: Request) -> Response:  # type: ignore[valid-type]
-        # Returned as a Response: the generated types are already checked, and FastAPI's
-        # response validation would cost as much as the model itself.
-        started = time.perf_counter()
-        authorize(request, "predict")
+    def reply(rows: list[BaseModel], request: Request, started: float, batch: bool) -> Response:
         current = holder.current  # one model for the whole request, even across a swap
-        request_id = request.headers.get("x-request-id") or new_request_id()
-        answers = answer(current, [row])
-        body = {"model": model, "version": current.version, "request_id": request_id, **answers[0]}
-        return respond(body, current, [row], answers, started)
+        request_id = request.scope.get(ID) or new_request_id()
+        answers = answer(current, rows)
+        head = {"model": model, "version": current.version, "request_id": request_id}
+        body = {**head, "predictions": answers} if batch else {**head, **answers[0]}
+        return respond(body, current, rows, answers, started)
+
+    documented = {200: {"model": single_response}, 401: {}, 403: {}, 413: {}, 415: {}, 422: {}}
+
+    @app.post("/predict", responses=documented, summary="One prediction", dependencies=keyed)  # type: ignore[arg-type]
+    async def predict(row: row_type, request: Request) -> Response:  # type: ignore[valid-type]
+        """The contract of /predict, for OpenAPI; `predict_direct` answers it (matched first)."""
+        return reply([row], request, time.perf_counter(), batch=False)
 
     async def predict_direct(request: Request) -> Response:
-        """What `predict` does, without FastAPI's per-request machinery (dependency solving,
-        json.loads into Python, then validation): pydantic validates the JSON bytes in one
-        Rust pass. `predict` stays registered for OpenAPI and documents the same contract;
-        this route is matched first. Errors keep FastAPI's shape: loc starts with 'body'."""
+        """/predict without FastAPI's per-request machinery (dependency solving, json.loads
+        into Python, then validation): pydantic validates the JSON bytes in one Rust pass.
+        The guard has checked the key, the content type and the size before the body was
+        read. Errors keep FastAPI's shape: loc starts with 'body'. Returned as a Response:
+        the generated types are already checked, and FastAPI's response validation would
+        cost as much as the model itself."""
         started = time.perf_counter()
-        authorize(request, "predict")
-        try:
-            row = row_type.model_validate_json(await request.body())
-        except ValidationError as exc:
-            errors = [
-                # as FastAPI words it; a body that is not JSON (or not UTF-8) is not echoed
-                {**e, "loc": ["body", *e["loc"]]}
-                | ({"input": {}} if e["type"] == "json_invalid" else {})
-                for e in exc.errors(include_url=False, include_context=False)
-            ]
-            return _safe_json({"detail": _finite(jsonable_encoder(errors))}, 422)
-        current = holder.current
-        request_id = request.headers.get("x-request-id") or new_request_id()
-        answers = answer(current, [row])
-        body = {"model": model, "version": current.version, "request_id": request_id, **answers[0]}
-        return respond(body, current, [row], answers, started)
+        row = validated(row_type, await request.body())
+        if isinstance(row, Response):
+            return row
+        return reply([row], request, started, batch=False)
 
-    app.router.routes.insert(0, Route("/predict", predict_direct, methods=["POST"]))
-
-    batch_documented = {200: {"model": batch_response}, 401: {}, 403: {}, 422: {}}
+    batch_documented = {200: {"model": batch_response}, 401: {}, 403: {}, 413: {}, 415: {}, 422: {}}
 
     @app.post(
         "/predict/batch",
         responses=batch_documented,  # type: ignore[arg-type]
         summary=f"Up to {config.max_batch} predictions",
+        dependencies=keyed,
     )
     async def predict_batch(batch: batch_type, request: Request) -> Response:  # type: ignore[valid-type]
-        started = time.perf_counter()
-        authorize(request, "predict")
-        current = holder.current
-        request_id = request.headers.get("x-request-id") or new_request_id()
-        answers = answer(current, batch.rows)  # type: ignore[attr-defined]
-        body = {
-            "model": model,
-            "version": current.version,
-            "request_id": request_id,
-            "predictions": answers,
-        }
-        return respond(body, current, batch.rows, answers, started)  # type: ignore[attr-defined]
+        """The contract of /predict/batch, for OpenAPI; `batch_direct` answers it."""
+        return reply(batch.rows, request, time.perf_counter(), batch=True)  # type: ignore[attr-defined]
 
-    @app.get("/model", dependencies=[require("predict")], summary="What is served")
+    async def batch_direct(request: Request) -> Response:
+        """/predict/batch as `predict_direct` does /predict: the body, already capped by
+        the guard, validated in one pass that stops at max_batch + 1 rows."""
+        started = time.perf_counter()
+        batch = validated(batch_type, await request.body())
+        if isinstance(batch, Response):
+            return batch
+        return reply(batch.rows, request, started, batch=True)  # type: ignore[attr-defined]
+
+    app.router.routes[0:0] = [
+        Route("/predict", predict_direct, methods=["POST"]),
+        Route("/predict/batch", batch_direct, methods=["POST"]),
+    ]
+
+    @app.get("/model", dependencies=keyed, summary="What is served")
     def info() -> dict[str, Any]:
         current = holder.current
         return {
@@ -318,7 +293,10 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/ready", summary="A model is loaded and the prediction log is writing")
-    def ready() -> JSONResponse:
+    def ready(request: Request) -> JSONResponse:
+        """Ready or not (the status), for anyone: a balancer's probe sends no key. What is
+        served and what is wrong (messages may name files) only with a key, or on a
+        server without keys (loopback only)."""
         problems = [state["blocked"]] if state["blocked"] else []
         if log and log.failures and log.buffered:
             problems.append(f"prediction log: {log.last_error}")
@@ -328,15 +306,18 @@ def create_app(
                 f"{log.stalled_seconds():.0f} s: the writer runs at the lowest CPU priority, "
                 "and the machine leaves it none (serve.onnx_threads: 0 under load is one cause)"
             )
+        status = 200 if not problems else 503
+        if keys.enabled and request.scope.get(ROLE) is None:
+            return JSONResponse({"ready": not problems}, status_code=status)
         body = {
             "ready": not problems,
             "model": model,
             "version": holder.current.version,
             "problems": problems,
         }
-        return JSONResponse(body, status_code=200 if not problems else 503)
+        return JSONResponse(body, status_code=status)
 
-    @app.get("/metrics", dependencies=[require("predict")], summary="Prometheus metrics")
+    @app.get("/metrics", dependencies=keyed, summary="Prometheus metrics")
     def prometheus() -> Response:
         if log:
             metrics.log_buffered.set(log.buffered)
@@ -344,7 +325,7 @@ def create_app(
             metrics.log_stalled.set(log.stalled_seconds())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/admin/reload", dependencies=[require("admin")], summary="Look for a promotion now")
+    @app.post("/admin/reload", dependencies=keyed, summary="Look for a promotion now")
     def reload() -> dict[str, Any]:
         swapped = refresh()
         return {
@@ -354,9 +335,7 @@ def create_app(
             "problem": state["blocked"],
         }
 
-    @app.post(
-        "/admin/promote", dependencies=[require("admin")], summary="Promote a version, then reload"
-    )
+    @app.post("/admin/promote", dependencies=keyed, summary="Promote a version, then reload")
     def promote(promotion: Promotion) -> dict[str, Any]:
         moves = ws.catalog.set_stage(
             model,
@@ -375,14 +354,18 @@ def create_app(
     return app
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
+def validated(kind: type[BaseModel], body: bytes) -> BaseModel | Response:
+    """The request body as `kind`, or a 422 in FastAPI's shape (loc starts with 'body'); a
+    body that is not JSON (or not UTF-8) is not echoed."""
+    try:
+        return kind.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [
+            {**e, "loc": ["body", *e["loc"]]}
+            | ({"input": {}} if e["type"] == "json_invalid" else {})
+            for e in exc.errors(include_url=False, include_context=False)
+        ]
+        return _safe_json({"detail": jsonable_encoder(public_errors(errors))}, 422)
 
 
 def _safe_json(body: Any, status: int) -> Response:

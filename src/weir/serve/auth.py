@@ -9,6 +9,7 @@ only.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -20,35 +21,50 @@ ROLES = ("predict", "admin")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+def digest(key: str | bytes) -> str:
+    return hashlib.sha256(key.encode() if isinstance(key, str) else key).hexdigest()
 
 
 _REMEMBERED = 256  # valid keys remembered in memory, so a caller's key is hashed once
+_LONGEST = 512  # a longer "key" is no key: refused without hashing it
 
 
 @dataclass(frozen=True)
 class Keys:
     roles: dict[str, str]  # sha256 of key -> role
-    _seen: dict[str, str] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _seen: list[tuple[bytes, str]] = field(
+        default_factory=list, init=False, compare=False, repr=False
+    )
 
     @property
     def enabled(self) -> bool:
         return bool(self.roles)
 
-    def role(self, presented: str | None) -> str | None:
-        """The key's role, or None. A valid key is remembered (a bounded number of them):
-        hashing it on every request cost a tenth of a single-row prediction. Unknown keys
-        are hashed every time and never remembered, so guessing cannot fill the memory."""
+    def role(self, presented: str | bytes | None) -> str | None:
+        """The key's role, or None. Compared in constant time: every remembered key, then
+        every stored hash, is compared with `hmac.compare_digest` whatever matched, so the
+        answer's timing does not tell how much of a guess was right. A valid key is
+        remembered (a bounded number of them): hashing it on every request cost a tenth
+        of a single-row prediction. Unknown keys are hashed every time and never
+        remembered, so guessing cannot fill the memory."""
         if not presented:
             return None
-        known = self._seen.get(presented)
-        if known is not None:
-            return known
-        role = self.roles.get(digest(presented))
-        if role is not None and len(self._seen) < _REMEMBERED:
-            self._seen[presented] = role
-        return role
+        given = presented.encode() if isinstance(presented, str) else bytes(presented)
+        if len(given) > _LONGEST:
+            return None
+        found = None
+        for known, role in self._seen:
+            if hmac.compare_digest(known, given):
+                found = role
+        if found is not None:
+            return found
+        hashed = digest(given)
+        for stored, role in self.roles.items():
+            if hmac.compare_digest(stored, hashed):
+                found = role
+        if found is not None and len(self._seen) < _REMEMBERED:
+            self._seen.append((given, found))
+        return found
 
     @staticmethod
     def allows(role: str | None, needed: str) -> bool:

@@ -12,10 +12,13 @@ server's session) polls the pipe and appends every `flush_seconds` or `flush_row
 answers flow it polls without sleeping, for `busy_poll_seconds` after each (why: see
 `log_writer.py`).
 Nothing is lost on a clean shutdown: requests in flight finish, then closing the pipe
-makes the writer write everything and exit. A killed server closes the pipe too, so the
-answers in it are still written; lost are only answers sent in the microseconds before
-their line was (at most one per request in flight). A killed writer loses at most
-`flush_seconds` of answers.
+makes the writer write everything and exit (after 60 s the server stops waiting and
+leaves the writer to finish alone). A killed server closes the pipe too, so the answers
+in it are still written; lost are only answers sent in the microseconds before their line
+was (at most one per request in flight) and lines waiting here because the pipe was full.
+When the pipe closes the writer leaves its lowest priority where Linux permits it (see
+`log_writer.py`); where it cannot, on a machine with no idle CPU its last write waits for
+one. A killed writer loses what it received since its last write.
 
 The writer's low priority has a price: when the machine has no CPU to spare for long (say
 onnxruntime's spinning worker threads with `onnx_threads: 0` under sustained load, or
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -38,6 +42,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+logger = logging.getLogger("weir.serve")
 _PIPE_BYTES = 1 << 20
 _MAX_WAITING = 1_000_000  # lines kept in memory while the writer is gone or slow
 
@@ -162,7 +167,11 @@ class PredictionLog:
 
     def _read_reports(self) -> None:
         assert self._process.stdout is not None
-        for raw in self._process.stdout:
+        with contextlib.suppress(ValueError, OSError):  # closed: no more reports to read
+            self._read_lines(self._process.stdout)
+
+    def _read_lines(self, reports: Any) -> None:
+        for raw in reports:
             text = raw.decode(errors="replace").strip()
             kind, _, rest = text.partition(" ")
             if kind == "written":
@@ -196,6 +205,7 @@ class PredictionLog:
                 self._process.stdin.close()
         try:
             self._process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
+        except subprocess.TimeoutExpired:  # not killed: it has the answers, and finishes alone
+            self._failed(f"the log writer was still writing after {timeout:g} s; left to finish")
+            logger.warning("prediction log: %s", self.last_error)
         self._reports.join(timeout=5)

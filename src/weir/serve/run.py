@@ -47,6 +47,7 @@ def serve(
         port=port or config.port,
         log_level="warning",
         access_log=False,
+        server_header=False,  # no "server: uvicorn" to tell a scanner what to try
         loop="auto",
         http="auto",
     )

@@ -20,17 +20,40 @@ def _in_utc_range(value: datetime | None) -> datetime | None:
     return value
 
 
+FLOAT32_MAX = 3.4028234663852886e38  # the graph takes numbers as float32
+
+
+def _in_float32_range(value: float | None) -> float | None:
+    """A number the graph's float32 input cannot hold would reach the model as infinity."""
+    if value is not None and abs(value) > FLOAT32_MAX:
+        raise ValueError("beyond the model's number type (float32: at most 3.4e38 either way)")
+    return value
+
+
+# Strict: JSON's own types only, no number from a string ("80"), no number from true, no
+# date or time from an integer (a Unix time), no date from a date-time.
 _KINDS: dict[str, Any] = {
     "number": Annotated[
-        float | None, Field(allow_inf_nan=False, description="a finite number, or null")
+        float | None,
+        Field(
+            strict=True,
+            allow_inf_nan=False,
+            description="a finite number (float32: at most 3.4e38 either way), or null",
+            json_schema_extra={"minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
+        ),
+        AfterValidator(_in_float32_range),
     ],
-    "category": Annotated[str | None, Field(max_length=1000, description="a category, or null")],
-    "text": Annotated[str | None, Field(max_length=100_000, description="free text, or null")],
-    "date": Annotated[date | None, Field(description="YYYY-MM-DD, or null")],
+    "category": Annotated[
+        str | None, Field(strict=True, max_length=1000, description="a category, or null")
+    ],
+    "text": Annotated[
+        str | None, Field(strict=True, max_length=100_000, description="free text, or null")
+    ],
+    "date": Annotated[date | None, Field(strict=True, description="YYYY-MM-DD, or null")],
     "timestamp": Annotated[
         AwareDatetime | None,
+        Field(strict=True, description="ISO 8601 with a zone, or null"),
         AfterValidator(_in_utc_range),
-        Field(description="ISO 8601 with a zone, or null"),
     ],
 }
 

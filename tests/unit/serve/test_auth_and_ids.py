@@ -15,7 +15,9 @@ def test_a_valid_key_is_hashed_once_and_an_unknown_key_every_time(
 ) -> None:
     keys = Keys({digest("k" * 20): "predict"})
     hashed: list[str] = []
-    monkeypatch.setattr(auth, "digest", lambda key: hashed.append(key) or digest(key))
+    monkeypatch.setattr(
+        auth, "digest", lambda key: hashed.append(bytes(key).decode()) or digest(key)
+    )
     assert [keys.role("k" * 20) for _ in range(3)] == ["predict"] * 3
     assert [keys.role("guess" * 4) for _ in range(3)] == [None] * 3
     assert hashed == ["k" * 20] + ["guess" * 4] * 3  # the guess is never remembered

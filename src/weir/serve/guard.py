@@ -1,0 +1,296 @@
+"""The server's front door: every request passes here before any route reads a byte of it.
+
+In this order, from the headers alone (nothing read from the body yet):
+
+1. Without API keys (loopback only): the Host must be a loopback name or address, and an
+   Origin, when sent, too; a browser's cross-site request is refused. A page on another
+   site cannot then reach the server through DNS rebinding (its Host is the attacker's
+   name) nor by a cross-site form or fetch (its Origin is the other site).
+2. The key, on every route that does work or shows the model: 401 or 403 before the body.
+3. X-Request-ID: at most 128 characters of a safe set, or 400; it is echoed and logged.
+4. Routes that take a body: a JSON content type (415 otherwise: form posts, text/plain and
+   multipart are what a cross-site page can send without asking), and a size cap (413):
+   a declared Content-Length over the cap is refused unread, and a body without one
+   (chunked) is counted as it arrives and refused as soon as it passes the cap.
+
+Only then is the body read (whole, at most the cap) and handed to the route, which parses
+it once. Refusals close the connection, so an unread body is not drained.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from weir.serve.auth import Keys
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a path needs: a role (None: open to all) and whether it takes a body."""
+
+    role: str | None
+    body: bool
+
+
+# By path, whatever the method: HEAD /metrics needs the key as GET /metrics does.
+RULES = {
+    "/predict": Rule("predict", body=True),
+    "/predict/batch": Rule("predict", body=True),
+    "/model": Rule("predict", body=False),
+    "/metrics": Rule("predict", body=False),
+    "/admin/reload": Rule("admin", body=False),
+    "/admin/promote": Rule("admin", body=True),
+}
+OPEN = Rule(None, body=False)  # /health, /ready, /docs, /openapi.json, anything unknown
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:;=/+@-]{1,128}")
+ROLE, ID = "weir.role", "weir.request_id"  # what the guard leaves in the scope for routes
+
+
+class RefusedError(Exception):
+    def __init__(
+        self, status: int, detail: str, fix: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.fix, self.headers = status, detail, fix, headers
+
+
+def loopback_host(value: str) -> bool:
+    """`localhost`, `localhost.`, an IPv4 loopback address or `[::1]`, with an optional
+    port. Nothing a DNS name can be made to point at: no other name, however it resolves."""
+    host = value.strip().lower()
+    if host.startswith("["):
+        address, _, rest = host[1:].partition("]")
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            return False
+    else:
+        address, colon, port = host.partition(":")
+        if colon and not port.isdigit():
+            return False
+        if address in ("localhost", "localhost."):
+            return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_origin(value: str) -> bool:
+    """An Origin (`scheme://host[:port]`) of an http(s) page served from loopback; `null`
+    (sandboxed frames, file: pages, redirects) is not."""
+    scheme, sep, rest = value.strip().lower().partition("://")
+    return bool(sep) and scheme in ("http", "https") and "/" not in rest and loopback_host(rest)
+
+
+def json_content_type(value: bytes) -> bool:
+    """`application/json`, with any parameters but a charset other than UTF-8."""
+    if value == b"application/json":
+        return True
+    kind, *params = value.decode("latin-1").split(";")
+    if kind.strip().lower() != "application/json":
+        return False
+    for param in params:
+        name, _, given = param.partition("=")
+        if name.strip().lower() == "charset" and given.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            return False
+    return True
+
+
+class Guard:
+    """Pure ASGI middleware (no per-request task or Request object): what it adds to a
+    request is one pass over the headers, a dict lookup, the key check and, for routes
+    with a body, the body read that the route would have done anyway."""
+
+    def __init__(self, app: ASGIApp, keys: Keys, max_body_bytes: int) -> None:
+        self.app, self.keys, self.limit = app, keys, max_body_bytes
+        self._hosts_ok: set[bytes] = set()  # Host values already found loopback (a few)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            rule = RULES.get(scope["path"], OPEN)
+            length = self._check(scope, rule)
+            if rule.body:
+                receive = await self._read(receive, length)
+        except RefusedError as refused:
+            await _refuse(send, refused)
+            return
+        await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope, rule: Rule) -> int | None:
+        """Everything decided from the headers; returns the declared body length."""
+        host = origin = site = key = bearer = request_id = content_type = length = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"authorization":
+                bearer = value
+            elif name == b"x-api-key":
+                key = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"x-request-id":
+                request_id = value
+            elif name == b"origin":
+                origin = value
+            elif name == b"sec-fetch-site":
+                site = value
+        if not self.keys.enabled:
+            self._loopback_only(host, origin, site)
+        if bearer is not None and bearer[:7].lower() == b"bearer ":
+            key = bearer[7:].strip()
+        role = self.keys.role(key) if self.keys.enabled and key else None
+        scope[ROLE] = role
+        if rule.role is not None and self.keys.enabled:
+            _authorize(role, rule.role)
+        if request_id is not None:
+            scope[ID] = _request_id(request_id)
+        declared = _length(length)
+        if declared is not None and declared > self.limit:
+            raise _too_large(self.limit, f"its Content-Length is {declared:,} bytes")
+        if (
+            rule.body
+            and (declared or chunked)
+            and not (content_type and json_content_type(content_type))
+        ):
+            shown = content_type.decode("latin-1")[:60] if content_type else "none"
+            raise RefusedError(
+                415,
+                f"the body must be JSON (Content-Type: application/json); it was {shown!r}",
+                "send 'Content-Type: application/json' with a UTF-8 JSON body",
+            )
+        return declared
+
+    def _loopback_only(self, host: bytes | None, origin: bytes | None, site: bytes | None) -> None:
+        fix = (
+            "call the server as http://127.0.0.1:PORT (or localhost, [::1]); to serve other "
+            "hosts, add an API key (weir api-key add NAME) and listen on their address"
+        )
+        if host is None:
+            raise RefusedError(400, "the request has no Host header", fix)
+        if host not in self._hosts_ok:
+            if not loopback_host(host.decode("latin-1")):
+                shown = host.decode("latin-1")[:100]
+                raise RefusedError(
+                    403,
+                    f"Host {shown!r} is not a loopback name: without API keys the server "
+                    "answers only requests addressed to this machine",
+                    fix,
+                )
+            if len(self._hosts_ok) < 16:
+                self._hosts_ok.add(host)
+        if origin is not None and not loopback_origin(origin.decode("latin-1")):
+            raise RefusedError(
+                403,
+                f"Origin {origin.decode('latin-1')[:100]!r} is not a page on this machine: "
+                "without API keys the server answers no other site's pages",
+                fix,
+            )
+        if site == b"cross-site":
+            raise RefusedError(403, "a cross-site request from a browser (Sec-Fetch-Site)", fix)
+
+    async def _read(self, receive: Receive, declared: int | None) -> Receive:
+        """The whole body, counted against the cap as it arrives, replayed to the route."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return _replay(message, receive)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise _too_large(self.limit, f"more than {self.limit:,} bytes arrived")
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return _replay({"type": "http.request", "body": body, "more_body": False}, receive)
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # after the body: only a disconnect can come
+        sent = True
+        return first
+
+    return replay
+
+
+def _authorize(role: str | None, needed: str) -> None:
+    if role is None:
+        raise RefusedError(
+            401,
+            "missing or unknown API key",
+            "send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+            ((b"www-authenticate", b"Bearer"),),
+        )
+    if not Keys.allows(role, needed):
+        raise RefusedError(
+            403, f"this key's role ({role}) may not {needed}", f"use a key with the {needed} role"
+        )
+
+
+def _request_id(value: bytes) -> str:
+    text = value.decode("latin-1")
+    if len(text) > 128 or not REQUEST_ID.fullmatch(text):
+        raise RefusedError(
+            400,
+            f"X-Request-ID must be 1 to 128 characters of letters, digits and . _ : ; = / + @ -; "
+            f"it was {len(text)} characters",
+            "send an id such as a UUID, or none (the server then makes one)",
+        )
+    return text
+
+
+def _length(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise RefusedError(400, "Content-Length is not a number of bytes", "send a valid request")
+    return int(value)
+
+
+def _too_large(limit: int, what: str) -> RefusedError:
+    return RefusedError(
+        413,
+        f"the body is too large: {what}, and the limit is {limit:,} (serve.max_body_bytes)",
+        "send fewer rows per request, or raise serve.max_body_bytes",
+    )
+
+
+async def _refuse(send: Send, refused: RefusedError) -> None:
+    body = json.dumps({"detail": refused.detail, "fix": refused.fix}, ensure_ascii=True).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),  # an unread body is not drained
+        *refused.headers,
+    ]
+    await send({"type": "http.response.start", "status": refused.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
