@@ -1,7 +1,8 @@
 """Sources: read data where it lives (files, SQL databases, HTTP APIs) into Arrow batches."""
 
 from weir.engines.split import QUARANTINE_SCHEMA
-from weir.ingest.base import SourceRead
+from weir.ingest.base import LineCounts, SourceRead
+from weir.ingest.csv_files import RereadError
 from weir.ingest.files import FileState, list_files, observe_files, read_files
 from weir.ingest.open import open_source
 from weir.ingest.sql import sqlite_file
@@ -9,6 +10,8 @@ from weir.ingest.sql import sqlite_file
 __all__ = [
     "QUARANTINE_SCHEMA",
     "FileState",
+    "LineCounts",
+    "RereadError",
     "SourceRead",
     "list_files",
     "observe_files",

@@ -1,0 +1,275 @@
+"""One attempt at a CSV load: what DuckDB reads, where its rejects are, and whether every
+physical line is accounted for.
+
+Fast attempt: DuckDB reads the files as they are. While the rows stream, the line breaks
+inside their values are counted (in the string buffers, at memchr speed); at the end the
+lines must add up: header + empty lines + rows + line breaks inside values + rejected lines
+= lines read. DuckDB places a reject by its record's first byte in its own UTF-8 text of the
+decompressed file; that is turned into the physical line and the byte in the file's own
+encoding. A reject spanning several lines, or lines that do not add up, means DuckDB's read
+cannot be trusted: `RereadError`.
+
+Careful attempt: the files were scanned and staged first (csv_files.stage); DuckDB must read
+exactly the records the scanner staged, or the load is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from weir.core.errors import StepError
+from weir.engines.split import QUARANTINE_SCHEMA
+from weir.ingest.base import LineCounts
+from weir.ingest.csv_files import CsvFile, RereadError, Staged, groups, stage
+from weir.ingest.csv_scan import body_of
+from weir.ingest.csv_sql import csv_sql
+from weir.ingest.csv_text import CHUNK, iter_lines, open_bytes
+from weir.project.sources import FileSource
+
+_BLANK_IN_VALUE = re.compile(r"(?:\r\n|\n|\r)(?=[\r\n])")
+_REJECTS = """
+    SELECT s.file_path AS file, e.line_byte_position::BIGINT AS position,
+           string_agg(DISTINCT e.column_name, ', ' ORDER BY e.column_name) AS column_name,
+           string_agg(DISTINCT e.error_type::VARCHAR, ', ' ORDER BY e.error_type::VARCHAR) AS error_type,
+           string_agg(DISTINCT e.error_message, '; ' ORDER BY e.error_message) AS error,
+           any_value(e.csv_line) AS raw
+    FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
+    GROUP BY s.file_path, e.line_byte_position
+    ORDER BY file, position
+"""
+
+
+class CsvAttempt:
+    """A CSV load, fast or careful; `scratch` holds the staged copies of a careful one."""
+
+    def __init__(
+        self,
+        name: str,
+        source: FileSource,
+        files: list[CsvFile],
+        *,
+        careful: bool,
+        scratch: Path,
+    ) -> None:
+        self.name, self.source, self.files, self.careful = name, source, files, careful
+        self.staged: list[Staged] = []
+        if careful:
+            self.staged = [stage(f, scratch / f"{i}.csv", name) for i, f in enumerate(files)]
+        self.records = self.breaks = self.blank_in_values = 0
+        self.lines = LineCounts(
+            read=sum(f.count.lines for f in files),
+            header=sum(f.header.lines for f in files if f.header),
+        )
+        self._rejects: pa.Table | None = None
+
+    def sql(self) -> tuple[str, list[object]]:
+        staged = {s.original.path: s.path for s in self.staged} if self.careful else None
+        return csv_sql(groups(self.files, staged), self.source)
+
+    def count(self, good: pa.RecordBatch, diverted: Sequence[pa.Table], rows: int) -> None:
+        """Count a batch as it streams: `rows` records came out of DuckDB, `good` of them go
+        on, `diverted` hold the others' text."""
+        self.records += rows
+        if self.careful:
+            return  # the scanner counted every line already
+        for column, type_ in zip(good.columns, good.schema.types, strict=True):
+            if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+                self._breaks(column)
+        for table in diverted:
+            for chunk in table.column("raw").chunks:
+                self._breaks(chunk)
+
+    def _breaks(self, values: pa.Array) -> None:
+        if len(values) == 0 or values.null_count == len(values):
+            return
+        _, offsets, data_buffer = values.buffers()[:3]
+        width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+        bounds = np.frombuffer(offsets, dtype=width)[
+            values.offset : values.offset + len(values) + 1
+        ]
+        data = memoryview(data_buffer)[int(bounds[0]) : int(bounds[-1])].tobytes()
+        n = data.count(b"\n")
+        r = data.count(b"\r")
+        breaks = n + r - (data.count(b"\r\n") if r else 0)
+        if not breaks:
+            return
+        self.breaks += breaks
+        broken = values.filter(pc.match_substring_regex(values, "[\r\n]"))
+        for value in broken.to_pylist():
+            self.blank_in_values += sum(1 for _ in _BLANK_IN_VALUE.finditer(value))
+
+    def rejects(self, connection: duckdb.DuckDBPyConnection) -> pa.Table:
+        """The records set aside, placed in the original files (computed once)."""
+        if self._rejects is None:
+            tables = [t for s in self.staged for t in s.rejects]
+            tables.append(self._placed(_duckdb_rejects(connection)))
+            self._rejects = pa.concat_tables([QUARANTINE_SCHEMA.empty_table(), *tables]).sort_by(
+                [("file", "ascending"), ("line", "ascending")]
+            )
+        return self._rejects
+
+    def _placed(self, found: pa.Table) -> pa.Table:
+        if found.num_rows == 0:
+            return QUARANTINE_SCHEMA.empty_table()
+        by_path = {str(s.path): s for s in self.staged} | {str(f.path): f for f in self.files}
+        rows = found.to_pylist()
+        for path in {r["file"] for r in rows}:
+            mine = [r for r in rows if r["file"] == path]
+            target = by_path[path]
+            if isinstance(target, Staged):
+                places = target.place([r["position"] for r in mine])
+                original = str(target.original.path)
+            else:
+                places = place(target, [r["position"] for r in mine], self.name)
+                original = path
+            for row, (line, offset) in zip(mine, places, strict=True):
+                row |= {"file": original, "line": line, "byte_offset": offset}
+        for row in rows:
+            row["raw"] = _record_text(row["raw"])
+            row["key"] = None
+            del row["position"]
+        return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+
+    def finish(self, connection: duckdb.DuckDBPyConnection, columns: int) -> None:
+        """Refuse (or re-read) a load whose lines do not add up; fill in `lines`."""
+        rejects = self.rejects(connection)
+        if self.careful:
+            self._finish_careful(len(rejects) - sum(len(t) for s in self.staged for t in s.rejects))
+            return
+        for row in rejects.to_pylist():
+            if re.search("[\r\n]", row["raw"] or ""):
+                raise RereadError(
+                    self.name,
+                    f"{Path(row['file']).name} line {row['line']}: a quoted field opened there "
+                    "runs over several lines into a record DuckDB set aside",
+                )
+        blank = sum(f.count.blank for f in self.files) - self.blank_in_values
+        blank = blank if columns > 1 else 0
+        found = self.lines.header + blank + self.records + self.breaks + rejects.num_rows
+        if found != self.lines.read:
+            raise RereadError(
+                self.name, f"{self.lines.read:,} lines read but {found:,} accounted for"
+            )
+        self.lines.blank, self.lines.continued = blank, self.breaks
+
+    def _finish_careful(self, duckdb_rejects: int) -> None:
+        staged = sum(s.records for s in self.staged)
+        scanned = sum(s.lines for s in self.staged)
+        if self.records + duckdb_rejects != staged or scanned != self.lines.read:
+            raise StepError(
+                f"source:{self.name}",
+                f"{self.source.path} cannot be resynchronised: the scanner staged {staged:,} "
+                f"records of {scanned:,} lines ({self.lines.read:,} counted), DuckDB read "
+                f"{self.records + duckdb_rejects:,}; nothing was committed",
+                fix=f"check sources.{self.name}.csv (quote, escape, delimiter) against the file",
+            )
+        self.lines.blank = sum(s.blank for s in self.staged)
+        self.lines.continued = sum(s.continued for s in self.staged)
+
+
+def _duckdb_rejects(connection: duckdb.DuckDBPyConnection) -> pa.Table:
+    try:
+        return connection.sql(_REJECTS).to_arrow_table()
+    except duckdb.CatalogException:  # nothing was read
+        return pa.table({})
+
+
+def _record_text(raw: str | None) -> str | None:
+    """DuckDB's text of a rejected record, without the line break it sometimes starts with
+    (after a \\r\\n) or ends with."""
+    if raw is None:
+        return None
+    return raw.lstrip("\r\n").rstrip("\r\n")
+
+
+def place(file: CsvFile, positions: Sequence[int], name: str) -> list[tuple[int, int]]:
+    """(physical line, byte offset in the file's encoding) of each of DuckDB's positions.
+
+    DuckDB's `line_byte_position` is one past the first byte after the previous record's
+    terminator, in its UTF-8 text of the decompressed file: so the record starts at the
+    first byte from `position - 1` on that is not a line break (after a \r\n, or after empty
+    lines, that byte is a line break)."""
+    targets = sorted({max(p - 1, 0) for p in positions})
+    if file.fmt.encoding == "utf-8":
+        found = _place_utf8(file, targets)
+    else:
+        found = _place_decoded(file, targets, name)
+    return [found[max(p - 1, 0)] for p in positions]
+
+
+class _Cursor:
+    """A position in a byte stream, counting the line breaks it passes."""
+
+    def __init__(self, stream: BinaryIO, newline: bytes) -> None:
+        self.stream, self.newline = stream, newline
+        self.chunk, self.base, self.at, self.breaks = b"", 0, 0, 0
+
+    def _more(self) -> bool:
+        self.base += len(self.chunk)
+        self.chunk, self.at = self.stream.read(CHUNK), 0
+        return bool(self.chunk)
+
+    def forward(self, goal: int) -> None:
+        while self.base + len(self.chunk) <= goal:
+            self.breaks += self.chunk.count(self.newline, self.at)
+            if not self._more():
+                return
+        stop = max(goal - self.base, self.at)
+        self.breaks += self.chunk.count(self.newline, self.at, stop)
+        self.at = stop
+
+    def past_breaks(self) -> tuple[int, int]:
+        """Step over line-break bytes; (line, offset) of the first other byte."""
+        while True:
+            if self.at >= len(self.chunk) and not self._more():
+                break
+            byte = self.chunk[self.at : self.at + 1]
+            if byte not in (b"\n", b"\r"):
+                break
+            self.breaks += byte == self.newline
+            self.at += 1
+        return self.breaks + 1, self.base + self.at
+
+
+def _place_utf8(file: CsvFile, targets: list[int]) -> dict[int, tuple[int, int]]:
+    found: dict[int, tuple[int, int]] = {}
+    with open_bytes(file.path, file.fmt.codec) as stream:
+        cursor = _Cursor(stream, file.count.newline.encode())
+        for target in targets:
+            cursor.forward(target)
+            found[target] = cursor.past_breaks()
+    return found
+
+
+def _place_decoded(file: CsvFile, targets: list[int], name: str) -> dict[int, tuple[int, int]]:
+    """Latin-1 and UTF-16: walk the lines, measuring each as DuckDB's UTF-8 text (a UTF-16
+    byte order mark is U+FEFF at the start of line 1, as in DuckDB's text)."""
+    found: dict[int, tuple[int, int]] = {}
+    waiting = [(t, t) for t in reversed(targets)]  # (target, where it is looked for), smallest last
+    start = 0
+    for line in iter_lines(file.path, file.fmt, file.count.newline, file.fmt.max_line_bytes):
+        if not waiting:
+            break
+        if line.cut:
+            raise RereadError(name, f"{file.path.name} line {line.number} is over-long")
+        end = start + len(line.text.encode())
+        text_end = start + len(body_of(line.text).encode())
+        while waiting and waiting[-1][1] < end:
+            target, at = waiting.pop()
+            if at < text_end:
+                found[target] = (line.number, line.offset)
+            else:  # in this line's terminator, or an empty line: the record starts later
+                waiting.append((target, end))
+                break
+        start = end
+    for target, _ in waiting:
+        found[target] = (-1, target)
+    return found

@@ -1,0 +1,260 @@
+"""A CSV file as physical lines: decompressed, decoded, counted and placed exactly.
+
+DuckDB parses CSV fast, but it numbers records rather than lines and places them in its own
+UTF-8 transcoding of the decompressed text. Weir promises every physical line of a file is
+accounted for, and that a quarantined line is named by its line number and its byte offset
+in the file's own encoding (in the decompressed stream for .gz and .zst files). This module
+is that ground truth: it counts lines cheaply (bytes.count, in the pass that hashes the
+file where it can) and, only when something needs placing, walks the file line by line.
+
+A physical line ends at '\\n' (a '\\r' before it belongs to the terminator); a file with no
+'\\n' at all but with '\\r' ends its lines at '\\r', as DuckDB detects them. A last line without
+a terminator is a line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AnyStr, BinaryIO, Literal, NamedTuple, cast
+
+import pyarrow as pa
+
+from weir.project.sources import FileSource
+
+CHUNK = 1 << 20
+Codec = Literal["gzip", "zstd"] | None
+_BLANK = {b"\n": re.compile(rb"(?<=\n)\r?\n"), b"\r": re.compile(rb"(?<=\r)\r")}
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """What it takes to read one CSV file's text: the source's dialect and the file's codec."""
+
+    delimiter: str
+    quote: str
+    escape: str
+    encoding: str
+    codec: Codec
+    header: bool
+    max_line_bytes: int
+
+    @classmethod
+    def of(cls, path: Path, source: FileSource) -> CsvFormat:
+        options = source.csv
+        return cls(
+            options.delimiter,
+            options.quote,
+            options.escape,
+            options.encoding,
+            codec_of(path, source.compression),
+            options.header,
+            options.max_line_bytes,
+        )
+
+
+def codec_of(path: Path, compression: str) -> Codec:
+    """The codec DuckDB uses for `path`: declared, or from the name when 'auto'."""
+    if compression in ("gzip", "zstd"):
+        return cast(Codec, compression)
+    if compression == "none":
+        return None
+    suffix = path.suffix.lower()
+    return "gzip" if suffix in (".gz", ".gzip") else "zstd" if suffix in (".zst", ".zstd") else None
+
+
+def open_bytes(path: Path, codec: Codec) -> BinaryIO:
+    """The file's decompressed bytes as a stream (pyarrow's codecs: gzip and zstd)."""
+    return cast(BinaryIO, pa.input_stream(str(path), compression=codec))
+
+
+@dataclass(frozen=True)
+class LineCount:
+    """Physical lines of a file, the empty ones among them, and the terminator in use."""
+
+    lines: int
+    blank: int
+    newline: Literal["\n", "\r"]
+
+
+class _Counter:
+    """Counts lines and empty lines over chunks of 8-bit text (UTF-8 or latin-1 bytes)."""
+
+    def __init__(self) -> None:
+        self.n = self.r = self.blank_n = self.blank_r = 0
+        self.first = b""
+        self.tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if not self.first:
+            self.first = chunk[:2]
+        self.n += chunk.count(b"\n")
+        self.r += chunk.count(b"\r")
+        joined = self.tail + chunk
+        # an empty line is a terminator right after another; the regex runs only if one exists
+        if b"\n\n" in joined or b"\n\r\n" in joined:
+            self.blank_n += _blanks(joined, b"\n") - _blanks(self.tail, b"\n")
+        if b"\r\r" in joined:
+            self.blank_r += _blanks(joined, b"\r") - _blanks(self.tail, b"\r")
+        self.tail = joined[-2:]
+
+    def result(self) -> LineCount:
+        if not self.first:
+            return LineCount(0, 0, "\n")
+        if self.n or not self.r:
+            starts_blank = self.first[:1] == b"\n" or self.first == b"\r\n"
+            last = 0 if self.tail.endswith(b"\n") else 1
+            return LineCount(self.n + last, self.blank_n + starts_blank, "\n")
+        last = 0 if self.tail.endswith(b"\r") else 1
+        return LineCount(self.r + last, self.blank_r + (self.first[:1] == b"\r"), "\r")
+
+
+def _blanks(data: bytes, newline: bytes) -> int:
+    return sum(1 for _ in _BLANK[newline].finditer(data))
+
+
+def hash_and_count(path: Path, count: bool) -> tuple[str, LineCount | None]:
+    """SHA-256 of the file and, for plain 8-bit text, its lines, in one read."""
+    digest = hashlib.sha256()
+    counter = _Counter()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            if count:
+                counter.feed(chunk)
+    return digest.hexdigest(), counter.result() if count else None
+
+
+def count_lines(path: Path, fmt: CsvFormat) -> LineCount:
+    """Lines of the decompressed text; UTF-16 is transcoded to UTF-8 to be counted."""
+    counter = _Counter()
+    for chunk in _utf8_chunks(path, fmt):
+        counter.feed(chunk)
+    return counter.result()
+
+
+def _utf8_chunks(path: Path, fmt: CsvFormat) -> Iterator[bytes]:
+    with open_bytes(path, fmt.codec) as stream:
+        if fmt.encoding != "utf-16":
+            while chunk := stream.read(CHUNK):
+                yield chunk
+            return
+        decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+        while chunk := stream.read(CHUNK):
+            yield decoder.decode(chunk).encode()
+        yield decoder.decode(b"", final=True).encode()
+
+
+class Line(NamedTuple):
+    """One physical line: where it starts (original bytes) and its text with terminator.
+    (A named tuple: a scan makes one per line, and tuples are the cheapest to make.)"""
+
+    number: int  # 1-based
+    offset: int  # byte offset in the decompressed file, in its own encoding
+    text: str  # decoded; ends with its terminator unless it is the last line (or `cut`)
+    size: int  # bytes in the file, terminator included
+    cut: bool = False  # longer than the limit: `text` holds only its start
+
+
+class BadEncodingError(Exception):
+    """Bytes that are not text in the declared encoding, placed by line and byte."""
+
+    def __init__(self, line: int, offset: int) -> None:
+        super().__init__(f"line {line} (byte {offset})")
+        self.line = line
+        self.offset = offset
+
+
+def iter_lines(
+    path: Path, fmt: CsvFormat, newline: Literal["\n", "\r"], limit: int
+) -> Generator[Line, None, None]:
+    """Every physical line of `path`, in order. A line longer than `limit` is given `cut`,
+    with only its start kept, so memory stays bounded whatever the file holds."""
+    if fmt.encoding == "utf-16":
+        yield from _utf16_lines(path, fmt, newline, limit)
+        return
+    number, offset = 0, 0
+    with open_bytes(path, fmt.codec) as stream:
+        for raw, size, cut in _split(_chunks(stream), newline.encode(), limit, len):
+            number += 1
+            try:
+                text = raw.decode(fmt.encoding, errors="replace" if cut else "strict")
+            except UnicodeDecodeError as exc:
+                raise BadEncodingError(number, offset + exc.start) from None
+            yield Line(number, offset, text, size, cut)
+            offset += size
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+def _split(
+    chunks: Iterable[AnyStr], newline: AnyStr, limit: int, measure: Callable[[AnyStr], int]
+) -> Iterator[tuple[AnyStr, int, bool]]:
+    """(text, size, cut) for each line of a stream of chunks split after `newline`; `size`
+    is measured in the file's bytes, and a line's text is kept only up to `limit` (+2 for
+    its terminator)."""
+    held: list[AnyStr] = []  # the start of a line that runs on into the next chunk
+    size, cut = 0, False
+    keep = limit + 2
+    for chunk in chunks:
+        parts = chunk.split(newline)
+        tail = parts.pop()
+        for part in parts:
+            piece = part + newline
+            if held:
+                held.append(piece)
+                piece = piece[:0].join(held)
+                size, held = size + measure(held[-1]), []
+            else:
+                size = measure(piece)
+            if cut or len(piece) > keep:
+                yield piece[:limit], size, True
+            else:
+                yield piece, size, False
+            size, cut = 0, False
+        if tail:
+            size += measure(tail)
+            if not cut:
+                held.append(tail)
+                if sum(len(h) for h in held) > keep:
+                    held, cut = [tail[:0].join(held)[:limit]], True
+    if size:
+        yield (newline[:0].join(held)[:limit] if cut else newline[:0].join(held)), size, cut
+
+
+def _utf16_lines(
+    path: Path, fmt: CsvFormat, newline: Literal["\n", "\r"], limit: int
+) -> Iterator[Line]:
+    """UTF-16 lines: decoded first (a newline is two bytes), sizes counted in UTF-16 units.
+    A byte order mark stays at the start of line 1, as DuckDB keeps it (as U+FEFF)."""
+    with open_bytes(path, fmt.codec) as stream:
+        head = stream.read(2)
+        unit = "utf-16-be" if head == codecs.BOM_UTF16_BE else "utf-16-le"
+        decoder = codecs.getincrementaldecoder(unit)()
+        texts = (decoder.decode(chunk) for chunk in _prepend(head, _chunks(stream)))
+        offset = 0
+        pieces = _split(texts, newline, limit, lambda s: len(s.encode(unit)))
+        for number, (text, size, cut) in enumerate(pieces, start=1):
+            yield Line(number, offset, text, size, cut)
+            offset += size
+
+
+def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield head
+    yield from rest
+
+
+def read_text(path: Path, fmt: CsvFormat, limit: int) -> str:
+    """The start of the decompressed, decoded text (at most `limit` bytes of it)."""
+    with open_bytes(path, fmt.codec) as stream:
+        head = stream.read(limit)
+    return head.decode(fmt.encoding, errors="replace")
