@@ -69,6 +69,7 @@ class CsvAttempt:
             header=sum(f.header.lines for f in files if f.header),
         )
         self._rejects: pa.Table | None = None
+        self._texts: dict[tuple[str, int], str | None] = {}  # (file, line) -> the line's text
 
     def sql(self) -> tuple[str, list[object]]:
         staged = {s.original.path: s.path for s in self.staged} if self.careful else None
@@ -130,8 +131,9 @@ class CsvAttempt:
             else:
                 places = place(target, [r["position"] for r in mine], self.name)
                 original = path
-            for row, (line, offset) in zip(mine, places, strict=True):
+            for row, (line, offset, text) in zip(mine, places, strict=True):
                 row |= {"file": original, "line": line, "byte_offset": offset}
+                self._texts[(original, line)] = text
         for row in rows:
             row["raw"] = _record_text(row["raw"])
             row["key"] = None
@@ -145,20 +147,32 @@ class CsvAttempt:
             self._finish_careful(len(rejects) - sum(len(t) for s in self.staged for t in s.rejects))
             return
         for row in rejects.to_pylist():
-            if re.search("[\r\n]", row["raw"] or ""):
-                raise RereadError(
-                    self.name,
-                    f"{Path(row['file']).name} line {row['line']}: a quoted field opened there "
-                    "runs over several lines into a record DuckDB set aside",
-                )
+            self._trust(row)
         blank = sum(f.count.blank for f in self.files) - self.blank_in_values
-        blank = blank if columns > 1 else 0
+        blank = blank if columns > 1 or "" not in self.source.csv.null_values else 0
         found = self.lines.header + blank + self.records + self.breaks + rejects.num_rows
         if found != self.lines.read:
             raise RereadError(
                 self.name, f"{self.lines.read:,} lines read but {found:,} accounted for"
             )
         self.lines.blank, self.lines.continued = blank, self.breaks
+
+    def _trust(self, row: dict[str, object]) -> None:
+        """DuckDB's rejects are trusted only where nothing about quoting went wrong: around a
+        bad quote it may swallow lines, or report a record that it also read as a row."""
+        where = f"{Path(str(row['file'])).name} line {row['line']}"
+        if "UNQUOTED VALUE" in str(row["error_type"]):
+            raise RereadError(self.name, f"{where}: DuckDB found a quote out of place")
+        if re.search("[\r\n]", str(row["raw"] or "")):
+            raise RereadError(
+                self.name, f"{where}: a record DuckDB set aside runs over several lines"
+            )
+        text = self._texts.get((str(row["file"]), int(str(row["line"]))))
+        raw = str(row["raw"])
+        if "LINE SIZE" in str(row["error_type"]) and text is not None:
+            raw = raw[: len(text)]  # only the line's start was read
+        if text != raw:
+            raise RereadError(self.name, f"{where}: DuckDB's place for a record it set aside")
 
     def _finish_careful(self, duckdb_rejects: int) -> None:
         staged = sum(s.records for s in self.staged)
@@ -190,8 +204,9 @@ def _record_text(raw: str | None) -> str | None:
     return raw.lstrip("\r\n").rstrip("\r\n")
 
 
-def place(file: CsvFile, positions: Sequence[int], name: str) -> list[tuple[int, int]]:
-    """(physical line, byte offset in the file's encoding) of each of DuckDB's positions.
+def place(file: CsvFile, positions: Sequence[int], name: str) -> list[tuple[int, int, str | None]]:
+    """(physical line, byte offset in the file's encoding, the line's text) of each of
+    DuckDB's positions; the text is None where the position is not at a line's start.
 
     DuckDB's `line_byte_position` is one past the first byte after the previous record's
     terminator, in its UTF-8 text of the decompressed file: so the record starts at the
@@ -211,6 +226,7 @@ class _Cursor:
     def __init__(self, stream: BinaryIO, newline: bytes) -> None:
         self.stream, self.newline = stream, newline
         self.chunk, self.base, self.at, self.breaks = b"", 0, 0, 0
+        self.line_start = 0  # where the line holding the cursor starts
 
     def _more(self) -> bool:
         self.base += len(self.chunk)
@@ -219,40 +235,61 @@ class _Cursor:
 
     def forward(self, goal: int) -> None:
         while self.base + len(self.chunk) <= goal:
-            self.breaks += self.chunk.count(self.newline, self.at)
+            self._count(len(self.chunk))
             if not self._more():
                 return
-        stop = max(goal - self.base, self.at)
-        self.breaks += self.chunk.count(self.newline, self.at, stop)
+        self._count(max(goal - self.base, self.at))
+
+    def _count(self, stop: int) -> None:
+        found = self.chunk.count(self.newline, self.at, stop)
+        if found:
+            self.breaks += found
+            self.line_start = self.base + self.chunk.rindex(self.newline, self.at, stop) + 1
         self.at = stop
 
-    def past_breaks(self) -> tuple[int, int]:
-        """Step over line-break bytes; (line, offset) of the first other byte."""
+    def past_breaks(self) -> tuple[int, int, bool]:
+        """Step over line-break bytes: (line, offset) of the first other byte, and whether
+        it starts its line."""
         while True:
             if self.at >= len(self.chunk) and not self._more():
                 break
             byte = self.chunk[self.at : self.at + 1]
             if byte not in (b"\n", b"\r"):
                 break
-            self.breaks += byte == self.newline
-            self.at += 1
-        return self.breaks + 1, self.base + self.at
+            self._count(self.at + 1)
+        offset = self.base + self.at
+        return self.breaks + 1, offset, offset == self.line_start
+
+    def rest_of_line(self, limit: int) -> str:
+        """The text from the cursor to the end of its line (without moving the cursor)."""
+        data = self.chunk[self.at : self.at + limit + 2]
+        if self.newline not in data and len(data) < limit + 2:
+            data += self.stream.read(limit + 2)  # rare: the line runs past this chunk
+            self.chunk = self.chunk[: self.at] + data
+        end = data.find(self.newline)
+        line = data if end < 0 else data[:end]
+        text = line.decode("utf-8", errors="replace").removesuffix("\r")
+        return text.removeprefix("\ufeff") if self.base + self.at == 0 else text
 
 
-def _place_utf8(file: CsvFile, targets: list[int]) -> dict[int, tuple[int, int]]:
-    found: dict[int, tuple[int, int]] = {}
+def _place_utf8(file: CsvFile, targets: list[int]) -> dict[int, tuple[int, int, str | None]]:
+    found: dict[int, tuple[int, int, str | None]] = {}
     with open_bytes(file.path, file.fmt.codec) as stream:
         cursor = _Cursor(stream, file.count.newline.encode())
         for target in targets:
             cursor.forward(target)
-            found[target] = cursor.past_breaks()
+            line, offset, starts = cursor.past_breaks()
+            text = cursor.rest_of_line(file.fmt.max_line_bytes) if starts else None
+            found[target] = (line, offset, text)
     return found
 
 
-def _place_decoded(file: CsvFile, targets: list[int], name: str) -> dict[int, tuple[int, int]]:
+def _place_decoded(
+    file: CsvFile, targets: list[int], name: str
+) -> dict[int, tuple[int, int, str | None]]:
     """Latin-1 and UTF-16: walk the lines, measuring each as DuckDB's UTF-8 text (a UTF-16
     byte order mark is U+FEFF at the start of line 1, as in DuckDB's text)."""
-    found: dict[int, tuple[int, int]] = {}
+    found: dict[int, tuple[int, int, str | None]] = {}
     waiting = [(t, t) for t in reversed(targets)]  # (target, where it is looked for), smallest last
     start = 0
     for line in iter_lines(file.path, file.fmt, file.count.newline, file.fmt.max_line_bytes):
@@ -260,16 +297,18 @@ def _place_decoded(file: CsvFile, targets: list[int], name: str) -> dict[int, tu
             break
         if line.cut:
             raise RereadError(name, f"{file.path.name} line {line.number} is over-long")
+        body = body_of(line.text)
         end = start + len(line.text.encode())
-        text_end = start + len(body_of(line.text).encode())
+        text_end = start + len(body.encode())
         while waiting and waiting[-1][1] < end:
             target, at = waiting.pop()
             if at < text_end:
-                found[target] = (line.number, line.offset)
+                text = body.removeprefix("\ufeff") if at == start else None
+                found[target] = (line.number, line.offset, text)
             else:  # in this line's terminator, or an empty line: the record starts later
                 waiting.append((target, end))
                 break
         start = end
     for target, _ in waiting:
-        found[target] = (-1, target)
+        found[target] = (-1, target, None)
     return found

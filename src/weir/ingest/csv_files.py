@@ -188,12 +188,12 @@ class Staged:
     lines: int = 0
     rejects: list[pa.Table] = field(default_factory=list)
 
-    def place(self, positions: Sequence[int]) -> list[tuple[int, int]]:
+    def place(self, positions: Sequence[int]) -> list[tuple[int, int, str | None]]:
         """(original line, original byte offset) of the staged records at `positions`."""
         index = np.fromfile(self.index_path, dtype=np.int64).reshape(-1, 3)
         starts = np.asarray(positions, dtype=np.int64) - 1  # DuckDB's positions are one past
         rows = np.searchsorted(index[:, 0], starts, "right") - 1
-        return [(int(index[r, 1]), int(index[r, 2])) for r in rows]
+        return [(int(index[r, 1]), int(index[r, 2]), None) for r in rows]
 
 
 def stage(file: CsvFile, target: Path, name: str) -> Staged:

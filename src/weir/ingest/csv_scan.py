@@ -53,7 +53,8 @@ class BadLine(NamedTuple):
 
 
 class Blank(NamedTuple):
-    """An empty line between records (DuckDB skips them when a record has several fields)."""
+    """An empty line between records. DuckDB skips it, unless a record has one field and ''
+    is a null token: then it is a row holding one null."""
 
     line: Line
 
@@ -91,6 +92,7 @@ class Scanner:
         self.fmt = fmt
         self.delimiter, self.quote, self.escape = fmt.delimiter, fmt.quote, fmt.escape
         self.limit = fmt.max_line_bytes
+        self.empty_is_null = fmt.empty_is_null
         self.other = "\r" if newline == "\n" else "\n"  # a lone one breaks DuckDB's parser
         self.fields = fields
         self.rescan_floor = RESCAN_LIMITS * fmt.max_line_bytes
@@ -119,7 +121,7 @@ class Scanner:
         if line.cut:
             return BadLine(line, "LINE SIZE OVER MAXIMUM", f"line longer than {limit} bytes")
         body = body_of(line.text)
-        if not body and self.fields != 1:
+        if not body and not (self.fields == 1 and self.empty_is_null):
             return Blank(line)
         state, fields, problem = self._advance(body, _START)
         if state == _END and fields == self.fields and len(body) <= limit:  # most lines
@@ -128,13 +130,11 @@ class Scanner:
         while state == _QUOTED:
             following = self._take(lines)
             if following is None:
-                return self._give_up(line, span, "UNTERMINATED QUOTE", "the file ends")
+                return self._give_up(line, span, "UNTERMINATED QUOTE", "the end of the file")
             span.append(following)
             size += following.size
             if following.cut or size > limit:
-                return self._give_up(
-                    line, span, "UNTERMINATED QUOTE", f"line {following.number} is reached"
-                )
+                return self._give_up(line, span, "UNTERMINATED QUOTE", "csv.max_line_bytes")
             state, more, problem = self._advance(body_of(following.text), _QUOTED)
             fields += more
         if state == _BAD:
@@ -157,7 +157,22 @@ class Scanner:
         self.set_aside = self.set_aside or line
         if self.rescanned > 2 * (line.offset + line.size) + self.rescan_floor:
             raise UnsynchronisableError(self.set_aside, line)
-        return BadLine(line, kind, _message(kind, detail, len(span)))
+        if not again:
+            return BadLine(line, kind, _MESSAGES.get(kind, "{detail}").format(detail=detail))
+        # a record over several lines that cannot be right: the quote that opened it is
+        # the likeliest culprit, whatever gave it away
+        last = span[-1].number
+        evidence = {
+            "UNTERMINATED QUOTE": detail,
+            "UNQUOTED VALUE": f"line {last}, where text follows the closing quote",
+            "LINE BREAK IN FIELD": f"line {last}, which holds a lone line-break character",
+            "LINE SIZE OVER MAXIMUM": "csv.max_line_bytes",
+        }.get(kind, f"line {last}, making a record with the wrong number of fields ({detail})")
+        return BadLine(
+            line,
+            "UNTERMINATED QUOTE",
+            f"a quote opened on this line is not closed properly before {evidence}",
+        )
 
     def _advance(self, body: str, state: int) -> tuple[int, int, str]:
         """Walk `body` from `state`: the state at its end (_QUOTED: the record goes on to the
@@ -210,20 +225,11 @@ def _spaces(body: str, pos: int, delimiter: str) -> int:
     return pos
 
 
-def _message(kind: str, detail: str, lines: int) -> str:
-    """Why a line was set aside, in words; the line after it is read as a new record."""
-    if kind == "UNTERMINATED QUOTE":
-        return f"a quote opened on this line is not closed before {detail}"
-    if kind == "UNQUOTED VALUE":
-        what = "a quoted field that starts on this line" if lines > 1 else "a quoted field"
-        return f"text follows the closing quote of {what}"
-    if kind == "LINE BREAK IN FIELD":
-        return "a lone line-break character (\\r or \\n) outside quotes"
-    if kind == "LINE SIZE OVER MAXIMUM":
-        return "the record starting on this line is longer than csv.max_line_bytes"
-    if lines > 1:
-        return f"the record that a quote on this line opens spans {lines} lines and has the wrong number of fields ({detail})"
-    return detail
+_MESSAGES = {
+    "UNQUOTED VALUE": "text follows the closing quote of a quoted field",
+    "LINE BREAK IN FIELD": "a lone line-break character (\\r or \\n) outside quotes",
+    "LINE SIZE OVER MAXIMUM": "the line is longer than csv.max_line_bytes",
+}
 
 
 def split_fields(text: str, fmt: CsvFormat) -> list[str]:

@@ -42,6 +42,8 @@ class CsvFormat:
     codec: Codec
     header: bool
     max_line_bytes: int
+    empty_is_null: bool = True  # '' is a null token: DuckDB reads an empty line as a row of
+    # one null when a record has one field (and skips it otherwise)
 
     @classmethod
     def of(cls, path: Path, source: FileSource) -> CsvFormat:
@@ -54,6 +56,7 @@ class CsvFormat:
             codec_of(path, source.compression),
             options.header,
             options.max_line_bytes,
+            "" in options.null_values,
         )
 
 

@@ -168,7 +168,7 @@ def _scratch(scratch: Path | None) -> Iterator[Path]:
 
 
 def _read_error(
-    exc: duckdb.Error, name: str, source: FileSource, attempt: CsvAttempt | None
+    exc: Exception, name: str, source: FileSource, attempt: CsvAttempt | None
 ) -> StepError:
     """DuckDB stopped reading. Its CSV state machine stops on a lone line-break character
     outside quotes; the scanner sets such a line aside, so a fast read is tried again."""
@@ -350,7 +350,8 @@ def _guarded(
                 batch = _utc(batch, read, source)
             rows += batch.num_rows
             yield batch
-    except duckdb.Error as exc:
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:
+        # DuckDB's errors while streaming reach here through Arrow's reader, as OSError
         read.failure = _read_error(exc, read.source, source, attempt)
         if not isinstance(read.failure, RereadError):
             read.failure = StepError(
