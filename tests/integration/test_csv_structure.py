@@ -213,3 +213,145 @@ def test_headerless_files_bind_declared_columns_by_position(tmp_path: Path) -> N
     [bad] = quarantined(root)
     assert (bad["line"], bad["byte_offset"]) == (2, 7)
     assert summary["lines"]["header"] == 0 and reconciles(summary)
+
+
+# the other structural cases of BAD_INPUTS ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("id,amount,id", "columns 'id', 'id' have the same name"),
+        ("id,Amount,amount", "differ only by case"),
+        ("id,,amount", "column 2 has an empty name"),
+    ],
+)
+def test_bad_header_names_are_refused_with_declared_columns_too(
+    tmp_path: Path, header: str, message: str
+) -> None:
+    root = project(tmp_path / "p", f"{header}\n1,2,3\n")
+    report = run(root)["source:events"]
+    assert report["status"] == "failed" and message in report["error"]
+    assert "in.csv header (line 1)" in report["error"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("\nid,amount,note\n1,1,a\n", "in.csv line 1 is empty; it must hold the header"),
+        ('id,"amount,note\n1,1,a\n', "in.csv line 1 is broken: a quote opened on this line"),
+    ],
+)
+def test_a_header_that_is_not_on_line_1_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    """DuckDB would read an empty first line as the header, and the header as a row."""
+    report = run(project(tmp_path / "p", text))["source:events"]
+    assert report["status"] == "failed" and message in report["error"]
+
+
+def test_an_over_long_quoted_record_is_quarantined_whole(tmp_path: Path) -> None:
+    """Its inner lines look like rows; resuming inside it would invent them."""
+    inner = "".join(f"{i},{i},inner\n" for i in range(100, 200))
+    text = f'id,amount,note\n1,1,a\n2,2,"{inner}"\n3,3,c\n'
+    root = project(tmp_path / "p", text, csv={"max_line_bytes": 1024})
+    summary = loaded(root)
+    assert table(root, "events").column("id").to_pylist() == [1, 3]
+    [bad] = quarantined(root)
+    assert (bad["line"], bad["error_type"]) == (3, "LINE SIZE OVER MAXIMUM")
+    assert bad["raw"].startswith('2,2,"100,100,inner')
+    assert summary["lines"]["continued"] == 100 and reconciles(summary)
+
+
+def test_zstd_files_and_a_header_only_gzip_file(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    root = tmp_path / "p"
+    root.mkdir()
+    text = 'id,amount,note\n1,1,a\n2,2,"bad\n3,3,c\n'
+    with pa.output_stream(str(root / "in.csv.zst"), compression="zstd") as out:
+        out.write(text.encode())
+    write_project(root, {"events": {"format": "csv", "path": "in.csv.zst", "columns": DECLARED}})
+    summary = loaded(root)
+    assert table(root, "events").column("id").to_pylist() == [1, 3]
+    assert [(r["line"], r["byte_offset"]) for r in quarantined(root)] == [(3, offset_of(text, 3))]
+    assert reconciles(summary)
+    empty = project(tmp_path / "q", gzip.compress(b"id,amount,note\n"), name="h.csv.gz")
+    report = run(empty)["source:events"]
+    assert (
+        report["status"] == "failed" and "h.csv.gz has a header but no data rows" in report["error"]
+    )
+
+
+def test_globs_bind_each_file_by_name_and_number_lines_per_file(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "a.csv").write_text('id,amount,note\n1,10,a\n2,20,"open\n3,30,c\n')
+    (root / "in" / "b.csv").write_text("note,id,amount\nd,4,40\ne,5\nf,6,60\n")
+    (root / "in" / "c.csv").write_text("amount,note,id\n70,g,7\n")
+    write_project(root, {"events": {"format": "csv", "path": "in/*.csv", "columns": DECLARED}})
+    summary = loaded(root)
+    data = table(root, "events").sort_by("id")
+    assert data.to_pylist() == [
+        {"id": i, "amount": 10 * i, "note": n}
+        for i, n in [(1, "a"), (3, "c"), (4, "d"), (6, "f"), (7, "g")]
+    ]
+    places = [(Path(r["file"]).name, r["line"]) for r in quarantined(root)]
+    assert places == [("a.csv", 3), ("b.csv", 3)]
+    assert summary["lines"]["read"] == 10 and summary["lines"]["header"] == 3
+    assert reconciles(summary)
+
+
+def test_inferred_columns_are_bound_by_name_across_files(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "a.csv").write_text("id,amount\n1,10\n")
+    (root / "in" / "b.csv").write_text("amount,id\n20,2\n")
+    write_project(root, {"events": {"format": "csv", "path": "in/*.csv"}})
+    loaded(root)
+    assert sorted(table(root, "events").to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 1, "amount": 10},
+        {"id": 2, "amount": 20},
+    ]
+
+
+def test_an_incremental_load_accounts_for_the_new_files_only(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "a.csv").write_text("id,amount,note\n1,1,a\n")
+    source = {"format": "csv", "path": "in/*.csv", "columns": DECLARED, "incremental": True}
+    write_project(root, {"events": source})
+    loaded(root)
+    (root / "in" / "b.csv").write_text('id,amount,note\n2,2,"open\n3,3,c\n')
+    summary = loaded(root)
+    assert summary["new_rows"] == 1 and summary["lines"]["read"] == 3 and reconciles(summary)
+    assert [(Path(r["file"]).name, r["line"]) for r in quarantined(root)] == [("b.csv", 2)]
+    assert sorted(table(root, "events").column("id").to_pylist()) == [1, 3]
+
+
+def test_carriage_return_only_files(tmp_path: Path) -> None:
+    text = "id,amount,note\r1,1,a\r2,2\r3,3,c\r"
+    root = project(tmp_path / "p", text)
+    summary = loaded(root)
+    assert table(root, "events").column("id").to_pylist() == [1, 3]
+    assert [(r["line"], r["byte_offset"]) for r in quarantined(root)] == [(3, 21)]
+    assert reconciles(summary)
+
+
+def test_a_lone_carriage_return_is_quarantined_not_fatal(tmp_path: Path) -> None:
+    """DuckDB stops reading the whole file at it ("invalid state")."""
+    text = "id,amount,note\n1,1,a\n2,2,b\rc\n3,3,c\n"
+    root = project(tmp_path / "p", text)
+    summary = loaded(root)
+    assert table(root, "events").column("id").to_pylist() == [1, 3]
+    [bad] = quarantined(root)
+    assert (bad["line"], bad["error_type"]) == (3, "LINE BREAK IN FIELD")
+    assert reconciles(summary)
+
+
+def test_a_bad_quote_with_backslash_escapes(tmp_path: Path) -> None:
+    text = 'id,amount,note\n1,1,"a \\" b"\n2,2,"open\n3,3,"c\\\nd"\n4,4,e\n'
+    root = project(tmp_path / "p", text, csv={"escape": "\\"})
+    summary = loaded(root)
+    data = table(root, "events")
+    assert data.column("note").to_pylist() == ['a " b', "c\nd", "e"]
+    assert [r["line"] for r in quarantined(root)] == [3]
+    assert reconciles(summary)

@@ -34,6 +34,7 @@ from weir.ingest.csv_scan import (
     Record,
     Scanner,
     UnsynchronisableError,
+    body_of,
     split_fields,
 )
 from weir.ingest.csv_text import (
@@ -190,7 +191,9 @@ class Staged:
 
     def place(self, positions: Sequence[int]) -> list[tuple[int, int, str | None]]:
         """(original line, original byte offset) of the staged records at `positions`."""
-        index = np.fromfile(self.index_path, dtype=np.int64).reshape(-1, 3)
+        if not self.index_path.stat().st_size:
+            return [(-1, -1, None) for _ in positions]
+        index = np.memmap(self.index_path, dtype=np.int64, mode="r").reshape(-1, 3)
         starts = np.asarray(positions, dtype=np.int64) - 1  # DuckDB's positions are one past
         rows = np.searchsorted(index[:, 0], starts, "right") - 1
         return [(int(index[r, 1]), int(index[r, 2]), None) for r in rows]
@@ -250,7 +253,8 @@ class _Writer:
                 self.staged.lines += 1
             else:
                 self.bad.append(event)
-                self.staged.lines += 1
+                self.staged.lines += event.lines
+                self.staged.continued += event.lines - 1
             if len(self.entries) >= 3 * FLUSH or len(self.bad) >= FLUSH:
                 self._flush()
         self._flush()
@@ -269,8 +273,6 @@ class _Writer:
 
 
 def _quarantine(file: str, bad: list[BadLine]) -> pa.Table:
-    from weir.ingest.csv_scan import body_of
-
     return pa.table(
         {
             "file": [file] * len(bad),
@@ -279,7 +281,7 @@ def _quarantine(file: str, bad: list[BadLine]) -> pa.Table:
             "column_name": [None] * len(bad),
             "error_type": [b.error_type for b in bad],
             "error": [b.message for b in bad],
-            "raw": [body_of(b.line.text) for b in bad],
+            "raw": [b.text if b.text is not None else body_of(b.line.text) for b in bad],
             "key": [None] * len(bad),
         },
         schema=QUARANTINE_SCHEMA,

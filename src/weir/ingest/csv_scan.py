@@ -31,6 +31,7 @@ from typing import Literal, NamedTuple
 from weir.ingest.csv_text import CsvFormat, Line
 
 RESCAN_LIMITS = 16  # line limits' worth of bytes that may be read again, whatever the size
+LONG_RECORD_LIMITS = 4  # how far past the line limit a quoted record is followed to its end
 
 _START, _QUOTED, _AFTER, _END, _BAD = range(5)
 
@@ -45,11 +46,14 @@ class Record(NamedTuple):
 
 
 class BadLine(NamedTuple):
-    """A physical line set aside, with DuckDB's name for the problem and a plain reason."""
+    """A physical line set aside (or, for a whole record that is too long, the `lines` it
+    spans), with DuckDB's name for the problem and a plain reason."""
 
     line: Line
     error_type: str
     message: str
+    lines: int = 1
+    text: str | None = None  # the record's start, when it spans lines
 
 
 class Blank(NamedTuple):
@@ -133,14 +137,16 @@ class Scanner:
                 return self._give_up(line, span, "UNTERMINATED QUOTE", "the end of the file")
             span.append(following)
             size += following.size
-            if following.cut or size > limit:
+            if following.cut or size > LONG_RECORD_LIMITS * limit:
                 return self._give_up(line, span, "UNTERMINATED QUOTE", "csv.max_line_bytes")
             state, more, problem = self._advance(body_of(following.text), _QUOTED)
             fields += more
         if state == _BAD:
             return self._give_up(line, span, problem, "")
-        if size > limit:
-            return self._give_up(line, span, "LINE SIZE OVER MAXIMUM", "")
+        if size > limit:  # a whole record, only too long: set aside whole, as DuckDB does
+            self.set_aside = self.set_aside or line
+            text = "".join(s.text for s in span)[:limit]
+            return BadLine(line, "LINE SIZE OVER MAXIMUM", _TOO_LONG, len(span), text)
         expected = self.fields if self.fields is not None else fields
         if fields != expected:
             kind = "MISSING COLUMNS" if fields < expected else "TOO MANY COLUMNS"
@@ -225,10 +231,11 @@ def _spaces(body: str, pos: int, delimiter: str) -> int:
     return pos
 
 
+_TOO_LONG = "the record starting on this line is longer than csv.max_line_bytes"
 _MESSAGES = {
     "UNQUOTED VALUE": "text follows the closing quote of a quoted field",
     "LINE BREAK IN FIELD": "a lone line-break character (\\r or \\n) outside quotes",
-    "LINE SIZE OVER MAXIMUM": "the line is longer than csv.max_line_bytes",
+    "LINE SIZE OVER MAXIMUM": _TOO_LONG,
 }
 
 

@@ -160,7 +160,7 @@ def _scratch(scratch: Path | None) -> Iterator[Path]:
             yield Path(folder)
         return
     shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
+    scratch.mkdir(parents=True, mode=0o700)  # staged copies hold the file's raw data
     try:
         yield scratch
     finally:
