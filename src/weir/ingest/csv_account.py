@@ -96,10 +96,12 @@ class CsvAttempt:
         bounds = np.frombuffer(offsets, dtype=width)[
             values.offset : values.offset + len(values) + 1
         ]
-        data = memoryview(data_buffer)[int(bounds[0]) : int(bounds[-1])].tobytes()
-        n = data.count(b"\n")
-        r = data.count(b"\r")
-        breaks = n + r - (data.count(b"\r\n") if r else 0)
+        data = np.frombuffer(data_buffer, np.uint8)[int(bounds[0]) : int(bounds[-1])]
+        newline = data == 10
+        breaks = int(np.count_nonzero(newline))
+        ret = data == 13
+        if ret.any():  # \r\n is one break, a lone \r another
+            breaks += int(np.count_nonzero(ret)) - int(np.count_nonzero(ret[:-1] & newline[1:]))
         if not breaks:
             return
         self.breaks += breaks

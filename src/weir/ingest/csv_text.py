@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import re
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AnyStr, BinaryIO, Literal, NamedTuple, cast
 
+import numpy as np
 import pyarrow as pa
 
 from weir.project.sources import FileSource
 
 CHUNK = 1 << 20
 Codec = Literal["gzip", "zstd"] | None
-_BLANK = {b"\n": re.compile(rb"(?<=\n)\r?\n"), b"\r": re.compile(rb"(?<=\r)\r")}
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,8 @@ class LineCount:
 
 
 class _Counter:
-    """Counts lines and empty lines over chunks of 8-bit text (UTF-8 or latin-1 bytes)."""
+    """Counts lines and empty lines over chunks of 8-bit text (UTF-8 or latin-1 bytes), with
+    NumPy (several times faster than bytes.count, and this runs on every file observed)."""
 
     def __init__(self) -> None:
         self.n = self.r = self.blank_n = self.blank_r = 0
@@ -97,14 +97,19 @@ class _Counter:
             return
         if not self.first:
             self.first = chunk[:2]
-        self.n += chunk.count(b"\n")
-        self.r += chunk.count(b"\r")
-        joined = self.tail + chunk
-        # an empty line is a terminator right after another; the regex runs only if one exists
-        if b"\n\n" in joined or b"\n\r\n" in joined:
-            self.blank_n += _blanks(joined, b"\n") - _blanks(self.tail, b"\n")
-        if b"\r\r" in joined:
-            self.blank_r += _blanks(joined, b"\r") - _blanks(self.tail, b"\r")
+        joined, held = self.tail + chunk, len(self.tail)  # the tail: patterns across chunks
+        data = np.frombuffer(joined, np.uint8)
+        newline = data == 10
+        self.n += int(np.count_nonzero(newline[held:]))
+        # an empty line is a line break right after another (a pair wholly in the tail was
+        # counted with the chunk before)
+        pairs = newline[1:] & newline[:-1]
+        self.blank_n += int(np.count_nonzero(pairs[max(held - 1, 0) :]))
+        if b"\r" in joined:
+            ret = data == 13
+            self.r += int(np.count_nonzero(ret[held:]))
+            self.blank_n += int(np.count_nonzero(newline[2:] & ret[1:-1] & newline[:-2]))
+            self.blank_r += int(np.count_nonzero((ret[1:] & ret[:-1])[max(held - 1, 0) :]))
         self.tail = joined[-2:]
 
     def result(self) -> LineCount:
@@ -116,10 +121,6 @@ class _Counter:
             return LineCount(self.n + last, self.blank_n + starts_blank, "\n")
         last = 0 if self.tail.endswith(b"\r") else 1
         return LineCount(self.r + last, self.blank_r + (self.first[:1] == b"\r"), "\r")
-
-
-def _blanks(data: bytes, newline: bytes) -> int:
-    return sum(1 for _ in _BLANK[newline].finditer(data))
 
 
 def hash_and_count(path: Path, count: bool) -> tuple[str, LineCount | None]:
