@@ -355,3 +355,15 @@ def test_a_bad_quote_with_backslash_escapes(tmp_path: Path) -> None:
     assert data.column("note").to_pylist() == ['a " b', "c\nd", "e"]
     assert [r["line"] for r in quarantined(root)] == [3]
     assert reconciles(summary)
+
+
+@pytest.mark.parametrize("quote", ["", '\n4,4,"open'])
+def test_bytes_that_are_not_utf8_refuse_the_load_at_the_exact_byte(
+    tmp_path: Path, quote: str
+) -> None:
+    """On either read (the careful one follows a bad quote), at the byte, not the line."""
+    text = b"id,amount,note\n1,1,ok\n2,2,caf\xe9\n3,3,x" + quote.encode() + b"\n"
+    report = run(project(tmp_path / "p", text))["source:events"]
+    assert report["status"] == "failed"
+    at = text.index(b"\xe9")
+    assert f"in.csv line 3 (byte {at}) is not utf-8 text" in report["error"]

@@ -34,7 +34,8 @@ from weir.ingest.csv_sql import csv_sql
 from weir.ingest.csv_text import CHUNK, iter_lines, open_bytes
 from weir.project.sources import FileSource
 
-_BLANK_IN_VALUE = re.compile(r"(?:\r\n|\n|\r)(?=[\r\n])")
+# a line break (\r\n, \n or a lone \r) right before another: an empty line inside a value
+_BLANK_IN_VALUE = re.compile(r"(?:\r\n|\n|\r(?!\n))(?=[\r\n])")
 _REJECTS = """
     SELECT s.file_path AS file, e.line_byte_position::BIGINT AS position,
            string_agg(DISTINCT e.column_name, ', ' ORDER BY e.column_name) AS column_name,

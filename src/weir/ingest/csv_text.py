@@ -262,3 +262,16 @@ def read_text(path: Path, fmt: CsvFormat, limit: int) -> str:
     with open_bytes(path, fmt.codec) as stream:
         head = stream.read(limit)
     return head.decode(fmt.encoding, errors="replace")
+
+
+def undecodable_at(path: Path, fmt: CsvFormat, line_offset: int) -> int:
+    """The offset of the first byte that is not text in `fmt.encoding`, in the line that
+    starts at `line_offset` (the line's offset when none is found there)."""
+    with open_bytes(path, fmt.codec) as stream:
+        stream.read(line_offset)
+        line = stream.read(fmt.max_line_bytes + 2).split(b"\n", 1)[0]
+    try:
+        line.decode(fmt.encoding)
+    except UnicodeDecodeError as exc:
+        return line_offset + exc.start
+    return line_offset

@@ -38,7 +38,14 @@ from weir.ingest.conform import UTC, utc_timestamps
 from weir.ingest.csv_account import CsvAttempt
 from weir.ingest.csv_files import RereadError, plan_files
 from weir.ingest.csv_sql import NO_ZONE, quote
-from weir.ingest.csv_text import LineCount, codec_of, hash_and_count, open_bytes
+from weir.ingest.csv_text import (
+    CsvFormat,
+    LineCount,
+    codec_of,
+    hash_and_count,
+    open_bytes,
+    undecodable_at,
+)
 from weir.ingest.names import check_names
 from weir.project.model import duckdb_type
 from weir.project.sources import FileSource
@@ -251,9 +258,11 @@ def _refuse_bad_encoding(read: SourceRead, source: FileSource) -> None:
     bad = [r for r in rejects if "INVALID ENCODING" in (r["error_type"] or "").upper()]
     if bad:
         first = bad[0]
+        path = Path(first["file"])
+        at = undecodable_at(path, CsvFormat.of(path, source), first["byte_offset"])
         read.failure = StepError(
             f"source:{read.source}",
-            f"{Path(first['file']).name} line {first['line']} (byte {first['byte_offset']}) is not "
+            f"{path.name} line {first['line']} (byte {at}) is not "
             f"{source.csv.encoding} text; nothing was committed",
             fix=f"declare the file's encoding: sources.{read.source}.csv.encoding "
             "(utf-8, utf-16 or latin-1), or re-export it as UTF-8",
