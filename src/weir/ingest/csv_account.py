@@ -2,7 +2,7 @@
 physical line is accounted for.
 
 Fast attempt: DuckDB reads the files as they are. While the rows stream, the line breaks
-inside their values are counted (in the string buffers, at memchr speed); at the end the
+inside their values are counted (in the string buffers, with NumPy); at the end the
 lines must add up: header + empty lines + rows + line breaks inside values + rejected lines
 = lines read. DuckDB places a reject by its record's first byte in its own UTF-8 text of the
 decompressed file; that is turned into the physical line and the byte in the file's own
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import duckdb
 import numpy as np
@@ -34,6 +34,7 @@ from weir.ingest.csv_sql import csv_sql
 from weir.ingest.csv_text import CHUNK, iter_lines, open_bytes
 from weir.project.sources import FileSource
 
+DUCKDB_TEXT_CAP = 10_000  # DuckDB keeps this many characters of a rejected record's text
 # a line break (\r\n, \n or a lone \r) right before another: an empty line inside a value
 _BLANK_IN_VALUE = re.compile(r"(?:\r\n|\n|\r(?!\n))(?=[\r\n])")
 _REJECTS = """
@@ -70,7 +71,7 @@ class CsvAttempt:
             header=sum(f.header.lines for f in files if f.header),
         )
         self._rejects: pa.Table | None = None
-        self._texts: dict[tuple[str, int], str | None] = {}  # (file, line) -> the line's text
+        self._doubts: list[str] = []  # why DuckDB's rejects are not to be trusted
 
     def sql(self) -> tuple[str, list[object]]:
         staged = {s.original.path: s.path for s in self.staged} if self.careful else None
@@ -125,23 +126,40 @@ class CsvAttempt:
             return QUARANTINE_SCHEMA.empty_table()
         by_path = {str(s.path): s for s in self.staged} | {str(f.path): f for f in self.files}
         rows = found.to_pylist()
-        for path in {r["file"] for r in rows}:
-            mine = [r for r in rows if r["file"] == path]
+        per_file: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            per_file.setdefault(row["file"], []).append(row)
+        for path, mine in per_file.items():
             target = by_path[path]
+            positions = [r["position"] for r in mine]
             if isinstance(target, Staged):
-                places = target.place([r["position"] for r in mine])
+                places = target.place(positions)
                 original = str(target.original.path)
             else:
-                places = place(target, [r["position"] for r in mine], self.name)
+                places = place(target, positions, self.name)
                 original = path
             for row, (line, offset, text) in zip(mine, places, strict=True):
                 row |= {"file": original, "line": line, "byte_offset": offset}
-                self._texts[(original, line)] = text
+                row["raw"] = self._checked(row, _record_text(row["raw"]), text, target)
         for row in rows:
-            row["raw"] = _record_text(row["raw"])
             row["key"] = None
             del row["position"]
         return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+
+    def _checked(
+        self, row: dict[str, Any], raw: str | None, text: str | None, target: CsvFile | Staged
+    ) -> str | None:
+        """The record's text. On a fast read, the physical line where DuckDB places a reject
+        must hold the text it rejected (DuckDB keeps only its first 10,000 characters; the
+        line gives them all), or the read is doubted."""
+        if isinstance(target, Staged) or raw is None:
+            return raw
+        where = f"{Path(row['file']).name} line {row['line']}"
+        if text is None or not text.startswith(raw):
+            self._doubts.append(f"{where}: DuckDB's place for a record it set aside")
+        elif text != raw and len(raw) < DUCKDB_TEXT_CAP and "LINE SIZE" not in row["error_type"]:
+            self._doubts.append(f"{where}: DuckDB's text for a record it set aside")
+        return text if text is not None and text.startswith(raw) else raw
 
     def finish(self, connection: duckdb.DuckDBPyConnection, columns: int) -> None:
         """Refuse (or re-read) a load whose lines do not add up; fill in `lines`."""
@@ -170,12 +188,8 @@ class CsvAttempt:
             raise RereadError(
                 self.name, f"{where}: a record DuckDB set aside runs over several lines"
             )
-        text = self._texts.get((str(row["file"]), int(str(row["line"]))))
-        raw = str(row["raw"])
-        if "LINE SIZE" in str(row["error_type"]) and text is not None:
-            raw = raw[: len(text)]  # only the line's start was read
-        if text != raw:
-            raise RereadError(self.name, f"{where}: DuckDB's place for a record it set aside")
+        if self._doubts:
+            raise RereadError(self.name, self._doubts[0])
 
     def _finish_careful(self, duckdb_rejects: int) -> None:
         staged = sum(s.records for s in self.staged)

@@ -307,3 +307,13 @@ def test_a_clean_file_adds_up_on_the_first_read(
     assert data.column("id").to_pylist() == [1, 2, 3] and rejects.num_rows == 0
     assert (lines.read, lines.header, lines.blank) == (text.count("\n") + 1, 1, 3)
     assert lines.continued == text.count("\n") + 1 - 1 - 3 - 3
+
+
+def test_a_long_rejected_line_keeps_its_whole_text_on_the_first_read(tmp_path: Path) -> None:
+    """DuckDB keeps 10,000 characters of a rejected record; the line itself has them all."""
+    long = "y" * 20_000
+    (tmp_path / "in.csv").write_text(f"id,note\n1,ok\nx,{long}\n2,{long},extra\n3,ok\n")
+    source = FileSource(format="csv", path="in.csv", columns={"id": "float64", "note": "string"})
+    data, rejects, _ = _attempt(tmp_path, source, careful=False)
+    assert data.column("id").to_pylist() == [1.0, 3.0]
+    assert [(r["line"], len(r["raw"])) for r in rejects.to_pylist()] == [(3, 20_002), (4, 20_008)]
