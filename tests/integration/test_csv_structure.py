@@ -367,3 +367,17 @@ def test_bytes_that_are_not_utf8_refuse_the_load_at_the_exact_byte(
     assert report["status"] == "failed"
     at = text.index(b"\xe9")
     assert f"in.csv line 3 (byte {at}) is not utf-8 text" in report["error"]
+
+
+def test_an_unterminated_quote_without_declared_columns(tmp_path: Path) -> None:
+    """DuckDB's type sniffer stops at the quote; the careful read sets its line aside."""
+    rows = [f"{i},n{i}" for i in range(1, 2_001)]
+    rows[2] = '3,"never closed'
+    text = "id,note\n" + "\n".join(rows) + "\n"
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "in.csv").write_text(text)
+    write_project(root, {"events": {"format": "csv", "path": "in.csv"}})
+    summary = loaded(root)
+    assert table(root, "events").column("id").to_pylist() == [i for i in range(1, 2_001) if i != 3]
+    assert [r["line"] for r in quarantined(root)] == [4] and reconciles(summary)

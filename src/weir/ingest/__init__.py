@@ -3,7 +3,7 @@
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest.base import LineCounts, SourceRead
 from weir.ingest.csv_files import RereadError
-from weir.ingest.files import FileState, list_files, observe_files, read_files
+from weir.ingest.files import FileState, check_csv, list_files, observe_files, read_files
 from weir.ingest.open import open_source
 from weir.ingest.sql import sqlite_file
 
@@ -13,6 +13,7 @@ __all__ = [
     "LineCounts",
     "RereadError",
     "SourceRead",
+    "check_csv",
     "list_files",
     "observe_files",
     "open_source",

@@ -154,11 +154,10 @@ class CsvAttempt:
         line gives them all), or the read is doubted."""
         if isinstance(target, Staged) or raw is None:
             return raw
-        where = f"{Path(row['file']).name} line {row['line']}"
         if text is None or not text.startswith(raw):
-            self._doubts.append(f"{where}: DuckDB's place for a record it set aside")
+            self._doubts.append(f"{_where(row)}: DuckDB's place for a record it set aside")
         elif text != raw and len(raw) < DUCKDB_TEXT_CAP and "LINE SIZE" not in row["error_type"]:
-            self._doubts.append(f"{where}: DuckDB's text for a record it set aside")
+            self._doubts.append(f"{_where(row)}: DuckDB's text for a record it set aside")
         return text if text is not None and text.startswith(raw) else raw
 
     def finish(self, connection: duckdb.DuckDBPyConnection, columns: int) -> None:
@@ -181,12 +180,12 @@ class CsvAttempt:
     def _trust(self, row: dict[str, object]) -> None:
         """DuckDB's rejects are trusted only where nothing about quoting went wrong: around a
         bad quote it may swallow lines, or report a record that it also read as a row."""
-        where = f"{Path(str(row['file'])).name} line {row['line']}"
         if "UNQUOTED VALUE" in str(row["error_type"]):
-            raise RereadError(self.name, f"{where}: DuckDB found a quote out of place")
-        if re.search("[\r\n]", str(row["raw"] or "")):
+            raise RereadError(self.name, f"{_where(row)}: DuckDB found a quote out of place")
+        raw = str(row["raw"] or "")
+        if "\n" in raw or "\r" in raw:
             raise RereadError(
-                self.name, f"{where}: a record DuckDB set aside runs over several lines"
+                self.name, f"{_where(row)}: a record DuckDB set aside runs over several lines"
             )
         if self._doubts:
             raise RereadError(self.name, self._doubts[0])
@@ -204,6 +203,10 @@ class CsvAttempt:
             )
         self.lines.blank = sum(s.blank for s in self.staged)
         self.lines.continued = sum(s.continued for s in self.staged)
+
+
+def _where(row: dict[str, Any]) -> str:
+    return f"{Path(str(row['file'])).name} line {row['line']}"
 
 
 def _duckdb_rejects(connection: duckdb.DuckDBPyConnection) -> pa.Table:
@@ -278,14 +281,18 @@ class _Cursor:
         return self.breaks + 1, offset, offset == self.line_start
 
     def rest_of_line(self, limit: int) -> str:
-        """The text from the cursor to the end of its line (without moving the cursor)."""
-        data = self.chunk[self.at : self.at + limit + 2]
-        if self.newline not in data and len(data) < limit + 2:
-            data += self.stream.read(limit + 2)  # rare: the line runs past this chunk
-            self.chunk = self.chunk[: self.at] + data
-        end = data.find(self.newline)
-        line = data if end < 0 else data[:end]
-        text = line.decode("utf-8", errors="replace").removesuffix("\r")
+        """The text from the cursor to the end of its line, at most `limit` bytes of it
+        (without moving the cursor)."""
+        stop = self.chunk.find(self.newline, self.at, self.at + limit + 2)
+        if stop >= 0:
+            line = self.chunk[self.at : stop]
+        else:  # rare: the line runs on past this chunk (or past the limit)
+            line = self.chunk[self.at : self.at + limit + 2]
+            if len(line) < limit + 2:
+                more = self.stream.read(limit + 2 - len(line))
+                self.chunk += more
+                line = (line + more).split(self.newline, 1)[0]
+        text = line[: limit + 2].decode("utf-8", errors="replace").removesuffix("\r")
         return text.removeprefix("\ufeff") if self.base + self.at == 0 else text
 
 

@@ -257,13 +257,6 @@ def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def read_text(path: Path, fmt: CsvFormat, limit: int) -> str:
-    """The start of the decompressed, decoded text (at most `limit` bytes of it)."""
-    with open_bytes(path, fmt.codec) as stream:
-        head = stream.read(limit)
-    return head.decode(fmt.encoding, errors="replace")
-
-
 def undecodable_at(path: Path, fmt: CsvFormat, line_offset: int) -> int:
     """The offset of the first byte that is not text in `fmt.encoding`, in the line that
     starts at `line_offset` (the line's offset when none is found there)."""

@@ -178,14 +178,51 @@ def _read_error(
     exc: Exception, name: str, source: FileSource, attempt: CsvAttempt | None
 ) -> StepError:
     """DuckDB stopped reading. Its CSV state machine stops on a lone line-break character
-    outside quotes; the scanner sets such a line aside, so a fast read is tried again."""
-    if attempt is not None and not attempt.careful and "state machine" in str(exc):
-        return RereadError(name, "DuckDB's CSV parser reached an invalid state")
+    outside quotes, and its type sniffer on a quote that runs past the line limit; the
+    scanner sets such lines aside, so a fast read is tried again, carefully."""
+    if attempt is not None and not attempt.careful:
+        if "state machine" in str(exc):
+            return RereadError(name, "DuckDB's CSV parser reached an invalid state")
+        if "Error when sniffing file" in str(exc):
+            return RereadError(name, "DuckDB could not infer the columns' types")
     return StepError(
         f"source:{name}",
         f"cannot read {source.path}: {exc}",
         fix=f"check the file and sources.{name} ({source.format} options, columns)",
     )
+
+
+def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:
+    """Refuse a CSV file in which any line is not a clean record, naming the first one. For
+    files that must be read whole (a batch-scoring input, where a quarantined line would
+    be a missing prediction), by the same checks as a CSV source, careful read included."""
+    source = FileSource(format="csv", path=path.name)
+    try:
+        rejects = _drained(engine, path, source, careful=False)
+    except RereadError:
+        rejects = _drained(engine, path, source, careful=True)
+    except StepError as exc:
+        raise ConfigError(f"{what}: {exc.message.split(': ', 1)[-1]}", fix=exc.fix) from None
+    if rejects.num_rows:
+        first = rejects.slice(0, 1).to_pylist()[0]
+        raise ConfigError(
+            f"{what}: {path.name} line {first['line']} (byte {first['byte_offset']}) is not a "
+            f"clean record ({first['error']}); {rejects.num_rows:,} such line(s), nothing was read",
+            fix="repair those lines, or load the file as a source (its bad lines go to "
+            "quarantine) and use the table",
+        )
+
+
+def _drained(engine: DuckDBEngine, path: Path, source: FileSource, careful: bool) -> pa.Table:
+    with read_files(engine, path.parent, "input", source, careful=careful) as read:
+        try:
+            for _ in read.batches:
+                pass
+        except Exception:
+            if read.failure is None:
+                raise
+            raise read.failure from None
+        return read.rejects()
 
 
 def _files_to_load(
@@ -254,10 +291,13 @@ def _refuse_bad_encoding(read: SourceRead, source: FileSource) -> None:
     the wrong one: refuse it at the first such byte rather than quarantine every line."""
     if read.extra_rejects is None:
         return
-    rejects = read.extra_rejects().to_pylist()
-    bad = [r for r in rejects if "INVALID ENCODING" in (r["error_type"] or "").upper()]
-    if bad:
-        first = bad[0]
+    rejects = read.extra_rejects()
+    encoding = pc.fill_null(
+        pc.match_substring(rejects.column("error_type"), "INVALID ENCODING"), False
+    )
+    bad = rejects.filter(encoding)
+    if bad.num_rows:
+        first = bad.slice(0, 1).to_pylist()[0]
         path = Path(first["file"])
         at = undecodable_at(path, CsvFormat.of(path, source), first["byte_offset"])
         read.failure = StepError(
