@@ -66,10 +66,8 @@ class CsvAttempt:
         if careful:
             self.staged = [stage(f, scratch / f"{i}.csv", name) for i, f in enumerate(files)]
         self.records = self.breaks = self.blank_in_values = 0
-        self.lines = LineCounts(
-            read=sum(f.count.lines for f in files),
-            header=sum(f.header.lines for f in files if f.header),
-        )
+        # lines read: filled in by `finish` (a compressed file may still be being counted)
+        self.lines = LineCounts(header=sum(f.header.lines for f in files if f.header))
         self._rejects: pa.Table | None = None
         self._doubts: list[str] = []  # why DuckDB's rejects are not to be trusted
 
@@ -162,6 +160,10 @@ class CsvAttempt:
 
     def finish(self, connection: duckdb.DuckDBPyConnection, columns: int) -> None:
         """Refuse (or re-read) a load whose lines do not add up; fill in `lines`."""
+        self.lines.read = sum(f.count.lines for f in self.files)
+        changed = [f for f in self.files if f.count.newline != f.newline]
+        if changed and not self.careful:  # the start of the file said otherwise
+            raise RereadError(self.name, f"{changed[0].path.name} mixes line terminators")
         rejects = self.rejects(connection)
         if self.careful:
             self._finish_careful(len(rejects) - sum(len(t) for s in self.staged for t in s.rejects))
@@ -299,7 +301,7 @@ class _Cursor:
 def _place_utf8(file: CsvFile, targets: list[int]) -> dict[int, tuple[int, int, str | None]]:
     found: dict[int, tuple[int, int, str | None]] = {}
     with open_bytes(file.path, file.fmt.codec) as stream:
-        cursor = _Cursor(stream, file.count.newline.encode())
+        cursor = _Cursor(stream, file.newline.encode())
         for target in targets:
             cursor.forward(target)
             line, offset, starts = cursor.past_breaks()
@@ -316,7 +318,7 @@ def _place_decoded(
     found: dict[int, tuple[int, int, str | None]] = {}
     waiting = [(t, t) for t in reversed(targets)]  # (target, where it is looked for), smallest last
     start = 0
-    for line in iter_lines(file.path, file.fmt, file.count.newline, file.fmt.max_line_bytes):
+    for line in iter_lines(file.path, file.fmt, file.newline, file.fmt.max_line_bytes):
         if not waiting:
             break
         if line.cut:

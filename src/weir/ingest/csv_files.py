@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +45,7 @@ from weir.ingest.csv_text import (
     LineCount,
     count_lines,
     iter_lines,
+    newline_of,
 )
 from weir.ingest.names import check_names, normalise
 from weir.project.sources import FileSource
@@ -68,14 +70,20 @@ class Header:
 
 @dataclass(frozen=True)
 class CsvFile:
-    """One file of a load: how to read it, its lines, its header, and the order in which it
-    holds the declared columns."""
+    """One file of a load: how to read it, its header, the order in which it holds the
+    declared columns, and its lines (counted while it was hashed or, for a compressed or
+    UTF-16 file, in a thread while DuckDB reads it)."""
 
     path: Path
     fmt: CsvFormat
-    count: LineCount
+    newline: Literal["\n", "\r"]
     header: Header | None
     order: tuple[str, ...] | None
+    counting: Future[LineCount]
+
+    @property
+    def count(self) -> LineCount:
+        return self.counting.result()
 
 
 @dataclass(frozen=True)
@@ -88,29 +96,41 @@ class CsvGroup:
 
 
 def plan_files(
-    paths: Sequence[Path], name: str, source: FileSource, counts: Mapping[Path, LineCount]
+    paths: Sequence[Path],
+    name: str,
+    source: FileSource,
+    counts: Mapping[Path, LineCount],
+    counter: Executor,
 ) -> list[CsvFile]:
     """Read each file's header and bind the declared columns to it; refuses a header that
-    is empty, duplicated or not what `columns` declares, naming the file."""
+    is empty, duplicated or not what `columns` declares, naming the file. Files whose lines
+    were not counted yet are counted on `counter`."""
     planned = []
     for path in paths:
         fmt = CsvFormat.of(path, source)
-        count = counts.get(path) or count_lines(path, fmt)
-        header = read_header(path, fmt, count, name) if fmt.header else None
+        known = counts.get(path)
+        if known is not None:
+            counting: Future[LineCount] = Future()
+            counting.set_result(known)
+            newline = known.newline
+        else:
+            counting = counter.submit(count_lines, path, fmt)
+            newline = newline_of(path, fmt)
+        header = read_header(path, fmt, newline, name) if fmt.header else None
         order: tuple[str, ...] | None = tuple(source.columns) if source.columns else None
         if header is not None:
             where = f"{path.name} header (line 1)"
             stored = check_names(header.names, source.normalise_names, name, where)
             if source.columns:
                 order = bind(header.names, stored, name, source, path)
-        planned.append(CsvFile(path, fmt, count, header, order))
+        planned.append(CsvFile(path, fmt, newline, header, order, counting))
     return planned
 
 
-def read_header(path: Path, fmt: CsvFormat, count: LineCount, name: str) -> Header:
+def read_header(path: Path, fmt: CsvFormat, newline: Literal["\n", "\r"], name: str) -> Header:
     """The first record of the file, as column names."""
-    scanner = Scanner(fmt, count.newline, fields=None)
-    lines = iter_lines(path, fmt, count.newline, fmt.max_line_bytes)
+    scanner = Scanner(fmt, newline, fields=None)
+    lines = iter_lines(path, fmt, newline, fmt.max_line_bytes)
     try:
         event = scanner.first(lines)
     except BadEncodingError as problem:
@@ -202,7 +222,7 @@ class Staged:
 def stage(file: CsvFile, target: Path, name: str) -> Staged:
     """Scan `file` into `target` (good records) and quarantine rows (lines set aside)."""
     fields = len(file.header.names) if file.header else len(file.order) if file.order else None
-    scanner = Scanner(file.fmt, file.count.newline, fields)
+    scanner = Scanner(file.fmt, file.count.newline, fields)  # the whole file's, to be sure
     staged = Staged(file, target, target.with_suffix(".index"))
     lines = iter_lines(file.path, file.fmt, file.count.newline, file.fmt.max_line_bytes)
     try:

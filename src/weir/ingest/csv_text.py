@@ -143,6 +143,13 @@ def count_lines(path: Path, fmt: CsvFormat) -> LineCount:
     return counter.result()
 
 
+def newline_of(path: Path, fmt: CsvFormat) -> Literal["\n", "\r"]:
+    """The line terminator, from the start of the file (to read its header before its lines
+    are counted; the count decides from the whole file, and a disagreement is caught)."""
+    head = next(_utf8_chunks(path, fmt), b"")
+    return "\r" if b"\r" in head and b"\n" not in head else "\n"
+
+
 def _utf8_chunks(path: Path, fmt: CsvFormat) -> Iterator[bytes]:
     with open_bytes(path, fmt.codec) as stream:
         if fmt.encoding != "utf-16":

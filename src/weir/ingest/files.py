@@ -20,6 +20,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,8 @@ def read_files(
         attempt = None
         if source.format == "csv":
             counts = {root / f.path: f.lines for f in observed or [] if f.lines is not None}
-            planned = plan_files(files, name, source, counts)
+            counter = stack.enter_context(ThreadPoolExecutor(1, "weir-csv-count"))
+            planned = plan_files(files, name, source, counts, counter)
             workspace = stack.enter_context(_scratch(scratch)) if careful else Path()
             attempt = CsvAttempt(name, source, planned, careful=careful, scratch=workspace)
             sql, params = attempt.sql()
