@@ -75,6 +75,12 @@ def test_batch_scoring_mistakes_are_named(project: Path) -> None:  # noqa: F811
     assert "lacks the model's columns ['rooms', 'district']" in fails(
         "predict", "quick", "-i", "thin.csv", "-o", "x.parquet", cwd=project
     )
+    # pyarrow's reader would fold the lines after a stray quote into one value, silently
+    text = 'area,rooms,district\n80,2,north\n90,3,"old_town\n100,4,north\n'
+    (project / "broken.csv").write_text(text)
+    assert f"broken.csv line 3 (byte {text.index('90,3')}) is not a clean record" in fails(
+        "predict", "quick", "-i", "broken.csv", "-o", "x.parquet", cwd=project
+    )
     (project / "empty.parquet").parent.mkdir(exist_ok=True)
     pq.write_table(
         pa.table(

@@ -21,6 +21,7 @@ from weir.catalog import ModelVersionRecord, VersionRecord
 from weir.core.errors import ConfigError
 from weir.core.version import __version__
 from weir.engines import schema_record
+from weir.ingest import check_csv
 from weir.ml.features import prepare_frame
 from weir.ml.metrics import decide
 from weir.ml.onnx_export import run as run_onnx
@@ -72,6 +73,8 @@ def _input(ws: Workspace, text: str) -> tuple[pads.Dataset, VersionRecord | None
             raise ConfigError(
                 f"input file {text} does not exist", fix="give a file path or a table name"
             )
+        if FILE_FORMATS[path.suffix.lower()] == "csv":  # pyarrow's reader lets a quote swallow
+            check_csv(ws.engine, path, f"input {text}")  # lines: Weir's checks go first
         return pads.dataset(path, format=FILE_FORMATS[path.suffix.lower()]), None
     record = ws.catalog.current_version(text)
     if record is None:

@@ -13,6 +13,7 @@ next start if, and only if, the rows they belong to were committed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -28,7 +29,7 @@ from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.core.errors import LakeError
 from weir.dag import Step
 from weir.engines.split import QUARANTINE_SCHEMA
-from weir.ingest import open_source
+from weir.ingest import FileState, RereadError, open_source
 from weir.ingest.contract import Contract, plan
 from weir.project.sources import FileSource
 from weir.quality.sample import StreamSample
@@ -39,6 +40,17 @@ LOAD_KEY = "weir.load"
 
 class SourceSteps(QualitySteps):
     def _source(self, step: Step, token: int) -> dict[str, Any]:
+        """Load a source. A CSV read that cannot be trusted (DuckDB's rejects or its line
+        count say a quote swallowed lines) committed nothing; it is read again, carefully."""
+        observed = self.observed_files.pop(step.target, None)
+        try:
+            return self._load(step, token, observed)
+        except RereadError as first:
+            return self._load(step, token, observed, careful=True) | {"reread": first.reason}
+
+    def _load(
+        self, step: Step, token: int, observed: list[FileState] | None, careful: bool = False
+    ) -> dict[str, Any]:
         name = step.target
         source = self.config.sources[name]
         self._recover(name, token)
@@ -53,7 +65,9 @@ class SourceSteps(QualitySteps):
             source,
             prior=prior,
             progress=report,
-            observed=self.observed_files.pop(name, None),
+            observed=observed,
+            careful=careful,
+            scratch=self._staging(name) / "csv",
         ) as read:
             if read.nothing_new:
                 current = self._current(name)
@@ -127,6 +141,8 @@ class SourceSteps(QualitySteps):
             summary["incremental"] = "rows above the cursor" if append else "full"
         if contract.changes:
             summary["schema"] = f"v{state['schema']}: " + "; ".join(contract.changes)
+        if read.lines is not None:
+            summary["lines"] = dataclasses.asdict(read.lines)
         return summary | {k: v for k, v in read.detail.items() if k in ("pages", "requests")}
 
     # crash recovery -------------------------------------------------------------------------

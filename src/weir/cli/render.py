@@ -85,6 +85,10 @@ def _outcome(summary: dict[str, Any]) -> str:
         for key in ("incremental", "schema"):
             if summary.get(key):
                 text += f"; {summary[key]}"
+        if summary.get("lines"):
+            text += f"; lines: {line_account(summary)}"
+        if summary.get("reread"):
+            text += f"; read again line by line ({summary['reread']})"
         return text
     if "rows" in summary and "table" in summary:
         text = f"{summary['rows']:,} rows -> {summary['table']}@{summary['version']}"
@@ -110,6 +114,25 @@ def _outcome(summary: dict[str, Any]) -> str:
     return ""
 
 
+def line_account(summary: dict[str, Any]) -> str:
+    """'100,001 read = 1 header + 99,999 rows + 1 quarantined': every physical line of a CSV
+    load, accounted for (quarantined rows include those set aside by checks)."""
+    lines = summary["lines"]
+    parts = [
+        (lines["header"], "header"),
+        (summary["new_rows"], "rows in"),
+        (summary["quarantined_rows"], "quarantined"),
+        (lines["blank"], "empty"),
+        (lines["continued"], "inside quoted fields"),
+    ]
+    shown = [f"{n:,} {label}" for n, label in parts if n or label in ("rows in", "quarantined")]
+    total = sum(n for n, _ in parts)
+    sign = "=" if total == lines["read"] else "do not add up to"
+    if sign == "=":
+        return f"{lines['read']:,} read = " + " + ".join(shown)
+    return " + ".join(shown) + f" {sign} the {lines['read']:,} read"
+
+
 def metric_text(metrics: dict[str, Any], limit: int = 4) -> str:
     shown = [m for m in HEADLINE_METRICS if m in metrics][:limit]
     return ", ".join(f"{m} {metrics[m]:.3f}" for m in shown)
@@ -124,12 +147,13 @@ def run_footer(console: Console, result: RunResult) -> None:
     loads = [r for r in result.reports if r.step.kind == "source" and r.status == "succeeded"]
     if loads:
         table = Table(title="Sources", title_justify="left")
-        for column in ("source", "rows in", "quarantined", "version", "rows now"):
+        for column in ("source", "lines read", "rows in", "quarantined", "version", "rows now"):
             table.add_column(column, justify="left" if column == "source" else "right")
         for report in loads:
             s = report.summary
             table.add_row(
                 report.step.target,
+                f"{s['lines']['read']:,}" if s.get("lines") else "",
                 f"{s.get('new_rows', 0):,}",
                 f"{s.get('quarantined_rows', 0):,}",
                 f"{s['table']}@{s['version']}",

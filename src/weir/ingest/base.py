@@ -21,6 +21,18 @@ Progress = Callable[[int, int], None]  # (rows so far, bytes so far)
 
 
 @dataclass
+class LineCounts:
+    """The physical lines of a line-based source (CSV), accounted for. Every line read is a
+    header line, an empty line, a row (committed or quarantined), a quarantined line, or a
+    further line of a record whose quoted field spans lines (`continued`)."""
+
+    read: int = 0
+    header: int = 0
+    blank: int = 0
+    continued: int = 0
+
+
+@dataclass
 class SourceRead:
     """A load in progress: stream `batches`, then read `rows`, `rejects()` and `state`."""
 
@@ -34,6 +46,7 @@ class SourceRead:
     extra_rejects: Callable[[], pa.Table] | None = None
     nothing_new: bool = False
     detail: dict[str, Any] = field(default_factory=dict)
+    lines: LineCounts | None = None
 
     def rejects(self) -> pa.Table:
         """Records set aside, with place and reason. Call after streaming."""

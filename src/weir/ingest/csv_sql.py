@@ -7,10 +7,11 @@ its row with a reason (the reject column) instead of failing the load or bending
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from weir.engines.split import FILE_COLUMN, RAW_COLUMN, REJECT_COLUMN
+from weir.ingest.csv_files import CsvGroup
 from weir.project.model import duckdb_type
 from weir.project.sources import FileSource
 
@@ -18,35 +19,16 @@ INTEGER_TYPES = ("int32", "int64")
 NO_ZONE = "NO_ZONE "
 
 
-def csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
-    options = source.csv
-    params: list[object] = [[str(f) for f in files]]
-    parts = [
-        "header = ?",
-        "delim = ?",
-        "quote = ?",
-        "escape = ?",
-        "nullstr = ?",
-        "encoding = ?",
-        "store_rejects = true",
-        "compression = ?",
-        "max_line_size = ?",
-    ]
-    params += [
-        options.header,
-        options.delimiter,
-        options.quote,
-        options.escape,
-        options.null_values,
-        options.encoding,
-        source.compression,
-        options.max_line_bytes,
-    ]
-    if options.timestamp_format:
-        parts.append("timestampformat = ?")
-        params.append(options.timestamp_format)
+def csv_sql(groups: Sequence[CsvGroup], source: FileSource) -> tuple[str, list[object]]:
+    """One query over every group of files; declared columns come out in declared order."""
+    params: list[object] = []
     if not source.columns:
-        return f"SELECT * FROM read_csv(?, {', '.join(parts)})", params
+        calls = [_read_csv(group, source, None, params) for group in groups]
+        if len(calls) == 1:
+            return f"SELECT * FROM {calls[0]}", params
+        return "SELECT * FROM (" + " UNION ALL BY NAME ".join(
+            f"SELECT * FROM {call}" for call in calls
+        ) + ")", params
     # Integer and timestamp columns are read as text and typed here, where Weir decides what a
     # bad value means: DuckDB would round '2.1' into BIGINT 2, and read a timestamp without a
     # zone as UTC (and drop the offset of one with a zone, if cast to a plain TIMESTAMP).
@@ -54,10 +36,13 @@ def csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
         c: "VARCHAR" if t in (*INTEGER_TYPES, "timestamp") else duckdb_type(t)
         for c, t in source.columns.items()
     }
-    struct = ", ".join(f"{quote(c)}: '{t}'" for c, t in read_types.items())
-    # every dialect option is given, so nothing is sniffed: the sniffer stops at the first
-    # over-long line instead of letting store_rejects quarantine it
-    parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'", "auto_detect = false"]
+    options = source.csv
+    calls = [_read_csv(group, source, read_types, params) for group in groups]
+    if len(calls) == 1:
+        reader = calls[0]
+    else:  # each file's own column order, the same names out of every call
+        columns = ", ".join([*(ident(c) for c in source.columns), FILE_COLUMN])
+        reader = "(" + " UNION ALL ".join(f"SELECT {columns} FROM {c}" for c in calls) + ")"
     projection, checks, problems = [], [], []
     for column, type_name in source.columns.items():
         if type_name in INTEGER_TYPES:
@@ -70,9 +55,8 @@ def csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
         projection.append(f"CASE WHEN NOT {typed.bad} THEN {typed.value} END AS {ident(column)}")
         checks.append(typed.bad)
         problems.append(f"CASE WHEN {typed.bad} THEN {typed.message} END")
-    reader = f"read_csv(?, {', '.join(parts)})"
     if not problems:
-        return f"SELECT * EXCLUDE ({FILE_COLUMN}) FROM {reader}", params
+        return f"SELECT {', '.join(projection)} FROM {reader}", params
     # The message and the row's text are built only for bad rows: most rows are good.
     any_bad = " OR ".join(checks)
     raw = (
@@ -86,6 +70,56 @@ def csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
         f"CASE WHEN {any_bad} THEN {raw} END AS {RAW_COLUMN}, {FILE_COLUMN} FROM {reader}"
     )
     return sql, params
+
+
+def _read_csv(
+    group: CsvGroup,
+    source: FileSource,
+    read_types: dict[str, str] | None,
+    params: list[object],
+) -> str:
+    """One read_csv call. Every dialect option is pinned, so nothing is sniffed but types
+    (and, with declared columns, not even those: the sniffer would stop at the first
+    over-long line instead of letting store_rejects quarantine it). A staged copy (UTF-8,
+    plain, one record per line as the scanner checked it) is read with the same dialect."""
+    options = source.csv
+    parts = [
+        "header = ?",
+        "delim = ?",
+        "quote = ?",
+        "escape = ?",
+        "nullstr = ?",
+        "encoding = ?",
+        "compression = ?",
+        "max_line_size = ?",
+        "store_rejects = true",
+        "strict_mode = true",
+        "null_padding = false",
+        "skip = 0",
+        "comment = ''",
+    ]
+    params += [
+        [str(f) for f in group.files],
+        options.header,
+        options.delimiter,
+        options.quote,
+        options.escape,
+        options.null_values,
+        "utf-8" if group.staged else options.encoding,
+        "none" if group.staged else source.compression,
+        # the scanner already held each record to max_line_bytes, in the file's own bytes
+        2 * options.max_line_bytes + 64 if group.staged else options.max_line_bytes,
+    ]
+    if group.staged:
+        parts.append("new_line = '\\n'")
+    if options.timestamp_format:
+        parts.append("timestampformat = ?")
+        params.append(options.timestamp_format)
+    if read_types is not None:
+        order = group.order or tuple(read_types)
+        struct = ", ".join(f"{quote(c)}: '{read_types[c]}'" for c in order)
+        parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'", "auto_detect = false"]
+    return f"read_csv(?, {', '.join(parts)})"
 
 
 @dataclass(frozen=True)

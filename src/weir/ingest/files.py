@@ -1,12 +1,15 @@
 """File sources (CSV, JSON, NDJSON, Parquet; plain, gzip or zstd) read by DuckDB into Arrow.
 
 DuckDB's CSV reader is RFC 4180 (quoted newlines and delimiters), fast, and can set aside
-rows it cannot parse with their line and byte position (`store_rejects`). Weir turns those
-into quarantine records, so a malformed row is never silently dropped nor fails the load.
+rows it cannot parse (`store_rejects`). Weir binds declared columns to each file's header by
+name, turns DuckDB's rejects into quarantine records placed at their physical line and byte,
+and checks that every line of the files is accounted for; a load where DuckDB's read cannot
+be trusted (a quote that swallowed lines) is read again through Weir's record scanner, which
+sets aside only the lines that cannot be right (csv_files, csv_account, csv_scan).
 
 Two kinds of quarantine record:
-- parser rejects (bad quoting, wrong column count, a value DuckDB cannot cast): file, line,
-  byte offset and the raw line text, from DuckDB;
+- parser rejects (bad quoting, wrong column count, a value DuckDB cannot cast, an over-long
+  line): file, physical line, byte offset and the raw text;
 - value rejects (an integer column holding '2.1' or a number out of range, which DuckDB
   would round or refuse silently): file and the row's fields joined by commas in `raw`;
   the line is unknown because the parser accepted the row.
@@ -14,9 +17,11 @@ Two kinds of quarantine record:
 
 from __future__ import annotations
 
-import csv
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +31,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from weir.core.errors import ConfigError, StepError
-from weir.core.hashing import file_sha256
 from weir.engines.base import iter_batches
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
-from weir.engines.split import QUARANTINE_SCHEMA, Diverted, split_batch, without_helpers
+from weir.engines.split import Diverted, split_batch, without_helpers
 from weir.ingest.base import Progress, SourceRead, counted
 from weir.ingest.conform import UTC, utc_timestamps
-from weir.ingest.csv_sql import NO_ZONE, csv_sql, quote
+from weir.ingest.csv_account import CsvAttempt
+from weir.ingest.csv_files import RereadError, plan_files
+from weir.ingest.csv_sql import NO_ZONE, quote
+from weir.ingest.csv_text import (
+    CsvFormat,
+    LineCount,
+    codec_of,
+    hash_and_count,
+    open_bytes,
+    undecodable_at,
+)
 from weir.ingest.names import check_names
 from weir.project.model import duckdb_type
 from weir.project.sources import FileSource
@@ -45,6 +59,7 @@ class FileState:
     path: str
     size: int
     sha256: str
+    lines: LineCount | None = None  # plain CSV: counted while hashing, for the line account
 
 
 def list_files(root: Path, name: str, source: FileSource) -> list[Path]:
@@ -59,35 +74,19 @@ def list_files(root: Path, name: str, source: FileSource) -> list[Path]:
 
 
 def observe_files(root: Path, name: str, source: FileSource) -> list[FileState]:
-    return [
-        FileState(path.relative_to(root).as_posix(), path.stat().st_size, file_sha256(path))
-        for path in list_files(root, name, source)
-    ]
-
-
-def _parser_rejects(connection: duckdb.DuckDBPyConnection) -> pa.Table:
-    """Lines DuckDB's CSV reader set aside (bad quoting, wrong column count, failed casts)."""
-    try:
-        return (
-            connection.sql(
-                """
-            SELECT s.file_path AS file, e.line::BIGINT AS line,
-                   min(e.byte_position)::BIGINT AS byte_offset,
-                   string_agg(DISTINCT e.column_name, ', ' ORDER BY e.column_name) AS column_name,
-                   string_agg(DISTINCT e.error_type::VARCHAR, ', ' ORDER BY e.error_type::VARCHAR) AS error_type,
-                   string_agg(DISTINCT e.error_message, '; ' ORDER BY e.error_message) AS error,
-                   any_value(e.csv_line) AS raw, NULL::VARCHAR AS key
-            FROM reject_errors e
-            JOIN reject_scans s USING (scan_id, file_id)
-            GROUP BY s.file_path, e.line
-            ORDER BY file, line
-            """
-            )
-            .to_arrow_table()
-            .cast(QUARANTINE_SCHEMA)
+    """Each file's size and hash; a plain CSV's lines are counted in the same read."""
+    states = []
+    for path in list_files(root, name, source):
+        count = (
+            source.format == "csv"
+            and source.csv.encoding != "utf-16"
+            and codec_of(path, source.compression) is None
         )
-    except duckdb.CatalogException:  # a JSON or Parquet read has no reject tables
-        return QUARANTINE_SCHEMA.empty_table()
+        digest, lines = hash_and_count(path, count)
+        states.append(
+            FileState(path.relative_to(root).as_posix(), path.stat().st_size, digest, lines)
+        )
+    return states
 
 
 @contextmanager
@@ -100,12 +99,16 @@ def read_files(
     prior: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     observed: list[FileState] | None = None,
+    careful: bool = False,
+    scratch: Path | None = None,
 ) -> Iterator[SourceRead]:
     """Open a streaming read of a file source; the reader refuses an empty load.
 
     `prior` is the state of the table's last load (None: load everything). An incremental
     source reads only files it has not loaded; a loaded file whose content changed is
-    refused, or reloads every file, as `on_change` says.
+    refused, or reloads every file, as `on_change` says. A CSV read that cannot be trusted
+    raises `RereadError` (nothing may be committed): the caller starts the load again
+    with `careful`, which scans and stages the files under `scratch` first.
     """
     files, state, append = _files_to_load(root, name, source, prior, observed)
     if not files:
@@ -117,28 +120,32 @@ def read_files(
         )
         return
     _refuse_empty(files, name, source)
-    if source.format == "csv" and not source.columns:
-        for path in files:
-            _check_header(engine, path, name, source)
-    connection = engine.connect()
-    try:
-        sql, params = _read_sql(files, source)
+    with ExitStack() as stack:
+        attempt = None
+        if source.format == "csv":
+            counts = {root / f.path: f.lines for f in observed or [] if f.lines is not None}
+            counter = stack.enter_context(ThreadPoolExecutor(1, "weir-csv-count"))
+            planned = plan_files(files, name, source, counts, counter)
+            workspace = stack.enter_context(_scratch(scratch)) if careful else Path()
+            attempt = CsvAttempt(name, source, planned, careful=careful, scratch=workspace)
+            sql, params = attempt.sql()
+        else:
+            sql, params = _read_sql(files, source)
+        connection = engine.connect()
+        stack.callback(connection.close)
         try:
             raw = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
-            raise StepError(
-                f"source:{name}",
-                f"cannot read {source.path}: {exc}",
-                fix=f"check the file and sources.{name} ({source.format} options, columns)",
-            ) from None
+            raise _read_error(exc, name, source, attempt) from None
         diverted = Diverted("CAST")
         read = SourceRead(
             name,
             raw,
             state=state,
             diverted=[diverted],
-            extra_rejects=lambda: _parser_rejects(connection),
+            extra_rejects=None if attempt is None else lambda: attempt.rejects(connection),
             detail={"append": append, "files": len(files)},
+            lines=None if attempt is None else attempt.lines,
         )
         schema = without_helpers(raw.schema)
         if source.format != "csv":  # timestamps leave _utc as microseconds in UTC
@@ -146,14 +153,78 @@ def read_files(
                 [f.with_type(UTC) if pa.types.is_timestamp(f.type) else f for f in schema]
             )
         stored = check_names(schema.names, source.normalise_names, name, source.path)
-        guarded = _guarded(raw, read, source, diverted)
+        guarded = _guarded(raw, read, source, diverted, attempt, connection)
         if stored != schema.names:
             schema = pa.schema([f.with_name(n) for f, n in zip(schema, stored, strict=True)])
             guarded = (b.rename_columns(stored) for b in guarded)
         read.batches = pa.RecordBatchReader.from_batches(schema, counted(guarded, read, progress))
         yield read
+
+
+@contextmanager
+def _scratch(scratch: Path | None) -> Iterator[Path]:
+    """An empty folder for staged copies, removed afterwards (and before: a killed run's)."""
+    if scratch is None:
+        with tempfile.TemporaryDirectory(prefix="weir-csv-") as folder:
+            yield Path(folder)
+        return
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True, mode=0o700)  # staged copies hold the file's raw data
+    try:
+        yield scratch
     finally:
-        connection.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _read_error(
+    exc: Exception, name: str, source: FileSource, attempt: CsvAttempt | None
+) -> StepError:
+    """DuckDB stopped reading. Its CSV state machine stops on a lone line-break character
+    outside quotes, and its type sniffer on a quote that runs past the line limit; the
+    scanner sets such lines aside, so a fast read is tried again, carefully."""
+    if attempt is not None and not attempt.careful:
+        if "state machine" in str(exc):
+            return RereadError(name, "DuckDB's CSV parser reached an invalid state")
+        if "Error when sniffing file" in str(exc):
+            return RereadError(name, "DuckDB could not infer the columns' types")
+    return StepError(
+        f"source:{name}",
+        f"cannot read {source.path}: {exc}",
+        fix=f"check the file and sources.{name} ({source.format} options, columns)",
+    )
+
+
+def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:
+    """Refuse a CSV file in which any line is not a clean record, naming the first one. For
+    files that must be read whole (a batch-scoring input, where a quarantined line would
+    be a missing prediction), by the same checks as a CSV source, careful read included."""
+    source = FileSource(format="csv", path=path.name)
+    try:
+        rejects = _drained(engine, path, source, careful=False)
+    except RereadError:
+        rejects = _drained(engine, path, source, careful=True)
+    except StepError as exc:
+        raise ConfigError(f"{what}: {exc.message.split(': ', 1)[-1]}", fix=exc.fix) from None
+    if rejects.num_rows:
+        first = rejects.slice(0, 1).to_pylist()[0]
+        raise ConfigError(
+            f"{what}: {path.name} line {first['line']} (byte {first['byte_offset']}) is not a "
+            f"clean record ({first['error']}); {rejects.num_rows:,} such line(s), nothing was read",
+            fix="repair those lines, or load the file as a source (its bad lines go to "
+            "quarantine) and use the table",
+        )
+
+
+def _drained(engine: DuckDBEngine, path: Path, source: FileSource, careful: bool) -> pa.Table:
+    with read_files(engine, path.parent, "input", source, careful=careful) as read:
+        try:
+            for _ in read.batches:
+                pass
+        except Exception:
+            if read.failure is None:
+                raise
+            raise read.failure from None
+        return read.rejects()
 
 
 def _files_to_load(
@@ -187,8 +258,6 @@ def _files_to_load(
 
 def _read_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
     paths = [str(f) for f in files]
-    if source.format == "csv":
-        return csv_sql(files, source)
     if source.format == "parquet":
         return "SELECT * FROM read_parquet(?, union_by_name = true)", [paths]
     layout = "newline_delimited" if source.format == "ndjson" else "auto"
@@ -198,36 +267,6 @@ def _read_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]
         struct = ", ".join(f"{quote(c)}: '{duckdb_type(t)}'" for c, t in source.columns.items())
         options.append(f"columns = {{{struct}}}")
     return f"SELECT * FROM read_json(?, {', '.join(options)})", params
-
-
-def _check_header(engine: DuckDBEngine, path: Path, name: str, source: FileSource) -> None:
-    """DuckDB renames a repeated header ('a', 'a_1') and names an empty one 'column3': a
-    silent change, so the header line is read as text (DuckDB decompresses and decodes it)
-    and split here, by the source's own delimiter and quote."""
-    options = source.csv
-    if not options.header:
-        return
-    connection = engine.connect()
-    try:
-        row = connection.execute(
-            "SELECT * FROM read_csv(?, header = false, columns = {'line': 'VARCHAR'}, "
-            "delim = ?, quote = '', escape = '', encoding = ?, compression = ?, "
-            "auto_detect = false, strict_mode = false) LIMIT 1",
-            [str(path), "\x1f", options.encoding, source.compression],
-        ).fetchone()
-    except duckdb.Error:
-        return  # the read itself reports what is wrong with the file
-    finally:
-        connection.close()
-    if row is None or row[0] is None:
-        return
-    dialect: dict[str, Any] = {"delimiter": options.delimiter, "quotechar": options.quote}
-    if options.escape == options.quote:
-        dialect["doublequote"] = True
-    else:
-        dialect |= {"doublequote": False, "escapechar": options.escape}
-    names = next(csv.reader([row[0]], **dialect), [])
-    check_names(names, source.normalise_names, name, f"{path.name} header")
 
 
 def _utc(batch: pa.RecordBatch, read: SourceRead, source: FileSource) -> pa.RecordBatch:
@@ -254,13 +293,18 @@ def _refuse_bad_encoding(read: SourceRead, source: FileSource) -> None:
     the wrong one: refuse it at the first such byte rather than quarantine every line."""
     if read.extra_rejects is None:
         return
-    rejects = read.extra_rejects().to_pylist()
-    bad = [r for r in rejects if "INVALID ENCODING" in (r["error_type"] or "").upper()]
-    if bad:
-        first = bad[0]
+    rejects = read.extra_rejects()
+    encoding = pc.fill_null(
+        pc.match_substring(rejects.column("error_type"), "INVALID ENCODING"), False
+    )
+    bad = rejects.filter(encoding)
+    if bad.num_rows:
+        first = bad.slice(0, 1).to_pylist()[0]
+        path = Path(first["file"])
+        at = undecodable_at(path, CsvFormat.of(path, source), first["byte_offset"])
         read.failure = StepError(
             f"source:{read.source}",
-            f"{Path(first['file']).name} line {first['line']} (byte {first['byte_offset']}) is not "
+            f"{path.name} line {first['line']} (byte {at}) is not "
             f"{source.csv.encoding} text; nothing was committed",
             fix=f"declare the file's encoding: sources.{read.source}.csv.encoding "
             "(utf-8, utf-16 or latin-1), or re-export it as UTF-8",
@@ -308,15 +352,19 @@ def _refuse_naive_timestamps(
 
 
 def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
-    """An empty or header-only file is refused before parsing, with a plain message."""
+    """An empty or header-only file is refused before parsing, with a plain message. The
+    decompressed text is looked at: a small .gz file holds no newline byte of its own."""
     for path in files:
-        with path.open("rb") as handle:
+        with open_bytes(path, codec_of(path, source.compression)) as handle:
             head = handle.read(1 << 20)
+        if source.format == "csv" and source.csv.encoding == "utf-16":
+            head = head.decode("utf-16", errors="replace").encode()
         content = head.lstrip(b"\xef\xbb\xbf").strip()
         header_only = (
             source.format == "csv"
             and source.csv.header
             and b"\n" not in content
+            and b"\r" not in content
             and len(head) < (1 << 20)
         )
         if not content or header_only:
@@ -329,29 +377,47 @@ def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
 
 
 def _guarded(
-    reader: pa.RecordBatchReader, read: SourceRead, source: FileSource, diverted: Diverted
+    reader: pa.RecordBatchReader,
+    read: SourceRead,
+    source: FileSource,
+    diverted: Diverted,
+    attempt: CsvAttempt | None = None,
+    connection: duckdb.DuckDBPyConnection | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Split off bad rows; refuse naive times, NaN in JSON and an empty load before commit."""
+    """Split off bad rows; refuse naive times, NaN in JSON and an empty load before commit;
+    for CSV, count the lines each batch covers and refuse (or re-read) a load whose lines
+    do not add up."""
     rows = 0
     try:
         for batch in iter_batches(reader):
-            seen = len(diverted.tables)
+            seen, records = len(diverted.tables), batch.num_rows
             batch = split_batch(batch, diverted)
             _refuse_naive_timestamps(read, source, diverted.tables[seen:])
+            if attempt is not None:
+                attempt.count(batch, diverted.tables[seen:], records)
             if source.format in ("json", "ndjson"):
                 _refuse_non_finite(batch, read, source, rows)
             if source.format != "csv":
                 batch = _utc(batch, read, source)
             rows += batch.num_rows
             yield batch
-    except duckdb.Error as exc:
-        read.failure = StepError(
-            f"source:{read.source}",
-            f"cannot read {source.path}: {exc}",
-            fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
-        )
-        raise
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:
+        # DuckDB's errors while streaming reach here through Arrow's reader, as OSError
+        read.failure = _read_error(exc, read.source, source, attempt)
+        if not isinstance(read.failure, RereadError):
+            read.failure = StepError(
+                f"source:{read.source}",
+                f"cannot read {source.path}: {exc}",
+                fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
+            )
+        raise read.failure from None
     _refuse_bad_encoding(read, source)
+    if attempt is not None and connection is not None:
+        try:
+            attempt.finish(connection, len(without_helpers(reader.schema)))
+        except StepError as exc:
+            read.failure = exc
+            raise
     if rows == 0:
         read.failure = StepError(
             f"source:{read.source}",

@@ -57,7 +57,7 @@ def check_names(names: Sequence[str], rule: NameRule, source: str, where: str) -
         raise StepError(
             f"source:{source}",
             f"{where}: {'; '.join(problems)}; nothing was committed",
-            fix="rename the columns at the source, or declare sources."
-            f"{source}.columns to name them by position",
+            fix="rename the columns at the source so that every name is distinct and not empty "
+            f"(names are compared after sources.{source}.normalise_names, ignoring case)",
         )
     return stored

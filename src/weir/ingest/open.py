@@ -26,11 +26,22 @@ def open_source(
     prior: Mapping[str, Any] | None,
     progress: Progress | None = None,
     observed: list[FileState] | None = None,
+    careful: bool = False,
+    scratch: Path | None = None,
 ) -> Iterator[SourceRead]:
-    """Open a streaming read; `prior` is the state committed with the table's last load."""
+    """Open a streaming read; `prior` is the state committed with the table's last load.
+    `careful` and `scratch`: a file source's second attempt, after `RereadError`."""
     if isinstance(source, FileSource):
         with read_files(
-            engine, root, name, source, prior=prior, progress=progress, observed=observed
+            engine,
+            root,
+            name,
+            source,
+            prior=prior,
+            progress=progress,
+            observed=observed,
+            careful=careful,
+            scratch=scratch,
         ) as read:
             yield read
     elif isinstance(source, SqlSource):
