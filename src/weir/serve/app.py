@@ -145,7 +145,10 @@ def create_app(
         redoc_url=None,
     )
     # Added first, so it runs inside the metrics: refusals are counted too.
-    app.add_middleware(Guard, keys=keys, max_body_bytes=config.max_body_bytes)
+    # The guard is given the routes so it decides by the route the router will take.
+    app.add_middleware(
+        Guard, keys=keys, max_body_bytes=config.max_body_bytes, routes=app.router.routes
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     add_docs(app)
     row_type = request_model(model, first.inputs)

@@ -1,6 +1,8 @@
 """The server's front door: every request passes here before any route reads a byte of it.
 
-In this order, from the headers alone (nothing read from the body yet):
+What a request needs is the rule of the route the router will take for it (RULES, by the
+route's path), however its path is spelled; a route with no rule is refused. Then, in this
+order, from the headers alone (nothing read from the body yet):
 
 1. Without API keys (loopback only): the Host must be a loopback name or address, and an
    Origin, when sent, too; a browser's cross-site request is refused. A page on another
@@ -22,9 +24,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.routing import BaseRoute, Match
 
 from weir.serve.auth import Keys
 
@@ -52,7 +56,11 @@ RULES = {
     "/admin/reload": Rule("admin", body=False),
     "/admin/promote": Rule("admin", body=True),
 }
-OPEN = Rule(None, body=False)  # /health, /ready, /docs, /openapi.json, anything unknown
+OPEN = Rule(None, body=False)
+# Routes open to all; a route in neither table is refused (403), so a new route without a
+# rule fails closed.
+OPEN_ROUTES = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/{name}"})
+NO_RULE = Rule("none", body=False)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:;=/+@-]{1,128}")
 ROLE, ID = "weir.role", "weir.request_id"  # what the guard leaves in the scope for routes
 
@@ -114,8 +122,10 @@ class Guard:
     request is one pass over the headers, a dict lookup, the key check and, for routes
     with a body, the body read that the route would have done anyway."""
 
-    def __init__(self, app: ASGIApp, keys: Keys, max_body_bytes: int) -> None:
-        self.app, self.keys, self.limit = app, keys, max_body_bytes
+    def __init__(
+        self, app: ASGIApp, keys: Keys, max_body_bytes: int, routes: Sequence[BaseRoute] = ()
+    ) -> None:
+        self.app, self.keys, self.limit, self.routes = app, keys, max_body_bytes, routes
         self._hosts_ok: set[bytes] = set()  # Host values already found loopback (a few)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -123,7 +133,8 @@ class Guard:
             await self.app(scope, receive, send)
             return
         try:
-            rule = RULES.get(scope["path"], OPEN)
+            path = scope["path"]
+            rule = RULES.get(path) or (OPEN if path in OPEN_ROUTES else self._routed(scope))
             length = self._check(scope, rule)
             if rule.body:
                 receive = await self._read(receive, length)
@@ -131,6 +142,21 @@ class Guard:
             await _refuse(send, refused)
             return
         await self.app(scope, receive, send)
+
+    def _routed(self, scope: Scope) -> Rule:
+        """The rule of the route the router will take for a path not spelled as in RULES,
+        found by asking the routes as the router asks them. The spelling is no way around
+        a rule: Starlette's patterns end in `$`, which also matches before a final
+        newline, so `/admin/promote%0A` is routed to /admin/promote. Paths of no route are
+        open (the router answers 404)."""
+        for route in self.routes:
+            found, _ = route.matches(scope)
+            if found is not Match.NONE:
+                template = getattr(route, "path", None)
+                if template in OPEN_ROUTES:
+                    return OPEN
+                return RULES.get(template, NO_RULE)  # type: ignore[arg-type]
+        return OPEN
 
     def _check(self, scope: Scope, rule: Rule) -> int | None:
         """Everything decided from the headers; returns the declared body length."""
@@ -161,6 +187,10 @@ class Guard:
             key = bearer[7:].strip()
         role = self.keys.role(key) if self.keys.enabled and key else None
         scope[ROLE] = role
+        if rule is NO_RULE:
+            raise RefusedError(
+                403, "this route has no access rule (a bug in Weir)", "report it to Weir's authors"
+            )
         if rule.role is not None and self.keys.enabled:
             _authorize(role, rule.role)
         if request_id is not None:

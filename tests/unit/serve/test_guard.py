@@ -244,3 +244,66 @@ def test_every_loopback_name_with_any_port_is_admitted(port: str, name: str) -> 
 def test_content_types_parse_any_bytes_and_admit_only_json(value: bytes) -> None:
     if json_content_type(value):  # never raises; admits only application/json
         assert value.decode("latin-1").split(";")[0].strip().lower() == "application/json"
+
+
+def routed(path: str, headers: list[tuple[bytes, bytes]], keys: Keys = KEYS) -> Call:
+    """`path` sent through the guard to a Starlette router holding the API's paths: the
+    guard must decide by the route the router takes, whatever the path's spelling."""
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, Router
+
+    async def endpoint(_: object) -> PlainTextResponse:
+        return PlainTextResponse("{}")
+
+    router = Router(
+        [Route(p, endpoint, methods=["GET", "POST"]) for p in (*RULES, "/health", "/docs/{name}")]
+    )
+    call = Call()
+
+    async def receive() -> dict[str, Any]:
+        call.received += 1
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            call.status = message["status"]
+        elif call.status == 200:
+            call.reached = True
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+    asyncio.run(Guard(router, keys, 1000, router.routes)(scope, receive, send))
+    return call
+
+
+@pytest.mark.parametrize("path", sorted(RULES))
+@pytest.mark.parametrize("tail", ["\n", "\r\n"])
+def test_a_path_the_router_takes_for_a_keyed_route_needs_its_key(path: str, tail: str) -> None:
+    """Starlette's route pattern is `^/admin/promote$`, and `$` also matches before a
+    final newline: `POST /admin/promote%0A` reached the route without a key."""
+    call = routed(path + tail, local(JSON, (b"content-length", b"2")))
+    assert call.status in (401, 404) and not call.reached
+    admin = (b"x-api-key", ADMIN.encode())
+    assert routed(path, local(JSON, admin)).status == 200  # the router's own spelling
+
+
+def test_a_route_without_a_rule_is_refused_not_left_open() -> None:
+    """A route the guard has no rule for is not served without a key by mistake."""
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, Router
+
+    async def endpoint(_: object) -> PlainTextResponse:
+        return PlainTextResponse("{}")
+
+    router = Router([Route("/admin/new", endpoint, methods=["POST"])])
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    scope = {"type": "http", "method": "POST", "path": "/admin/new", "headers": local()}
+    asyncio.run(Guard(router, KEYS, 1000, router.routes)(scope, receive, send))
+    assert statuses == [403]

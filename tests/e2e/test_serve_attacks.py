@@ -1,0 +1,78 @@
+"""`weir serve` attacked over real sockets: spellings of paths and headers that the guard
+and the router could read differently, oversized and slow requests, and bodies whose
+meaning is ambiguous. One trained model, one server with keys and one without, for the
+whole module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.test_learn_cli import write_project
+from tests.e2e.test_serve import ROW, Server, call
+from tests.e2e.test_serve_trust import post_head, raw, status_of
+
+pytestmark = pytest.mark.e2e
+
+CALLER, ADMIN = "p" * 32, "a" * 32
+KEYS = {"WEIR_API_KEYS": f"predict:{CALLER},admin:{ADMIN}"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("attacks") / "houses"
+    write_project(root, rows=300)
+    text = (root / "weir.yaml").read_text()
+    text = text.replace("mlflow:\n  tracking_uri: sqlite:///" + str(root / "mlflow.db") + "\n", "")
+    text = text.replace(  # no tuning: the model is only something to serve
+        "    tune:\n      method: random\n      trials: 4\n"
+        "      space: {C: {low: 0.01, high: 10.0, log: true}}\n",
+        "",
+    )
+    text += "serve:\n  max_batch: 50\n  max_body_bytes: 65536\n  log: {flush_seconds: 0.3}\n"
+    (root / "weir.yaml").write_text(text)
+    for args in (["train", "quick"], ["models", "promote", "quick@1"]):
+        subprocess.run(
+            [sys.executable, "-m", "weir", *args], cwd=root, check=True, capture_output=True
+        )
+    return root
+
+
+@pytest.fixture(scope="module")
+def open_server(project: Path) -> Iterator[Server]:
+    server = Server(project, "quick")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def keyed(project: Path) -> Iterator[Server]:
+    server = Server(project, "quick", env=KEYS)
+    yield server
+    server.stop()
+
+
+def stage(server: Server) -> str:
+    status, info = call(server.port, "GET", "/model", key=f"predict:{CALLER}")
+    assert status == 200
+    return str(info["stage"])
+
+
+def test_a_path_with_a_trailing_newline_is_no_way_around_the_key(keyed: Server) -> None:
+    """Starlette routes `/admin/promote%0A` to /admin/promote (its pattern ends in `$`,
+    which matches before a final newline); the guard looked the path up as sent and found
+    no rule, so production could be archived without a key, from any Host."""
+    port = keyed.port
+    body = json.dumps({"version": 1, "stage": "archived"}).encode()
+    for path in ("/admin/promote%0A", "/admin/promote%0a"):
+        head = post_head(port, path, len(body), "Connection: close", host="evil.example")
+        assert status_of(raw(port, head, body)) == 401, path
+    assert stage(keyed) == "production"
+    for path in ("/predict%0A", "/model%0A", "/metrics%0A", "/admin/reload%0A"):
+        head = post_head(port, path, len(json.dumps(ROW)), "Connection: close")
+        answer = raw(port, head.replace("application/json", "text/plain"), json.dumps(ROW).encode())
+        assert status_of(answer) == 401, (path, answer[:300])
