@@ -76,3 +76,13 @@ def test_a_path_with_a_trailing_newline_is_no_way_around_the_key(keyed: Server) 
         head = post_head(port, path, len(json.dumps(ROW)), "Connection: close")
         answer = raw(port, head.replace("application/json", "text/plain"), json.dumps(ROW).encode())
         assert status_of(answer) == 401, (path, answer[:300])
+
+
+def test_a_route_has_one_spelling_and_no_redirect_repeats_the_host(keyed: Server) -> None:
+    """`/predict/` was answered with a 307 to `http://<the request's Host>/predict`: with
+    keys the Host is not checked, so any name could be put into the Location."""
+    port = keyed.port
+    for path in ("/predict/", "/admin/promote/", "/health/", "/docs/"):
+        answer = raw(port, f"POST {path} HTTP/1.1\nHost: evil.example\nConnection: close\n")
+        assert status_of(answer) == 404, (path, answer[:300])
+        assert b"evil.example" not in answer and b"location:" not in answer.lower()

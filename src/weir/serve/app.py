@@ -143,6 +143,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served from the package's own files, see weir.serve.docs
         redoc_url=None,
+        # One spelling per route: no 307 from /predict/ to a Location built from the
+        # request's Host header (unchecked when keys are set).
+        redirect_slashes=False,
     )
     # Added first, so it runs inside the metrics: refusals are counted too.
     # The guard is given the routes so it decides by the route the router will take.
