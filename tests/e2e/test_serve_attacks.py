@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tests.e2e.test_learn_cli import write_project
 from tests.e2e.test_serve import ROW, Server, call
-from tests.e2e.test_serve_trust import post_head, raw, status_of
+from tests.e2e.test_serve_trust import body_of, post_head, raw, status_of
 
 pytestmark = pytest.mark.e2e
 
@@ -86,3 +86,51 @@ def test_a_route_has_one_spelling_and_no_redirect_repeats_the_host(keyed: Server
         answer = raw(port, f"POST {path} HTTP/1.1\nHost: evil.example\nConnection: close\n")
         assert status_of(answer) == 404, (path, answer[:300])
         assert b"evil.example" not in answer and b"location:" not in answer.lower()
+
+
+def sent(port: int, *headers: str, body: bytes = b"", path: str = "/predict") -> bytes:
+    lines = [f"POST {path} HTTP/1.1", *headers, f"Content-Length: {len(body)}", "Connection: close"]
+    return raw(port, "\n".join(lines) + "\n", body)
+
+
+def test_a_header_that_decides_must_come_once(open_server: Server, keyed: Server) -> None:
+    """Two Hosts, keys, content types or request ids: the guard read the last, a proxy in
+    front may read the first (RFC 9110 requires a 400 for two Hosts)."""
+    row = json.dumps(ROW).encode()
+    json_type = "Content-Type: application/json"
+    port = open_server.port
+    twice = sent(port, "Host: evil.example", f"Host: 127.0.0.1:{port}", json_type, body=row)
+    assert status_of(twice) == 400 and "Host" in body_of(twice)["detail"]
+    local = f"Host: 127.0.0.1:{port}"
+    for pair in (
+        ("Content-Type: text/plain", json_type),
+        ("X-Request-ID: a", "X-Request-ID: b"),
+        (f"Origin: http://127.0.0.1:{port}", "Origin: https://evil.example"),
+    ):
+        assert status_of(sent(port, local, *pair, json_type, body=row)) == 400, pair
+    port = keyed.port
+    local = f"Host: 127.0.0.1:{port}"
+    for keys in (
+        ("X-API-Key: wrong", f"X-API-Key: {CALLER}"),
+        (f"Authorization: Bearer {CALLER}", f"Authorization: Bearer {ADMIN}"),
+        (f"Authorization: Bearer {CALLER}", f"X-API-Key: {ADMIN}"),  # which one counts?
+    ):
+        answer = sent(port, local, *keys, json_type, body=b"", path="/admin/reload")
+        assert status_of(answer) == 400, (keys, answer[:300])
+    assert stage(keyed) == "production"
+
+
+def test_codings_the_server_does_not_decode_are_refused(open_server: Server) -> None:
+    """`Transfer-Encoding: gzip, chunked` was read as plain chunks (the gzip ignored), and
+    a gzip Content-Encoding made a 'not JSON' error; an Upgrade dropped the body unseen."""
+    port = open_server.port
+    row = json.dumps(ROW).encode()
+    local, json_type = f"Host: 127.0.0.1:{port}", "Content-Type: application/json"
+    head = f"POST /predict HTTP/1.1\n{local}\n{json_type}\nTransfer-Encoding: gzip, chunked\n"
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(row), row)
+    assert status_of(raw(port, head + "Connection: close\n", chunked)) == 501
+    gzip = sent(port, local, json_type, "Content-Encoding: gzip", body=row)
+    assert status_of(gzip) == 415 and "Content-Encoding" in body_of(gzip)["detail"]
+    upgrade = sent(port, local, json_type, "Upgrade: h2c", "Connection: Upgrade", body=row)
+    assert status_of(upgrade) == 400, upgrade[:300]
+    assert status_of(sent(port, local, json_type, "Content-Encoding: identity", body=row)) == 200

@@ -4,16 +4,21 @@ What a request needs is the rule of the route the router will take for it (RULES
 route's path), however its path is spelled; a route with no rule is refused. Then, in this
 order, from the headers alone (nothing read from the body yet):
 
+0. Each header the guard decides by comes once (two Hosts, keys, content types: 400), and
+   no Upgrade to another protocol (400).
 1. Without API keys (loopback only): the Host must be a loopback name or address, and an
    Origin, when sent, too; a browser's cross-site request is refused. A page on another
    site cannot then reach the server through DNS rebinding (its Host is the attacker's
    name) nor by a cross-site form or fetch (its Origin is the other site).
-2. The key, on every route that does work or shows the model: 401 or 403 before the body.
+2. The key, on every route that does work or shows the model: 401 or 403 before the body;
+   a Bearer key and an X-API-Key at once: 400.
 3. X-Request-ID: at most 128 characters of a safe set, or 400; it is echoed and logged.
-4. Routes that take a body: a JSON content type (415 otherwise: form posts, text/plain and
-   multipart are what a cross-site page can send without asking), and a size cap (413):
-   a declared Content-Length over the cap is refused unread, and a body without one
-   (chunked) is counted as it arrives and refused as soon as it passes the cap.
+4. Bodies: a declared Content-Length over the cap is refused unread (413, any route); a
+   Transfer-Encoding other than chunked is not done (501). Routes that take a body want a
+   JSON content type and no Content-Encoding (415 otherwise: form posts, text/plain and
+   multipart are what a cross-site page can send without asking; gzip is not decoded),
+   and a body without a Content-Length (chunked) is counted as it arrives and refused as
+   soon as it passes the cap (413).
 
 Only then is the body read (whole, at most the cap) and handed to the route, which parses
 it once. Refusals close the connection, so an unread body is not drained.
@@ -160,32 +165,18 @@ class Guard:
 
     def _check(self, scope: Scope, rule: Rule) -> int | None:
         """Everything decided from the headers; returns the declared body length."""
-        host = origin = site = key = bearer = request_id = content_type = length = None
-        chunked = False
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-            elif name == b"authorization":
-                bearer = value
-            elif name == b"x-api-key":
-                key = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                length = value
-            elif name == b"transfer-encoding":
-                chunked = True
-            elif name == b"x-request-id":
-                request_id = value
-            elif name == b"origin":
-                origin = value
-            elif name == b"sec-fetch-site":
-                site = value
+        found = _deciding_headers(scope["headers"])
         if not self.keys.enabled:
-            self._loopback_only(host, origin, site)
-        if bearer is not None and bearer[:7].lower() == b"bearer ":
-            key = bearer[7:].strip()
-        role = self.keys.role(key) if self.keys.enabled and key else None
+            self._loopback_only(
+                found.get(b"host"), found.get(b"origin"), found.get(b"sec-fetch-site")
+            )
+        if b"upgrade" in found:
+            raise RefusedError(
+                400,
+                "this server speaks HTTP/1.1 only: it does not switch protocols (Upgrade)",
+                "send the request without an Upgrade header",
+            )
+        role = self.keys.role(key) if self.keys.enabled and (key := _key(found)) else None
         scope[ROLE] = role
         if rule is NO_RULE:
             raise RefusedError(
@@ -193,22 +184,20 @@ class Guard:
             )
         if rule.role is not None and self.keys.enabled:
             _authorize(role, rule.role)
-        if request_id is not None:
+        if (request_id := found.get(b"x-request-id")) is not None:
             scope[ID] = _request_id(request_id)
-        declared = _length(length)
+        declared = _length(found.get(b"content-length"))
         if declared is not None and declared > self.limit:
             raise _too_large(self.limit, f"its Content-Length is {declared:,} bytes")
-        if (
-            rule.body
-            and (declared or chunked)
-            and not (content_type and json_content_type(content_type))
-        ):
-            shown = content_type.decode("latin-1")[:60] if content_type else "none"
+        coding = found.get(b"transfer-encoding")
+        if coding is not None and coding.strip().lower() != b"chunked":
             raise RefusedError(
-                415,
-                f"the body must be JSON (Content-Type: application/json); it was {shown!r}",
-                "send 'Content-Type: application/json' with a UTF-8 JSON body",
+                501,
+                f"Transfer-Encoding {coding.decode('latin-1')[:60]!r} is not supported",
+                "send the body as it is, with Content-Length or 'Transfer-Encoding: chunked'",
             )
+        if rule.body and (declared or coding is not None):
+            _json_body(found)
         return declared
 
     def _loopback_only(self, host: bytes | None, origin: bytes | None, site: bytes | None) -> None:
@@ -270,6 +259,66 @@ def _replay(first: Message, receive: Receive) -> Receive:
         return first
 
     return replay
+
+
+# Headers the guard decides by: each may come once. Two Hosts, keys or content types would
+# be read one way here and maybe another by a proxy in front (RFC 9110 requires a 400 for
+# two Hosts); two Content-Lengths are refused by the HTTP parser already.
+DECIDING = frozenset(
+    (b"host", b"authorization", b"x-api-key", b"content-type", b"content-length",
+     b"content-encoding", b"transfer-encoding", b"x-request-id", b"origin",
+     b"sec-fetch-site", b"upgrade")
+)  # fmt: skip
+
+
+def _deciding_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for name, value in headers:
+        if name in DECIDING:
+            if name in found:
+                shown = name.decode("latin-1").title()
+                raise RefusedError(
+                    400,
+                    f"the request has more than one {shown} header",
+                    f"send {shown} once",
+                )
+            found[name] = value
+    return found
+
+
+def _key(found: dict[bytes, bytes]) -> bytes | None:
+    """The key sent as `Authorization: Bearer KEY` or `X-API-Key: KEY`; both at once is
+    refused rather than one of them chosen (another Authorization scheme is not a key)."""
+    key, authorization = found.get(b"x-api-key"), found.get(b"authorization")
+    if authorization is None or authorization[:7].lower() != b"bearer ":
+        return key
+    if key is not None:
+        raise RefusedError(
+            400,
+            "the request has two keys (Authorization: Bearer and X-API-Key)",
+            "send one of them",
+        )
+    return authorization[7:].strip()
+
+
+def _json_body(found: dict[bytes, bytes]) -> None:
+    """A body the route can parse: declared JSON in UTF-8, not compressed (the server
+    decodes no Content-Encoding, and would read gzip as broken JSON)."""
+    content_type = found.get(b"content-type")
+    if not (content_type and json_content_type(content_type)):
+        shown = content_type.decode("latin-1")[:60] if content_type else "none"
+        raise RefusedError(
+            415,
+            f"the body must be JSON (Content-Type: application/json); it was {shown!r}",
+            "send 'Content-Type: application/json' with a UTF-8 JSON body",
+        )
+    coding = found.get(b"content-encoding", b"identity").strip().lower()
+    if coding not in (b"identity", b""):
+        raise RefusedError(
+            415,
+            f"Content-Encoding {coding.decode('latin-1')[:60]!r} is not supported",
+            "send the JSON uncompressed",
+        )
 
 
 def _authorize(role: str | None, needed: str) -> None:

@@ -307,3 +307,49 @@ def test_a_route_without_a_rule_is_refused_not_left_open() -> None:
     scope = {"type": "http", "method": "POST", "path": "/admin/new", "headers": local()}
     asyncio.run(Guard(router, KEYS, 1000, router.routes)(scope, receive, send))
     assert statuses == [403]
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [((b"host", b"evil.example"), (b"host", b"127.0.0.1")),
+     ((b"x-api-key", b"wrong"), (b"x-api-key", ADMIN.encode())),
+     ((b"authorization", b"Bearer " + CALLER.encode()), (b"authorization", b"Bearer x")),
+     ((b"content-type", b"text/plain"), JSON),
+     ((b"x-request-id", b"a"), (b"x-request-id", b"b")),
+     ((b"origin", b"http://localhost"), (b"origin", b"https://evil.example")),
+     ((b"transfer-encoding", b"chunked"), (b"transfer-encoding", b"chunked"))],
+)  # fmt: skip
+@pytest.mark.parametrize("keys", [Keys({}), KEYS])
+def test_a_header_the_guard_decides_by_may_come_only_once(
+    pair: tuple[tuple[bytes, bytes], ...], keys: Keys
+) -> None:
+    headers = [(b"host", b"127.0.0.1"), *pair] if pair[0][0] != b"host" else list(pair)
+    call = run(keys, "/admin/promote", [*headers, JSON], [b"{}"] * 3)
+    assert call.status == 400 and not call.reached and call.received == 0
+    assert "more than one" in call.body["detail"]
+
+
+def test_two_keys_are_refused_not_chosen_between() -> None:
+    both = [(b"authorization", b"Bearer " + CALLER.encode()), (b"x-api-key", ADMIN.encode())]
+    call = run(KEYS, "/admin/reload", local(*both))
+    assert call.status == 400 and not call.reached and "two keys" in call.body["detail"]
+    other_scheme = [(b"authorization", b"Basic dXNlcjpwdw=="), (b"x-api-key", ADMIN.encode())]
+    assert run(KEYS, "/admin/reload", local(*other_scheme)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [((b"transfer-encoding", b"gzip, chunked"), 501), ((b"transfer-encoding", b"identity"), 501),
+     ((b"content-encoding", b"gzip"), 415), ((b"content-encoding", b"br"), 415),
+     ((b"upgrade", b"h2c"), 400), ((b"upgrade", b"websocket"), 400)],
+)  # fmt: skip
+def test_codings_and_upgrades_the_server_does_not_do_are_refused(
+    header: tuple[bytes, bytes], status: int
+) -> None:
+    call = run(Keys({}), "/predict", local(JSON, (b"content-length", b"2"), header), [b"{}"])
+    assert call.status == status and not call.reached and call.received == 0
+
+
+def test_a_chunked_or_plain_body_is_accepted() -> None:
+    for coding in ((b"transfer-encoding", b"Chunked"), (b"content-encoding", b"identity")):
+        assert run(Keys({}), "/predict", local(JSON, coding), [b"{}"]).status == 200
