@@ -134,3 +134,35 @@ def test_codings_the_server_does_not_decode_are_refused(open_server: Server) -> 
     upgrade = sent(port, local, json_type, "Upgrade: h2c", "Connection: Upgrade", body=row)
     assert status_of(upgrade) == 400, upgrade[:300]
     assert status_of(sent(port, local, json_type, "Content-Encoding: identity", body=row)) == 200
+
+
+def test_a_field_sent_twice_is_refused_not_taken_from_its_last_copy(
+    open_server: Server,
+) -> None:
+    """`{"area": "x", "area": 80}` was answered from 80: whatever reads the first copy (a
+    proxy's filter, an audit of the body) saw another request than the model did."""
+    port = open_server.port
+    for path, body in (
+        ("/predict", b'{"area": "x", "area": 80, "rooms": 2, "district": "harbour"}'),
+        ("/predict", b'{"area": 80, "rooms": 2, "district": "north", "distr\\u0069ct": "south"}'),
+        ("/predict/batch", b'{"rows": [], "rows": [' + json.dumps(ROW).encode() + b"]}"),
+        ("/admin/promote", b'{"version": 1, "stage": "archived", "stage": "production"}'),
+    ):
+        status, error = call(port, "POST", path, raw=body)
+        assert status == 422, (path, body, error)
+        assert error["detail"][0]["type"] == "duplicate_key", error
+    assert call(port, "GET", "/model")[1]["stage"] == "production"
+
+
+def test_a_refusal_does_not_repeat_long_names_or_numbers(open_server: Server) -> None:
+    """An unknown field's name is part of the error's place (`loc`), and was repeated
+    whole: a 60 KB name made a 60 KB answer. A 4,000-digit number was repeated too."""
+    port = open_server.port
+    for body in (
+        json.dumps({**ROW, "k" * 60_000: 1}).encode(),
+        b'{"area": ' + b"9" * 4000 + b', "rooms": 2, "district": "harbour"}',
+        json.dumps({"rows": [ROW], "x" * 60_000: 1}).encode(),
+    ):
+        path = "/predict/batch" if b'"rows"' in body else "/predict"
+        status, error = call(port, "POST", path, raw=body)
+        assert status == 422 and len(json.dumps(error)) < 1_000, json.dumps(error)[:300]

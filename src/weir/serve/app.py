@@ -27,6 +27,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from weir.app.workspace import Workspace
@@ -41,7 +42,7 @@ from weir.serve.guard import ID, ROLE, Guard
 from weir.serve.log import PredictionLog
 from weir.serve.metrics import Metrics, MetricsMiddleware
 from weir.serve.model import LoadedModel, ModelHolder
-from weir.serve.schemas import batch_model, request_model, response_model
+from weir.serve.schemas import batch_model, repeated_key, request_model, response_model
 
 logger = logging.getLogger("weir.serve")
 
@@ -270,7 +271,7 @@ def create_app(
         """/predict/batch as `predict_direct` does /predict: the body, already capped by
         the guard, validated in one pass that stops at max_batch + 1 rows."""
         started = time.perf_counter()
-        batch = validated(batch_type, await request.body())
+        batch = validated(batch_type, await request.body(), row_type)
         if isinstance(batch, Response):
             return batch
         return reply(batch.rows, request, started, batch=True)  # type: ignore[attr-defined]
@@ -343,6 +344,8 @@ def create_app(
 
     @app.post("/admin/promote", dependencies=keyed, summary="Promote a version, then reload")
     def promote(promotion: Promotion) -> dict[str, Any]:
+        """The contract of /admin/promote, for OpenAPI; `promote_direct` answers it, so
+        its body is read as the predictions' are (a field given twice is refused)."""
         moves = ws.catalog.set_stage(
             model,
             promotion.version,
@@ -356,15 +359,25 @@ def create_app(
             "swapped": swapped,
         }
 
+    async def promote_direct(request: Request) -> Response:
+        promotion = validated(Promotion, await request.body())
+        if isinstance(promotion, Response):
+            return promotion
+        return JSONResponse(await run_in_threadpool(promote, promotion))  # type: ignore[arg-type]
+
+    app.router.routes[0:0] = [Route("/admin/promote", promote_direct, methods=["POST"])]
     app.state.holder, app.state.log, app.state.metrics = holder, log, metrics
     return app
 
 
-def validated(kind: type[BaseModel], body: bytes) -> BaseModel | Response:
+def validated(
+    kind: type[BaseModel], body: bytes, row: type[BaseModel] | None = None
+) -> BaseModel | Response:
     """The request body as `kind`, or a 422 in FastAPI's shape (loc starts with 'body'); a
-    body that is not JSON (or not UTF-8) is not echoed."""
+    body that is not JSON (or not UTF-8) is not echoed, and one that gives a field twice
+    is refused (`row`: the type of a batch's rows)."""
     try:
-        return kind.model_validate_json(body)
+        value = kind.model_validate_json(body)
     except ValidationError as exc:
         errors = [
             {**e, "loc": ["body", *e["loc"]]}
@@ -372,6 +385,12 @@ def validated(kind: type[BaseModel], body: bytes) -> BaseModel | Response:
             for e in exc.errors(include_url=False, include_context=False)
         ]
         return _safe_json({"detail": jsonable_encoder(public_errors(errors))}, 422)
+    rows = len(value.rows) if row is not None else 1  # type: ignore[attr-defined]
+    problem = repeated_key(body, tuple((row or kind).model_fields), rows)
+    if problem is None:
+        return value
+    error = {"type": "duplicate_key", "loc": ["body"], "msg": f"{problem}: send each field once"}
+    return _safe_json({"detail": [error]}, 422)
 
 
 def _safe_json(body: Any, status: int) -> Response:

@@ -3,6 +3,7 @@ document shows the real fields and bad requests are refused with the field's nam
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -102,3 +103,46 @@ def response_model(model: str, task: str, batch: bool) -> type[BaseModel]:
         return create_model(f"{_title(model)}Prediction", **common, **answer)
     item = create_model(f"{_title(model)}Answer", **answer)
     return create_model(f"{_title(model)}Predictions", **common, predictions=(list[item], ...))  # type: ignore[valid-type]
+
+
+class _RepeatedKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKeyError(key)
+            seen.add(key)
+    return found
+
+
+def repeated_key(body: bytes, fields: tuple[str, ...], rows: int = 1) -> str | None:
+    """What is wrong if an object of `body` (already validated against a model of
+    `fields`) gives a key twice, or None. JSON parsers, pydantic's too, keep the last of two equal keys,
+    so a field sent twice would be answered from one copy while whatever read the other
+    (a proxy's filter, an audit of the body) saw another request.
+
+    Found without parsing again when it cannot be there: a validated body's objects hold
+    only `fields` (and `rows`), each row all of them, so with no escapes in the text a
+    repeated key makes its quoted name appear more than `rows` times (once for `rows`).
+    Otherwise (a name also sent as a value, an escape) the body is parsed again with
+    every object's pairs checked."""
+    if (
+        b"\\" not in body
+        and body.count(b'"rows"') <= 1
+        and all(body.count(f'"{name}"'.encode()) <= rows for name in fields)
+    ):
+        return None
+    try:
+        json.loads(body, object_pairs_hook=_once)
+    except _RepeatedKeyError as repeated:
+        return f"{repeated.key[:100]!r} is given twice in one object"
+    except (ValueError, RecursionError):  # read by pydantic, not by Python: refused all the same
+        return "the body could not be checked for fields given twice"
+    return None
