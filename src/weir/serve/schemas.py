@@ -4,10 +4,20 @@ document shows the real fields and bad requests are refused with the field's nam
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 
 def _in_utc_range(value: datetime | None) -> datetime | None:
@@ -18,6 +28,42 @@ def _in_utc_range(value: datetime | None) -> datetime | None:
             value.astimezone(UTC)
         except OverflowError:
             raise ValueError("in UTC this time falls outside years 1 to 9999") from None
+    return value
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FRACTION = re.compile(r"[.,](\d+)")
+
+
+def _calendar_date(value: Any) -> Any:
+    """Dates are JSON text YYYY-MM-DD (or null), checked before pydantic parses them:
+    its parser also reads a string of digits as a Unix time ("86400" is 1970-01-02)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PydanticCustomError("date_type", "Input should be a date as text, YYYY-MM-DD")
+    if not _DATE.fullmatch(value):
+        raise PydanticCustomError("date_parsing", "Input should be a date as YYYY-MM-DD")
+    return value
+
+
+def _calendar_time(value: Any) -> Any:
+    """Timestamps are JSON text that starts with a calendar date (not a Unix time in a
+    string) and has no digits past the microsecond that are not zero: the model and the
+    log keep microseconds, and would drop the rest silently."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PydanticCustomError("datetime_type", "Input should be a timestamp as text")
+    if not (_DATE.match(value) and value[10:11] in ("T", "t", " ")):
+        raise PydanticCustomError(
+            "datetime_parsing", "Input should be ISO 8601: YYYY-MM-DDTHH:MM:SS and a zone"
+        )
+    fraction = _FRACTION.search(value, 19)
+    if fraction and fraction.group(1)[6:].strip("0"):
+        raise PydanticCustomError(
+            "datetime_parsing", "Input is finer than a microsecond (what the model keeps)"
+        )
     return value
 
 
@@ -32,7 +78,8 @@ def _in_float32_range(value: float | None) -> float | None:
 
 
 # Strict: JSON's own types only, no number from a string ("80"), no number from true, no
-# date or time from an integer (a Unix time), no date from a date-time.
+# date or time from an integer (a Unix time) or from a string of digits, no date from a
+# date-time, no time finer than the microsecond.
 _KINDS: dict[str, Any] = {
     "number": Annotated[
         float | None,
@@ -50,10 +97,17 @@ _KINDS: dict[str, Any] = {
     "text": Annotated[
         str | None, Field(strict=True, max_length=100_000, description="free text, or null")
     ],
-    "date": Annotated[date | None, Field(strict=True, description="YYYY-MM-DD, or null")],
+    # Dates and times: text only, checked by the before-validators (a before-validator
+    # hands pydantic a Python str, which strict mode would refuse to parse).
+    "date": Annotated[
+        date | None,
+        Field(description="YYYY-MM-DD, or null"),
+        BeforeValidator(_calendar_date),
+    ],
     "timestamp": Annotated[
         AwareDatetime | None,
-        Field(strict=True, description="ISO 8601 with a zone, or null"),
+        Field(description="ISO 8601 with a zone, to the microsecond, or null"),
+        BeforeValidator(_calendar_time),
         AfterValidator(_in_utc_range),
     ],
 }

@@ -139,3 +139,41 @@ def test_the_places_of_errors_and_long_numbers_are_cut_short() -> None:
     assert error["loc"] == ["body", "rows", 3]
     (error,) = public_errors([{"type": "x", "loc": ["body"], "input": 2**63}])
     assert error["input"] == 2**63  # an int64's range is shown as it is
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("at", "1740823200"),  # a Unix time in a string is still a Unix time
+        ("at", "1740823200.5"),
+        ("at", "0"),
+        ("at", "-1"),
+        ("day", "0"),  # 1970-01-01
+        ("day", "86400"),  # 1970-01-02
+        ("at", "2026-03-01T10:00:00.1234567Z"),  # finer than the microseconds kept
+        ("at", "2026-03-01T10:00:00.123456789+01:00"),
+    ],
+)
+def test_dates_and_times_are_calendar_text_kept_whole(field: str, value: str) -> None:
+    model = request_model("m", KINDS)
+    with pytest.raises(pydantic.ValidationError) as refused:
+        model.model_validate_json(json.dumps({**GOOD, field: value}))
+    (error,) = refused.value.errors()
+    assert error["loc"] == (field,), error
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-03-01T10:00:00Z",
+        "2026-03-01T10:00:00+05:30",
+        "2026-03-01 10:00:00Z",
+        "2026-03-01T10:00Z",
+        "2026-03-01T10:00:00.123456Z",
+        "2026-03-01T10:00:00.123456000Z",  # nanoseconds that are whole microseconds
+        "2026-03-01t10:00:00z",
+    ],
+)
+def test_iso_8601_times_with_a_zone_are_accepted(value: str) -> None:
+    row = request_model("m", KINDS).model_validate_json(json.dumps({**GOOD, "at": value}))
+    assert row.at.tzinfo is not None  # type: ignore[attr-defined]
