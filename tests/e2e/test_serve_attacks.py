@@ -5,7 +5,10 @@ whole module."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -166,3 +169,48 @@ def test_a_refusal_does_not_repeat_long_names_or_numbers(open_server: Server) ->
         path = "/predict/batch" if b'"rows"' in body else "/predict"
         status, error = call(port, "POST", path, raw=body)
         assert status == 422 and len(json.dumps(error)) < 1_000, json.dumps(error)[:300]
+
+
+def test_a_flood_of_headers_is_refused_before_it_fills_the_memory(open_server: Server) -> None:
+    """uvicorn's parser kept every header line: 300 MB of headers were 300 MB of memory,
+    without a key. The head is cut at 64 KiB (431), and the connection closed."""
+    port = open_server.port
+    line = b"X-Pad: " + b"a" * 8000 + b"\r\n"
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())
+        sent = 0
+        try:
+            while sent < 50_000_000:
+                sock.sendall(line * 16)
+                sent += len(line) * 16
+        except OSError:  # refused and closed while we were still sending
+            pass
+        assert sent < 50_000_000, "the server took 50 MB of headers"
+        with contextlib.suppress(OSError):
+            while data := sock.recv(65536):
+                answer += data
+    assert status_of(answer) == 431, answer[:300]
+    assert call(port, "GET", "/health")[0] == 200
+
+
+def test_a_connection_that_sends_nothing_is_not_held(open_server: Server) -> None:
+    """uvicorn closes idle connections only once it has answered on them: one opened and
+    left silent was held for ever (and each holds a file descriptor)."""
+    with socket.create_connection(("127.0.0.1", open_server.port), timeout=30) as sock:
+        assert sock.recv(100) == b""  # closed by the server (after its 5 s keep-alive)
+
+
+def test_a_caller_that_hangs_up_mid_body_leaves_no_traceback(open_server: Server) -> None:
+    """A body cut short (the caller hung up, or was cut off for being slow) reached the
+    route, which raised: a traceback in the server's output for every such request."""
+    port = open_server.port
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(post_head(port, "/predict", 500).replace("\n", "\r\n").encode() + b"\r\n{")
+    assert call(port, "GET", "/health")[0] == 200  # the hang-ups have been handled
+    output = open_server.process.stdout
+    assert output is not None
+    os.set_blocking(output.fileno(), False)
+    shown = output.read() or ""
+    assert "Traceback" not in shown, shown[-2000:]

@@ -78,6 +78,11 @@ class RefusedError(Exception):
         self.status, self.detail, self.fix, self.headers = status, detail, fix, headers
 
 
+class GoneError(Exception):
+    """The client went away before its body had arrived (it hung up, or the connection
+    was cut off for being too slow, see `weir.serve.protocol`)."""
+
+
 def loopback_host(value: str) -> bool:
     """`localhost`, `localhost.`, an IPv4 loopback address or `[::1]`, with an optional
     port. Nothing a DNS name can be made to point at: no other name, however it resolves."""
@@ -145,6 +150,8 @@ class Guard:
                 receive = await self._read(receive, length)
         except RefusedError as refused:
             await _refuse(send, refused)
+            return
+        except GoneError:  # nobody to answer; the route would only fail on a part body
             return
         await self.app(scope, receive, send)
 
@@ -234,8 +241,8 @@ class Guard:
         size = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return _replay(message, receive)
+            if message["type"] != "http.request":
+                raise GoneError
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:

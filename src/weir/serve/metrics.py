@@ -82,7 +82,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"] if scope["path"] in PATHS else "other"
-        status = {"code": 500}
+        status = {"code": 499}  # unanswered: the client went away (nginx's code for it)
         started = time.perf_counter()
         answered: list[float] = []
 
@@ -95,6 +95,10 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, sending)
+        except BaseException:
+            if status["code"] == 499:  # failed before answering: answered 500 outside
+                status["code"] = 500
+            raise
         finally:
             timer = self._timers.get(path) or self._timers.setdefault(
                 path, self.metrics.latency.labels(path)

@@ -353,3 +353,52 @@ def test_codings_and_upgrades_the_server_does_not_do_are_refused(
 def test_a_chunked_or_plain_body_is_accepted() -> None:
     for coding in ((b"transfer-encoding", b"Chunked"), (b"content-encoding", b"identity")):
         assert run(Keys({}), "/predict", local(JSON, coding), [b"{}"]).status == 200
+
+
+def test_a_client_gone_before_its_body_arrived_gets_no_route_and_no_answer() -> None:
+    """The route would read a disconnect and raise (a traceback in the server's output
+    for every caller that hangs up, or is cut off for being slow)."""
+    sent: list[dict[str, Any]] = []
+    reached: list[bool] = []
+    messages = iter(
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(True)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": local(JSON)}
+    asyncio.run(Guard(route, Keys({}), 1000)(scope, receive, send))
+    assert not reached and not sent
+
+
+def test_metrics_count_a_request_nobody_answered_apart_from_a_failure() -> None:
+    from weir.serve.metrics import Metrics, MetricsMiddleware
+
+    metrics = Metrics()
+
+    async def silent(scope: Any, receive: Any, send: Any) -> None:
+        return None  # the guard, when the caller has gone
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": []}
+    asyncio.run(MetricsMiddleware(silent, metrics)(scope, receive, send))
+    with pytest.raises(RuntimeError):
+        asyncio.run(MetricsMiddleware(failing, metrics)(scope, receive, send))
+    count = metrics.registry.get_sample_value
+    assert count("weir_requests_total", {"path": "/predict", "status": "499"}) == 1
+    assert count("weir_requests_total", {"path": "/predict", "status": "500"}) == 1
