@@ -38,8 +38,8 @@ _FRACTION = re.compile(r"[.,](\d+)")
 def _calendar_date(value: Any) -> Any:
     """Dates are JSON text YYYY-MM-DD (or null), checked before pydantic parses them:
     its parser also reads a string of digits as a Unix time ("86400" is 1970-01-02)."""
-    if value is None:
-        return None
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value  # null, or (from Python, not JSON) a date
     if not isinstance(value, str):
         raise PydanticCustomError("date_type", "Input should be a date as text, YYYY-MM-DD")
     if not _DATE.fullmatch(value):
@@ -51,8 +51,8 @@ def _calendar_time(value: Any) -> Any:
     """Timestamps are JSON text that starts with a calendar date (not a Unix time in a
     string) and has no digits past the microsecond that are not zero: the model and the
     log keep microseconds, and would drop the rest silently."""
-    if value is None:
-        return None
+    if value is None or isinstance(value, datetime):
+        return value  # null, or (from Python, not JSON) a date-time
     if not isinstance(value, str):
         raise PydanticCustomError("datetime_type", "Input should be a timestamp as text")
     if not (_DATE.match(value) and value[10:11] in ("T", "t", " ")):
