@@ -23,6 +23,16 @@ pytestmark = pytest.mark.e2e
 
 CALLER, ADMIN = "p" * 32, "a" * 32
 KEYS = {"WEIR_API_KEYS": f"predict:{CALLER},admin:{ADMIN}"}
+LINEAR = """\
+  lin:
+    table: sales
+    target: price
+    task: regression
+    features:
+      numeric: [area, rooms]
+      categorical: [district]
+    algorithm: linear_regression
+"""
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +46,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "      space: {C: {low: 0.01, high: 10.0, log: true}}\n",
         "",
     )
+    text = text.replace("\nml:\n", "\nml:\n" + LINEAR, 1)
     text += "serve:\n  max_batch: 50\n  max_body_bytes: 65536\n  log: {flush_seconds: 0.3}\n"
     (root / "weir.yaml").write_text(text)
-    for args in (["train", "quick"], ["models", "promote", "quick@1"]):
+    promote = (["models", "promote", f"{name}@1"] for name in ("quick", "lin"))
+    for args in (["train", "quick", "lin"], *promote):
         subprocess.run(
             [sys.executable, "-m", "weir", *args], cwd=root, check=True, capture_output=True
         )
@@ -54,7 +66,8 @@ def open_server(project: Path) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def keyed(project: Path) -> Iterator[Server]:
-    server = Server(project, "quick", env=KEYS)
+    """Serves the linear model (whose answers can overflow), with keys."""
+    server = Server(project, "lin", env=KEYS)
     yield server
     server.stop()
 
@@ -210,6 +223,25 @@ def test_a_caller_that_hangs_up_mid_body_leaves_no_traceback(open_server: Server
             sock.sendall(post_head(port, "/predict", 500).replace("\n", "\r\n").encode() + b"\r\n{")
     assert call(port, "GET", "/health")[0] == 200  # the hang-ups have been handled
     output = open_server.process.stdout
+    assert output is not None
+    os.set_blocking(output.fileno(), False)
+    shown = output.read() or ""
+    assert "Traceback" not in shown, shown[-2000:]
+
+
+def test_an_answer_that_is_not_a_finite_number_is_a_422_not_a_500(keyed: Server) -> None:
+    """Valid inputs (finite, within float32) can take a linear model's answer to infinity:
+    the JSON encoder refused it, a 500 and a traceback per request."""
+    port, key = keyed.port, f"predict:{CALLER}"
+    for row in ({**ROW, "area": 3.4e38}, {**ROW, "area": 3.4e38, "rooms": -3.4e38}):
+        status, error = call(port, "POST", "/predict", row, key=key)
+        assert status == 422, error
+        assert error["detail"][0]["type"] == "not_finite" and "finite" in error["detail"][0]["msg"]
+    rows = [ROW, {**ROW, "area": -3.4e38}, ROW]
+    status, error = call(port, "POST", "/predict/batch", {"rows": rows}, key=key)
+    assert status == 422 and error["detail"][0]["loc"] == ["body", "rows", 1], error
+    assert call(port, "POST", "/predict", ROW, key=key)[0] == 200
+    output = keyed.process.stdout
     assert output is not None
     os.set_blocking(output.fileno(), False)
     shown = output.read() or ""

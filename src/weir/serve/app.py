@@ -41,7 +41,7 @@ from weir.serve.errors import public_errors
 from weir.serve.guard import ID, ROLE, Guard
 from weir.serve.log import PredictionLog
 from weir.serve.metrics import Metrics, MetricsMiddleware
-from weir.serve.model import LoadedModel, ModelHolder
+from weir.serve.model import LoadedModel, ModelHolder, NotFiniteError
 from weir.serve.schemas import batch_model, repeated_key, request_model, response_model
 
 logger = logging.getLogger("weir.serve")
@@ -184,7 +184,11 @@ def create_app(
                         "input": value,
                     }
                     raise HTTPException(422, public_errors([detail]))
-        answers = current.predict(rows)
+        try:
+            answers = current.predict(rows)
+        except NotFiniteError as exc:
+            metrics.errors.labels(model, "not_finite").inc()
+            raise HTTPException(422, public_errors(not_finite(exc.rows, len(rows)))) from None
         counted.get(current.version) or counted.setdefault(
             current.version, metrics.predictions.labels(model, str(current.version))
         )
@@ -368,6 +372,20 @@ def create_app(
     app.router.routes[0:0] = [Route("/admin/promote", promote_direct, methods=["POST"])]
     app.state.holder, app.state.log, app.state.metrics = holder, log, metrics
     return app
+
+
+def not_finite(rows: list[int], count: int) -> list[dict[str, Any]]:
+    """422 errors for rows the model answers with no finite number (neither answered nor
+    logged): the place of each row, and what to do."""
+    return [
+        {
+            "type": "not_finite",
+            "loc": ["body"] if count == 1 else ["body", "rows", row],
+            "msg": "the model's answer for these inputs is not a finite number: they are far "
+            "outside what it was trained on",
+        }
+        for row in rows
+    ]
 
 
 def validated(

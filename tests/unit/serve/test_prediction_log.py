@@ -245,7 +245,7 @@ def test_a_row_longer_than_the_json_readers_block_is_written(tmp_path: Path) -> 
     later write with it: the log stopped for good, and the next server's recovery of the
     set-aside lines tripped on the same line."""
     kinds = {f"note{i}": "text" for i in range(4)}
-    large = {name: "\x01" * 100_000 for name in kinds}  # a 2.4 MB line
+    large = dict.fromkeys(kinds, "\x01" * 100000)  # a 2.4 MB line
     log = PredictionLog(tmp_path / "log", kinds, flush_rows=10_000, flush_seconds=60, model="m")
     for i in range(3):
         log.add(f"small{i}", 1, as_sent(dict.fromkeys(kinds, "a"), kinds), {"cluster": 1}, 0.1)
