@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from tests.e2e.test_learn_cli import write_project
 from tests.e2e.test_serve import ROW, Server, call
-from tests.e2e.test_serve_trust import body_of, post_head, raw, status_of
+from tests.e2e.test_serve_trust import body_of, metric, post_head, raw, status_of
 
 pytestmark = pytest.mark.e2e
 
@@ -205,6 +205,7 @@ def test_a_flood_of_headers_is_refused_before_it_fills_the_memory(open_server: S
                 answer += data
     assert status_of(answer) == 431, answer[:300]
     assert call(port, "GET", "/health")[0] == 200
+    assert metric(port, 'weir_connections_refused_total{reason="head_too_large"}') >= 1
 
 
 def test_a_connection_that_sends_nothing_is_not_held(open_server: Server) -> None:
@@ -246,3 +247,25 @@ def test_an_answer_that_is_not_a_finite_number_is_a_422_not_a_500(keyed: Server)
     os.set_blocking(output.fileno(), False)
     shown = output.read() or ""
     assert "Traceback" not in shown, shown[-2000:]
+
+
+def test_callers_cannot_make_new_metric_series(open_server: Server) -> None:
+    """Paths, methods and request ids chosen by callers do not become label values: every
+    request is counted under one of the API's paths or 'other', and its status."""
+    port = open_server.port
+
+    def series() -> set[str]:
+        text = call(port, "GET", "/metrics")[1]
+        return {line.split(" ")[0] for line in text.splitlines() if line.startswith("weir_")}
+
+    call(port, "GET", "/nowhere")  # 'other' and 404 exist from here on
+    before = series()
+    for i in range(40):
+        for method in ("GET", "DELETE", "PATCH"):
+            raw(
+                port,
+                f"{method} /x{i}/{'y' * i} HTTP/1.1\nHost: 127.0.0.1:{port}\nX-Request-ID: id-{i}\nConnection: close\n",
+            )
+    added = series() - before
+    assert all('path="other"' in name or "weir_request_duration" in name for name in added), added
+    assert len(added) <= 4, added  # at most 405 next to 404, and their buckets' totals

@@ -62,6 +62,17 @@ class Metrics:
         self.log_written = Gauge(
             "weir_prediction_log_written_rows", "rows written since start", registry=self.registry
         )
+        self.connections_refused = Counter(
+            "weir_connections_refused",
+            "requests refused before the app saw them: head too large, too slow, too many "
+            "connections",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def refused(self, reason: str) -> None:
+        """One request refused by the HTTP protocol (`weir.serve.protocol`)."""
+        self.connections_refused.labels(reason).inc()
 
 
 class MetricsMiddleware:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -35,6 +36,7 @@ STATUS = {
     431: b"431 Request Header Fields Too Large",
     503: b"503 Service Unavailable",
 }
+REASONS = {408: "too_slow", 431: "head_too_large", 503: "too_many_connections"}
 
 
 def open_file_limit() -> int:
@@ -55,10 +57,12 @@ def bounded_protocol(
     head_bytes: int = HEAD_BYTES,
     max_connections: int | None = None,
     request_seconds: float | None = None,
+    refused: Callable[[str], None] | None = None,
 ) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with the bounds above, for `uvicorn.run(http=...)`.
     A request may take REQUEST_SECONDS, or the time for a body of `max_body_bytes` at
-    BODY_RATE when that is longer."""
+    BODY_RATE when that is longer. `refused` is told the reason of each refusal (the app
+    never sees these requests, so /metrics counts them this way)."""
     seconds = request_seconds or max(REQUEST_SECONDS, max_body_bytes / BODY_RATE)
     connections = max_connections or open_file_limit()
 
@@ -67,6 +71,7 @@ def bounded_protocol(
 
     Bounded.head_bytes, Bounded.request_seconds = head_bytes, seconds
     Bounded.max_connections = connections
+    Bounded.told = (refused,) if refused else ()
     return Bounded
 
 
@@ -74,6 +79,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     head_bytes = HEAD_BYTES
     request_seconds = REQUEST_SECONDS
     max_connections = 1024
+    told: tuple[Callable[[str], None], ...] = ()  # of each refusal, see `bounded_protocol`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -140,5 +146,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             STATUS[status],
             len(body),
         )
+        for tell in self.told:  # before the caller can see the answer
+            tell(REASONS[status])
         self.transport.write(head + b"connection: close\r\n\r\n" + body)
         self.transport.close()

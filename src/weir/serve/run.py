@@ -50,7 +50,7 @@ def serve(
         access_log=False,
         server_header=False,  # no "server: uvicorn" to tell a scanner what to try
         loop="auto",
-        http=bounded_protocol(config.max_body_bytes),  # httptools, bounded
+        http=bounded_protocol(config.max_body_bytes, refused=app.state.metrics.refused),
     )
 
 

@@ -32,12 +32,17 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": str(size).encode()})
 
 
+REFUSED: list[str] = []  # what the server was told of its refusals
+
+
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = int(probe.getsockname()[1])
-    protocol = bounded_protocol(4096, head_bytes=2048, max_connections=8, request_seconds=1.0)
+    protocol = bounded_protocol(
+        4096, head_bytes=2048, max_connections=8, request_seconds=1.0, refused=REFUSED.append
+    )
     config = uvicorn.Config(
         app, host="127.0.0.1", port=free, http=protocol, log_level="error", timeout_keep_alive=1
     )
@@ -83,6 +88,7 @@ def test_a_head_past_the_limit_is_refused_with_431_and_closed(port: int) -> None
                 sock.sendall(b"X-Pad: " + b"a" * 1000 + b"\r\n")
         answer = answer_of(sock)
     assert answer.startswith(b"HTTP/1.1 431 ") and b"connection: close" in answer
+    assert "head_too_large" in REFUSED
 
 
 def test_a_request_line_that_never_ends_counts_as_head(port: int) -> None:
@@ -112,6 +118,7 @@ def test_a_request_that_trickles_in_is_cut_off_with_408(port: int, start: bytes)
                 time.sleep(0.5)
         answer = answer_of(sock)
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert "too_slow" in REFUSED
 
 
 def test_a_silent_connection_is_closed(port: int) -> None:
@@ -124,6 +131,7 @@ def test_connections_past_the_limit_are_refused_and_the_server_keeps_serving(por
     try:
         extra = socket.create_connection(("127.0.0.1", port))
         assert answer_of(extra).startswith(b"HTTP/1.1 503 ")
+        assert "too_many_connections" in REFUSED
         extra.close()
     finally:
         for sock in held:
