@@ -278,12 +278,15 @@ DECIDING = frozenset(
 )  # fmt: skip
 
 
+SHOWN = {b"x-api-key": "X-API-Key", b"x-request-id": "X-Request-ID"}
+
+
 def _deciding_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     found: dict[bytes, bytes] = {}
     for name, value in headers:
         if name in DECIDING:
             if name in found:
-                shown = name.decode("latin-1").title()
+                shown = SHOWN.get(name) or name.decode("latin-1").title()
                 raise RefusedError(
                     400,
                     f"the request has more than one {shown} header",
