@@ -27,6 +27,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from weir.app.workspace import Workspace
@@ -40,8 +41,8 @@ from weir.serve.errors import public_errors
 from weir.serve.guard import ID, ROLE, Guard
 from weir.serve.log import PredictionLog
 from weir.serve.metrics import Metrics, MetricsMiddleware
-from weir.serve.model import LoadedModel, ModelHolder
-from weir.serve.schemas import batch_model, request_model, response_model
+from weir.serve.model import LoadedModel, ModelHolder, NotFiniteError
+from weir.serve.schemas import batch_model, repeated_key, request_model, response_model
 
 logger = logging.getLogger("weir.serve")
 
@@ -143,9 +144,15 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served from the package's own files, see weir.serve.docs
         redoc_url=None,
+        # One spelling per route: no 307 from /predict/ to a Location built from the
+        # request's Host header (unchecked when keys are set).
+        redirect_slashes=False,
     )
     # Added first, so it runs inside the metrics: refusals are counted too.
-    app.add_middleware(Guard, keys=keys, max_body_bytes=config.max_body_bytes)
+    # The guard is given the routes so it decides by the route the router will take.
+    app.add_middleware(
+        Guard, keys=keys, max_body_bytes=config.max_body_bytes, routes=app.router.routes
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     add_docs(app)
     row_type = request_model(model, first.inputs)
@@ -177,7 +184,11 @@ def create_app(
                         "input": value,
                     }
                     raise HTTPException(422, public_errors([detail]))
-        answers = current.predict(rows)
+        try:
+            answers = current.predict(rows)
+        except NotFiniteError as exc:
+            metrics.errors.labels(model, "not_finite").inc()
+            raise HTTPException(422, public_errors(not_finite(exc.rows, len(rows)))) from None
         counted.get(current.version) or counted.setdefault(
             current.version, metrics.predictions.labels(model, str(current.version))
         )
@@ -264,7 +275,7 @@ def create_app(
         """/predict/batch as `predict_direct` does /predict: the body, already capped by
         the guard, validated in one pass that stops at max_batch + 1 rows."""
         started = time.perf_counter()
-        batch = validated(batch_type, await request.body())
+        batch = validated(batch_type, await request.body(), row_type)
         if isinstance(batch, Response):
             return batch
         return reply(batch.rows, request, started, batch=True)  # type: ignore[attr-defined]
@@ -337,6 +348,8 @@ def create_app(
 
     @app.post("/admin/promote", dependencies=keyed, summary="Promote a version, then reload")
     def promote(promotion: Promotion) -> dict[str, Any]:
+        """The contract of /admin/promote, for OpenAPI; `promote_direct` answers it, so
+        its body is read as the predictions' are (a field given twice is refused)."""
         moves = ws.catalog.set_stage(
             model,
             promotion.version,
@@ -350,15 +363,39 @@ def create_app(
             "swapped": swapped,
         }
 
+    async def promote_direct(request: Request) -> Response:
+        promotion = validated(Promotion, await request.body())
+        if isinstance(promotion, Response):
+            return promotion
+        return JSONResponse(await run_in_threadpool(promote, promotion))  # type: ignore[arg-type]
+
+    app.router.routes[0:0] = [Route("/admin/promote", promote_direct, methods=["POST"])]
     app.state.holder, app.state.log, app.state.metrics = holder, log, metrics
     return app
 
 
-def validated(kind: type[BaseModel], body: bytes) -> BaseModel | Response:
+def not_finite(rows: list[int], count: int) -> list[dict[str, Any]]:
+    """422 errors for rows the model answers with no finite number (neither answered nor
+    logged): the place of each row, and what to do."""
+    return [
+        {
+            "type": "not_finite",
+            "loc": ["body"] if count == 1 else ["body", "rows", row],
+            "msg": "the model's answer for these inputs is not a finite number: they are far "
+            "outside what it was trained on",
+        }
+        for row in rows
+    ]
+
+
+def validated(
+    kind: type[BaseModel], body: bytes, row: type[BaseModel] | None = None
+) -> BaseModel | Response:
     """The request body as `kind`, or a 422 in FastAPI's shape (loc starts with 'body'); a
-    body that is not JSON (or not UTF-8) is not echoed."""
+    body that is not JSON (or not UTF-8) is not echoed, and one that gives a field twice
+    is refused (`row`: the type of a batch's rows)."""
     try:
-        return kind.model_validate_json(body)
+        value = kind.model_validate_json(body)
     except ValidationError as exc:
         errors = [
             {**e, "loc": ["body", *e["loc"]]}
@@ -366,6 +403,12 @@ def validated(kind: type[BaseModel], body: bytes) -> BaseModel | Response:
             for e in exc.errors(include_url=False, include_context=False)
         ]
         return _safe_json({"detail": jsonable_encoder(public_errors(errors))}, 422)
+    rows = len(value.rows) if row is not None else 1  # type: ignore[attr-defined]
+    problem = repeated_key(body, tuple((row or kind).model_fields), rows)
+    if problem is None:
+        return value
+    error = {"type": "duplicate_key", "loc": ["body"], "msg": f"{problem}: send each field once"}
+    return _safe_json({"detail": [error]}, 422)
 
 
 def _safe_json(body: Any, status: int) -> Response:

@@ -71,6 +71,16 @@ class Keys:
         return role == "admin" or (role == needed == "predict")
 
 
+def _add(roles: dict[str, str], hashed: str, role: str, where: str) -> None:
+    """One key's role; the same key with another role is refused, not resolved by order
+    (a caller's key would silently have been an admin key)."""
+    if roles.setdefault(hashed, role) != role:
+        raise ConfigError(
+            f"{where}: a key is given two roles ({roles[hashed]} and {role})",
+            fix="give each key one role: remove one of the two entries",
+        )
+
+
 def load_keys(file: Path | None) -> Keys:
     roles: dict[str, str] = {}
     for entry in filter(None, (e.strip() for e in os.environ.get("WEIR_API_KEYS", "").split(","))):
@@ -80,7 +90,7 @@ def load_keys(file: Path | None) -> Keys:
                 "WEIR_API_KEYS: entries are role:key, role predict or admin, keys of 16+ characters",
                 fix="e.g. WEIR_API_KEYS=predict:$(openssl rand -hex 24)",
             )
-        roles[digest(key)] = role
+        _add(roles, digest(key), role, "WEIR_API_KEYS")
     if file is not None and file.exists():
         for number, line in enumerate(file.read_text().splitlines(), 1):
             parts = line.split()
@@ -91,7 +101,7 @@ def load_keys(file: Path | None) -> Keys:
                     f"{file}:{number}: expected 'name role sha256'",
                     fix="add keys with 'weir api-key add NAME --role ROLE'",
                 )
-            roles[parts[2]] = parts[1]
+            _add(roles, parts[2], parts[1], f"{file}:{number}")
     return Keys(roles)
 
 

@@ -16,8 +16,8 @@ SHOWN_BYTES = 200  # of any other input, as JSON
 
 
 def public_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The first SHOWN_ERRORS errors with their inputs cut short (and NaN or Infinity as
-    text), then one entry saying how many more there were."""
+    """The first SHOWN_ERRORS errors with their inputs and the names in their places cut
+    short (and NaN or Infinity as text), then one entry saying how many more there were."""
     shown = [_with_short_input(error) for error in errors[:SHOWN_ERRORS]]
     if len(errors) > SHOWN_ERRORS:
         shown.append(
@@ -34,6 +34,8 @@ def _with_short_input(error: dict[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in error.items() if k != "input"}
     if "input" in error:
         shown["input"] = short(error["input"])
+    if "loc" in error:  # an unknown field's name is the caller's text too
+        shown["loc"] = [short(part) if isinstance(part, str) else part for part in error["loc"]]
     return shown
 
 
@@ -82,6 +84,13 @@ def _bounded(value: Any, budget: list[int]) -> Any:
 
 
 def _finite(value: Any) -> Any:
+    """NaN and Infinity as text; an integer too long to show, described (JSON numbers may
+    have thousands of digits)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, int) and value.bit_length() > _LONGEST_INTEGER_BITS:
+        return f"an integer of about {value.bit_length() * math.log10(2):,.0f} digits, cut"
     return value
+
+
+_LONGEST_INTEGER_BITS = 128  # 39 digits, beyond any int64 or UUID

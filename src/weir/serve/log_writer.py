@@ -73,6 +73,7 @@ META = {
 }
 POLL_SECONDS = 0.05
 _READ_BYTES = 1 << 20
+_BLOCK_BYTES = 1 << 20  # pyarrow's JSON reader's default
 
 
 def to_table(lines: list[bytes], model: str, kinds: dict[str, str]) -> pa.Table:
@@ -82,6 +83,11 @@ def to_table(lines: list[bytes], model: str, kinds: dict[str, str]) -> pa.Table:
     wire = pa.schema([*((name, types[0]) for name, types in META.items()), ("input", inputs)])
     parsed = pajson.read_json(
         io.BytesIO(b"".join(lines)),
+        # A line may cross one block boundary, not two: blocks longer than the longest
+        # line (text inputs make lines of megabytes; the default block is 1 MiB).
+        read_options=pajson.ReadOptions(
+            block_size=max(_BLOCK_BYTES, 2 * max(map(len, lines), default=0))
+        ),
         parse_options=pajson.ParseOptions(explicit_schema=wire, unexpected_field_behavior="infer"),
     )
     arrays: dict[str, Any] = {}

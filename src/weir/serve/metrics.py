@@ -62,6 +62,17 @@ class Metrics:
         self.log_written = Gauge(
             "weir_prediction_log_written_rows", "rows written since start", registry=self.registry
         )
+        self.connections_refused = Counter(
+            "weir_connections_refused",
+            "requests refused before the app saw them: head too large, too slow, too many "
+            "connections",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def refused(self, reason: str) -> None:
+        """One request refused by the HTTP protocol (`weir.serve.protocol`)."""
+        self.connections_refused.labels(reason).inc()
 
 
 class MetricsMiddleware:
@@ -82,7 +93,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"] if scope["path"] in PATHS else "other"
-        status = {"code": 500}
+        status = {"code": 499}  # unanswered: the client went away (nginx's code for it)
         started = time.perf_counter()
         answered: list[float] = []
 
@@ -95,6 +106,10 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, sending)
+        except BaseException:
+            if status["code"] == 499:  # failed before answering: answered 500 outside
+                status["code"] = 500
+            raise
         finally:
             timer = self._timers.get(path) or self._timers.setdefault(
                 path, self.metrics.latency.labels(path)

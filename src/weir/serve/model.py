@@ -6,10 +6,13 @@ swaps the reference atomically and requests in flight finish on the model they s
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from weir.app.scoring import exported_session
 from weir.app.workspace import Workspace
@@ -19,6 +22,15 @@ from weir.ml.metrics import decide, decide_one
 from weir.ml.onnx_export import run
 from weir.ml.rows import prepare_columns
 from weir.project.ml_config import FeatureSpec
+
+
+class NotFiniteError(Exception):
+    """The model's answer for some rows is not a finite number: inputs far outside what it
+    was trained on can take a linear model to infinity (and two infinities to NaN)."""
+
+    def __init__(self, rows: list[int]) -> None:
+        super().__init__(f"rows {rows}")
+        self.rows = rows
 
 
 @dataclass(frozen=True)
@@ -37,21 +49,30 @@ class LoadedModel:
     quantized: bool
 
     def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One answer per row: label and probabilities, a value, or a cluster."""
+        """One answer per row: label and probabilities, a value, or a cluster. Raises
+        NotFiniteError when a value or a probability is not a finite number."""
         outputs = run(
             self.session, prepare_columns(rows, self.features), self.onnx_inputs, self.task
         )
         if self.task == "regression":
-            return [{"prediction": float(v)} for v in outputs]
+            values = outputs.tolist()
+            if not all(map(math.isfinite, values)):
+                raise NotFiniteError([i for i, v in enumerate(values) if not math.isfinite(v)])
+            return [{"prediction": v} for v in values]
         if self.task == "clustering":
             return [{"cluster": int(v)} for v in outputs]
         if len(rows) == 1:  # plain Python: for one row, numpy's per-call cost dominates
             probabilities = outputs[0].tolist()
+            if not all(map(math.isfinite, probabilities)):
+                raise NotFiniteError([0])
             label = decide_one(probabilities, self.classes, self.threshold)
             if len(self.classes) == 2:
                 return [{"label": label, "probability": probabilities[1]}]
             names = [str(c) for c in self.classes]
             return [{"label": label, "probabilities": dict(zip(names, probabilities, strict=True))}]
+        finite = np.isfinite(outputs).all(axis=1)
+        if not finite.all():
+            raise NotFiniteError(np.flatnonzero(~finite).tolist())
         labels = decide(outputs, self.classes, self.threshold).tolist()
         if len(self.classes) == 2:
             return [

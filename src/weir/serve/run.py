@@ -24,6 +24,7 @@ def serve(
     import uvicorn
 
     from weir.serve.app import create_app
+    from weir.serve.protocol import bounded_protocol
 
     config = ws.project.config.serve
     host = host or config.host
@@ -49,7 +50,7 @@ def serve(
         access_log=False,
         server_header=False,  # no "server: uvicorn" to tell a scanner what to try
         loop="auto",
-        http="auto",
+        http=bounded_protocol(config.max_body_bytes, refused=app.state.metrics.refused),
     )
 
 
@@ -62,6 +63,7 @@ class BackgroundServer:
         import uvicorn
 
         from weir.serve.app import create_app
+        from weir.serve.protocol import bounded_protocol
 
         config = ws.project.config.serve
         keys = Keys({})  # loopback only, in this process: the caller is the process itself
@@ -70,7 +72,13 @@ class BackgroundServer:
             self.port = int(probe.getsockname()[1])
         app = create_app(ws, model, config=config, keys=keys)
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                http=bounded_protocol(config.max_body_bytes),
+            )
         )
         self.thread = threading.Thread(target=self.server.run, name="weir-demo-server", daemon=True)
 

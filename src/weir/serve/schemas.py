@@ -3,10 +3,21 @@ document shows the real fields and bad requests are refused with the field's nam
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 
 def _in_utc_range(value: datetime | None) -> datetime | None:
@@ -17,6 +28,42 @@ def _in_utc_range(value: datetime | None) -> datetime | None:
             value.astimezone(UTC)
         except OverflowError:
             raise ValueError("in UTC this time falls outside years 1 to 9999") from None
+    return value
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FRACTION = re.compile(r"[.,](\d+)")
+
+
+def _calendar_date(value: Any) -> Any:
+    """Dates are JSON text YYYY-MM-DD (or null), checked before pydantic parses them:
+    its parser also reads a string of digits as a Unix time ("86400" is 1970-01-02)."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value  # null, or (from Python, not JSON) a date
+    if not isinstance(value, str):
+        raise PydanticCustomError("date_type", "Input should be a date as text, YYYY-MM-DD")
+    if not _DATE.fullmatch(value):
+        raise PydanticCustomError("date_parsing", "Input should be a date as YYYY-MM-DD")
+    return value
+
+
+def _calendar_time(value: Any) -> Any:
+    """Timestamps are JSON text that starts with a calendar date (not a Unix time in a
+    string) and has no digits past the microsecond that are not zero: the model and the
+    log keep microseconds, and would drop the rest silently."""
+    if value is None or isinstance(value, datetime):
+        return value  # null, or (from Python, not JSON) a date-time
+    if not isinstance(value, str):
+        raise PydanticCustomError("datetime_type", "Input should be a timestamp as text")
+    if not (_DATE.match(value) and value[10:11] in ("T", "t", " ")):
+        raise PydanticCustomError(
+            "datetime_parsing", "Input should be ISO 8601: YYYY-MM-DDTHH:MM:SS and a zone"
+        )
+    fraction = _FRACTION.search(value, 19)
+    if fraction and fraction.group(1)[6:].strip("0"):
+        raise PydanticCustomError(
+            "datetime_parsing", "Input is finer than a microsecond (what the model keeps)"
+        )
     return value
 
 
@@ -31,7 +78,8 @@ def _in_float32_range(value: float | None) -> float | None:
 
 
 # Strict: JSON's own types only, no number from a string ("80"), no number from true, no
-# date or time from an integer (a Unix time), no date from a date-time.
+# date or time from an integer (a Unix time) or from a string of digits, no date from a
+# date-time, no time finer than the microsecond.
 _KINDS: dict[str, Any] = {
     "number": Annotated[
         float | None,
@@ -49,10 +97,17 @@ _KINDS: dict[str, Any] = {
     "text": Annotated[
         str | None, Field(strict=True, max_length=100_000, description="free text, or null")
     ],
-    "date": Annotated[date | None, Field(strict=True, description="YYYY-MM-DD, or null")],
+    # Dates and times: text only, checked by the before-validators (a before-validator
+    # hands pydantic a Python str, which strict mode would refuse to parse).
+    "date": Annotated[
+        date | None,
+        Field(description="YYYY-MM-DD, or null"),
+        BeforeValidator(_calendar_date),
+    ],
     "timestamp": Annotated[
         AwareDatetime | None,
-        Field(strict=True, description="ISO 8601 with a zone, or null"),
+        Field(description="ISO 8601 with a zone, to the microsecond, or null"),
+        BeforeValidator(_calendar_time),
         AfterValidator(_in_utc_range),
     ],
 }
@@ -102,3 +157,46 @@ def response_model(model: str, task: str, batch: bool) -> type[BaseModel]:
         return create_model(f"{_title(model)}Prediction", **common, **answer)
     item = create_model(f"{_title(model)}Answer", **answer)
     return create_model(f"{_title(model)}Predictions", **common, predictions=(list[item], ...))  # type: ignore[valid-type]
+
+
+class _RepeatedKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKeyError(key)
+            seen.add(key)
+    return found
+
+
+def repeated_key(body: bytes, fields: tuple[str, ...], rows: int = 1) -> str | None:
+    """What is wrong if an object of `body` (already validated against a model of
+    `fields`) gives a key twice, or None. JSON parsers, pydantic's too, keep the last of two equal keys,
+    so a field sent twice would be answered from one copy while whatever read the other
+    (a proxy's filter, an audit of the body) saw another request.
+
+    Found without parsing again when it cannot be there: a validated body's objects hold
+    only `fields` (and `rows`), each row all of them, so with no escapes in the text a
+    repeated key makes its quoted name appear more than `rows` times (once for `rows`).
+    Otherwise (a name also sent as a value, an escape) the body is parsed again with
+    every object's pairs checked."""
+    if (
+        b"\\" not in body
+        and body.count(b'"rows"') <= 1
+        and all(body.count(f'"{name}"'.encode()) <= rows for name in fields)
+    ):
+        return None
+    try:
+        json.loads(body, object_pairs_hook=_once)
+    except _RepeatedKeyError as repeated:
+        return f"{repeated.key[:100]!r} is given twice in one object"
+    except (ValueError, RecursionError):  # read by pydantic, not by Python: refused all the same
+        return "the body could not be checked for fields given twice"
+    return None

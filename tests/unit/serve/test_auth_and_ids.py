@@ -37,3 +37,25 @@ def test_request_ids_are_unique_and_shaped_like_uuid_hex(tmp_path: object) -> No
     ids = [first() for _ in range(1000)] + [second() for _ in range(1000)]
     assert len(set(ids)) == 2000
     assert all(re.fullmatch("[0-9a-f]{32}", i) for i in ids)
+
+
+def test_a_key_given_two_roles_is_refused_not_resolved(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    """The same key as `predict` in one place and `admin` in another was silently the
+    role of whichever came last: a caller's key could turn out to be an admin key."""
+    from pathlib import Path
+
+    from weir.core.errors import ConfigError
+
+    key = "k" * 32
+    monkeypatch.setenv("WEIR_API_KEYS", f"predict:{key},admin:{key}")
+    with pytest.raises(ConfigError, match="two roles"):
+        auth.load_keys(None)
+    monkeypatch.setenv("WEIR_API_KEYS", f"predict:{key}")
+    keys_file = Path(str(tmp_path)) / "api_keys"
+    keys_file.write_text(f"ops admin {digest(key)}\n")
+    with pytest.raises(ConfigError, match="two roles"):
+        auth.load_keys(keys_file)
+    keys_file.write_text(f"ops predict {digest(key)}\n")  # the same role twice is fine
+    assert auth.load_keys(keys_file).role(key) == "predict"

@@ -244,3 +244,161 @@ def test_every_loopback_name_with_any_port_is_admitted(port: str, name: str) -> 
 def test_content_types_parse_any_bytes_and_admit_only_json(value: bytes) -> None:
     if json_content_type(value):  # never raises; admits only application/json
         assert value.decode("latin-1").split(";")[0].strip().lower() == "application/json"
+
+
+def routed(path: str, headers: list[tuple[bytes, bytes]], keys: Keys = KEYS) -> Call:
+    """`path` sent through the guard to a Starlette router holding the API's paths: the
+    guard must decide by the route the router takes, whatever the path's spelling."""
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, Router
+
+    async def endpoint(_: object) -> PlainTextResponse:
+        return PlainTextResponse("{}")
+
+    router = Router(
+        [Route(p, endpoint, methods=["GET", "POST"]) for p in (*RULES, "/health", "/docs/{name}")]
+    )
+    call = Call()
+
+    async def receive() -> dict[str, Any]:
+        call.received += 1
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            call.status = message["status"]
+        elif call.status == 200:
+            call.reached = True
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+    asyncio.run(Guard(router, keys, 1000, router.routes)(scope, receive, send))
+    return call
+
+
+@pytest.mark.parametrize("path", sorted(RULES))
+@pytest.mark.parametrize("tail", ["\n", "\r\n"])
+def test_a_path_the_router_takes_for_a_keyed_route_needs_its_key(path: str, tail: str) -> None:
+    """Starlette's route pattern is `^/admin/promote$`, and `$` also matches before a
+    final newline: `POST /admin/promote%0A` reached the route without a key."""
+    call = routed(path + tail, local(JSON, (b"content-length", b"2")))
+    assert call.status in (401, 404) and not call.reached
+    admin = (b"x-api-key", ADMIN.encode())
+    assert routed(path, local(JSON, admin)).status == 200  # the router's own spelling
+
+
+def test_a_route_without_a_rule_is_refused_not_left_open() -> None:
+    """A route the guard has no rule for is not served without a key by mistake."""
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, Router
+
+    async def endpoint(_: object) -> PlainTextResponse:
+        return PlainTextResponse("{}")
+
+    router = Router([Route("/admin/new", endpoint, methods=["POST"])])
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    scope = {"type": "http", "method": "POST", "path": "/admin/new", "headers": local()}
+    asyncio.run(Guard(router, KEYS, 1000, router.routes)(scope, receive, send))
+    assert statuses == [403]
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [((b"host", b"evil.example"), (b"host", b"127.0.0.1")),
+     ((b"x-api-key", b"wrong"), (b"x-api-key", ADMIN.encode())),
+     ((b"authorization", b"Bearer " + CALLER.encode()), (b"authorization", b"Bearer x")),
+     ((b"content-type", b"text/plain"), JSON),
+     ((b"x-request-id", b"a"), (b"x-request-id", b"b")),
+     ((b"origin", b"http://localhost"), (b"origin", b"https://evil.example")),
+     ((b"transfer-encoding", b"chunked"), (b"transfer-encoding", b"chunked"))],
+)  # fmt: skip
+@pytest.mark.parametrize("keys", [Keys({}), KEYS])
+def test_a_header_the_guard_decides_by_may_come_only_once(
+    pair: tuple[tuple[bytes, bytes], ...], keys: Keys
+) -> None:
+    headers = [(b"host", b"127.0.0.1"), *pair] if pair[0][0] != b"host" else list(pair)
+    call = run(keys, "/admin/promote", [*headers, JSON], [b"{}"] * 3)
+    assert call.status == 400 and not call.reached and call.received == 0
+    assert "more than one" in call.body["detail"]
+
+
+def test_two_keys_are_refused_not_chosen_between() -> None:
+    both = [(b"authorization", b"Bearer " + CALLER.encode()), (b"x-api-key", ADMIN.encode())]
+    call = run(KEYS, "/admin/reload", local(*both))
+    assert call.status == 400 and not call.reached and "two keys" in call.body["detail"]
+    other_scheme = [(b"authorization", b"Basic dXNlcjpwdw=="), (b"x-api-key", ADMIN.encode())]
+    assert run(KEYS, "/admin/reload", local(*other_scheme)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [((b"transfer-encoding", b"gzip, chunked"), 501), ((b"transfer-encoding", b"identity"), 501),
+     ((b"content-encoding", b"gzip"), 415), ((b"content-encoding", b"br"), 415),
+     ((b"upgrade", b"h2c"), 400), ((b"upgrade", b"websocket"), 400)],
+)  # fmt: skip
+def test_codings_and_upgrades_the_server_does_not_do_are_refused(
+    header: tuple[bytes, bytes], status: int
+) -> None:
+    call = run(Keys({}), "/predict", local(JSON, (b"content-length", b"2"), header), [b"{}"])
+    assert call.status == status and not call.reached and call.received == 0
+
+
+def test_a_chunked_or_plain_body_is_accepted() -> None:
+    for coding in ((b"transfer-encoding", b"Chunked"), (b"content-encoding", b"identity")):
+        assert run(Keys({}), "/predict", local(JSON, coding), [b"{}"]).status == 200
+
+
+def test_a_client_gone_before_its_body_arrived_gets_no_route_and_no_answer() -> None:
+    """The route would read a disconnect and raise (a traceback in the server's output
+    for every caller that hangs up, or is cut off for being slow)."""
+    sent: list[dict[str, Any]] = []
+    reached: list[bool] = []
+    messages = iter(
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(True)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": local(JSON)}
+    asyncio.run(Guard(route, Keys({}), 1000)(scope, receive, send))
+    assert not reached and not sent
+
+
+def test_metrics_count_a_request_nobody_answered_apart_from_a_failure() -> None:
+    from weir.serve.metrics import Metrics, MetricsMiddleware
+
+    metrics = Metrics()
+
+    async def silent(scope: Any, receive: Any, send: Any) -> None:
+        return None  # the guard, when the caller has gone
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": []}
+    asyncio.run(MetricsMiddleware(silent, metrics)(scope, receive, send))
+    with pytest.raises(RuntimeError):
+        asyncio.run(MetricsMiddleware(failing, metrics)(scope, receive, send))
+    count = metrics.registry.get_sample_value
+    assert count("weir_requests_total", {"path": "/predict", "status": "499"}) == 1
+    assert count("weir_requests_total", {"path": "/predict", "status": "500"}) == 1

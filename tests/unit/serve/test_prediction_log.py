@@ -235,3 +235,24 @@ def test_the_writer_polls_busily_while_answers_flow_and_sleeps_when_they_stop(
             assert flowing > 2_000, flowing
         else:
             assert flowing < 400, flowing
+
+
+def test_a_row_longer_than_the_json_readers_block_is_written(tmp_path: Path) -> None:
+    """Text inputs of 100,000 control characters (each written as \\u0001: 600 KB a field,
+    the most a request may send) make lines of megabytes when a model has a few, or
+    serve.max_body_bytes is raised. pyarrow's JSON reader works in blocks of 1 MiB and
+    refused a line that crosses two block boundaries ('straddling object'), and every
+    later write with it: the log stopped for good, and the next server's recovery of the
+    set-aside lines tripped on the same line."""
+    kinds = {f"note{i}": "text" for i in range(4)}
+    large = dict.fromkeys(kinds, "\x01" * 100000)  # a 2.4 MB line
+    log = PredictionLog(tmp_path / "log", kinds, flush_rows=10_000, flush_seconds=60, model="m")
+    for i in range(3):
+        log.add(f"small{i}", 1, as_sent(dict.fromkeys(kinds, "a"), kinds), {"cluster": 1}, 0.1)
+    log.add("large", 1, as_sent(large, kinds), {"cluster": 1}, 0.1)
+    log.close()
+    table = DeltaTable(str(tmp_path / "log")).to_pyarrow_table()
+    assert table.num_rows == 4 and log.written == 4
+    row = table.filter(pa.compute.equal(table.column("request_id"), "large")).to_pylist()[0]
+    assert row["input_note0"] == large["note0"]
+    assert not list(tmp_path.glob("log.unwritten-*"))

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from weir.serve.errors import SHOWN_BYTES, SHOWN_ERRORS, public_errors, short
-from weir.serve.schemas import batch_model, request_model
+from weir.serve.schemas import batch_model, repeated_key, request_model
 
 KINDS = {"amount": "number", "channel": "category", "day": "date", "at": "timestamp"}
 GOOD = {"amount": 12, "channel": "pos", "day": "2026-03-01", "at": "2026-03-01T10:00:00Z"}
@@ -84,3 +84,96 @@ JSON_VALUES = st.recursive(
 def test_what_a_refusal_repeats_is_bounded_whatever_was_sent(value: Any) -> None:
     shown = short(value)
     assert len(json.dumps(shown, allow_nan=False)) <= 4 * SHOWN_BYTES
+
+
+def _has_repeat(body: bytes) -> bool:
+    repeats = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        repeats.append(len(set(keys)) != len(keys))
+        return dict(items)
+
+    json.loads(body, object_pairs_hook=pairs)
+    return any(repeats)
+
+
+FIELDS = ("amount", "channel")
+ROW_PARTS = st.lists(
+    st.tuples(
+        st.sampled_from(['"amount"', '"channel"', '"\\u0061mount"', '"rows"']),
+        st.sampled_from(["1", '"amount"', '"channel"', '"x\\"y"', "null"]),
+    ),
+    min_size=2,
+    max_size=5,
+)
+
+
+@given(st.lists(ROW_PARTS, min_size=1, max_size=4))
+def test_a_key_given_twice_is_found_whatever_its_spelling(rows: list[Any]) -> None:
+    """The quick count of names must never miss a repeat that a full parse finds: bodies
+    of rows that hold every field (as validated rows do), with names also sent as values,
+    escaped names, and `rows` as a field."""
+    texts = []
+    for parts in rows:
+        present = {json.loads(name) for name, _ in parts}
+        complete = parts + [(f'"{f}"', "1") for f in FIELDS if f not in present]
+        texts.append("{" + ", ".join(f"{k}: {v}" for k, v in complete) + "}")
+    body = ('{"rows": [' + ", ".join(texts) + "]}").encode()
+    found = repeated_key(body, FIELDS, len(rows))
+    assert (found is not None) == _has_repeat(body), (body, found)
+
+
+def test_a_key_given_twice_is_named() -> None:
+    body = b'{"amount": 1, "channel": "a", "channel": "b"}'
+    assert repeated_key(body, FIELDS) == "'channel' is given twice in one object"
+    assert repeated_key(b'{"amount": 1, "channel": "amount"}', FIELDS) is None  # a value
+    assert repeated_key(b'{"amount": 1, "channel": "a", "ch\\u0061nnel": "b"}', FIELDS)
+
+
+def test_the_places_of_errors_and_long_numbers_are_cut_short() -> None:
+    (error,) = public_errors([{"type": "extra_forbidden", "loc": ["body", "k" * 10**5]}])
+    assert len(json.dumps(error)) < 300 and error["loc"][0] == "body"
+    (error,) = public_errors([{"type": "x", "loc": ["body", "rows", 3], "input": 10**4000 - 1}])
+    assert error["input"] == "an integer of about 4,000 digits, cut"
+    assert error["loc"] == ["body", "rows", 3]
+    (error,) = public_errors([{"type": "x", "loc": ["body"], "input": 2**63}])
+    assert error["input"] == 2**63  # an int64's range is shown as it is
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("at", "1740823200"),  # a Unix time in a string is still a Unix time
+        ("at", "1740823200.5"),
+        ("at", "0"),
+        ("at", "-1"),
+        ("day", "0"),  # 1970-01-01
+        ("day", "86400"),  # 1970-01-02
+        ("at", "2026-03-01T10:00:00.1234567Z"),  # finer than the microseconds kept
+        ("at", "2026-03-01T10:00:00.123456789+01:00"),
+    ],
+)
+def test_dates_and_times_are_calendar_text_kept_whole(field: str, value: str) -> None:
+    model = request_model("m", KINDS)
+    with pytest.raises(pydantic.ValidationError) as refused:
+        model.model_validate_json(json.dumps({**GOOD, field: value}))
+    (error,) = refused.value.errors()
+    assert error["loc"] == (field,), error
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-03-01T10:00:00Z",
+        "2026-03-01T10:00:00+05:30",
+        "2026-03-01 10:00:00Z",
+        "2026-03-01T10:00Z",
+        "2026-03-01T10:00:00.123456Z",
+        "2026-03-01T10:00:00.123456000Z",  # nanoseconds that are whole microseconds
+        "2026-03-01t10:00:00z",
+    ],
+)
+def test_iso_8601_times_with_a_zone_are_accepted(value: str) -> None:
+    row = request_model("m", KINDS).model_validate_json(json.dumps({**GOOD, "at": value}))
+    assert row.at.tzinfo is not None  # type: ignore[attr-defined]
