@@ -34,11 +34,23 @@ def serve(
         ws = open_project_workspace(project)
         try:
             config = ws.project.config.serve
-            console.print(
-                f"serving {name}{'@' + wanted if wanted else ' (' + config.stage + ')'} on "
-                f"http://{host or config.host}:{port or config.port}  (docs at /docs; Ctrl-C stops)"
+            what = f"{name}{'@' + wanted if wanted else ' (' + config.stage + ')'}"
+
+            def announce(bound: str, at: int) -> None:
+                where = f"[{bound}]" if ":" in bound else bound
+                console.print(
+                    f"serving {what} on http://{where}:{at}  (docs at /docs; Ctrl-C stops)",
+                    markup=False,
+                )
+
+            run_server(
+                ws,
+                name,
+                host=host,
+                port=port,
+                version=int(wanted) if wanted else None,
+                announce=announce,
             )
-            run_server(ws, name, host=host, port=port, version=int(wanted) if wanted else None)
         finally:
             ws.close()
 

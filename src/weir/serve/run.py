@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from weir.app.workspace import Workspace
 from weir.core.errors import ConfigError
@@ -20,7 +21,10 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     version: int | None = None,
+    announce: Callable[[str, int], None] | None = None,
 ) -> None:
+    """Serve until stopped. `announce(host, port)` is called once every check has passed and
+    the model is loaded, so nothing claims to serve on a bind that is then refused."""
     import uvicorn
 
     from weir.serve.app import create_app
@@ -42,10 +46,13 @@ def serve(
             )
         logger.warning("no API key configured: serving on %s only, without authentication", host)
     app = create_app(ws, model, config=config, keys=keys, version=version)
+    port = port or config.port
+    if announce is not None:
+        announce(host, port)
     uvicorn.run(
         app,
         host=host,
-        port=port or config.port,
+        port=port,
         log_level="warning",
         access_log=False,
         server_header=False,  # no "server: uvicorn" to tell a scanner what to try
