@@ -41,7 +41,7 @@ class SourceSteps(QualitySteps):
     def _source(self, step: Step, token: int) -> dict[str, Any]:
         name = step.target
         source = self.config.sources[name]
-        self._recover(name, token)
+        recovered = self._recover(name, token)
         committed = self.ws.lake.commit_metadata(name, STATE_KEY)
         prior = None if self.full_refresh or committed is None else json.loads(committed[1])
         load_id = uuid.uuid4().hex
@@ -64,7 +64,7 @@ class SourceSteps(QualitySteps):
                     "new_rows": 0,
                     "quarantined_rows": 0,
                     "incremental": "nothing new",
-                }
+                } | ({"recovered": recovered} if recovered else {})
             append = bool(read.detail.get("append")) and self.ws.lake.exists(name)
             contract = plan(
                 self.ws.lake.schema(name), read.batches.schema, source.schema_policy, name
@@ -127,24 +127,40 @@ class SourceSteps(QualitySteps):
             summary["incremental"] = "rows above the cursor" if append else "full"
         if contract.changes:
             summary["schema"] = f"v{state['schema']}: " + "; ".join(contract.changes)
+        if recovered:
+            summary["recovered"] = recovered
         return summary | {k: v for k, v in read.detail.items() if k in ("pages", "requests")}
 
     # crash recovery -------------------------------------------------------------------------
 
-    def _recover(self, name: str, token: int) -> None:
-        """Adopt a commit a killed run left unrecorded; publish or drop its staged rejects."""
+    def _recover(self, name: str, token: int) -> list[str]:
+        """Adopt a commit a killed run left unrecorded; publish or drop its staged rejects.
+        Returns what it did, in words, for the step's output: nothing is repaired unseen."""
+        done: list[str] = []
         latest = self.ws.lake.commit_metadata(name, STATE_KEY)
         current = self.ws.catalog.current_version(name)
         if latest is not None and (current is None or current.version < latest[0]):
             self._record(name, "source", latest[0], token, [])
+            done.append(
+                f"adopted {name}@{latest[0]}: a run that was stopped committed it but did not "
+                "record it"
+            )
         committed_load = json.loads(latest[1]).get("load") if latest else None
         for leftover in self._staging(name).glob("*.tmp"):
             leftover.unlink()
+            done.append(f"removed a half-written staging file ({leftover.name})")
         for staged in sorted(self._staging(name).glob("*.parquet")):
             if staged.name.split(".")[0] == committed_load:
-                self._publish(name, staged, token)
+                table, rows = self._publish(name, staged, token)
+                done.append(f"published {rows:,} staged reject(s) of the committed load to {table}")
             else:
+                rows = pq.read_metadata(staged).num_rows
                 staged.unlink()
+                done.append(
+                    f"dropped {rows:,} staged reject(s) of a load that never committed "
+                    f"({staged.name})"
+                )
+        return done
 
     def _publish(self, name: str, staged: Path, token: int) -> tuple[str, int]:
         """Commit staged rejects to the quarantine table once, then drop the staged file."""
