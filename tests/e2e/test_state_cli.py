@@ -332,3 +332,9 @@ def test_commands_exit_cleanly(weir: Weir, tmp_path: Path) -> None:
     for data in (project / ".weir" / "lake" / "customers").glob("*.parquet"):
         data.unlink()
     clean_failure(weir("show", "customers", cwd=project, check=False))
+    # a load refused before its stream is read (a column went missing) must not leave the
+    # reader's DuckDB connection for the interpreter to find at exit
+    orders = project / "data" / "orders.csv"
+    orders.write_text("\n".join(line.rsplit(",", 1)[0] for line in orders.read_text().splitlines()))
+    refused = weir("run", cwd=project, check=False)
+    assert "are missing from this load" in clean_failure(refused) + refused.stdout

@@ -30,6 +30,7 @@ from weir.dag import Step
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest import open_source
 from weir.ingest.contract import Contract, plan
+from weir.lake import InputStreamError
 from weir.project.sources import FileSource
 from weir.quality.sample import StreamSample
 
@@ -101,9 +102,9 @@ class SourceSteps(QualitySteps):
                         if self.config.profiles.enabled
                         else None,
                     )
-                except LakeError:
+                except (LakeError, InputStreamError):
                     staging.unlink(missing_ok=True)
-                    if read.failure is not None:
+                    if read.failure is not None:  # the source said what broke, and where
                         raise read.failure from None
                     raise
                 except BaseException:

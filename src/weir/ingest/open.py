@@ -27,15 +27,19 @@ def open_source(
     progress: Progress | None = None,
     observed: list[FileState] | None = None,
 ) -> Iterator[SourceRead]:
-    """Open a streaming read; `prior` is the state committed with the table's last load."""
+    """Open a streaming read; `prior` is the state committed with the table's last load.
+    However the caller leaves, the stream is released before the connector closes (see
+    SourceRead.release)."""
     if isinstance(source, FileSource):
-        with read_files(
+        opened = read_files(
             engine, root, name, source, prior=prior, progress=progress, observed=observed
-        ) as read:
-            yield read
+        )
     elif isinstance(source, SqlSource):
-        with read_sql(root, name, source, prior=prior, progress=progress) as read:
-            yield read
+        opened = read_sql(root, name, source, prior=prior, progress=progress)
     else:
-        with read_http(engine, name, source, progress=progress) as read:
+        opened = read_http(engine, name, source, progress=progress)
+    with opened as read:
+        try:
             yield read
+        finally:
+            read.release()
