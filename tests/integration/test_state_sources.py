@@ -98,3 +98,20 @@ def test_a_source_that_breaks_mid_stream_keeps_its_own_error(tmp_path: Path) -> 
     assert report["status"] == "failed"
     assert "line 150002" in report["error"] and "is not utf-8 text" in report["error"]
     assert "OSError" not in report["error"] and "disk" not in report["error"]
+
+
+def test_a_deleted_table_folder_is_not_started_again_under_recorded_versions(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    root = write_project(tmp_path / "p", SOURCE)
+    (root / "in").mkdir()
+    (root / "in" / "a.csv").write_text("id,v\n1,10\n")
+    run(root)
+    shutil.rmtree(root / ".weir" / "lake" / "events")
+    report = run(root)["source:events"]
+    assert report["status"] == "failed"
+    assert "the catalog records versions up to 0, but the lake has no table" in report["error"]
+    assert "weir catalog rebuild --force" in report["error"]
+    assert not (root / ".weir" / "lake" / "events").exists()
