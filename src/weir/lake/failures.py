@@ -165,6 +165,13 @@ def stream_failure(table: str, error: BaseException) -> BaseException:
     is Weir's (it names its place), else one that names the table and the real cause."""
     if isinstance(error, WeirError | KeyboardInterrupt | SystemExit):
         return error
+    if isinstance(error, OSError) and error.errno in _FIXES:  # e.g. staging rejects, disk full
+        where = f" ({error.filename})" if error.filename else ""
+        return LakeError(
+            f"the load of table '{table}' failed: {os.strerror(error.errno)}{where}; "
+            "nothing was committed",
+            fix=_FIXES[error.errno],
+        )
     return InputStreamError(
         f"the rows for table '{table}' could not be read: {type(error).__name__}: "
         f"{first_line(str(error))}; nothing was committed",

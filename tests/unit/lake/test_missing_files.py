@@ -134,3 +134,23 @@ def test_a_write_the_disk_refuses_names_the_os_cause(tmp_path: Path) -> None:
     assert "Traceback" not in done.stdout
     assert not Lake(tmp_path).exists("big") or Lake(tmp_path).versions("big") == []
     assert issubclass(MissingDataError, LakeError)
+
+
+def test_a_disk_error_inside_the_stream_is_named_as_such(tmp_path: Path) -> None:
+    """A load writes beside its stream (staged rejects): a full disk there is a full disk,
+    not 'the rows could not be read'."""
+    import errno
+
+    schema = pa.schema([("a", pa.int64())])
+    staged = str(tmp_path / "staging" / "load.parquet")
+
+    def batches():  # type: ignore[no-untyped-def]
+        yield pa.record_batch([pa.array([1])], schema=schema)
+        raise OSError(errno.ENOSPC, "No space left on device", staged)
+
+    with pytest.raises(LakeError) as info:
+        Lake(tmp_path).write("t", pa.RecordBatchReader.from_batches(schema, batches()))
+    assert info.value.message == (
+        f"the load of table 't' failed: No space left on device ({staged}); nothing was committed"
+    )
+    assert info.value.fix is not None and "free space" in info.value.fix
