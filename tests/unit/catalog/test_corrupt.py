@@ -123,3 +123,29 @@ def test_a_catalog_that_cannot_grow_says_so(tmp_path: Path) -> None:
         assert [r.status for r in reopened.runs()] == ["running"]
     finally:
         reopened.close()
+
+
+def test_postgres_errors_are_named_by_their_sqlstate() -> None:
+    """PostgreSQL says 'disk full' by SQLSTATE class 53; the message names the database (its
+    password masked by the caller) and the cause."""
+    import psycopg.errors
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from weir.catalog import CatalogUnavailableError, CatalogWriteError
+    from weir.catalog.failures import translate
+
+    where = "postgresql+psycopg://weir:***@db:5432/weir"
+    full = psycopg.errors.DiskFull("could not extend file: No space left on device")
+    error = translate(OperationalError("INSERT ...", {}, full), where)
+    assert isinstance(error, CatalogWriteError)
+    assert error.message == (
+        f"the catalog database {where} could not be written: could not extend file: "
+        "No space left on device (SQLSTATE 53100)"
+    )
+    gone = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+    assert isinstance(
+        translate(OperationalError("SELECT 1", {}, gone), where), CatalogUnavailableError
+    )
+    duplicate = psycopg.errors.UniqueViolation("duplicate key value violates unique constraint")
+    refused = translate(IntegrityError("INSERT ...", {}, duplicate), where)
+    assert type(refused).__name__ == "CatalogError" and "duplicate key" in refused.message
