@@ -70,7 +70,7 @@ class ProjectExecutor(SourceSteps):
         return self.ws.engine.settings()
 
     def output_present(self, step: Step, prior: PriorRun) -> bool:
-        if step.kind in ("source", "sql"):
+        if step.kind in ("source", "sql", "clean", "python"):  # its table, every file there
             record = self.ws.catalog.current_version(step.target)
             return record is not None and self.ws.lake.has_version(step.target, record.version)
         if step.kind == "train":

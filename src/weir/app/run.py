@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Collection
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 from weir.app.catalog_view import table_entries
 from weir.app.executor import ProjectExecutor
 from weir.app.lineage import build_graph
+from weir.app.liveness import reap_dead_runs, this_process
 from weir.app.openlineage import OpenLineageEmitter
 from weir.app.plan import build_plan
 from weir.app.workspace import Workspace, run_lock
 from weir.catalog import Catalog
+from weir.core.errors import WeirError
 from weir.core.secrets import Secrets
 from weir.core.version import __version__
 from weir.dag import PriorRun, Runner, Step, StepReport
@@ -27,6 +30,7 @@ class RunResult:
     run_id: int | None
     reports: list[StepReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # what the run found and repaired
 
     @property
     def ok(self) -> bool:
@@ -66,9 +70,11 @@ class CatalogHistory:
         )
 
     def record_not_run(self, report: StepReport) -> None:
-        """Skipped and blocked steps are part of the run's story too."""
+        """Skipped and blocked steps, and steps whose inputs could not be read, are part of
+        the run's story too."""
         token = self.catalog.start_step(self.run_id, report.step.name, report.step.kind)
         self.step_finished(token, report)
+        report.recorded = True
 
 
 def masked(report: StepReport, secrets: Secrets) -> StepReport:
@@ -98,6 +104,18 @@ def git_state(directory: Path) -> dict[str, Any]:
     return {"repository": True, "commit": commit, "dirty": bool(dirty)}
 
 
+def begin_run(workspace: Workspace, settings: dict[str, Any]) -> int:
+    """Record a new run (with the process that runs it, so a later command can tell whether
+    it died) and mark earlier runs whose process is gone as died. Call with the run lock."""
+    return workspace.catalog.start_run(
+        workspace.project.name,
+        __version__,
+        git_state(workspace.project.root),
+        settings,
+        process=this_process(),
+    )
+
+
 def run_project(
     workspace: Workspace,
     *,
@@ -107,6 +125,7 @@ def run_project(
     on_start: Callable[[Step], None] | None = None,
     on_report: Callable[[StepReport], None] | None = None,
     on_progress: Callable[[str], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
     only: Collection[str] | None = None,
 ) -> RunResult:
     project = workspace.project
@@ -120,14 +139,19 @@ def run_project(
         return RunResult(None, runner.run(force=force, dry_run=True, only=only))
     with run_lock(project.workspace):
         workspace.catalog.record_docs(table_entries(project, plan))
-        run_id = workspace.catalog.start_run(
-            project.name, __version__, git_state(project.root), dict(workspace.engine.settings())
-        )
+        run_id = begin_run(workspace, dict(workspace.engine.settings()))
         secrets = project_secrets(project.config)
+        notices = [
+            secrets.redact(f"run {died.run_id} died: {died.note}; marked as died")
+            for died in reap_dead_runs(workspace.catalog, lock_held=True, by=f"run {run_id}")
+        ]
+        for notice in notices:
+            if on_notice:
+                on_notice(notice)
         history = CatalogHistory(workspace.catalog, run_id, secrets)
 
         def report(step_report: StepReport) -> None:
-            if step_report.status in ("skipped", "blocked"):
+            if not step_report.recorded:  # skipped, blocked, or failed before it could start
                 history.record_not_run(step_report)
             if on_report:
                 on_report(step_report)
@@ -161,11 +185,22 @@ def run_project(
         try:
             reports = runner.run(force=force, only=only)
             warnings = [secrets.redact(w) for w in emitter.warnings] if emitter else []
-            result = RunResult(run_id, reports, warnings=warnings)
+            result = RunResult(run_id, reports, warnings=warnings, notices=notices)
             status = "succeeded" if result.ok else "failed"
-            return result
-        finally:
-            workspace.catalog.finish_run(run_id, status)
+        except BaseException as exc:
+            _finish_quietly(workspace.catalog, run_id, exc)
+            raise
+        workspace.catalog.finish_run(run_id, status)
+        return result
+
+
+def _finish_quietly(catalog: Catalog, run_id: int, error: BaseException) -> None:
+    """Mark a run (and any step it could not finish recording) failed while `error` is on its
+    way out. If the catalog cannot take even that (a full disk), `error` is the one to show,
+    and the next command finds this run's process gone and marks it died."""
+    note = error.message if isinstance(error, WeirError) else type(error).__name__
+    with suppress(WeirError):
+        catalog.finish_run(run_id, "failed", note=note)
 
 
 class _ReadOnlyHistory:

@@ -15,11 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from weir.app.run import git_state
+from weir.app.run import begin_run
+from weir.app.step_base import commit_metadata
 from weir.app.workspace import Workspace, run_lock
 from weir.catalog import ModelVersionRecord, VersionRecord
 from weir.core.errors import ConfigError
-from weir.core.version import __version__
 from weir.engines import schema_record
 from weir.ingest import check_csv
 from weir.ml.features import prepare_frame
@@ -161,14 +161,15 @@ def score(
             fix="name a new table (or a .parquet/.csv file)",
         )
     with run_lock(ws.project.workspace):
-        run_id = ws.catalog.start_run(
-            ws.project.config.name, __version__, git_state(ws.project.root), {"command": "predict"}
-        )
+        run_id = begin_run(ws, {"command": "predict"})
         status = "failed"
         try:
             reader = pa.RecordBatchReader.from_batches(schema, stream())
             version = ws.lake.write(
-                target, reader, mode="overwrite", metadata={"weir.run": str(run_id)}
+                target,
+                reader,
+                mode="overwrite",
+                metadata=commit_metadata(run_id, None, "predictions", [parent] if parent else []),
             )
             table = ws.lake.dataset(target, version)
             ws.catalog.record_version(

@@ -31,6 +31,7 @@ from weir.dag import Step
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest import FileState, RereadError, open_source
 from weir.ingest.contract import Contract, plan
+from weir.lake import InputStreamError
 from weir.project.sources import FileSource
 from weir.quality.sample import StreamSample
 
@@ -53,7 +54,7 @@ class SourceSteps(QualitySteps):
     ) -> dict[str, Any]:
         name = step.target
         source = self.config.sources[name]
-        self._recover(name, token)
+        recovered = self._recover(name, token)
         committed = self.ws.lake.commit_metadata(name, STATE_KEY)
         prior = None if self.full_refresh or committed is None else json.loads(committed[1])
         load_id = uuid.uuid4().hex
@@ -78,7 +79,7 @@ class SourceSteps(QualitySteps):
                     "new_rows": 0,
                     "quarantined_rows": 0,
                     "incremental": "nothing new",
-                }
+                } | ({"recovered": recovered} if recovered else {})
             append = bool(read.detail.get("append")) and self.ws.lake.exists(name)
             contract = plan(
                 self.ws.lake.schema(name), read.batches.schema, source.schema_policy, name
@@ -115,9 +116,9 @@ class SourceSteps(QualitySteps):
                         if self.config.profiles.enabled
                         else None,
                     )
-                except LakeError:
+                except (LakeError, InputStreamError):
                     staging.unlink(missing_ok=True)
-                    if read.failure is not None:
+                    if read.failure is not None:  # the source said what broke, and where
                         raise read.failure from None
                     raise
                 except BaseException:
@@ -143,24 +144,40 @@ class SourceSteps(QualitySteps):
             summary["schema"] = f"v{state['schema']}: " + "; ".join(contract.changes)
         if read.lines is not None:
             summary["lines"] = dataclasses.asdict(read.lines)
+        if recovered:
+            summary["recovered"] = recovered
         return summary | {k: v for k, v in read.detail.items() if k in ("pages", "requests")}
 
     # crash recovery -------------------------------------------------------------------------
 
-    def _recover(self, name: str, token: int) -> None:
-        """Adopt a commit a killed run left unrecorded; publish or drop its staged rejects."""
+    def _recover(self, name: str, token: int) -> list[str]:
+        """Adopt a commit a killed run left unrecorded; publish or drop its staged rejects.
+        Returns what it did, in words, for the step's output: nothing is repaired unseen."""
+        done: list[str] = []
         latest = self.ws.lake.commit_metadata(name, STATE_KEY)
         current = self.ws.catalog.current_version(name)
         if latest is not None and (current is None or current.version < latest[0]):
             self._record(name, "source", latest[0], token, [])
+            done.append(
+                f"adopted {name}@{latest[0]}: a run that was stopped committed it but did not "
+                "record it"
+            )
         committed_load = json.loads(latest[1]).get("load") if latest else None
         for leftover in self._staging(name).glob("*.tmp"):
             leftover.unlink()
+            done.append(f"removed a half-written staging file ({leftover.name})")
         for staged in sorted(self._staging(name).glob("*.parquet")):
             if staged.name.split(".")[0] == committed_load:
-                self._publish(name, staged, token)
+                table, rows = self._publish(name, staged, token)
+                done.append(f"published {rows:,} staged reject(s) of the committed load to {table}")
             else:
+                rows = pq.read_metadata(staged).num_rows
                 staged.unlink()
+                done.append(
+                    f"dropped {rows:,} staged reject(s) of a load that never committed "
+                    f"({staged.name})"
+                )
+        return done
 
     def _publish(self, name: str, staged: Path, token: int) -> tuple[str, int]:
         """Commit staged rejects to the quarantine table once, then drop the staged file."""

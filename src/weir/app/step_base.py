@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -10,7 +11,8 @@ import pyarrow as pa
 from weir.app.plan import view_models
 from weir.app.workspace import Workspace
 from weir.catalog import VersionRecord
-from weir.core.errors import NotFoundError
+from weir.core.errors import LakeError, NotFoundError
+from weir.core.version import __version__
 from weir.engines import schema_record
 from weir.ingest import FileState
 from weir.quality import profile_table
@@ -18,6 +20,34 @@ from weir.quality.sample import StreamSample
 from weir.transform import SqlModel
 
 QUARANTINE_SUFFIX = "__quarantine"
+
+# What every commit says about itself, so that the lake alone can rebuild the catalog's
+# table versions (`weir catalog rebuild`). Format 1 had the run and step run only; format 2
+# adds the table's kind, the versions it was made from, and the Weir version.
+COMMIT_FORMAT = "2"
+RUN_KEY, STEP_RUN_KEY = "weir.run", "weir.step_run"
+FORMAT_KEY, KIND_KEY, PARENTS_KEY, VERSION_KEY = (
+    "weir.format",
+    "weir.kind",
+    "weir.parents",
+    "weir.version",
+)
+
+
+def commit_metadata(
+    run_id: int, token: int | None, kind: str, parents: Iterable[VersionRecord]
+) -> dict[str, str]:
+    """The commit metadata Weir writes with every version (see COMMIT_FORMAT)."""
+    record = {
+        FORMAT_KEY: COMMIT_FORMAT,
+        RUN_KEY: str(run_id),
+        KIND_KEY: kind,
+        PARENTS_KEY: json.dumps([[p.table, p.version] for p in parents]),
+        VERSION_KEY: __version__,
+    }
+    if token is not None:
+        record[STEP_RUN_KEY] = str(token)
+    return record
 
 
 class StepBase:
@@ -78,7 +108,8 @@ class StepBase:
             data = sample.passing(data)
         else:
             sample = None
-        metadata = {**(metadata or {}), "weir.run": str(self.run_id), "weir.step_run": str(token)}
+        self._refuse_lost_table(table)
+        metadata = {**(metadata or {}), **commit_metadata(self.run_id, token, kind, parents)}
         if merge_on:
             version, self.last_merge = self.ws.lake.merge(table, data, merge_on, metadata=metadata)
         else:
@@ -91,6 +122,22 @@ class StepBase:
             parents,
             description,
             sample=sample.table() if sample is not None else None,
+        )
+
+    def _refuse_lost_table(self, table: str) -> None:
+        """The catalog records versions of `table` but the lake has no such table: writing
+        would start it again at version 0, beside records of versions that are gone."""
+        if self.ws.lake.exists(table):
+            return
+        recorded = self.ws.catalog.current_version(table)
+        if recorded is None:
+            return
+        raise LakeError(
+            f"table '{table}': the catalog records versions up to {recorded.version}, but "
+            f"the lake has no table at {self.ws.lake.path(table)} (deleted or moved)",
+            fix="restore the folder from a backup of the lake; or, to build the table from "
+            "scratch, run 'weir catalog rebuild --force' (it keeps the old catalog beside "
+            "the new one and rebuilds from what the lake holds), then 'weir run'",
         )
 
     def _record(

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from weir.catalog import Catalog
+from weir.catalog import Catalog, CatalogLostError
 from weir.core.errors import WeirError
 from weir.engines import DuckDBEngine
 from weir.lake import Lake
@@ -52,15 +52,39 @@ def owner_only(workspace: Path) -> None:
         workspace.chmod(0o700)
 
 
-def open_workspace(project: Project) -> Workspace:
+def open_workspace(project: Project, *, lost_catalog_ok: bool = False) -> Workspace:
+    """The project's workspace. A catalog with no history beside a lake with tables is
+    refused (unless `lost_catalog_ok`, for the rebuild): it was lost or replaced, and running
+    on would call every step a first run and bury the lake's versions under new ones."""
     owner_only(project.workspace)
     engine_config = project.config.engine
+    lake = Lake(project.lake_root)
+    catalog = Catalog.open(project.catalog_url)
+    try:
+        if not lost_catalog_ok:
+            refuse_lost_catalog(catalog, lake)
+    except BaseException:
+        catalog.close()
+        raise
     return Workspace(
         project=project,
-        lake=Lake(project.lake_root),
-        catalog=Catalog.open(project.catalog_url),
+        lake=lake,
+        catalog=catalog,
         engine=DuckDBEngine(threads=engine_config.threads, memory_limit=engine_config.memory_limit),
         artifacts=ArtifactStore(project.artifacts_root),
+    )
+
+
+def refuse_lost_catalog(catalog: Catalog, lake: Lake) -> None:
+    tables = lake.tables()
+    if not tables or catalog.has_history():
+        return
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    raise CatalogLostError(
+        f"the catalog at {catalog.where} holds no history, but the lake at {lake.root} holds "
+        f"{len(tables)} table(s) ({shown}): the catalog was lost, emptied or replaced",
+        fix="restore the catalog from a backup, or run 'weir catalog rebuild' to rebuild its "
+        "table versions from the lake; to start over instead, delete the lake folder too",
     )
 
 

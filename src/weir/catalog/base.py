@@ -3,33 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from weir.catalog.records import RunRecord, StepRunRecord, VersionRecord
+from weir.catalog.failures import translate
+from weir.catalog.records import RunProcess, RunRecord, StepRunRecord, VersionRecord
 from weir.catalog.schema import Dataset, DatasetVersion, Run, StepRun
 
 
 class CatalogBase:
     """Each public method of the catalog is one short transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, where: str = "the catalog") -> None:
         self.engine = engine
+        self.where = where  # the file or masked URL, for messages
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
+        """One transaction. A database error leaves as a CatalogError that names the catalog
+        and the real cause (corrupt, full, unreachable), never as a driver traceback."""
         session = self._sessions()
         try:
             yield session
             session.commit()
-        except SQLAlchemyError:
-            session.rollback()
-            raise
+        except SQLAlchemyError as exc:
+            # the connection may be gone or the disk full: then there is nothing to roll back
+            with suppress(SQLAlchemyError):
+                session.rollback()
+            raise translate(exc, self.where) from exc
         finally:
             session.close()
 
@@ -69,6 +75,8 @@ def _run_record(row: Run, *, with_steps: bool) -> RunRecord:
         weir_version=row.weir_version,
         git=dict(row.git),
         steps=[_step_record(s) for s in row.steps] if with_steps else [],
+        process=RunProcess.from_record(row.process),
+        note=row.note,
     )
 
 

@@ -25,6 +25,36 @@ class StepRunRecord:
 
 
 @dataclass(frozen=True)
+class RunProcess:
+    """Which process runs a run: the pid alone is reused, so the host, the boot and the
+    process's start time (clock ticks since boot, from /proc) pin it down."""
+
+    pid: int
+    host: str
+    boot_id: str | None = None
+    start_ticks: int | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "host": self.host,
+            "boot_id": self.boot_id,
+            "start_ticks": self.start_ticks,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> RunProcess | None:
+        if not record or "pid" not in record:
+            return None
+        return cls(
+            int(record["pid"]),
+            str(record.get("host") or ""),
+            record.get("boot_id"),
+            record.get("start_ticks"),
+        )
+
+
+@dataclass(frozen=True)
 class RunRecord:
     id: int
     project: str
@@ -34,6 +64,8 @@ class RunRecord:
     weir_version: str
     git: dict[str, Any]
     steps: list[StepRunRecord] = field(default_factory=list)
+    process: RunProcess | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -33,12 +33,18 @@ class Run(Base):
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))  # running | succeeded | failed
+    # running | succeeded | failed | died (its process ended mid-way) | rebuilt (from the lake)
+    status: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     weir_version: Mapped[str] = mapped_column(String(40))
     git: Mapped[dict[str, Any]] = mapped_column(default=dict)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # schema 3: the process that runs it (pid, host, boot id, start time), so a later command
+    # can tell a live run from a killed one even after the pid is reused; and a note on how
+    # it ended when that was not by itself (died, rebuilt)
+    process: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
     steps: Mapped[list[StepRun]] = relationship(back_populates="run", order_by="StepRun.id")
 
 
@@ -48,7 +54,8 @@ class StepRun(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     step: Mapped[str] = mapped_column(String(200), index=True)
     kind: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20))  # succeeded | failed | skipped | blocked
+    # running | succeeded | failed | skipped | blocked | died | rebuilt
+    status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
     cache_key: Mapped[str | None] = mapped_column(String(64), index=True)
     key_parts: Mapped[dict[str, Any]] = mapped_column(default=dict)

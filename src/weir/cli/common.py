@@ -27,6 +27,15 @@ def _width() -> int | None:
 console = Console(highlight=False, emoji=False, width=_width())
 errors = Console(stderr=True, highlight=False, emoji=False, width=_width())
 
+
+class _Debug:
+    """`weir --debug ...` (or WEIR_DEBUG=1): tracebacks are shown; otherwise never."""
+
+    enabled = os.environ.get("WEIR_DEBUG", "") not in ("", "0")
+
+
+debug = _Debug()
+
 ProjectOption = Annotated[
     Path,
     typer.Option(
@@ -41,11 +50,29 @@ def handled() -> Iterator[None]:
     try:
         yield
     except WeirError as exc:
+        if debug.enabled:
+            errors.print_exception()
         # messages quote values, names and paths from data: shown, never read as markup
         errors.print(f"[bold red]error:[/] {safe(exc.message, lines=True)}", soft_wrap=True)
         if exc.fix:
             errors.print(f"[yellow]fix:[/] {safe(exc.fix, lines=True)}", soft_wrap=True)
         raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+
+
+def unexpected(error: BaseException) -> None:
+    """An error no Weir code expected: one line and how to get the traceback (with --debug,
+    the traceback itself)."""
+    if debug.enabled:
+        import traceback
+
+        errors.print("".join(traceback.format_exception(error)), markup=False, end="")
+    text = " ".join(str(error).split())
+    errors.print("[bold red]error:[/] ", end="")
+    errors.print(f"unexpected {type(error).__name__}: {text[:500]}", markup=False, soft_wrap=True)
+    errors.print(
+        "[yellow]fix:[/] run again with --debug for the traceback; if it repeats, report it with that",
+        soft_wrap=True,
+    )
 
 
 def open_project_workspace(project: Path) -> Any:

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from rich.status import Status
+from rich.text import Text
 
 from weir.cli import render
 from weir.cli.common import console
@@ -19,8 +20,8 @@ PLAIN_EVERY_SECONDS = 5.0
 
 
 class RunDisplay:
-    def __init__(self, *, quiet: bool, plain: bool, explain: bool) -> None:
-        self.quiet, self.plain, self.explain = quiet, plain, explain
+    def __init__(self, *, quiet: bool, plain: bool, explain: bool, debug: bool = False) -> None:
+        self.quiet, self.plain, self.explain, self.debug = quiet, plain, explain, debug
         self.step = ""
         self.last_line = 0.0
         self.status: Status | None = None
@@ -62,10 +63,16 @@ class RunDisplay:
                 f"{_clock()} {render.visible(self.step)}: {render.visible(text)}", markup=False
             )
 
+    def notice(self, text: str) -> None:
+        """What the run found before it began (a run that died before it): always shown."""
+        console.print(Text(f"{_clock()} {text}", style="yellow"))
+
     def report(self, report: Any) -> None:
         if self.quiet and report.status not in ("failed", "blocked"):
             return
         console.print(render.step_line(report, self.explain))
+        if self.debug and report.trace:
+            console.print(report.trace, markup=False, highlight=False)
 
 
 def _clock() -> str:

@@ -11,13 +11,16 @@ from rich.table import Table
 
 from weir.cli import browse, deploy, render
 from weir.cli import models as models_cli
+from weir.cli.catalog import catalog_app
 from weir.cli.common import (
     ProjectOption,
     console,
+    debug,
     errors,
     handled,
     open_project_workspace,
     table_ref,
+    unexpected,
 )
 from weir.cli.display import RunDisplay
 from weir.core.version import __version__
@@ -45,8 +48,16 @@ def main_options(
             "--version", callback=_version_callback, is_eager=True, help="Show the version."
         ),
     ] = False,
+    debug_mode: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show the traceback of errors (for a bug report). Or WEIR_DEBUG=1."
+        ),
+    ] = False,
 ) -> None:
     """Weir: from raw data to a deployed, monitored model, reproducibly."""
+    if debug_mode:
+        debug.enabled = True
 
 
 @app.command()
@@ -137,7 +148,7 @@ def execute(
     with handled():
         ws = open_project_workspace(project)
         try:
-            display = RunDisplay(quiet=quiet, plain=plain, explain=explain)
+            display = RunDisplay(quiet=quiet, plain=plain, explain=explain, debug=debug.enabled)
             with display:
                 result = run_project(
                     ws,
@@ -147,6 +158,7 @@ def execute(
                     on_start=display.started,
                     on_report=display.report,
                     on_progress=display.progress,
+                    on_notice=display.notice,
                     only=only,
                 )
             if dry_run and not quiet:
@@ -254,9 +266,12 @@ def runs(
     limit: Annotated[int, typer.Option(min=1)] = 20,
 ) -> None:
     """Past runs, or one run's steps with why each ran or was skipped."""
+    from weir.app.liveness import reap_dead_runs
+
     with handled():
         ws = open_project_workspace(project)
         try:
+            reap_dead_runs(ws.catalog, lock_held=False, by="weir runs")
             if run_id is None:
                 console.print(render.runs_table(ws.catalog.runs(limit)))
                 return
@@ -348,7 +363,7 @@ def demo(
         serve_sample(console, directory)
 
 
-app.command(name="catalog")(browse.catalog)
+app.add_typer(catalog_app, name="catalog")
 app.add_typer(models_cli.models_app, name="models")
 app.command(name="train")(models_cli.train)
 app.command(name="serve")(deploy.serve)
@@ -359,9 +374,15 @@ app.command(name="lineage")(browse.lineage)
 
 
 def main() -> None:
-    """Entry point of the `weir` script."""
+    """Entry point of the `weir` script. No traceback reaches the user without --debug: an
+    error Weir did not expect is one line, and the process exits 1."""
     try:
         app()
     except KeyboardInterrupt:
         errors.print("interrupted; completed steps are recorded and will not re-run")
         sys.exit(130)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # a library's panic (pyo3's PanicException) included
+        unexpected(exc)
+        sys.exit(1)

@@ -22,6 +22,8 @@ STATUS_STYLE = {
     "blocked": "yellow",
     "planned": "cyan",
     "running": "cyan",
+    "died": "bold red",
+    "rebuilt": "magenta",
 }
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "accuracy", "rmse", "mae", "r2")
 
@@ -68,6 +70,8 @@ def step_line(report: StepReport, explain: bool = False) -> str:
         for part, digest in report.key.parts.items():
             label = report.key.labels.get(part, "")
             line += f"\n{'':>12}{part:<28} {digest[:12]} {label}"
+    for found in report.summary.get("recovered", []):  # what a killed run had left behind
+        line += f"\n{'':>10} [cyan]recovered: {safe(found, lines=True)}[/]"
     for warning in report.summary.get("warnings", []):
         line += f"\n{'':>10} [yellow]warning: {safe(warning, lines=True)}[/]"
     if report.error:
@@ -212,9 +216,10 @@ def models_table(records: list[ModelVersionRecord]) -> Table:
 
 
 def runs_table(records: list[RunRecord]) -> Table:
+    """Runs, newest first. A run whose process died says so, with its pid, in `note`."""
     table = Table(title="Runs", title_justify="left")
-    for column in ("run", "status", "started (UTC)", "seconds", "weir", "git"):
-        table.add_column(column)
+    for column in ("run", "status", "started (UTC)", "seconds", "weir", "git", "note"):
+        table.add_column(column, overflow="fold")
     for r in records:
         seconds = (r.finished_at - r.started_at).total_seconds() if r.finished_at else None
         git = (
@@ -229,8 +234,15 @@ def runs_table(records: list[RunRecord]) -> Table:
             f"{seconds:.1f}" if seconds is not None else "",
             cell(r.weir_version),
             cell(git),
+            cell(r.note or _running_note(r)),
         )
     return table
+
+
+def _running_note(run: RunRecord) -> str:
+    if run.status == "running" and run.process is not None:
+        return f"pid {run.process.pid} on {run.process.host}"
+    return ""
 
 
 def where_lines(ws: Workspace) -> list[str]:

@@ -40,6 +40,9 @@ class StepReport:
     error: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    # the traceback of an unexpected error: for --debug and the catalog, never in `error`
+    trace: str | None = None
+    recorded: bool = False  # History has it (steps that ran); the rest are recorded by the app
 
 
 class Executor(Protocol):
@@ -123,9 +126,18 @@ class Runner:
             )
         except WeirError as exc:
             return StepReport(step, "failed", "inputs could not be read", error=str(exc))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            report = StepReport(step, "failed", "inputs could not be read", error=_unexpected(exc))
+            report.trace = "".join(traceback.format_exception(exc))
+            return report
         prior = self.history.last_success(step)
         forced = force is True or (not isinstance(force, bool) and step.name in force)
-        reason = self._why_run(step, key, prior, forced)
+        try:
+            reason = self._why_run(step, key, prior, forced)
+        except WeirError as exc:
+            return StepReport(step, "failed", "its output could not be checked", error=str(exc))
         if reason is None:
             assert prior is not None
             return StepReport(step, "skipped", f"unchanged since run {prior.run_id}", key=key)
@@ -146,10 +158,12 @@ class Runner:
             changes = explain_change(prior.key_record, key)
             return "; ".join(changes) if changes else "cache key changed"
         if not self.executor.output_present(step, prior):
-            return "its output is missing from the lake"
+            return "its output in the lake is missing or damaged"
         return None
 
     def _execute(self, step: Step, key: CacheKey, reason: str) -> StepReport:
+        """Run one step and record how it ended, whatever it raised: a step that failed is
+        recorded as failed, never left 'running' while its process goes on."""
         self.on_start(step)
         token = self.history.step_started(step)
         started = time.perf_counter()
@@ -158,15 +172,45 @@ class Runner:
             report = StepReport(step, "succeeded", reason, key=key, summary=summary)
         except WeirError as exc:
             report = StepReport(step, "failed", reason, key=key, error=str(exc))
-        except Exception as exc:
-            tail = "".join(traceback.format_exception(exc, limit=-4))
-            report = StepReport(
-                step,
-                "failed",
-                reason,
-                key=key,
-                error=f"unexpected {type(exc).__name__}: {exc}\n{tail}",
-            )
+        except (KeyboardInterrupt, SystemExit) as exc:
+            report = StepReport(step, "failed", reason, key=key, error=_interrupted(exc))
+            report.seconds = time.perf_counter() - started
+            self._record(token, report)
+            raise
+        except BaseException as exc:  # a library's panic (pyo3's PanicException) included
+            report = StepReport(step, "failed", reason, key=key, error=_unexpected(exc))
+            report.trace = "".join(traceback.format_exception(exc))
         report.seconds = time.perf_counter() - started
-        self.history.step_finished(token, report)
+        self._record(token, report)
         return report
+
+    def _record(self, token: int, report: StepReport) -> None:
+        """Tell History how the step ended. If that fails (the catalog's disk is full), the
+        run cannot go on unrecorded: the error says what failed and what the step did."""
+        try:
+            self.history.step_finished(token, report)
+            report.recorded = True
+        except WeirError as exc:
+            outcome = report.status + (
+                f" ({(report.error or '').splitlines()[0]})" if report.error else ""
+            )
+            exc.message += (
+                f"; the outcome of step {report.step.name} ({outcome}) could not be recorded"
+            )
+            raise
+
+
+def _unexpected(error: BaseException) -> str:
+    """One line for an error no Weir code expected: its type and message, without the
+    traceback (that is kept in StepReport.trace for --debug)."""
+    text = " ".join(str(error).split())
+    if len(text) > 500:
+        text = text[:500] + " …"
+    return (
+        f"unexpected {type(error).__name__}: {text}\n"
+        "  fix: run again with --debug for the traceback; if it repeats, report it with that"
+    )
+
+
+def _interrupted(error: BaseException) -> str:
+    return "interrupted" if isinstance(error, KeyboardInterrupt) else "the process was stopped"

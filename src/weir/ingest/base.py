@@ -48,6 +48,14 @@ class SourceRead:
     detail: dict[str, Any] = field(default_factory=dict)
     lines: LineCounts | None = None
 
+    def release(self) -> None:
+        """Let go of the stream. Its generators refer back to this object (they count rows
+        into it) and pyarrow's reader holds them from C++, where the garbage collector cannot
+        see the cycle: a stream that was never read to its end (a load refused before its
+        first batch, a write that failed) would otherwise keep its DuckDB connection and
+        result alive until exit, and DuckDB reports them leaked ('nanobind: leaked ...')."""
+        self.batches = pa.RecordBatchReader.from_batches(self.batches.schema, iter(()))
+
     def rejects(self) -> pa.Table:
         """Records set aside, with place and reason. Call after streaming."""
         tables = [QUARANTINE_SCHEMA.empty_table()]

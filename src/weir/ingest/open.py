@@ -30,9 +30,11 @@ def open_source(
     scratch: Path | None = None,
 ) -> Iterator[SourceRead]:
     """Open a streaming read; `prior` is the state committed with the table's last load.
-    `careful` and `scratch`: a file source's second attempt, after `RereadError`."""
+    `careful` and `scratch`: a file source's second attempt, after `RereadError`.
+    However the caller leaves, the stream is released before the connector closes (see
+    SourceRead.release)."""
     if isinstance(source, FileSource):
-        with read_files(
+        opened = read_files(
             engine,
             root,
             name,
@@ -42,11 +44,13 @@ def open_source(
             observed=observed,
             careful=careful,
             scratch=scratch,
-        ) as read:
-            yield read
+        )
     elif isinstance(source, SqlSource):
-        with read_sql(root, name, source, prior=prior, progress=progress) as read:
-            yield read
+        opened = read_sql(root, name, source, prior=prior, progress=progress)
     else:
-        with read_http(engine, name, source, progress=progress) as read:
+        opened = read_http(engine, name, source, progress=progress)
+    with opened as read:
+        try:
             yield read
+        finally:
+            read.release()

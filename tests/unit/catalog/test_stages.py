@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from weir.catalog import Catalog
+from weir.catalog.schema import SCHEMA_VERSION
 from weir.core import ConfigError, NotFoundError
 
 
@@ -108,4 +109,4 @@ def test_a_schema_1_catalog_is_upgraded_in_place(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "catalog.db") as db:
         assert db.execute(
             "SELECT value FROM weir_meta WHERE key = 'schema_version'"
-        ).fetchone() == ("2",)
+        ).fetchone() == (str(SCHEMA_VERSION),)

@@ -174,7 +174,7 @@ def test_missing_output_forces_a_rerun() -> None:
     assert executor.executed == ["final"]
     assert {r.step.name: r.reason for r in reports}[
         "final"
-    ] == "its output is missing from the lake"
+    ] == "its output in the lake is missing or damaged"
 
 
 def test_force_and_dry_run() -> None:

@@ -1,0 +1,213 @@
+"""What can be wrong with a lake table, found before a reader trips over it, and what can go
+wrong writing one, said as its real cause.
+
+A version is its Delta log entries plus the data files they list, each with the size it
+was written at. A file that is gone (deleted, vacuumed) or not that size (truncated, half
+copied) means the version cannot be read whole; it is named with the table and the version
+instead of surfacing later as a Parquet reader's traceback. A log with a gap (a commit file
+missing) is named the same way.
+
+A write fails for one of two reasons that must not be confused: the rows fed to it failed
+(a source broke off, a type changed mid-stream) or the lake could not store them (a full
+disk, a file-size limit, permissions). The message says which, with the cause itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from weir.core.errors import LakeError, Terminal, WeirError
+
+
+@dataclass(frozen=True)
+class DamagedFile:
+    """A data file a version lists: missing (`actual` None) or not the size it was written."""
+
+    name: str
+    expected: int
+    actual: int | None
+
+    def describe(self) -> str:
+        if self.actual is None:
+            return f"{self.name} is missing"
+        return f"{self.name} has {self.actual:,} of {self.expected:,} bytes"
+
+
+class MissingDataError(LakeError):
+    """A table version lists data files that are gone or damaged."""
+
+    def __init__(
+        self, table: str, version: int, files: Sequence[DamagedFile], total: int, latest: int
+    ) -> None:
+        shown = "; ".join(f.describe() for f in files[:3])
+        more = f"; and {len(files) - 3} more" if len(files) > 3 else ""
+        gone = all(f.actual is None for f in files)
+        what = "missing" if gone else "missing or damaged"
+        if version == latest:
+            fix = (
+                "restore the file(s) from a backup of the lake; or build the table again: "
+                "'weir run' rebuilds it, and 'weir run --full-refresh' is needed for a table "
+                "loaded or built incrementally (its earlier rows are only in the lake)"
+            )
+        else:
+            fix = (
+                f"version {version}'s files were removed (by a vacuum or by hand): read a "
+                f"newer version (the latest is {latest}), or restore them from a backup"
+            )
+        super().__init__(
+            f"table '{table}' version {version}: {len(files)} of its {total} data file(s) "
+            f"{'are' if len(files) > 1 else 'is'} {what} ({shown}{more}); "
+            "its rows cannot be read",
+            fix=fix,
+        )
+        self.table, self.version, self.files = table, version, list(files)
+
+
+class BrokenLogError(LakeError):
+    """The table's Delta log cannot be read (a commit file missing, or unreadable)."""
+
+
+class InputStreamError(WeirError, Terminal):
+    """The rows being written failed, not the lake: a source or query broke off."""
+
+
+def damaged_files(root: Path, delta: DeltaTable) -> tuple[list[DamagedFile], int]:
+    """The data files of `delta`'s version that are gone or not the size the log recorded,
+    and how many files the version has. One stat per file; nothing is read."""
+    actions = pa.table(delta.get_add_actions(flatten=False))
+    paths = actions.column("path").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    damaged = []
+    for path, expected in zip(paths, sizes, strict=True):
+        local = _local(root, str(path))
+        try:
+            actual: int | None = local.stat().st_size
+        except FileNotFoundError:
+            actual = None
+        if actual is None or (expected is not None and actual != int(expected)):
+            damaged.append(DamagedFile(local.name, int(expected or 0), actual))
+    return damaged, len(paths)
+
+
+def _local(root: Path, path: str) -> Path:
+    """A data file's path from the log: relative and percent-encoded, or a file:// URI."""
+    if "://" in path:
+        return Path(unquote(urlparse(path).path))
+    return root / unquote(path)
+
+
+_LOG_NAME = re.compile(r"^(\d{20})\.(json|checkpoint\.parquet)$")
+
+
+def log_gap(root: Path) -> int | None:
+    """The first commit number missing from the table's log after its newest checkpoint (the
+    versions a reader needs), or None when the log has no gap."""
+    commits: set[int] = set()
+    checkpoints: set[int] = set()
+    for entry in (root / "_delta_log").iterdir():
+        found = _LOG_NAME.match(entry.name)
+        if found:
+            (commits if found.group(2) == "json" else checkpoints).add(int(found.group(1)))
+    if not commits:
+        return None
+    start = max((c for c in checkpoints if c <= max(commits)), default=0)
+    expected = range(start + 1 if start in checkpoints else start, max(commits) + 1)
+    return next((v for v in expected if v not in commits), None)
+
+
+def broken_log(table: str, root: Path, cause: str) -> BrokenLogError:
+    gap = log_gap(root)
+    if gap is not None:
+        name = f"_delta_log/{gap:020d}.json"
+        return BrokenLogError(
+            f"table '{table}': the Delta log at {root} is missing commit {gap} ({name}); "
+            "the table cannot be read past it",
+            fix=f"restore {name} from a backup of the lake. Without it, the table's data is "
+            "lost from that commit on: move the table's folder aside, run 'weir catalog "
+            "rebuild --force', then 'weir run' to load it again",
+        )
+    return BrokenLogError(
+        f"table '{table}': the Delta log at {root} cannot be read: {first_line(cause)}",
+        fix="restore the table's _delta_log folder from a backup of the lake",
+    )
+
+
+# writing ------------------------------------------------------------------------------------
+
+
+def watched(data: pa.RecordBatchReader, failures: list[BaseException]) -> pa.RecordBatchReader:
+    """`data`, with any error raised while producing its batches kept in `failures`: the
+    Delta writer turns such an error into its own text, and the real cause would be lost."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from data
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # pyo3 panics derive from BaseException
+            failures.append(exc)
+            raise
+
+    return pa.RecordBatchReader.from_batches(data.schema, batches())
+
+
+def stream_failure(table: str, error: BaseException) -> BaseException:
+    """The error to raise when the rows fed to a write failed: the stream's own error if it
+    is Weir's (it names its place), else one that names the table and the real cause."""
+    if isinstance(error, WeirError | KeyboardInterrupt | SystemExit):
+        return error
+    if isinstance(error, OSError) and error.errno in _FIXES:  # e.g. staging rejects, disk full
+        where = f" ({error.filename})" if error.filename else ""
+        return LakeError(
+            f"the load of table '{table}' failed: {os.strerror(error.errno)}{where}; "
+            "nothing was committed",
+            fix=_FIXES[error.errno],
+        )
+    return InputStreamError(
+        f"the rows for table '{table}' could not be read: {type(error).__name__}: "
+        f"{first_line(str(error))}; nothing was committed",
+        fix="the cause is in what feeds the table (its source or query), not in the lake; "
+        "run again with --debug for the traceback",
+    )
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+_FIXES = {
+    errno.ENOSPC: "free space on the disk that holds the workspace, then run again",
+    errno.EDQUOT: "free space within your disk quota, then run again",
+    errno.EFBIG: "a file-size limit stopped the write ('ulimit -f'); raise it, then run again",
+    errno.EACCES: "check that you may write to the workspace folder",
+    errno.EPERM: "check that you may write to the workspace folder",
+    errno.EROFS: "the workspace is on a read-only file system; put it on a writable one",
+}
+
+
+def write_failure(table: str, target: Path, error: BaseException, action: str) -> LakeError:
+    """The lake could not store the rows: say why, from the OS error when there is one."""
+    code = error.errno if isinstance(error, OSError) else None
+    if code is None:
+        found = _OS_ERROR.search(str(error))
+        code = int(found.group(1)) if found else None
+    cause = os.strerror(code) if code is not None else first_line(str(error))
+    fix = _FIXES.get(code or -1, "run again with --debug for the details")
+    return LakeError(
+        f"could not {action} table '{table}' at {target}: {cause}; nothing was committed",
+        fix=fix,
+    )
+
+
+def first_line(text: str) -> str:
+    """The message without what libraries append: tracebacks, 'Detail:' blocks, URLs' dumps."""
+    text = text.split("Detail: Python exception", 1)[0]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    line = lines[0] if lines else text.strip()
+    return line if len(line) <= 400 else line[:400] + " …"
