@@ -59,7 +59,11 @@ def open_workspace(project: Project) -> Workspace:
         project=project,
         lake=Lake(project.lake_root),
         catalog=Catalog.open(project.catalog_url),
-        engine=DuckDBEngine(threads=engine_config.threads, memory_limit=engine_config.memory_limit),
+        engine=DuckDBEngine(
+            threads=engine_config.threads,
+            memory_limit=engine_config.memory_limit,
+            temp_directory=project.workspace / "tmp",  # spilled rows stay in the workspace
+        ),
         artifacts=ArtifactStore(project.artifacts_root),
     )
 

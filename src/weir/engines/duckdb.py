@@ -6,6 +6,10 @@ Parquet files of the input versions, and the configuration is locked. Only then 
 inputs registered and views created (DuckDB reads what a view names when it is created, so
 a view made earlier could read any file), and every statement, views included, is checked
 against the allow-list of `weir.engines.sandbox` on DuckDB's own parse tree.
+
+A query that outgrows `memory_limit` spills rows to `temp_directory` (the workspace's
+`tmp/`), never to DuckDB's default `.tmp` under the current directory; an engine given no
+directory does not spill. Errors met while a result streams are SqlErrors like the rest.
 """
 
 from __future__ import annotations
@@ -13,18 +17,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from weir.core.tables import TableFiles
 from weir.engines.base import Fingerprint, Readable, SqlError
 from weir.engines.sandbox import CONNECT_CONFIG, check_sql
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-BATCH_ROWS = 122_880
+BATCH_ROWS = 122_880  # DuckDB's row-group size: batches map onto its vectors cleanly
 
 
 def _ident(name: str) -> str:
@@ -35,15 +38,32 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# DuckDB's row-group size: batches map onto its vectors cleanly
+def _engine_errors(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """`reader`'s batches; an error DuckDB meets while they stream (Arrow passes it on as
+    an OSError) becomes a SqlError, as it is when met before the first batch."""
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (duckdb.Error, OSError, pa.ArrowException) as exc:
+            raise SqlError(str(exc)) from None
+        yield batch
 
 
 class DuckDBEngine:
     name = "duckdb"
 
-    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: Path | None = None,
+    ) -> None:
         self.threads = threads
         self.memory_limit = memory_limit
+        self.temp_directory = temp_directory
 
     def settings(self) -> Mapping[str, Any]:
         # Threads and memory change speed, not results, so they stay out of cache keys.
@@ -51,15 +71,21 @@ class DuckDBEngine:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A fresh in-memory connection with Weir's settings (UTC, limits, no extension is
-        ever installed or loaded on demand, no Python variable is scanned as a table)."""
+        ever installed or loaded on demand, no Python variable is scanned as a table, rows
+        spill only to this engine's own directory, no progress bar on standard output)."""
         config: dict[str, Any] = dict(CONNECT_CONFIG)
         if self.threads:
             config["threads"] = self.threads
         if self.memory_limit:
             config["memory_limit"] = self.memory_limit
+        if self.temp_directory is not None:
+            self.temp_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            config["temp_directory"] = str(self.temp_directory)
         connection = duckdb.connect(":memory:", config=config)
         # Timestamps are stored in UTC; without this, TIMESTAMPTZ would render in local time.
         connection.execute("SET TimeZone = 'UTC'")
+        # The bar is drawn on standard output once a query runs 2 s: into the CLI's output.
+        connection.execute("SET enable_progress_bar = false")
         return connection
 
     @contextmanager
@@ -86,7 +112,7 @@ class DuckDBEngine:
                 reader = relation.to_arrow_reader(BATCH_ROWS)
             except duckdb.Error as exc:
                 raise SqlError(str(exc)) from None
-            yield reader
+            yield pa.RecordBatchReader.from_batches(reader.schema, _engine_errors(reader))
         finally:
             connection.close()
 

@@ -30,12 +30,15 @@ import duckdb
 from weir.engines.base import SqlError
 
 # Settings given to every connection before anything runs: nothing is fetched or loaded
-# behind Weir's back, and Python variables are never scanned as tables.
+# behind Weir's back, Python variables are never scanned as tables, and rows never spill to
+# disk (DuckDB's default is `.tmp` under the current directory, outside the workspace; an
+# engine that may spill names its own directory, see DuckDBEngine).
 CONNECT_CONFIG: dict[str, Any] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
     "python_enable_replacements": False,
+    "temp_directory": "",
 }
 
 TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
