@@ -87,6 +87,9 @@ class SandboxError(SqlError):
         super().__init__(message, fix=fix)
         self.offset = offset
 
+    def without_values(self) -> str:
+        return self.message  # said of the SQL before it ran: it quotes no data
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -328,3 +331,35 @@ def check_sql(
             fix=first.fix,
             offset=character_offset(sql, first.location),
         )
+
+
+def columns_named(sql: str, connection: duckdb.DuckDBPyConnection | None = None) -> set[str] | None:
+    """The columns a statement over a table `t` names (lower case; `t.x` names `x`), or
+    None when it may read columns it does not name: `*` (other than `count(*)`),
+    `COLUMNS(...)`, a positional reference (`#1`). The row itself (`to_json(t)`) is named
+    `t`, and a lambda's parameter by its name: callers compare with the columns they know."""
+    if connection is None:
+        with parser() as own:
+            return columns_named(sql, own)
+    tree = _serialise(connection, sql)
+    if tree.get("error"):
+        return None
+    named: set[str] = set()
+    for node in _nodes(tree.get("statements", [])):
+        kind = node.get("class")
+        if kind in ("STAR", "POSITIONAL_REFERENCE"):
+            return None
+        if kind == "COLUMN_REF":
+            parts = [str(p).lower() for p in node.get("column_names", [])]
+            named.add(parts[1] if len(parts) > 1 and parts[0] == "t" else parts[0])
+    return named
+
+
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(tree, dict):
+        yield tree
+        for value in tree.values():
+            yield from _nodes(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _nodes(value)
