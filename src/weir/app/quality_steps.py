@@ -41,15 +41,20 @@ class _RuleFailure:
             "(e.g. try_cast instead of CAST)",
         )
 
-    def guard(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except SqlError as exc:
-                raise self(exc) from None
-            yield batch
+    def guard(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        """`reader`, whose engine errors (met while it streams) become this step error."""
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except SqlError as exc:
+                    raise self(exc) from None
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 class QualitySteps(StepBase):

@@ -123,9 +123,12 @@ sources:
   people:
     format: csv
     path: data/people.csv
+    columns: {id: int64, email: string, born: string}
 checks:
   people:
-    - {rule: expression, expression: "CAST(born AS DATE) < current_date", severity: quarantine}
+    - rule: expression
+      expression: "CASE WHEN id < 0 THEN CAST(email AS DATE) < current_date ELSE true END"
+      severity: quarantine
 governance:
   key: ${WEIR_TEST_KEY}
   columns:
@@ -134,16 +137,18 @@ governance:
 """
 
 
+@pytest.mark.parametrize("good_rows", [1, 150_000])  # the bad one in the first batch, or later
 def test_a_quarantine_rule_that_fails_names_itself_and_quotes_no_pii(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, good_rows: int
 ) -> None:
     from weir.app import open_workspace, run_project
     from weir.project import load_project
 
     monkeypatch.setenv("WEIR_TEST_KEY", "k" * 32)
     (tmp_path / "data").mkdir()
+    good = "".join(f"{i},ann{i}.secret@example.com,1961-02-03\n" for i in range(good_rows))
     (tmp_path / "data" / "people.csv").write_text(
-        "id,email,born\n1,ann.secret@example.com,1961-02-03\n2,bob.secret@example.com,notadate-secret\n"
+        f"id,email,born\n{good}-1,bob.secret@example.com,notadate-secret\n"
     )
     (tmp_path / "weir.yaml").write_text(PROJECT)
     ws = open_workspace(load_project(tmp_path))
