@@ -69,6 +69,14 @@ class DuckDBEngine:
         # Threads and memory change speed, not results, so they stay out of cache keys.
         return {"engine": self.name, "duckdb": duckdb.__version__}
 
+    def scratch(self) -> Path | None:
+        """The directory for rows that do not fit in memory and files a load spools (made
+        owner-only when first asked for), or None when it has none: DuckDB then does not
+        spill, and a load spools to the system's temporary directory."""
+        if self.temp_directory is not None:
+            self.temp_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.temp_directory
+
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A fresh in-memory connection with Weir's settings (UTC, limits, no extension is
         ever installed or loaded on demand, no Python variable is scanned as a table, rows
@@ -78,9 +86,9 @@ class DuckDBEngine:
             config["threads"] = self.threads
         if self.memory_limit:
             config["memory_limit"] = self.memory_limit
-        if self.temp_directory is not None:
-            self.temp_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            config["temp_directory"] = str(self.temp_directory)
+        scratch = self.scratch()
+        if scratch is not None:
+            config["temp_directory"] = str(scratch)
         connection = duckdb.connect(":memory:", config=config)
         # Timestamps are stored in UTC; without this, TIMESTAMPTZ would render in local time.
         connection.execute("SET TimeZone = 'UTC'")

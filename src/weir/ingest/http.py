@@ -116,7 +116,8 @@ def read_http(
     progress: Progress | None = None,
 ) -> Iterator[SourceRead]:
     fetch = Fetcher(name, source)
-    with tempfile.TemporaryDirectory(prefix="weir-http-") as spool_dir:
+    # in the engine's own directory (the workspace's tmp/): the records are raw data
+    with tempfile.TemporaryDirectory(prefix="weir-http-", dir=engine.scratch()) as spool_dir:
         spool = Path(spool_dir) / "records.ndjson"
         places, total_bytes, page_count = _spool(fetch, spool, progress)
         connection = engine.connect()
@@ -199,7 +200,14 @@ def _spool(fetch: Fetcher, spool: Path, progress: Progress | None) -> tuple[list
                 else:
                     places.append(f"page {number} record {index}")
                 line = json.dumps(record, ensure_ascii=False)
-                written += len(line) + 1
+                written += len(line.encode()) + 1
+                if written > source.max_total_bytes:
+                    raise fetch.error(
+                        f"page {number}: the records pass max_total_bytes "
+                        f"({source.max_total_bytes:,}) in all; the pagination may not end",
+                        f"raise sources.{fetch.name}.max_total_bytes if the API is this large, "
+                        "or load less per run (incremental parameters); nothing was committed",
+                    )
                 out.write(line + "\n")
             if progress is not None:
                 progress(len(places), written)
