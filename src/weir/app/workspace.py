@@ -63,6 +63,7 @@ def open_workspace(project: Project) -> Workspace:
             threads=engine_config.threads,
             memory_limit=engine_config.memory_limit,
             temp_directory=project.workspace / "tmp",  # spilled rows stay in the workspace
+            query_timeout_seconds=engine_config.query_timeout_seconds,
         ),
         artifacts=ArtifactStore(project.artifacts_root),
     )

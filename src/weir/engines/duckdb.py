@@ -14,7 +14,9 @@ directory does not spill. Errors met while a result streams are SqlErrors like t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +40,39 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _engine_errors(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+class _Timeout:
+    """Interrupts a connection's query once `seconds` have passed (None: never), and says
+    so in the error that follows instead of DuckDB's bare 'Interrupted'."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self.timer: threading.Timer | None = None
+        if seconds is not None:
+            self.timer = threading.Timer(seconds, self._expire, args=(connection,))
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _expire(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self.expired = True
+        with contextlib.suppress(duckdb.Error):  # the query may have ended just now
+            connection.interrupt()
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def error(self, exc: BaseException) -> SqlError:
+        if self.expired:
+            return SqlError(
+                f"the query ran longer than engine.query_timeout_seconds ({self.seconds:g} s) "
+                "and was stopped",
+                fix="make the query cheaper, or raise engine.query_timeout_seconds in weir.yaml",
+            )
+        return SqlError(str(exc))
+
+
+def _engine_errors(reader: pa.RecordBatchReader, timeout: _Timeout) -> Iterator[pa.RecordBatch]:
     """`reader`'s batches; an error DuckDB meets while they stream (Arrow passes it on as
     an OSError) becomes a SqlError, as it is when met before the first batch."""
     while True:
@@ -47,7 +81,7 @@ def _engine_errors(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         except StopIteration:
             return
         except (duckdb.Error, OSError, pa.ArrowException) as exc:
-            raise SqlError(str(exc)) from None
+            raise timeout.error(exc) from None
         yield batch
 
 
@@ -60,10 +94,12 @@ class DuckDBEngine:
         threads: int | None = None,
         memory_limit: str | None = None,
         temp_directory: Path | None = None,
+        query_timeout_seconds: float | None = None,
     ) -> None:
         self.threads = threads
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
+        self.query_timeout_seconds = query_timeout_seconds
 
     def settings(self) -> Mapping[str, Any]:
         # Threads and memory change speed, not results, so they stay out of cache keys.
@@ -105,8 +141,11 @@ class DuckDBEngine:
         views: Mapping[str, str] | None = None,
     ) -> Iterator[pa.RecordBatchReader]:
         """Run one SELECT over `tables`; `params` fill $name placeholders (never spliced into
-        the text, so a secret passed this way cannot appear in an error message)."""
+        the text, so a secret passed this way cannot appear in an error message). With
+        `query_timeout_seconds`, the query is stopped when it has run that long, the time
+        its result takes to stream out included."""
         connection = self._sandbox(tables, views or {})
+        timeout = _Timeout(connection, self.query_timeout_seconds)
         try:
             check_sql(sql, [*tables, *(views or {})], connection)
             try:
@@ -119,9 +158,10 @@ class DuckDBEngine:
                     )
                 reader = relation.to_arrow_reader(BATCH_ROWS)
             except duckdb.Error as exc:
-                raise SqlError(str(exc)) from None
-            yield pa.RecordBatchReader.from_batches(reader.schema, _engine_errors(reader))
+                raise timeout.error(exc) from None
+            yield pa.RecordBatchReader.from_batches(reader.schema, _engine_errors(reader, timeout))
         finally:
+            timeout.cancel()
             connection.close()
 
     def _sandbox(

@@ -95,3 +95,29 @@ def test_an_error_met_while_streaming_is_a_sql_error() -> None:
     ):
         reader.read_all()
     assert "Conversion Error" in caught.value.message
+
+
+def test_a_query_that_runs_past_the_timeout_is_stopped() -> None:
+    """`range(1e13)` would count for hours; engine.query_timeout_seconds stops it."""
+    engine = DuckDBEngine(threads=1, query_timeout_seconds=0.5)
+    with (
+        pytest.raises(SqlError) as caught,
+        engine.query("SELECT count(*) AS n FROM range(10000000000000)", {}) as reader,
+    ):
+        reader.read_all()
+    assert "query_timeout_seconds (0.5 s)" in caught.value.message
+    assert caught.value.fix and "engine.query_timeout_seconds" in caught.value.fix
+    with engine.query("SELECT 1 AS one", {}) as reader:  # a quick one is not touched
+        assert reader.read_all().to_pylist() == [{"one": 1}]
+
+
+def test_the_timeout_is_a_key_of_the_engine(tmp_path: Path) -> None:
+    from weir.app import open_workspace
+    from weir.project import load_project
+
+    (tmp_path / "weir.yaml").write_text("name: t\nengine: {query_timeout_seconds: 90}\n")
+    ws = open_workspace(load_project(tmp_path))
+    try:
+        assert ws.engine.query_timeout_seconds == 90
+    finally:
+        ws.close()
