@@ -55,3 +55,21 @@ def test_no_error_outside_a_run_shows_a_secret(
     assert result.returncode != 0 or command == ("validate",), output  # it opens no catalog
     assert PASSWORD not in output and PASSWORD[:8] not in output, output
     assert "Traceback" not in output
+
+
+def test_a_debug_traceback_is_masked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `--debug` prints for an error Weir did not expect goes through the same mask."""
+    import click
+
+    from weir.cli.common import masked_traceback
+
+    monkeypatch.setenv("CATALOG_PW", PASSWORD)
+    (tmp_path / "weir.yaml").write_text("name: p\n" + CASES["password in the user info"])
+    try:
+        raise RuntimeError(f"driver said: could not use {PASSWORD} for postgres")
+    except RuntimeError as error:
+        with click.Context(click.Command("run"), obj=None) as context:
+            context.params["project"] = tmp_path
+            text = masked_traceback(error)
+    assert "RuntimeError: driver said: could not use *** for postgres" in text
+    assert "Traceback" in text and PASSWORD not in text

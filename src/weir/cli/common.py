@@ -61,6 +61,14 @@ def masked(text: str) -> str:
     return command_secrets().redact(text)
 
 
+def masked_traceback(error: BaseException) -> str:
+    """The traceback of an error Weir did not expect, for `--debug`: code and exception
+    messages (never local variables), masked as every other error is."""
+    import traceback
+
+    return masked("".join(traceback.format_exception(error)))
+
+
 def command_secrets() -> Secrets:
     """The secrets of the project the running command was pointed at (`--project`, or the
     current directory), or none when there is none or its file does not load (the loader
