@@ -17,7 +17,14 @@ from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text
 from weir.dag import Step
 from weir.engines import SqlError
-from weir.engines.split import RAW_COLUMN, REJECT_COLUMN, Diverted, split_stream, without_helpers
+from weir.engines.split import (
+    RAW_COLUMN,
+    REJECT_COLUMN,
+    RESERVED_PREFIX,
+    Diverted,
+    split_stream,
+    without_helpers,
+)
 from weir.governance import governance_params, policy_sql
 from weir.quality import compiled_checks, run_checks
 from weir.quality.cleaning import Chain, StageReport, apply_rule
@@ -142,6 +149,14 @@ class QualitySteps(StepBase):
             yield data, diverted
             return
         names = set(data.schema.names)
+        reserved = sorted(n for n in names if n.lower().startswith(RESERVED_PREFIX))
+        if reserved:
+            raise StepError(
+                f"quarantine check on {table}",
+                f"column '{reserved[0]}' starts with '{RESERVED_PREFIX}', which Weir reserves "
+                "for its own columns (a row's quarantine reason and text)",
+                fix=f"rename the column in the step that makes {table}",
+            )
         for rule in rules:
             missing = [c for c in rule.columns if c not in names]
             if missing:
