@@ -21,7 +21,7 @@ from weir.app.workspace import Workspace
 from weir.core.secrets import Secrets, display_url, url_secrets
 from weir.core.version import __version__
 from weir.dag import Step, StepReport
-from weir.ingest.http_fetch import split_userinfo
+from weir.ingest.http_fetch import deadline_opener, split_userinfo
 from weir.project.model import OpenLineageConfig
 
 PRODUCER = f"https://weir.dev/weir/{__version__}"
@@ -131,25 +131,27 @@ class OpenLineageEmitter:
     def _post(self, url: str, text: str) -> None:
         """POST one event. User info in the URL becomes a Basic header (urllib would look
         'user:password@host' up in DNS); redirects are not followed, so that header goes
-        nowhere else; the answer is read only in part."""
+        nowhere else; the answer is read only in part; and `timeout_seconds` bounds the
+        whole request, so an endpoint answering a byte at a time cannot hold the run."""
         bare, basic = split_userinfo(url)
         headers = {"Content-Type": "application/json"}
         if basic:
             headers["Authorization"] = f"Basic {basic}"
         request = urllib.request.Request(bare, data=text.encode(), headers=headers, method="POST")
-        opener = urllib.request.OpenerDirector()
-        for handler in (
-            urllib.request.ProxyHandler(),
-            urllib.request.HTTPHandler(),
-            urllib.request.HTTPSHandler(),
-            urllib.request.HTTPDefaultErrorHandler(),
-            urllib.request.HTTPErrorProcessor(),
-        ):
-            opener.add_handler(handler)
-        try:
-            with opener.open(request, timeout=self.config.timeout_seconds) as response:
-                response.read(65536)
-        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        seconds = self.config.timeout_seconds
+        with deadline_opener(seconds) as (opener, deadline):
+            try:
+                with opener.open(request, timeout=seconds) as response:
+                    response.read(65536)
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+                problem = str(exc)
+            else:
+                problem = ""
+            if deadline.expired:
+                problem = f"no complete answer within timeout_seconds ({seconds:g} s)"
+        if problem:
             self.warnings.append(
-                self.secrets.redact(f"OpenLineage event not delivered to {display_url(url)}: {exc}")
+                self.secrets.redact(
+                    f"OpenLineage event not delivered to {display_url(url)}: {problem}"
+                )
             )

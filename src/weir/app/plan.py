@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weir.core.errors import ConfigError
-from weir.core.hashing import fingerprint
+from weir.core.secrets import Secrets
 from weir.core.version import __version__
 from weir.dag import Pipeline, Step
 from weir.engines.sandbox import SandboxError, check_sql, parser
 from weir.project import Project
+from weir.project.secrets import project_secrets
 from weir.quality import compile_check
 from weir.transform import SqlModel, code_identity, parse_model
 
@@ -23,6 +25,29 @@ if TYPE_CHECKING:
 class Plan:
     pipeline: Pipeline
     sql_models: dict[str, SqlModel]
+
+
+def key_identity(key: str) -> str:
+    """What the governance key contributes to the clean step's cache key: a slow, salted
+    derivation (scrypt), since the catalog keeps the digest of every definition and one fast
+    SHA-256 of the key let anyone holding the catalog test guesses of it by the million."""
+    return hashlib.scrypt(
+        key.encode(), salt=b"weir-governance-key", n=2**14, r=8, p=1, dklen=32
+    ).hex()
+
+
+def _without_secrets(value: Any, secrets: Secrets) -> Any:
+    """A source's configuration as its definition keeps it: every secret (a URL's password,
+    credential headers and parameters, the bearer token) replaced by ***. The catalog keeps
+    the definition's digest, which must not let a guess of a secret be tested; and a rotated
+    password changes no data."""
+    if isinstance(value, str):
+        return secrets.redact(value)
+    if isinstance(value, dict):
+        return {k: _without_secrets(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v, secrets) for v in value]
+    return value
 
 
 def checks_of(project: Project, table: str, severities: tuple[str, ...]) -> list[Any]:
@@ -129,6 +154,7 @@ def _quarantine_definition(project: Project, table: str) -> list[dict[str, Any]]
 
 def build_plan(project: Project) -> Plan:
     config = project.config
+    secrets = project_secrets(config)
     steps: list[Step] = []
     for name, source in config.sources.items():
         steps.append(
@@ -141,7 +167,7 @@ def build_plan(project: Project) -> Plan:
                     for t in _related_tables(checks_of(project, name, ("quarantine",)))
                 ),
                 definition={
-                    **source.model_dump(mode="json"),
+                    **_without_secrets(source.model_dump(mode="json"), secrets),
                     "quarantine_checks": _quarantine_definition(project, name),
                 },
                 code=f"weir {__version__} {source.kind} source",
@@ -167,8 +193,9 @@ def build_plan(project: Project) -> Plan:
                     "governance": {
                         c: p.model_dump(mode="json", by_alias=True) for c, p in policies.items()
                     },
-                    # the key changes every pseudonym, so its fingerprint (never the key) is part of the definition
-                    "key": fingerprint("weir-governance-key:" + key) if key and policies else None,
+                    # the key changes every pseudonym, so what it derives (never the key) is part
+                    # of the definition
+                    "key": key_identity(key) if key and policies else None,
                 },
                 code=f"weir {__version__} clean",
                 where=f"weir.yaml clean.{raw}" if clean else f"weir.yaml governance ({raw})",

@@ -4,7 +4,7 @@ and the quarantine rules applied while a table is made."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -17,11 +17,51 @@ from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text
 from weir.dag import Step
 from weir.engines import SqlError
-from weir.engines.split import RAW_COLUMN, REJECT_COLUMN, Diverted, split_stream, without_helpers
+from weir.engines.split import (
+    RAW_COLUMN,
+    REJECT_COLUMN,
+    RESERVED_PREFIX,
+    Diverted,
+    split_stream,
+    without_helpers,
+)
 from weir.governance import governance_params, policy_sql
 from weir.quality import compiled_checks, run_checks
 from weir.quality.cleaning import Chain, StageReport, apply_rule
 from weir.quality.rules import ident, literal
+
+
+class _RuleFailure:
+    """A quarantine rule the engine could not evaluate (`CAST(born AS DATE)` over a value
+    that is no date): a step error naming the table's rules, whose engine message is cut to
+    its kind when the table holds governed PII (the message would quote the value)."""
+
+    def __init__(self, table: str, withheld: bool) -> None:
+        self.table, self.withheld = table, withheld
+
+    def __call__(self, exc: SqlError) -> StepError:
+        message = exc.without_values() if self.withheld else exc.message
+        return StepError(
+            f"quarantine checks of {self.table}",
+            f"a quarantine-severity check failed in the engine: {message}",
+            fix=f"make each check of checks.{self.table} hold for every row's type "
+            "(e.g. try_cast instead of CAST)",
+        )
+
+    def guard(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        """`reader`, whose engine errors (met while it streams) become this step error."""
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except SqlError as exc:
+                    raise self(exc) from None
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 class QualitySteps(StepBase):
@@ -109,6 +149,14 @@ class QualitySteps(StepBase):
             yield data, diverted
             return
         names = set(data.schema.names)
+        reserved = sorted(n for n in names if n.lower().startswith(RESERVED_PREFIX))
+        if reserved:
+            raise StepError(
+                f"quarantine check on {table}",
+                f"column '{reserved[0]}' starts with '{RESERVED_PREFIX}', which Weir reserves "
+                "for its own columns (a row's quarantine reason and text)",
+                fix=f"rename the column in the step that makes {table}",
+            )
         for rule in rules:
             missing = [c for c in rule.columns if c not in names]
             if missing:
@@ -126,10 +174,15 @@ class QualitySteps(StepBase):
             f"SELECT *, CASE WHEN {any_bad} THEN concat_ws('; ', {reasons}) END AS {REJECT_COLUMN}, "
             f"CASE WHEN {any_bad} THEN to_json(t)::VARCHAR END AS {RAW_COLUMN} FROM t"
         )
-        with self.ws.engine.query(sql, {"t": data, **others}) as reader:
+        failed = _RuleFailure(table, bool(withheld_columns(self.ws.project, table)))
+        with ExitStack() as stack:
+            try:
+                reader = stack.enter_context(self.ws.engine.query(sql, {"t": data, **others}))
+            except SqlError as exc:
+                raise failed(exc) from None
             yield (
                 pa.RecordBatchReader.from_batches(
-                    without_helpers(reader.schema), split_stream(reader, diverted)
+                    without_helpers(reader.schema), split_stream(failed.guard(reader), diverted)
                 ),
                 diverted,
             )

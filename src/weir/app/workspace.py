@@ -70,7 +70,12 @@ def open_workspace(project: Project, *, lost_catalog_ok: bool = False) -> Worksp
         project=project,
         lake=lake,
         catalog=catalog,
-        engine=DuckDBEngine(threads=engine_config.threads, memory_limit=engine_config.memory_limit),
+        engine=DuckDBEngine(
+            threads=engine_config.threads,
+            memory_limit=engine_config.memory_limit,
+            temp_directory=project.workspace / "tmp",  # spilled rows stay in the workspace
+            query_timeout_seconds=engine_config.query_timeout_seconds,
+        ),
         artifacts=ArtifactStore(project.artifacts_root),
     )
 

@@ -36,8 +36,9 @@ def normalise_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
+        # not quoted: a URL SQLAlchemy cannot parse, no one can tell where its password is
         raise CatalogError(
-            f"catalog url is not a database URL: {url!r}",
+            "catalog url is not a database URL (scheme://[user[:password]@]host[:port]/database)",
             fix="use sqlite:///path/catalog.db or postgresql://user@host:5432/db",
         ) from None
     if parsed.drivername in ("postgresql", "postgres"):

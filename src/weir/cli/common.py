@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from weir.cli.render import safe
 from weir.core.errors import ConfigError, WeirError
+from weir.core.secrets import Secrets
 
 
 def _width() -> int | None:
@@ -36,43 +38,97 @@ class _Debug:
 
 debug = _Debug()
 
+_project: ContextVar[Path | None] = ContextVar("weir_cli_project", default=None)
+
+
+def _remember_project(value: Path) -> Path:
+    """The --project of the running command, kept so that any error it ends in can be shown
+    without that project's secrets (`command_secrets`), even after the command has left."""
+    _project.set(value)
+    return value
+
+
 ProjectOption = Annotated[
     Path,
     typer.Option(
-        "--project", "-p", help="Project directory (or its weir.yaml).", show_default=False
+        "--project",
+        "-p",
+        help="Project directory (or its weir.yaml).",
+        show_default=False,
+        callback=_remember_project,
     ),
 ]
 
 
 @contextmanager
 def handled() -> Iterator[None]:
-    """Turn WeirError into a clear message and exit code: 2 for config, 1 for the rest."""
+    """Turn WeirError into a clear message and exit code: 2 for config, 1 for the rest; an
+    error Weir did not expect is one line (the traceback with --debug), exit 1."""
     try:
         yield
     except WeirError as exc:
+        # messages quote values, names and paths from data: shown, never read as markup;
+        # and they may quote a URL or a setting: shown without the project's secrets
         if debug.enabled:
-            errors.print_exception()
-        # messages quote values, names and paths from data: shown, never read as markup
-        errors.print(f"[bold red]error:[/] {safe(exc.message, lines=True)}", soft_wrap=True)
-        if exc.fix:
-            errors.print(f"[yellow]fix:[/] {safe(exc.fix, lines=True)}", soft_wrap=True)
+            errors.print(masked_traceback(exc), markup=False, end="")
+        message, fix = masked(exc.message), masked(exc.fix or "")
+        errors.print(f"[bold red]error:[/] {safe(message, lines=True)}", soft_wrap=True)
+        if fix:
+            errors.print(f"[yellow]fix:[/] {safe(fix, lines=True)}", soft_wrap=True)
         raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+    except (KeyboardInterrupt, SystemExit, typer.Exit, typer.Abort):
+        raise
+    except BaseException as exc:  # a library's panic (pyo3's PanicException) included
+        # shown here, where the command's project (and so its secrets) is still known
+        unexpected(exc)
+        raise typer.Exit(1) from None
 
 
 def unexpected(error: BaseException) -> None:
     """An error no Weir code expected: one line and how to get the traceback (with --debug,
-    the traceback itself)."""
+    the traceback itself), both masked as every other error is."""
     if debug.enabled:
-        import traceback
-
-        errors.print("".join(traceback.format_exception(error)), markup=False, end="")
-    text = " ".join(str(error).split())
+        errors.print(masked_traceback(error), markup=False, end="")
+    text = masked(" ".join(str(error).split()))
     errors.print("[bold red]error:[/] ", end="")
     errors.print(f"unexpected {type(error).__name__}: {text[:500]}", markup=False, soft_wrap=True)
     errors.print(
         "[yellow]fix:[/] run again with --debug for the traceback; if it repeats, report it with that",
         soft_wrap=True,
     )
+
+
+def masked(text: str) -> str:
+    """`text` fit for the terminal: without a secret of the project the command was given
+    (every form of each, see weir.core.secrets) or any credential found by its place (a
+    URL's password, `?token=`, `password=`, `Authorization:`). Every error a command prints
+    goes through here, those met outside a run too (loading the project, opening the
+    catalog), and so must a traceback shown for debugging."""
+    return command_secrets().redact(text)
+
+
+def masked_traceback(error: BaseException) -> str:
+    """The traceback of an error Weir did not expect, for `--debug`: code and exception
+    messages (never local variables), masked as every other error is."""
+    import traceback
+
+    return masked("".join(traceback.format_exception(error)))
+
+
+def command_secrets() -> Secrets:
+    """The secrets of the project the running command was pointed at (`--project`, or the
+    current directory), or none when there is none or its file does not load (the loader
+    then shows no value taken from the environment)."""
+    project = _project.get()
+    if project is None:
+        return Secrets()
+    from weir.project import load_project
+    from weir.project.secrets import project_secrets
+
+    try:
+        return project_secrets(load_project(project).config)
+    except WeirError:
+        return Secrets()
 
 
 def open_project_workspace(project: Path) -> Any:

@@ -69,7 +69,8 @@ def step_line(report: StepReport, explain: bool = False) -> str:
         line += f"\n{'':>10} key {report.key.digest[:12]}"
         for part, digest in report.key.parts.items():
             label = report.key.labels.get(part, "")
-            line += f"\n{'':>12}{part:<28} {digest[:12]} {label}"
+            # parts and labels name input files: names an outsider may choose
+            line += f"\n{'':>12}{safe(part):<28} {digest[:12]} {safe(label)}"
     for found in report.summary.get("recovered", []):  # what a killed run had left behind
         line += f"\n{'':>10} [cyan]recovered: {safe(found, lines=True)}[/]"
     for warning in report.summary.get("warnings", []):

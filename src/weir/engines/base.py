@@ -6,6 +6,7 @@ engine provides what they use. Ingestion is engine-specific (it uses the engine'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -23,6 +24,21 @@ Readable = Union["pads.Dataset", "pa.Table", "pa.RecordBatchReader", TableFiles]
 
 class SqlError(WeirError):
     """The engine refused a query; the message is the engine's own."""
+
+    # Raised while the statement is parsed and bound, before a row is read: such a message
+    # quotes the SQL and the schema, never a value.
+    BEFORE_DATA = ("Parser Error", "Binder Error", "Catalog Error")
+
+    def without_values(self) -> str:
+        """The message as it may be shown about a table holding governed PII: the kind of
+        error alone (`Conversion Error`), since the rest may quote a value, in any quoting
+        or none (`error(email)` raises the value itself); whole when it was raised before
+        any row was read."""
+        kind, colon, _ = self.message.partition(":")
+        if colon and kind in self.BEFORE_DATA:
+            return self.message
+        known = colon and re.fullmatch(r"[A-Z][A-Za-z ]{0,40} Error", kind)
+        return f"{kind if known else 'an engine error'} (the rest of the message is withheld: it may quote a value of a PII column)"
 
 
 @dataclass(frozen=True)

@@ -6,25 +6,30 @@ Parquet files of the input versions, and the configuration is locked. Only then 
 inputs registered and views created (DuckDB reads what a view names when it is created, so
 a view made earlier could read any file), and every statement, views included, is checked
 against the allow-list of `weir.engines.sandbox` on DuckDB's own parse tree.
+
+A query that outgrows `memory_limit` spills rows to `temp_directory` (the workspace's
+`tmp/`), never to DuckDB's default `.tmp` under the current directory; an engine given no
+directory does not spill. Errors met while a result streams are SqlErrors like the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from weir.core.tables import TableFiles
 from weir.engines.base import Fingerprint, Readable, SqlError
 from weir.engines.sandbox import CONNECT_CONFIG, check_sql
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-BATCH_ROWS = 122_880
+BATCH_ROWS = 122_880  # DuckDB's row-group size: batches map onto its vectors cleanly
 
 
 def _ident(name: str) -> str:
@@ -35,31 +40,96 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# DuckDB's row-group size: batches map onto its vectors cleanly
+class _Timeout:
+    """Interrupts a connection's query once `seconds` have passed (None: never), and says
+    so in the error that follows instead of DuckDB's bare 'Interrupted'."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self.timer: threading.Timer | None = None
+        if seconds is not None:
+            self.timer = threading.Timer(seconds, self._expire, args=(connection,))
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _expire(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self.expired = True
+        with contextlib.suppress(duckdb.Error):  # the query may have ended just now
+            connection.interrupt()
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def error(self, exc: BaseException) -> SqlError:
+        if self.expired:
+            return SqlError(
+                f"the query ran longer than engine.query_timeout_seconds ({self.seconds:g} s) "
+                "and was stopped",
+                fix="make the query cheaper, or raise engine.query_timeout_seconds in weir.yaml",
+            )
+        return SqlError(str(exc))
+
+
+def _engine_errors(reader: pa.RecordBatchReader, timeout: _Timeout) -> Iterator[pa.RecordBatch]:
+    """`reader`'s batches; an error DuckDB meets while they stream (Arrow passes it on as
+    an OSError) becomes a SqlError, as it is when met before the first batch."""
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (duckdb.Error, OSError, pa.ArrowException) as exc:
+            raise timeout.error(exc) from None
+        yield batch
 
 
 class DuckDBEngine:
     name = "duckdb"
 
-    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: Path | None = None,
+        query_timeout_seconds: float | None = None,
+    ) -> None:
         self.threads = threads
         self.memory_limit = memory_limit
+        self.temp_directory = temp_directory
+        self.query_timeout_seconds = query_timeout_seconds
 
     def settings(self) -> Mapping[str, Any]:
         # Threads and memory change speed, not results, so they stay out of cache keys.
         return {"engine": self.name, "duckdb": duckdb.__version__}
 
+    def scratch(self) -> Path | None:
+        """The directory for rows that do not fit in memory and files a load spools (made
+        owner-only when first asked for), or None when it has none: DuckDB then does not
+        spill, and a load spools to the system's temporary directory."""
+        if self.temp_directory is not None:
+            self.temp_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.temp_directory
+
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A fresh in-memory connection with Weir's settings (UTC, limits, no extension is
-        ever installed or loaded on demand, no Python variable is scanned as a table)."""
+        ever installed or loaded on demand, no Python variable is scanned as a table, rows
+        spill only to this engine's own directory, no progress bar on standard output)."""
         config: dict[str, Any] = dict(CONNECT_CONFIG)
         if self.threads:
             config["threads"] = self.threads
         if self.memory_limit:
             config["memory_limit"] = self.memory_limit
+        scratch = self.scratch()
+        if scratch is not None:
+            config["temp_directory"] = str(scratch)
         connection = duckdb.connect(":memory:", config=config)
         # Timestamps are stored in UTC; without this, TIMESTAMPTZ would render in local time.
         connection.execute("SET TimeZone = 'UTC'")
+        # The bar is drawn on standard output once a query runs 2 s: into the CLI's output.
+        connection.execute("SET enable_progress_bar = false")
         return connection
 
     @contextmanager
@@ -71,8 +141,11 @@ class DuckDBEngine:
         views: Mapping[str, str] | None = None,
     ) -> Iterator[pa.RecordBatchReader]:
         """Run one SELECT over `tables`; `params` fill $name placeholders (never spliced into
-        the text, so a secret passed this way cannot appear in an error message)."""
+        the text, so a secret passed this way cannot appear in an error message). With
+        `query_timeout_seconds`, the query is stopped when it has run that long, the time
+        its result takes to stream out included."""
         connection = self._sandbox(tables, views or {})
+        timeout = _Timeout(connection, self.query_timeout_seconds)
         try:
             check_sql(sql, [*tables, *(views or {})], connection)
             try:
@@ -85,9 +158,10 @@ class DuckDBEngine:
                     )
                 reader = relation.to_arrow_reader(BATCH_ROWS)
             except duckdb.Error as exc:
-                raise SqlError(str(exc)) from None
-            yield reader
+                raise timeout.error(exc) from None
+            yield pa.RecordBatchReader.from_batches(reader.schema, _engine_errors(reader, timeout))
         finally:
+            timeout.cancel()
             connection.close()
 
     def _sandbox(

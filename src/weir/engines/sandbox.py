@@ -30,12 +30,15 @@ import duckdb
 from weir.engines.base import SqlError
 
 # Settings given to every connection before anything runs: nothing is fetched or loaded
-# behind Weir's back, and Python variables are never scanned as tables.
+# behind Weir's back, Python variables are never scanned as tables, and rows never spill to
+# disk (DuckDB's default is `.tmp` under the current directory, outside the workspace; an
+# engine that may spill names its own directory, see DuckDBEngine).
 CONNECT_CONFIG: dict[str, Any] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
     "python_enable_replacements": False,
+    "temp_directory": "",
 }
 
 TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
@@ -83,6 +86,9 @@ class SandboxError(SqlError):
     def __init__(self, message: str, *, fix: str, offset: int | None = None) -> None:
         super().__init__(message, fix=fix)
         self.offset = offset
+
+    def without_values(self) -> str:
+        return self.message  # said of the SQL before it ran: it quotes no data
 
 
 @dataclass(frozen=True)
@@ -325,3 +331,35 @@ def check_sql(
             fix=first.fix,
             offset=character_offset(sql, first.location),
         )
+
+
+def columns_named(sql: str, connection: duckdb.DuckDBPyConnection | None = None) -> set[str] | None:
+    """The columns a statement over a table `t` names (lower case; `t.x` names `x`), or
+    None when it may read columns it does not name: `*` (other than `count(*)`),
+    `COLUMNS(...)`, a positional reference (`#1`). The row itself (`to_json(t)`) is named
+    `t`, and a lambda's parameter by its name: callers compare with the columns they know."""
+    if connection is None:
+        with parser() as own:
+            return columns_named(sql, own)
+    tree = _serialise(connection, sql)
+    if tree.get("error"):
+        return None
+    named: set[str] = set()
+    for node in _nodes(tree.get("statements", [])):
+        kind = node.get("class")
+        if kind in ("STAR", "POSITIONAL_REFERENCE"):
+            return None
+        if kind == "COLUMN_REF":
+            parts = [str(p).lower() for p in node.get("column_names", [])]
+            named.add(parts[1] if len(parts) > 1 and parts[0] == "t" else parts[0])
+    return named
+
+
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(tree, dict):
+        yield tree
+        for value in tree.values():
+            yield from _nodes(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _nodes(value)

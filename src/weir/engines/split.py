@@ -19,6 +19,9 @@ REJECT_COLUMN = "__weir_reject"
 RAW_COLUMN = "__weir_raw"
 FILE_COLUMN = "__weir_file"
 HELPER_COLUMNS = (REJECT_COLUMN, RAW_COLUMN, FILE_COLUMN)
+RESERVED_PREFIX = "__weir"
+"""Every helper column starts so, and no column of data may (sources and models refuse
+one): a header naming `__weir_reject` would otherwise forge a row's quarantine reason."""
 
 QUARANTINE_SCHEMA = pa.schema(
     [

@@ -9,6 +9,7 @@ inferring types page by page would let page 7 disagree with page 1.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import tempfile
@@ -116,7 +117,8 @@ def read_http(
     progress: Progress | None = None,
 ) -> Iterator[SourceRead]:
     fetch = Fetcher(name, source)
-    with tempfile.TemporaryDirectory(prefix="weir-http-") as spool_dir:
+    # in the engine's own directory (the workspace's tmp/): the records are raw data
+    with tempfile.TemporaryDirectory(prefix="weir-http-", dir=engine.scratch()) as spool_dir:
         spool = Path(spool_dir) / "records.ndjson"
         places, total_bytes, page_count = _spool(fetch, spool, progress)
         connection = engine.connect()
@@ -159,10 +161,43 @@ def read_http(
             connection.close()
 
 
-def _spool(fetch: Fetcher, spool: Path, progress: Progress | None) -> tuple[list[str], int, int]:
+class Places:
+    """Each spooled record's place, for quarantine: 'page 3 record 7', or its key ('id=42').
+
+    Kept per page (where each page's records start), not as a string per record: a page of
+    a million empty records (3 MB of JSON) would otherwise hold 80 MB for the whole load.
+    A keyed source keeps each record's key (it must, to refuse a key seen twice)."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.starts: list[int] = []
+        self.pages: list[int] = []
+        self.keys: list[Any] = []
+        self.count = 0
+
+    def page(self, number: int) -> None:
+        self.starts.append(self.count)
+        self.pages.append(number)
+
+    def add(self, key: Any = None) -> None:
+        if self.key is not None:
+            self.keys.append(key)
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, row: int) -> str:
+        if self.key is not None:
+            return f"{self.key}={self.keys[row]}"
+        index = bisect.bisect_right(self.starts, row) - 1
+        return f"page {self.pages[index]} record {row - self.starts[index] + 1}"
+
+
+def _spool(fetch: Fetcher, spool: Path, progress: Progress | None) -> tuple[Places, int, int]:
     """Write every record to `spool`; return each record's place ('page 3 record 7' or key)."""
     source = fetch.source
-    places: list[str] = []
+    places = Places(source.key)
     keys: dict[Any, int] = {}
     pages: dict[str, int] = {}
     written = 0
@@ -180,7 +215,9 @@ def _spool(fetch: Fetcher, spool: Path, progress: Progress | None) -> tuple[list
                 )
             page_count = number
             pages[digest] = number
+            places.page(number)
             for index, record in enumerate(records, start=1):
+                key: Any = None
                 if source.key is not None:
                     key = record.get(source.key)
                     if key is None:
@@ -195,11 +232,16 @@ def _spool(fetch: Fetcher, spool: Path, progress: Progress | None) -> tuple[list
                             "check the pagination settings; nothing was committed",
                         )
                     keys[key] = number
-                    places.append(f"{source.key}={key}")
-                else:
-                    places.append(f"page {number} record {index}")
+                places.add(key)
                 line = json.dumps(record, ensure_ascii=False)
-                written += len(line) + 1
+                written += len(line.encode()) + 1
+                if written > source.max_total_bytes:
+                    raise fetch.error(
+                        f"page {number}: the records pass max_total_bytes "
+                        f"({source.max_total_bytes:,}) in all; the pagination may not end",
+                        f"raise sources.{fetch.name}.max_total_bytes if the API is this large, "
+                        "or load less per run (incremental parameters); nothing was committed",
+                    )
                 out.write(line + "\n")
             if progress is not None:
                 progress(len(places), written)

@@ -30,6 +30,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -195,6 +196,15 @@ class _SecureHandler(urllib.request.HTTPSHandler):
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(functools.partial(_HTTPSConnection, deadline=self.deadline), req)
+
+
+@contextlib.contextmanager
+def deadline_opener(seconds: float) -> Iterator[tuple[urllib.request.OpenerDirector, _Deadline]]:
+    """An opener for one request bounded in all (connecting, sending, the answer's headers
+    and body): its connections are shut when `seconds` have passed, whatever the socket is
+    doing; `deadline.expired` then says so. HTTP and HTTPS only, no redirects."""
+    with _Deadline(seconds) as deadline:
+        yield _opener(deadline), deadline
 
 
 def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from weir.core.errors import StepError
+from weir.engines.split import RESERVED_PREFIX
 
 NameRule = Literal["keep", "snake_case", "lower"]
 
@@ -41,6 +42,12 @@ def check_names(names: Sequence[str], rule: NameRule, source: str, where: str) -
     for position, (raw, name) in enumerate(zip(names, stored, strict=True), start=1):
         if not raw.strip() or not name:
             problems.append(f"column {position} has an empty name" + (f" ('{raw}')" if raw else ""))
+    for raw, name in zip(names, stored, strict=True):
+        if name.lower().startswith(RESERVED_PREFIX):
+            problems.append(
+                f"column '{raw}' starts with '{RESERVED_PREFIX}', which Weir reserves for "
+                "its own columns"
+            )
     seen: dict[str, list[str]] = {}
     for raw, name in zip(names, stored, strict=True):
         if name:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from weir.core.errors import ConfigError
+from weir.core.secrets import LONG, Secrets
 from weir.core.suggest import suggestion_text
 from weir.project.model import ProjectConfig
 from weir.project.yaml_read import LimitError, check_size, load_yaml
@@ -63,6 +64,13 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue  # `<<: *defaults`: merged keys may be overridden, that is its point
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "a key must be a plain value, not a list or mapping",
+                key_node.start_mark,
+            )
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -82,8 +90,11 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
-def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> tuple[Any, list[Problem]]:
+def expand_env(
+    value: Any, env: Mapping[str, str], path: str = "", used: dict[str, str] | None = None
+) -> tuple[Any, list[Problem]]:
     """Replace ${VAR} and ${VAR:-default} in every string; `$$` stands for a literal `$`.
+    `used`, when given, gains each variable's value -> name.
 
     In a URL (a key named `url` or ending in `_url`/`_uri` whose text starts with
     `scheme://`) each value is percent-encoded for the part of the URL it stands in, so a
@@ -97,6 +108,8 @@ def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> tuple[Any,
             return "$"
         name, default = match.group(1), match.group(2)
         if name in env:
+            if used is not None:
+                used[env[name]] = name
             return env[name]
         if default is not None:
             return default
@@ -350,14 +363,43 @@ def parse_project_text(
         raise ProjectFileError(
             file, [Problem("", "the top level must be a mapping of keys", None, 1)]
         )
-    expanded, problems = expand_env(raw, env)
+    used: dict[str, str] = {}
+    expanded, problems = expand_env(raw, env, used=used)
     for problem in problems:
         object.__setattr__(problem, "line", _line_of(root, problem.path.split(".")))
     try:
         config = ProjectConfig.model_validate(expanded)
     except ValidationError as exc:
         problems.extend(_problems_from(exc, root))
-        raise ProjectFileError(file, problems) from None
+        raise ProjectFileError(file, _without_env(problems, used)) from None
     if problems:
-        raise ProjectFileError(file, problems)
+        raise ProjectFileError(file, _without_env(problems, used))
     return config
+
+
+def _without_env(problems: list[Problem], used: Mapping[str, str]) -> list[Problem]:
+    """The problems with every value taken from the environment shown as `${NAME}`.
+
+    Validation quotes what it refuses ('...' is not allowed, ... is not an origin), and the
+    file is not valid yet, so which values are secrets cannot be told from their place: any
+    of them may be. Values under four characters are left (hiding every '1' would garble
+    the message); a URL's password is hidden by its place wherever a message is shown.
+    """
+    forms = sorted(
+        ((form, f"${{{name}}}") for value, name in used.items() for form in _forms_of(value)),
+        key=lambda pair: len(pair[0]),
+        reverse=True,
+    )
+
+    def hide(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for form, shown in forms:
+            text = text.replace(form, shown)
+        return text
+
+    return [Problem(p.path, hide(p.message) or "", hide(p.fix), p.line) for p in problems]
+
+
+def _forms_of(value: str) -> set[str]:
+    return {f for f in Secrets.of([value]).forms() if len(f) >= LONG}

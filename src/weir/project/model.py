@@ -32,6 +32,12 @@ class EngineConfig(Strict):
     kind: Literal["duckdb"] = "duckdb"
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads; default: all")
     memory_limit: str | None = Field(default=None, description="e.g. '4GB'; default: DuckDB's")
+    query_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="a query over data (a SQL model, a check, cleaning) that runs longer is "
+        "stopped and its step fails; default: no limit",
+    )
 
 
 class CatalogConfig(Strict):

@@ -123,6 +123,25 @@ def _inside_root(relative: str) -> bool:
     return ".." not in parts and not (len(relative) > 1 and relative[1] == ":")
 
 
+def _path_problems(config: ProjectConfig) -> list[Problem]:
+    """Paths holding control characters: NUL ends a path at the operating system (Python
+    refuses it with a traceback), and ESC or a line break in a name is a terminal escape or
+    a forged line wherever the path is printed."""
+    paths = {"workspace": config.workspace}
+    if config.openlineage and config.openlineage.file:
+        paths["openlineage.file"] = config.openlineage.file
+    for name, source in config.sources.items():
+        if isinstance(source, FileSource):
+            paths[f"sources.{name}.path"] = source.path
+    for name, step in config.steps.items():
+        paths[f"steps.{name}.function"] = step.path
+    return [
+        Problem(key, "the path holds a control character", "name files with printable characters")
+        for key, path in paths.items()
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in path)
+    ]
+
+
 def load_project(path: Path | str = ".", env: Mapping[str, str] | None = None) -> Project:
     """Load and validate a project; every problem is reported in one ConfigError."""
     file = find_project_file(Path(path))
@@ -189,6 +208,7 @@ def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) 
                     "lower case letters, digits and underscores",
                 )
             )
+    problems.extend(_path_problems(config))
     if not _inside_root(config.workspace):
         problems.append(
             Problem("workspace", "must be a relative path inside the project", "e.g. '.weir'")

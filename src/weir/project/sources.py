@@ -242,6 +242,12 @@ class HttpSource(_SourceBase):
         ge=1,
         description="a larger response (or one larger once decompressed) refuses the load",
     )
+    max_total_bytes: int = Field(
+        default=2**30,
+        ge=1,
+        description="records of one load, all pages together (as spooled to the workspace); "
+        "more refuses the load",
+    )
     timeout_seconds: float = Field(
         default=30, gt=0, description="per request, in all: connecting, waiting and reading"
     )

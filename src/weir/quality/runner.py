@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from weir.core.suggest import suggestion_text
 from weir.engines.base import Engine, Readable, SqlError
+from weir.engines.sandbox import columns_named
 from weir.quality.rules import CompiledCheck, compile_check
 
 
@@ -41,8 +41,9 @@ def run_checks(
     pass for want of rows.
 
     `withheld`: columns whose values must not be reported (governed PII of a raw table).
-    On such a table, the engine's messages lose their quoted values (a failed cast quotes
-    the value), and an aggregate over such a column reports pass or fail, not its value.
+    On such a table, an engine's message is reduced to its kind (it may quote a value, in
+    any quoting or none), and a table rule that may read such a column (by name, through
+    `COLUMNS(...)`, `*` or the row itself) reports pass or fail, not its value.
     """
     columns = set(data.schema.names)
     compiled = compiled_checks(checks, severities)
@@ -82,7 +83,7 @@ def run_checks(
                 engine, check.count_sql(), data, {t: (others or {})[t] for t in check.reads}
             )
         except SqlError as exc:
-            message = _QUOTED.sub("'…'", exc.message) if withheld else exc.message
+            message = exc.without_values() if withheld else exc.message
             outcomes.append(
                 CheckOutcome(
                     check.label, check.severity, False, 0, f"the check's SQL failed: {message}"
@@ -102,7 +103,7 @@ def run_checks(
             continue
         if check.judge is not None:
             passed, failing, detail = check.judge(value)
-            if check.row_rule is False and _mentions(check.label, withheld):
+            if withheld and _may_read(check, columns, withheld):
                 detail = f"{'within' if passed else 'outside'} bounds (value withheld: PII)"
         else:
             failing = int(value or 0)
@@ -111,13 +112,16 @@ def run_checks(
     return outcomes
 
 
-_QUOTED = re.compile(r"'(?:[^']|'')*'")
-
-
-def _mentions(label: str, columns: Collection[str]) -> bool:
-    """Whether a check's label (its expression) may name one of `columns`."""
-    text = label.lower()
-    return any(c.lower() in text for c in columns)
+def _may_read(check: CompiledCheck, columns: Collection[str], withheld: Collection[str]) -> bool:
+    """Whether a table rule's value may be computed from a withheld column: it names one,
+    or something that is not a column of the table's others (the row `t`, a lambda's
+    parameter), or reads columns it does not name (`*`, `COLUMNS(...)`)."""
+    if check.sql is None:
+        return False
+    named = columns_named(check.sql)
+    hidden = {c.lower() for c in withheld}
+    shown = {c.lower() for c in columns} - hidden
+    return named is None or not named <= shown
 
 
 def _scalar(engine: Engine, sql: str, data: Readable, others: Mapping[str, Readable]) -> Any:
