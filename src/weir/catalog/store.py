@@ -35,10 +35,11 @@ def normalise_url(url: str) -> URL:
     """Parse a catalog URL; plain postgresql:// means the psycopg 3 driver Weir ships."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         # not quoted: a URL SQLAlchemy cannot parse, no one can tell where its password is
         raise CatalogError(
-            "catalog url is not a database URL (scheme://[user[:password]@]host[:port]/database)",
+            "catalog url is not a database URL Weir can read (its scheme, host, port or "
+            "database name is malformed)",
             fix="use sqlite:///path/catalog.db or postgresql://user@host:5432/db",
         ) from None
     if parsed.drivername in ("postgresql", "postgres"):
