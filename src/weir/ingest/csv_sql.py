@@ -1,8 +1,12 @@
-"""The SQL that reads a CSV file with declared types, and decides what a bad value means.
+"""The SQL that reads a CSV file with declared (or inferred) types, and decides what a bad
+value means.
 
-Integer and timestamp columns are read as text and typed here: DuckDB would round '2.1'
-into BIGINT 2, and read a timestamp without a zone as UTC. A value that does not fit marks
-its row with a reason (the reject column) instead of failing the load or bending the value.
+Columns DuckDB would bend (integers, decimals, dates, timestamps) are read as text and typed
+by `weir.ingest.text_types`: a value that does not fit marks its row with a reason (the
+reject column) instead of failing the load or changing the value. Without declared columns
+the types are DuckDB's sniffed ones (`weir.ingest.csv_infer`), read through the same checked
+path, so a value deep in the file that does not fit the inferred type is quarantined with
+its reason rather than rounded.
 """
 
 from __future__ import annotations
@@ -10,15 +14,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from weir.engines.split import FILE_COLUMN, RAW_COLUMN, REJECT_COLUMN
+from weir.engines.split import FILE_COLUMN, LOCAL_PREFIX, RAW_COLUMN, REJECT_COLUMN
+from weir.ingest.text_types import (
+    INTEGER_TYPES,
+    Typed,
+    date_column,
+    decimal_column,
+    decisions,
+    ident,
+    integer_column,
+    nest,
+    quote,
+    timestamp_column,
+)
+from weir.project.base import _DECIMAL
 from weir.project.model import duckdb_type
 from weir.project.sources import FileSource
 
-INTEGER_TYPES = ("int32", "int64")
-NO_ZONE = "NO_ZONE "
+__all__ = ["INTEGER_TYPES", "CsvTypes", "csv_sql", "ident", "quote"]
+
+TEXT_TYPED = (*INTEGER_TYPES, "timestamp", "date")
 
 
-def csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
+@dataclass(frozen=True)
+class CsvTypes:
+    """The types a CSV read applies: declared, or inferred by the sniffer (then `note` says
+    so in every reason, with the fix)."""
+
+    columns: dict[str, str]
+    date_format: str | None = None
+    timestamp_format: str | None = None
+    note: str = ""
+    inferred: bool = False
+
+
+def csv_sql(files: list[Path], source: FileSource, types: CsvTypes) -> tuple[str, list[object]]:
     options = source.csv
     params: list[object] = [[str(f) for f in files]]
     parts = [
@@ -42,34 +72,33 @@ def csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
         source.compression,
         options.max_line_bytes,
     ]
-    if options.timestamp_format:
-        parts.append("timestampformat = ?")
-        params.append(options.timestamp_format)
-    if not source.columns:
-        return f"SELECT * FROM read_csv(?, {', '.join(parts)})", params
-    # Integer and timestamp columns are read as text and typed here, where Weir decides what a
-    # bad value means: DuckDB would round '2.1' into BIGINT 2, and read a timestamp without a
-    # zone as UTC (and drop the offset of one with a zone, if cast to a plain TIMESTAMP).
+    # Integer, decimal, date and timestamp columns are read as text and typed here, where
+    # Weir decides what a bad value means (see weir.ingest.text_types).
     read_types = {
-        c: "VARCHAR" if t in (*INTEGER_TYPES, "timestamp") else duckdb_type(t)
-        for c, t in source.columns.items()
+        c: "VARCHAR" if _text_typed(t) else duckdb_type(t) for c, t in types.columns.items()
     }
     struct = ", ".join(f"{quote(c)}: '{t}'" for c, t in read_types.items())
     # every dialect option is given, so nothing is sniffed: the sniffer stops at the first
     # over-long line instead of letting store_rejects quarantine it
     parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'", "auto_detect = false"]
-    projection, checks, problems = [], [], []
-    for column, type_name in source.columns.items():
-        if type_name in INTEGER_TYPES:
-            typed = _integer_column(column, type_name)
-        elif type_name == "timestamp":
-            typed = _timestamp_column(column, options.timezone, options.timestamp_format)
-        else:
+    projection, checks, problems, codes, typed_columns = [], [], [], [], []
+    for index, (column, type_name) in enumerate(types.columns.items()):
+        typed = _typed_column(column, type_name, types, f"__w{index}")
+        if typed is None:
             projection.append(ident(column))
             continue
+        typed_columns.append(typed)
         projection.append(f"CASE WHEN NOT {typed.bad} THEN {typed.value} END AS {ident(column)}")
+        if typed.local is not None:
+            local = ident(LOCAL_PREFIX + column)
+            projection.append(f"CASE WHEN NOT {typed.bad} THEN {typed.local} END AS {local}")
+        if typed.refuse is not None:
+            codes.append((typed.refuse, f"N{index}"))
         checks.append(typed.bad)
         problems.append(f"CASE WHEN {typed.bad} THEN {typed.message} END")
+    decide = decisions(codes)
+    if decide is not None:
+        projection.append(decide)
     reader = f"read_csv(?, {', '.join(parts)})"
     if not problems:
         return f"SELECT * EXCLUDE ({FILE_COLUMN}) FROM {reader}", params
@@ -77,65 +106,33 @@ def csv_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
     any_bad = " OR ".join(checks)
     raw = (
         "concat_ws(',', "
-        + ", ".join(f"coalesce({ident(c)}::VARCHAR, '')" for c in source.columns)
+        + ", ".join(f"coalesce({ident(c)}::VARCHAR, '')" for c in types.columns)
         + ")"
     )
     sql = (
         f"SELECT {', '.join(projection)}, "
         f"CASE WHEN {any_bad} THEN concat_ws('; ', {', '.join(problems)}) END AS {REJECT_COLUMN}, "
-        f"CASE WHEN {any_bad} THEN {raw} END AS {RAW_COLUMN}, {FILE_COLUMN} FROM {reader}"
+        f"CASE WHEN {any_bad} THEN {raw} END AS {RAW_COLUMN}, {FILE_COLUMN} "
+        f"FROM {nest(reader, typed_columns)}"
     )
     return sql, params
 
 
-@dataclass(frozen=True)
-class _Typed:
-    value: str  # SQL: the typed value
-    bad: str  # SQL: TRUE when the text does not fit
-    message: str  # SQL: why, for the quarantine row
+def _text_typed(type_name: str) -> bool:
+    return type_name in TEXT_TYPED or bool(_DECIMAL.match(type_name))
 
 
-def _integer_column(column: str, type_name: str) -> _Typed:
-    name = ident(column)
-    cast = f"try_cast(trim({name}) AS {duckdb_type(type_name)})"
-    # Signs and digits only, and a cast that succeeds: no rounding, no 1e3, 0x10 or 1_000.
-    bad = f"({name} IS NOT NULL AND (NOT regexp_full_match(trim({name}), '[+-]?[0-9]+') OR {cast} IS NULL))"
-    prefix = quote(f"column {column}: '")
-    suffix = quote(f"' is not a whole number in {type_name} range")
-    return _Typed(cast, bad, f"{prefix} || {name} || {suffix}")
-
-
-def _timestamp_column(column: str, timezone: str | None, timestamp_format: str | None) -> _Typed:
-    """UTC timestamps from text: an offset in the value wins; a value without one is read in
-    the declared zone, or, with none declared, refused (NO_ZONE marks it for the reader)."""
-    name = ident(column)
-    text = f"trim({name})"
-    if timestamp_format and ("%z" in timestamp_format or "%Z" in timestamp_format):
-        zoned, aware, naive = (
-            "true",
-            f"try_strptime({text}, {quote(timestamp_format)})::TIMESTAMPTZ",
-            "NULL",
-        )
-    elif timestamp_format:
-        zoned, aware, naive = "false", "NULL", f"try_strptime({text}, {quote(timestamp_format)})"
-    else:
-        zoned = f"regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')"
-        aware, naive = f"try_cast({text} AS TIMESTAMPTZ)", f"try_cast({text} AS TIMESTAMP)"
-    in_zone = f"timezone({quote(timezone)}, {naive})" if timezone else "NULL"
-    value = f"(CASE WHEN {zoned} THEN {aware} ELSE {in_zone} END)"
-    readable = f"(CASE WHEN {zoned} THEN {aware} ELSE {naive} END)"
-    bad = f"({name} IS NOT NULL AND {value} IS NULL)"
-    prefix = f"column {column}: '"
-    message = (
-        f"CASE WHEN {readable} IS NULL THEN {quote(prefix)} || {name} || {quote(chr(39) + ' is not a timestamp')} "
-        f"ELSE {quote(NO_ZONE + prefix)} || {name} || {quote(chr(39) + ' has no time zone')} END"
-    )
-    return _Typed(value, bad, message)
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _typed_column(column: str, type_name: str, types: CsvTypes, alias: str) -> Typed | None:
+    """The checked reading of one column's text, or None when DuckDB's own is exact."""
+    text, note = ident(column), types.note
+    decimal = _DECIMAL.match(type_name)
+    if type_name in INTEGER_TYPES:
+        return integer_column(text, column, type_name, alias, note)
+    if decimal:
+        scale = int(decimal.group(2))
+        return decimal_column(text, column, int(decimal.group(1)), scale, alias, note)
+    if type_name == "timestamp":
+        return timestamp_column(text, column, types.timestamp_format, alias, note)
+    if type_name == "date":
+        return date_column(text, column, types.date_format, alias, note)
+    return None
