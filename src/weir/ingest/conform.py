@@ -195,6 +195,10 @@ def _cast_declared(
             column = column.cast(pa.timestamp("us"))
         if pa.types.is_timestamp(column.type):
             return _instants(col, column, local)
+    if pa.types.is_decimal(target) and pa.types.is_string(column.type):
+        # '1.50000000000000000000' (a database pads to its scale) is 1.5: the zeros go
+        column = pc.replace_substring_regex(column, r"\.0+$", "")
+        column = pc.replace_substring_regex(column, r"(\.[0-9]*[1-9])0+$", r"\1")
     if pa.types.is_integer(target) and pa.types.is_floating(column.type):
         whole = pc.fill_null(pc.equal(pc.floor(column), column), True)
         col.mark(_reasons(col, column, pc.invert(whole), f"is not a whole number ({target})"))
@@ -438,7 +442,10 @@ def _jsonable(column: pa.Array) -> list[Any]:
     kind = column.type
     if pa.types.is_temporal(kind) or pa.types.is_decimal(kind) or pa.types.is_binary(kind):
         try:
-            return list(pc.cast(column, pa.string()).to_pylist())
+            text = pc.cast(column, pa.string())
+            if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
+                text = pc.replace_substring_regex(text, r"\.000000(Z?)$", r"\1")
+            return list(text.to_pylist())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return [str(v) for v in column]
     try:
