@@ -54,7 +54,7 @@ def infer_types(
                 options.delimiter,
                 options.quote,
                 options.escape,
-                options.null_values,
+                _null_tokens(source),
                 options.encoding,
                 source.compression,
                 options.max_line_bytes,
@@ -108,7 +108,7 @@ def _proven(
             options.delimiter,
             options.quote,
             options.escape,
-            options.null_values,
+            _null_tokens(source),
             options.encoding,
             source.compression,
         ],
@@ -130,3 +130,13 @@ def _swapped(fmt: str) -> str | None:
     if "%d" not in fmt or "%m" not in fmt or fmt.startswith("%Y"):
         return None
     return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def _null_tokens(source: FileSource) -> list[str]:
+    """Every value some column reads as null: what the sniffer may ignore when it guesses a
+    column's type (each column's own tokens are applied when it is read)."""
+    options = source.csv
+    tokens = {*options.null_values}
+    for own in options.column_null_values.values():
+        tokens.update(own)
+    return sorted(tokens)

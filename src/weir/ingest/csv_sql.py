@@ -21,9 +21,11 @@ from weir.ingest.text_types import (
     date_column,
     decimal_column,
     decisions,
+    float_column,
     ident,
     integer_column,
     nest,
+    plain_column,
     quote,
     timestamp_column,
 )
@@ -34,6 +36,7 @@ from weir.project.sources import FileSource
 __all__ = ["INTEGER_TYPES", "CsvTypes", "csv_sql", "ident", "quote"]
 
 TEXT_TYPED = (*INTEGER_TYPES, "timestamp", "date")
+_NO_NULL = "\x00weir: no null token\x00"  # a token no CSV field equals
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,18 @@ def csv_sql(files: list[Path], source: FileSource, types: CsvTypes) -> tuple[str
         options.delimiter,
         options.quote,
         options.escape,
-        options.null_values,
+        # with null tokens per column Weir decides what is null, column by column
+        [_NO_NULL] if options.column_null_values else options.null_values,
         options.encoding,
         source.compression,
         options.max_line_bytes,
     ]
     # Integer, decimal, date and timestamp columns are read as text and typed here, where
     # Weir decides what a bad value means (see weir.ingest.text_types).
+    all_text = bool(options.column_null_values)
     read_types = {
-        c: "VARCHAR" if _text_typed(t) else duckdb_type(t) for c, t in types.columns.items()
+        c: "VARCHAR" if all_text or _text_typed(t) else duckdb_type(t)
+        for c, t in types.columns.items()
     }
     struct = ", ".join(f"{quote(c)}: '{t}'" for c, t in read_types.items())
     # every dialect option is given, so nothing is sniffed: the sniffer stops at the first
@@ -83,7 +89,8 @@ def csv_sql(files: list[Path], source: FileSource, types: CsvTypes) -> tuple[str
     parts += [f"columns = {{{struct}}}", f"filename = '{FILE_COLUMN}'", "auto_detect = false"]
     projection, checks, problems, codes, typed_columns = [], [], [], [], []
     for index, (column, type_name) in enumerate(types.columns.items()):
-        typed = _typed_column(column, type_name, types, f"__w{index}")
+        text = _nulled(column, options.column_null_values, options.null_values)
+        typed = _typed_column(text, column, type_name, types, f"__w{index}")
         if typed is None:
             projection.append(ident(column))
             continue
@@ -122,9 +129,23 @@ def _text_typed(type_name: str) -> bool:
     return type_name in TEXT_TYPED or bool(_DECIMAL.match(type_name))
 
 
-def _typed_column(column: str, type_name: str, types: CsvTypes, alias: str) -> Typed | None:
+def _nulled(column: str, per_column: dict[str, list[str]], tokens: list[str]) -> str | None:
+    """SQL of a column's text with its own null tokens applied (None: DuckDB applied the
+    source's). 'NA' can be Namibia in one column and 'not available' in the next."""
+    if not per_column:
+        return None
+    own = per_column.get(column, tokens)
+    if not own:
+        return ident(column)
+    listed = ", ".join(quote(t) for t in own)
+    return f"(CASE WHEN {ident(column)} IN ({listed}) THEN NULL ELSE {ident(column)} END)"
+
+
+def _typed_column(
+    nulled: str | None, column: str, type_name: str, types: CsvTypes, alias: str
+) -> Typed | None:
     """The checked reading of one column's text, or None when DuckDB's own is exact."""
-    text, note = ident(column), types.note
+    text, note = nulled or ident(column), types.note
     decimal = _DECIMAL.match(type_name)
     if type_name in INTEGER_TYPES:
         return integer_column(text, column, type_name, alias, note)
@@ -135,4 +156,8 @@ def _typed_column(column: str, type_name: str, types: CsvTypes, alias: str) -> T
         return timestamp_column(text, column, types.timestamp_format, alias, note)
     if type_name == "date":
         return date_column(text, column, types.date_format, alias, note)
-    return None
+    if nulled is None:
+        return None
+    if type_name in ("float32", "float64"):
+        return float_column(text, column, alias, note, duckdb_type(type_name))
+    return plain_column(text, column, type_name, duckdb_type(type_name), alias, note)

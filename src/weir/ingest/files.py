@@ -206,6 +206,14 @@ def _read_sql(
             if source.columns
             else infer_types(connection, files[0], name, source)
         )
+        unknown = sorted(set(source.csv.column_null_values) - set(types.columns))
+        if unknown:
+            raise StepError(
+                f"source:{name}",
+                f"csv.column_null_values names {', '.join(unknown)}, which the file does not "
+                f"have (it has {', '.join(types.columns)})",
+                fix=f"fix sources.{name}.csv.column_null_values",
+            )
         return csv_sql(files, source, types)
     if source.format == "parquet":
         return (

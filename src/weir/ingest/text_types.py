@@ -172,6 +172,21 @@ def timestamp_column(
     )
 
 
+def plain_column(
+    text: str, column: str, type_name: str, sql_type: str, alias: str, note: str = ""
+) -> Typed:
+    """Text as `sql_type` where DuckDB's cast is exact (a string, a boolean)."""
+    t, v, b = f"{alias}t", f"{alias}v", f"{alias}b"
+    cast = t if sql_type == "VARCHAR" else f"try_cast({t} AS {sql_type})"
+    shown = {"bool": "a boolean", "string": "text"}.get(type_name, type_name)
+    return Typed(
+        (((t, text),), ((v, cast),), ((b, f"({t} IS NOT NULL AND {v} IS NULL)"),)),
+        v,
+        b,
+        _says(t, column, f"is not {shown}{note}"),
+    )
+
+
 def nest(source: str, typed: list[Typed]) -> str:
     """`source` (a FROM item) with every level of every typed column added as columns,
     one nested SELECT per level."""

@@ -30,7 +30,14 @@ class CsvOptions(Strict):
     header: bool = True
     quote: str = '"'
     escape: str = '"'
-    null_values: list[str] = Field(default_factory=lambda: [""])
+    null_values: list[str] = Field(
+        default_factory=lambda: [""], description="values read as null in every column"
+    )
+    column_null_values: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="column -> its own null values, instead of null_values ('NA' can be "
+        "Namibia in one column and 'not available' in another)",
+    )
     encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
     timestamp_format: str | None = Field(
         default=None,

@@ -189,6 +189,35 @@ def test_nanoseconds_in_text_refuse_the_load_rather_than_being_cut(tmp_path: Pat
     assert data.column("at").to_pylist()[0].microsecond == 123456
 
 
+def test_null_tokens_are_declared_per_column(tmp_path: Path) -> None:
+    """'NA' can be Namibia: a token that means null in one column is a value in another."""
+    path = write(tmp_path, "n.csv", "id,country,amount\n1,NA,NA\n2,FR,\n3,,5\n")
+    own = {"amount": ["NA", ""], "country": []}
+    inferred = FileSource(format="csv", path=path, csv={"column_null_values": own})  # type: ignore[arg-type]
+    data, rejects = load(tmp_path, inferred)
+    assert data.column("country").to_pylist() == ["NA", "FR", ""]
+    assert data.column("amount").to_pylist() == [None, None, 5] and rejects == []
+    columns = {"id": "int64", "country": "string", "amount": "float64"}
+    declared = FileSource(format="csv", path=path, columns=columns, csv={"column_null_values": own})  # type: ignore[arg-type]
+    assert load(tmp_path, declared)[0].column("amount").to_pylist() == [None, None, 5.0]
+    everywhere = FileSource(format="csv", path=path, csv={"null_values": ["NA", ""]})  # type: ignore[arg-type]
+    assert load(tmp_path, everywhere)[0].column("country").to_pylist() == [None, "FR", None]
+    wrong = FileSource(format="csv", path=path, csv={"column_null_values": {"amunt": ["NA"]}})  # type: ignore[arg-type]
+    with pytest.raises(StepError, match="names amunt, which the file does not have"):
+        load(tmp_path, wrong)
+
+
+def test_na_is_a_value_unless_declared_in_every_format(tmp_path: Path) -> None:
+    csv_data, _ = load(
+        tmp_path, FileSource(format="csv", path=write(tmp_path, "a.csv", "c\nNA\nFR\n"))
+    )
+    json_data, _ = load(tmp_path, ndjson(tmp_path, ['{"c": "NA"}', '{"c": "FR"}']))
+    pq.write_table(pa.table({"c": ["NA", "FR"]}), tmp_path / "a.parquet")
+    parquet_data, _ = load(tmp_path, FileSource(format="parquet", path="a.parquet"))
+    for data in (csv_data, json_data, parquet_data):
+        assert data.column("c").to_pylist() == ["NA", "FR"]
+
+
 # JSON and NDJSON ------------------------------------------------------------------------------
 
 
