@@ -82,8 +82,8 @@ def float_column(
     """A float, unless it is an integer too long for float64 to hold exactly."""
     t, v, b = f"{alias}t", f"{alias}v", f"{alias}b"
     long_integer = (
-        f"(strlen({t}) > 15 AND regexp_full_match({t}, {_DIGITS}) "
-        f"AND abs(try_cast({t} AS HUGEINT)) > 9007199254740992)"
+        f"CASE WHEN strlen({t}) > 15 THEN regexp_full_match({t}, {_DIGITS}) "
+        f"AND abs(try_cast({t} AS HUGEINT)) > 9007199254740992 ELSE false END"
     )
     long_said = (
         "is an integer beyond what float64 holds exactly; declare it as decimal(38,0) or string"
@@ -117,8 +117,8 @@ def date_column(
         stamp = f"(CASE WHEN contains({t}, ':') THEN try_cast({t} AS TIMESTAMP) END)"
         value = f"try_cast({t} AS DATE)"
         loses = (
-            f"(contains({t}, ':') AND (regexp_matches({t}, {quote(OFFSET_PATTERN)}) "
-            f"OR {s} IS DISTINCT FROM {v}::TIMESTAMP))"
+            f"CASE WHEN contains({t}, ':') THEN regexp_matches({t}, {quote(OFFSET_PATTERN)}) "
+            f"OR {s} IS DISTINCT FROM {v}::TIMESTAMP ELSE false END"
         )
     shown = f" in the format {date_format}" if date_format else ""
     return Typed(
@@ -152,7 +152,8 @@ def timestamp_column(
         zoned = f"regexp_matches({t}, {quote(OFFSET_PATTERN)})"
         aware = f"try_cast({t} AS TIMESTAMPTZ)"
         naive = f"try_cast({t} AS TIMESTAMP)"
-    nanos = f"coalesce(strlen({t}) > 26 AND regexp_matches({t}, '\\.[0-9]{{6}}[0-9]*[1-9]'), false)"
+    # CASE, not AND: DuckDB evaluates both sides of an AND for every row
+    nanos = f"CASE WHEN strlen({t}) > 26 THEN regexp_matches({t}, '\\.[0-9]{{6}}[0-9]*[1-9]') ELSE false END"
     shown = f" in the format {timestamp_format}" if timestamp_format else ""
     return Typed(
         (
