@@ -91,7 +91,8 @@ class Contract:
 
 
 def widened(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
-    """A type both fit in without loss, or None: int32→int64, ints→float64, date→timestamp."""
+    """A type both fit in, or None: int32→int64, ints→float64 (a value float64 cannot hold
+    exactly refuses the load when it comes), decimals to one holding both, anything→string."""
     if old == new:
         return old
     if pa.types.is_null(old):
@@ -100,11 +101,21 @@ def widened(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
         return old
     if pa.types.is_integer(old) and pa.types.is_integer(new):
         return pa.int64()
+    if pa.types.is_decimal(old) and pa.types.is_decimal(new):
+        return _decimal_holding(old, new)
     if _numeric(old) and _numeric(new):
         return pa.float64()
     if pa.types.is_string(old) or pa.types.is_large_string(old):
         return old  # anything has a text form
     return None
+
+
+def _decimal_holding(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
+    """The narrowest decimal that holds both exactly (a numeric(20,2) load into a table of
+    decimal(38,10) fits), or None beyond 38 digits."""
+    whole = max(old.precision - old.scale, new.precision - new.scale)
+    scale = max(old.scale, new.scale)
+    return pa.decimal128(whole + scale, scale) if whole + scale <= 38 else None
 
 
 def _numeric(kind: pa.DataType) -> bool:
