@@ -43,11 +43,15 @@ def infer_types(
 ) -> CsvTypes:
     """The sniffed types of `path` (the first file of the load) as Weir types."""
     options = source.csv
+    formats = [("dateformat", options.date_format), ("timestampformat", options.timestamp_format)]
+    declared = [(key, value) for key, value in formats if value]
     try:
         row = connection.execute(
             "SELECT Columns, DateFormat, TimestampFormat FROM sniff_csv(?, header = ?, "
             "delim = ?, quote = ?, escape = ?, nullstr = ?, encoding = ?, compression = ?, "
-            "max_line_size = ?, store_rejects = true)",
+            "max_line_size = ?, store_rejects = true"
+            + "".join(f", {key} = ?" for key, _ in declared)
+            + ")",
             [
                 str(path),
                 options.header,
@@ -58,6 +62,7 @@ def infer_types(
                 options.encoding,
                 source.compression,
                 options.max_line_bytes,
+                *(value for _, value in declared),
             ],
         ).fetchall()[0]
     except duckdb.Error as exc:
