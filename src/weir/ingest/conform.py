@@ -221,23 +221,30 @@ def _first(problems: dict[int, list[str]]) -> dict[int, str]:
 
 def cast_or_mark(col: _Column, column: pa.Array, target: pa.DataType) -> pa.Array:
     """`column` as `target` without loss; a value that cannot be is marked and nulled."""
+    values, failed = _cast_where_possible(column, target)
+    note = col.typing.notes.get(col.name, "")
+    col.mark(
+        {
+            i: f"column {col.name}: '{_shown(column, i)}' is not {_type_name(target)}{note}"
+            for i in failed
+        }
+    )
+    return values
+
+
+def _cast_where_possible(column: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    """`column` cast safely to `target`, null where a value cannot be, and those rows. A
+    failing slice is halved until the values that fail are found: a batch with a few bad
+    values costs a few dozen casts, not one per row."""
     try:
-        return pc.cast(column, target, safe=True)
+        return pc.cast(column, target, safe=True), []
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
-        pass
-    values: list[Any] = []
-    bad: dict[int, str] = {}
-    for index in range(len(column)):
-        try:
-            values.append(pc.cast(column.slice(index, 1), target, safe=True)[0].as_py())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
-            bad[index] = (
-                f"column {col.name}: '{_shown(column, index)}' is not {_type_name(target)}"
-                + col.typing.notes.get(col.name, "")
-            )
-            values.append(None)
-    col.mark(bad)
-    return pa.array(values, target)
+        if len(column) == 1:
+            return pa.nulls(1, target), [0] if column.null_count == 0 else []
+    middle = len(column) // 2
+    left, bad_left = _cast_where_possible(column.slice(0, middle), target)
+    right, bad_right = _cast_where_possible(column.slice(middle), target)
+    return pa.concat_arrays([left, right]), bad_left + [middle + i for i in bad_right]
 
 
 def _text_times(col: _Column, text: pa.Array) -> pa.Array:
@@ -254,16 +261,7 @@ def _text_times(col: _Column, text: pa.Array) -> pa.Array:
 def _parse_each(text: pa.Array, rows: pa.Array, target: pa.DataType) -> pa.Array:
     """`text` parsed as `target` where `rows` is true (null elsewhere and where it fails)."""
     chosen = pc.if_else(rows, text, pa.nulls(len(text), pa.string()))
-    try:
-        return pc.cast(chosen, target)
-    except pa.ArrowInvalid:
-        out: list[Any] = []
-        for index in range(len(chosen)):
-            try:
-                out.append(pc.cast(chosen.slice(index, 1), target)[0].value)
-            except pa.ArrowInvalid:
-                out.append(None)
-        return pa.array(out, pa.int64()).cast(target)
+    return _cast_where_possible(chosen, target)[0]
 
 
 def _instants(col: _Column, column: pa.Array, local: pa.Array | None) -> pa.Array:
