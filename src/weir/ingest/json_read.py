@@ -4,7 +4,8 @@ DuckDB infers each field's type from the records. Where that inference could ben
 the field is read as JSON text and typed by `weir.ingest.text_types` instead:
 - a field whose records disagree (a string here, a number there) is DuckDB's `JSON` type,
   whose values are JSON text: the string 'a' would be stored as '"a"'. It is read as text,
-  strings unquoted, numbers as written;
+  strings unquoted, numbers as written; an object with such a field inside is stored as
+  its JSON text;
 - a float field may hold integers too long for float64 (12345678901234567890123), which
   would lose digits;
 - a declared type is applied to the value as written: 2.7 in an int64 field is quarantined,
@@ -111,7 +112,7 @@ def json_sql(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> tuple[str
 def _inferred_target(kind: str) -> str | None:
     """The Weir type a field DuckDB inferred as `kind` is checked against, or None when
     DuckDB's own reading is exact."""
-    if kind == "JSON":
+    if "JSON" in kind:  # the records disagree, at the top or inside: the value as text
         return "string"
     if kind in ("DOUBLE", "FLOAT"):
         return "float64"

@@ -240,6 +240,11 @@ def test_mixed_field_types_keep_strings_as_written(tmp_path: Path) -> None:
     assert data.column("x").to_pylist() == ["a", "1", "b"]  # not '"a"'
 
 
+def test_an_object_whose_fields_disagree_is_kept_as_its_json_text(tmp_path: Path) -> None:
+    data, _ = load(tmp_path, ndjson(tmp_path, ['{"a": {"x": "s"}}', '{"a": {"x": 1}}']))
+    assert [json.loads(v) for v in data.column("a").to_pylist()] == [{"x": "s"}, {"x": 1}]
+
+
 def test_nan_is_refused_even_in_a_mixed_field(tmp_path: Path) -> None:
     with pytest.raises(StepError, match="column x holds NaN or Infinity"):
         load(tmp_path, ndjson(tmp_path, ['{"x": "a"}', '{"x": NaN}']))
