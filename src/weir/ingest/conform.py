@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -518,9 +519,10 @@ def typed_stream(
                     raw(batch, rows, seen) if raw else raw_rows(batch, rows)
                 )
                 diverted.tables.append(_rejects(batch, done, rows, shown, place, seen))
-                keep = pc.invert(pa.array([i in done.problems for i in range(batch.num_rows)]))
+                keep = np.ones(batch.num_rows, dtype=bool)
+                keep[rows] = False
                 seen += batch.num_rows
-                yield done.batch.filter(keep)
+                yield done.batch.filter(pa.array(keep))
                 continue
             seen += batch.num_rows
             yield done.batch
