@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 
 from weir.core.errors import StepError
 from weir.engines.split import QUARANTINE_SCHEMA
-from weir.ingest.conform import fit_type, raw_rows
+from weir.ingest.conform import fit_type
+from weir.ingest.typed_stream import raw_rows
 from weir.project.sources import SchemaPolicy
 
 

@@ -80,7 +80,7 @@ def infer_types(
         date_format = _proven(connection, path, name, source, columns, "date", row[1])
     if timestamp_format is None and row[2] not in _ISO_FORMATS and "timestamp" in columns.values():
         timestamp_format = _proven(connection, path, name, source, columns, "timestamp", row[2])
-    return CsvTypes(columns, date_format, timestamp_format, note, inferred=True)
+    return CsvTypes(columns, date_format, timestamp_format, note)
 
 
 def _proven(

@@ -48,7 +48,6 @@ class CsvTypes:
     date_format: str | None = None
     timestamp_format: str | None = None
     note: str = ""
-    inferred: bool = False
 
 
 def csv_sql(files: list[Path], source: FileSource, types: CsvTypes) -> tuple[str, list[object]]:

@@ -44,11 +44,12 @@ from weir.engines.split import (
     without_helpers,
 )
 from weir.ingest.base import Progress, SourceRead, counted
-from weir.ingest.conform import Typing, conform, decision_text, decisions, raw_rows, renamed
+from weir.ingest.conform import Typing, conform, renamed
 from weir.ingest.csv_infer import infer_types
 from weir.ingest.csv_sql import CsvTypes, csv_sql
 from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
+from weir.ingest.typed_stream import decision_text, decisions, raw_rows
 from weir.project.sources import FileSource
 
 
@@ -347,7 +348,7 @@ def _guarded(
                 partial(renderer, batch),
                 None if source.format == "csv" else places.of(done.batch),
             )
-            if source.format != "csv":
+            if source.format != "csv":  # a CSV row is placed by its file and fields
                 batch = _placed(batch, places.of(done.batch))
             places.advance(done.batch)
             batch = split_batch(batch, diverted)

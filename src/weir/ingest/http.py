@@ -31,10 +31,11 @@ from weir.core.errors import StepError
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
 from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
-from weir.ingest.conform import Typing, typed_stream
+from weir.ingest.conform import Typing
 from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
 from weir.ingest.secrets import redact, safe_url
+from weir.ingest.typed_stream import typed_stream
 from weir.project.sources import HttpSource
 
 USER_AGENT = "weir-ingest"

@@ -27,11 +27,12 @@ import pyarrow as pa
 from weir.core.errors import ConfigError, StepError
 from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
-from weir.ingest.conform import Typing, typed_stream
+from weir.ingest.conform import Typing
 from weir.ingest.names import check_names
 from weir.ingest.secrets import redact, safe_url, url_secrets
 from weir.ingest.sql_types import ReadPlan, mysql_plan, postgres_plan
 from weir.ingest.sqlite_read import read_sqlite, top_value
+from weir.ingest.typed_stream import typed_stream
 from weir.project.sources import SqlSource
 
 TRANSIENT_HINTS = (
