@@ -143,6 +143,10 @@ class SourceSteps(QualitySteps):
             summary["schema"] = f"v{state['schema']}: " + "; ".join(contract.changes)
         if read.lines is not None:
             summary["lines"] = dataclasses.asdict(read.lines)
+        if read.coerced:  # values repaired by a rule the source declared, counted
+            summary["coerced"] = "coerced " + ", ".join(
+                f"{what} ({count:,})" for what, count in sorted(read.coerced.items())
+            )
         return summary | {k: v for k, v in read.detail.items() if k in ("pages", "requests")}
 
     # crash recovery -------------------------------------------------------------------------
