@@ -13,7 +13,8 @@ Careful attempt: the files were scanned and staged first (csv_files.stage); Duck
 exactly the records the scanner staged, or the load is refused.
 
 Either way the columns are typed as declared, or as DuckDB's sniffer infers them from the
-first file (csv_infer).
+first file (csv_infer), and rows that typing sets aside are placed at their line afterwards
+(csv_rows).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest.base import LineCounts
 from weir.ingest.csv_files import CsvFile, RereadError, Staged, groups, stage
 from weir.ingest.csv_infer import bind_inferred
+from weir.ingest.csv_rows import RowPlaces, placed
 from weir.ingest.csv_scan import body_of
 from weir.ingest.csv_sql import CsvTypes, csv_sql
 from weir.ingest.csv_text import CHUNK, iter_lines, open_bytes
@@ -75,6 +77,8 @@ class CsvAttempt:
         self._rejects: pa.Table | None = None
         self._doubts: list[str] = []  # why DuckDB's rejects are not to be trusted
         self.types = CsvTypes({})
+        self.rows = RowPlaces()
+        self._staged_rejects: dict[str, list[int]] = {}  # staged copy -> records DuckDB set aside
 
     def sql(self, connection: duckdb.DuckDBPyConnection) -> tuple[str, list[object]]:
         """The query of this attempt; without declared columns, the sniffer's types are
@@ -114,6 +118,11 @@ class CsvAttempt:
             for chunk in table.column("raw").chunks:
                 breaks += self._breaks(chunk)
         return breaks
+
+    def observe(self, marked: pa.RecordBatch, breaks: int) -> None:
+        """Note where a batch's rows are (rows set aside still in it, with their reason),
+        so rows that typing set aside can be placed at their line."""
+        self.rows.observe(marked, breaks)
 
     def _breaks(self, values: pa.Array) -> int:
         if len(values) == 0 or values.null_count == len(values):
@@ -161,6 +170,7 @@ class CsvAttempt:
             if isinstance(target, Staged):
                 places = target.place(positions)
                 original = str(target.original.path)
+                self._staged_rejects[path] = target.rows(positions).tolist()
             else:
                 places = place(target, positions, self.name)
                 original = path
@@ -233,6 +243,23 @@ class CsvAttempt:
             )
         self.lines.blank = sum(s.blank for s in self.staged)
         self.lines.continued = sum(s.continued for s in self.staged)
+
+    def placed(self, connection: duckdb.DuckDBPyConnection, rows: list[pa.Table]) -> list[pa.Table]:
+        """`rows` (set aside by typing, after `finish`) placed at their line, byte and text
+        in the original files."""
+        if not self.rows.pending:
+            return rows
+        rejected = dict(self._staged_rejects)
+        if not self.careful:
+            table = self.rejects(connection)
+            for file, line in zip(
+                table.column("file").to_pylist(), table.column("line").to_pylist(), strict=True
+            ):
+                rejected.setdefault(file, []).append(line)
+        places = self.rows.resolve(
+            self.name, self.files, self.staged, rejected, self.blank_in_values > 0
+        )
+        return placed(rows, places)
 
 
 def _where(row: dict[str, Any]) -> str:

@@ -12,12 +12,12 @@ types inferred from the data, are promises about every row; a value that does no
 its row aside with the reason instead of being rounded or reread, and times follow the
 source's one time rule.
 
-Two kinds of quarantine record:
+Two kinds of quarantine record, both placed exactly:
 - parser rejects (bad quoting, wrong column count, a value DuckDB cannot cast, an over-long
   line): file, physical line, byte offset and the raw text;
-- value rejects (an integer column holding '2.1', an ambiguous local time): for CSV the file
-  and the row's fields joined by commas in `raw` (the line is unknown because the parser
-  accepted the row); for JSON and Parquet the file and 'record N' (its key), the row as JSON.
+- value rejects (an integer column holding '2.1', an ambiguous local time): for CSV the
+  file, the line and byte where the row's record starts and its text (csv_rows places the
+  row DuckDB read); for JSON and Parquet the file and 'record N' (its key), the row as JSON.
 """
 
 from __future__ import annotations
@@ -368,7 +368,8 @@ def _guarded(
 ) -> Iterator[pa.RecordBatch]:
     """Type, split off bad rows, and refuse what must be refused before commit: times
     without a zone, lost nanoseconds, NaN in JSON, an empty load. For CSV, count the lines
-    each batch covers and refuse (or re-read) a load whose lines do not add up."""
+    each batch covers and refuse (or re-read) a load whose lines do not add up; then place
+    the rows typing set aside at their lines."""
     # CSV and JSON values were typed as text by the read; Parquet's are cast here
     declared = dict(source.columns or {}) if source.format == "parquet" else {}
     typing = Typing(read.source, columns=declared, rule=source.time_rule)
@@ -386,15 +387,14 @@ def _guarded(
                 read.failure = exc
                 raise
             read.coerced.update(done.coerced)
-            key = None if source.format == "csv" else places.of(done.batch)
-            batch = mark_rows(done.batch, done.problems, partial(renderer, batch), key)
-            if key is not None:  # a CSV row is placed by its file and fields
-                batch = _placed(batch, key)  # and rows the typed read set aside
+            key = places.of(done.batch)
+            marked = mark_rows(done.batch, done.problems, partial(renderer, batch), key)
+            marked = _placed(marked, key)  # and rows the typed read set aside
             places.advance(done.batch)
             seen = len(diverted.tables)
-            batch = split_batch(batch, diverted)
+            batch = split_batch(marked, diverted)
             if attempt is not None:
-                attempt.count(batch, diverted.tables[seen:], records)
+                attempt.observe(marked, attempt.count(batch, diverted.tables[seen:], records))
             if source.format in ("json", "ndjson"):
                 batch = _non_finite(batch, read, source, rows)
             rows += batch.num_rows
@@ -413,9 +413,15 @@ def _guarded(
     if attempt is not None and connection is not None:
         try:
             attempt.finish(connection, len(without_helpers(reader.schema)))
+            diverted.tables[:] = attempt.placed(connection, diverted.tables)
         except StepError as exc:
             read.failure = exc
             raise
+    _refuse_no_rows(read, source, diverted, rows)
+
+
+def _refuse_no_rows(read: SourceRead, source: FileSource, diverted: Diverted, rows: int) -> None:
+    """A load that leaves no row is refused, so a broken export cannot empty the table."""
     if rows == 0 and diverted.rows:
         read.failure = StepError(
             f"source:{read.source}",

@@ -69,14 +69,15 @@ def test_malformed_rows_are_quarantined_with_line_and_raw_text(tmp_path: Path) -
     assert data.column("id").to_pylist() == [1, 6]
     # one quarantine row per rejected line, with every reason found on it
     by_line = {row["line"]: row for row in rejects.to_pylist()}
-    assert list(by_line) == [3, 4, 6, None]
+    assert list(by_line) == [3, 4, 6, 5]
     assert by_line[3]["error_type"] == "CAST" and "TOO MANY COLUMNS" in by_line[4]["error_type"]
     assert "MISSING COLUMNS" in by_line[6]["error_type"]
     # timestamps are typed by Weir (to refuse values without a zone), so a bad date is found
-    # after parsing: no line number exists for it, the file and its fields place it
-    bad_date = by_line[None]
+    # after parsing; the row DuckDB read is placed at its line all the same, with its text
+    bad_date = by_line[5]
     assert bad_date["error"] == "column ts: '31/02/2026' is not a timestamp"
-    assert bad_date["raw"].startswith("4,1.0,bad date,") and bad_date["file"].endswith("in.csv")
+    assert bad_date["raw"] == "4,1.0,bad date,31/02/2026" and bad_date["file"].endswith("in.csv")
+    assert bad_date["byte_offset"] == text.index("4,1.0,bad date") and bad_date["key"] is None
     raw = {row["line"]: row["raw"] for row in rejects.to_pylist()}
     assert raw[3] == "2,N/A,bad number,2026-01-01T10:00:00Z"
     assert all(row["file"].endswith("in.csv") for row in rejects.to_pylist())
@@ -90,8 +91,9 @@ def test_type_break_deep_in_the_file_is_quarantined_not_fatal(tmp_path: Path) ->
     assert data.num_rows == 50_000
     [reject] = rejects.to_pylist()
     assert reject["column_name"] == "id" and "'2.1' is not a whole number" in reject["error"]
-    # No line number exists for a row the parser accepted; the file and its field values place it.
-    assert reject["raw"].startswith("2.1,1.0,n,") and reject["line"] is None
+    # The row the parser accepted is placed at its line and byte, with its text as written.
+    assert reject["raw"] == "2.1,1,n,2026-01-01T00:00:00Z" and reject["line"] == 45_001
+    assert reject["byte_offset"] == len("\n".join(lines[:45_000]).encode()) + 1
     assert reject["file"].endswith("in.csv")
 
 
