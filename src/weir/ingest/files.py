@@ -54,12 +54,13 @@ from weir.engines.split import (
 from weir.ingest.base import Progress, SourceRead, counted
 from weir.ingest.conform import Typing, conform, renamed
 from weir.ingest.csv_account import CsvAttempt
-from weir.ingest.csv_files import RereadError, plan_files
+from weir.ingest.csv_files import RereadError, plan_files, read_header
 from weir.ingest.csv_text import (
     CsvFormat,
     LineCount,
     codec_of,
     hash_and_count,
+    newline_of,
     open_bytes,
     undecodable_at,
 )
@@ -213,12 +214,18 @@ def _read_error(
 def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:
     """Refuse a CSV file in which any line is not a clean record, naming the first one. For
     files that must be read whole (a batch-scoring input, where a quarantined line would
-    be a missing prediction), by the same checks as a CSV source, careful read included."""
-    source = FileSource(format="csv", path=path.name)
+    be a missing prediction), by the same structure checks as a CSV source, careful read
+    included. Every column is read as text: typing (a time zone, inferred types) belongs to
+    a source, and a scoring input's values are checked against the model's inputs."""
     try:
-        rejects = _drained(engine, path, source, careful=False)
-    except RereadError:
-        rejects = _drained(engine, path, source, careful=True)
+        fmt = CsvFormat.of(path, FileSource(format="csv", path=path.name))
+        header = read_header(path, fmt, newline_of(path, fmt), "input")
+        columns = dict.fromkeys(header.names, "string")
+        source = FileSource(format="csv", path=path.name, columns=columns or None)
+        try:
+            rejects = _drained(engine, path, source, careful=False)
+        except RereadError:
+            rejects = _drained(engine, path, source, careful=True)
     except StepError as exc:
         raise ConfigError(f"{what}: {exc.message.split(': ', 1)[-1]}", fix=exc.fix) from None
     if rejects.num_rows:

@@ -10,7 +10,7 @@ import pytest
 
 from weir.core import ConfigError, StepError
 from weir.engines import DuckDBEngine
-from weir.ingest import RereadError, observe_files, read_files
+from weir.ingest import RereadError, check_csv, observe_files, read_files
 from weir.project.sources import FileSource
 
 ENGINE = DuckDBEngine(threads=2)
@@ -390,3 +390,21 @@ def test_parquet_times_become_utc_microseconds_without_loss(tmp_path: Path) -> N
         load(tmp_path, FileSource(format="parquet", path="naive.parquet"))
     data, _ = load(tmp_path, FileSource(format="parquet", path="naive.parquet", timezone="UTC"))
     assert data.column("t").cast(pa.int64()).to_pylist() == [1_767_261_600_000_000]
+
+
+def test_a_scoring_input_is_checked_for_its_structure_not_typed_as_a_source(
+    tmp_path: Path,
+) -> None:
+    """`weir predict --input x.csv` refuses a line that is not a clean record. Times without
+    a zone or a value beyond the sniffer's sample are not its concern: there is no source to
+    declare a zone or columns on, and the model's inputs are checked by the scoring."""
+    rows = "".join(f"{i},2025-01-01 10:00:00,{i}\n" for i in range(25_000))
+    (tmp_path / "new.csv").write_text("id,at,v\n" + rows + "7,2025-10-26 02:30:00,2.1\n")
+    check_csv(ENGINE, tmp_path / "new.csv", "input new.csv")
+    text = 'id,at,v\n1,a,1\n2,"open,2\n3,c,3\n'
+    (tmp_path / "bad.csv").write_text(text)
+    with pytest.raises(ConfigError, match=rf"bad.csv line 3 \(byte {text.index('2,')}\) is not a"):
+        check_csv(ENGINE, tmp_path / "bad.csv", "input bad.csv")
+    (tmp_path / "twice.csv").write_text("id,id\n1,2\n")
+    with pytest.raises(ConfigError, match="'id', 'id' have the same name"):
+        check_csv(ENGINE, tmp_path / "twice.csv", "input twice.csv")
