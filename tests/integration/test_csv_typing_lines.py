@@ -92,3 +92,43 @@ def test_rows_set_aside_by_typing_are_in_the_line_account_once(
     assert summary["lines"]["read"] == text.count("\n") and summary["lines"]["continued"] == 1
     assert accounted(summary) == summary["lines"]["read"]
     assert line_account(summary).startswith(f"{summary['lines']['read']:,} read = ")
+
+
+def test_inferred_types_are_the_first_files_for_every_group(tmp_path: Path) -> None:
+    """Files with different column orders are read by separate read_csv calls; without
+    `columns`, they share one set of types, the first file's, bound by name (a column only a
+    later file has is typed from that file). A value of a later file that does not fit is
+    quarantined with the note that its type was inferred, at its line in that file."""
+    root = tmp_path / "p"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "a.csv").write_text("id,amount\n1,10\n2,20\n")
+    (root / "in" / "b.csv").write_text("amount,id,extra\n2.5,3,x\n40,4,y\n")
+    write_project(root, {"events": {"format": "csv", "path": "in/*.csv"}})
+    report = run(root)["source:events"]
+    assert report["status"] == "succeeded", report["error"]
+    data = table(root, "events")
+    assert [str(f.type) for f in data.schema] == ["int64", "int64", "string"]
+    assert sorted(data.to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 1, "amount": 10, "extra": None},
+        {"id": 2, "amount": 20, "extra": None},
+        {"id": 4, "amount": 40, "extra": "y"},
+    ]
+    [bad] = table(root, "events__quarantine").to_pylist()
+    assert (Path(bad["file"]).name, bad["line"], bad["raw"]) == ("b.csv", 2, "2.5,3,x")
+    assert "'2.5' is not a whole number" in bad["error"] and "inferred" in bad["error"]
+    summary = report["summary"]
+    assert accounted(summary) == summary["lines"]["read"] == 6
+
+
+def test_column_null_values_keep_the_line_account(tmp_path: Path) -> None:
+    """With null tokens per column DuckDB is given none, so an empty line is skipped even
+    in a one-column file; the account and the places follow what DuckDB was given."""
+    root = tmp_path / "p"
+    text = "code\nNA\n\n2.1\n7\n"
+    source = {"columns": {"code": "int64"}, "csv": {"column_null_values": {"code": ["NA"]}}}
+    summary = load(root, text, **source)
+    assert table(root, "events").column("code").to_pylist() == [None, 7]
+    [bad] = table(root, "events__quarantine").to_pylist()
+    assert (bad["line"], bad["byte_offset"], bad["raw"]) == (4, text.index("2.1"), "2.1")
+    assert summary["lines"] == {"read": 5, "header": 1, "blank": 1, "continued": 0}
+    assert accounted(summary) == 5
