@@ -551,21 +551,21 @@ def _csv_raw(batch: pa.RecordBatch, rows: list[int]) -> list[str]:
 
 
 class _Places:
-    """Where a JSON record or Parquet row is: 'record N' of its file, counted per file."""
+    """Where a row is: 'record N' of its file, counted per file (a CSV row's key until
+    csv_rows places it at its line)."""
 
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
 
     def of(self, batch: pa.RecordBatch) -> Callable[[list[int]], list[str | None]]:
         def keys(rows: list[int]) -> list[str | None]:
-            files = (
-                batch.column(FILE_COLUMN).to_pylist()
-                if FILE_COLUMN in batch.schema.names
-                else [""] * batch.num_rows
-            )
+            single = _one_file(batch)
+            if single is not None:  # most batches: no need to look at each row's file
+                before = self.seen.get(single, 0)
+                return [f"record {before + row + 1}" for row in rows]
             counts = dict(self.seen)
             position: list[int] = []
-            for file in files:
+            for file in batch.column(FILE_COLUMN).to_pylist():
                 counts[file] = counts.get(file, 0) + 1
                 position.append(counts[file])
             return [f"record {position[row]}" for row in rows]
@@ -573,9 +573,23 @@ class _Places:
         return keys
 
     def advance(self, batch: pa.RecordBatch) -> None:
-        if FILE_COLUMN not in batch.schema.names:
-            self.seen[""] = self.seen.get("", 0) + batch.num_rows
+        single = _one_file(batch)
+        if single is not None:
+            self.seen[single] = self.seen.get(single, 0) + batch.num_rows
             return
         for count in pc.value_counts(batch.column(FILE_COLUMN)).to_pylist():
             file = str(count["values"])
             self.seen[file] = self.seen.get(file, 0) + count["counts"]
+
+
+def _one_file(batch: pa.RecordBatch) -> str | None:
+    """The file all of a batch's rows come from ('' without a file column), or None."""
+    if FILE_COLUMN not in batch.schema.names:
+        return ""
+    files = batch.column(FILE_COLUMN)
+    if len(files) == 0 or files.null_count:
+        return None
+    first = files[0].as_py()
+    if first != files[-1].as_py() or not pc.all(pc.equal(files, first)).as_py():
+        return None
+    return str(first)
