@@ -85,6 +85,9 @@ class CsvAttempt:
         bound to each file's header by name first."""
         staged = {s.original.path: s.path for s in self.staged} if self.careful else None
         source = self.source
+        # rows come out in each file's order: a row set aside is placed as the N-th of its
+        # file (csv_rows), which DuckDB guarantees only with this setting (its default)
+        connection.execute("SET preserve_insertion_order = true")
         if source.columns:
             options = source.csv
             self.types = CsvTypes(

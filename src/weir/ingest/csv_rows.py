@@ -224,13 +224,36 @@ def _in_original(
 
 
 def _empty_lines(file: CsvFile) -> list[int]:
-    """Numbers of the file's empty lines (read line by line: rare, and only when a row set
-    aside comes after one)."""
-    lines = iter_lines(file.path, file.fmt, file.count.newline, file.fmt.max_line_bytes)
-    try:
-        return [line.number for line in lines if not line.cut and not body_of(line.text)]
-    finally:
-        lines.close()
+    """Numbers of the file's empty lines, as the line count counts them: a line break right
+    after another (`\r\n` after `\n` too), or at the start of the file."""
+    if file.fmt.encoding == "utf-16":  # rare: read line by line
+        alone = ("\r",) if file.count.newline == "\r" else ("\n", "\r\n")
+        lines = iter_lines(file.path, file.fmt, file.count.newline, file.fmt.max_line_bytes)
+        try:
+            return [line.number for line in lines if line.text in alone]
+        finally:
+            lines.close()
+    newline = ord(file.count.newline)
+    found: list[int] = []
+    seen, last, base, before = 0, -1, 0, b""  # newlines so far, the last one, chunk offset
+    with open_bytes(file.path, file.fmt.codec) as stream:
+        while chunk := stream.read(CHUNK):
+            data = np.frombuffer(before + chunk, np.uint8)  # `before`: the last byte seen
+            ends = np.flatnonzero(data == newline) - len(before) + base
+            ends = ends[ends >= base]
+            previous = np.concatenate(([last], ends[:-1]))
+            gap = ends - previous
+            empty = gap == 1
+            if newline == 10:  # '\r\n' right after a line break is an empty line too
+                at = previous + 1 - base + len(before)
+                crlf = (gap == 2) & (at >= 0)
+                crlf[crlf] = data[at[crlf]] == 13
+                empty |= crlf
+            found += (seen + 1 + np.flatnonzero(empty)).tolist()
+            if len(ends):
+                seen, last = seen + len(ends), int(ends[-1])
+            base, before = base + len(chunk), chunk[-1:]
+    return found
 
 
 def _line_starts(file: CsvFile, numbers: list[int]) -> dict[int, int]:
@@ -285,8 +308,8 @@ def _slices(
         at = 0
         for i in order:
             start, end = spans[i]
-            if start > at:
-                stream.read(start - at)
+            while at < start:  # skipped in chunks: memory stays bounded
+                at += len(stream.read(min(CHUNK, start - at))) or start - at
             data = stream.read(end - start)
             at = end
             text = data.decode(encoding, errors="replace")

@@ -6,8 +6,10 @@ of files built line by line, on the fast read and on the careful one."""
 from __future__ import annotations
 
 import gzip
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +17,9 @@ from hypothesis import strategies as st
 
 from weir.core.errors import StepError
 from weir.engines import DuckDBEngine
-from weir.ingest import RereadError, read_files
+from weir.ingest import RereadError, csv_rows, read_files
+from weir.ingest.csv_files import CsvFile
+from weir.ingest.csv_text import CsvFormat, LineCount, count_lines, iter_lines
 from weir.project.sources import FileSource
 
 ENGINE = DuckDBEngine(threads=2)
@@ -216,3 +220,55 @@ def test_every_row_of_a_load_set_aside_still_refuses_it_naming_the_reason(
         read_files(ENGINE, tmp_path, "s", source) as read,
     ):
         read.batches.read_all()
+
+
+def csv_file(path: Path) -> CsvFile:
+    fmt = CsvFormat.of(path, FileSource(format="csv", path=path.name))
+    counting: Future[LineCount] = Future()
+    counting.set_result(count_lines(path, fmt))
+    return CsvFile(path, fmt, counting.result().newline, None, None, counting)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.sampled_from(["", "a", "bc", "\r", "d\re"]), max_size=12),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.booleans(),
+    st.integers(1, 4),
+)
+def test_empty_lines_and_line_starts_are_found_across_chunks(
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[str],
+    newline: str,
+    last_newline: bool,
+    chunk: int,
+) -> None:
+    """The NumPy passes agree with the file's lines read one by one, whatever the chunk
+    boundaries (tiny chunks here)."""
+    if newline == "\r":
+        lines = [line.replace("\r", "") for line in lines]
+    text = newline.join(lines) + (newline if last_newline and lines else "")
+    path = tmp_path_factory.mktemp("lines") / "in.csv"
+    path.write_bytes(text.encode())
+    file = csv_file(path)
+    truth = list(iter_lines(path, file.fmt, file.count.newline, 1 << 20))
+    ends = ("\r",) if file.count.newline == "\r" else ("\n", "\r\n")  # as lines are counted
+    empty = [line.number for line in truth if line.text in ends]
+    starts = {line.number: line.offset for line in truth}
+    wanted = list(range(1, len(truth) + 3))
+    with patch.object(csv_rows, "CHUNK", chunk):
+        assert csv_rows._empty_lines(file) == empty
+        found = csv_rows._line_starts(file, wanted)
+    assert found == {n: starts.get(n, len(text.encode())) for n in wanted}
+
+
+def test_a_utf16_file_with_empty_lines_is_placed(tmp_path: Path) -> None:
+    built = Built("\r\n")
+    built.add("1,true,a,1")
+    built.add("")
+    built.add("2,true,b,2.1")
+    [reject] = load(tmp_path, built.text.encode("utf-16"), csv={"encoding": "utf-16"})
+    start = len(built.text[: built.text.index("2,true,b")].encode("utf-16"))
+    assert (reject["line"], reject["byte_offset"], reject["raw"]) == (4, start, "2,true,b,2.1")
