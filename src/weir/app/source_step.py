@@ -146,6 +146,10 @@ class SourceSteps(QualitySteps):
             summary["lines"] = dataclasses.asdict(read.lines)
         if recovered:
             summary["recovered"] = recovered
+        if read.coerced:  # values repaired by a rule the source declared, counted
+            summary["coerced"] = "coerced " + ", ".join(
+                f"{what} ({count:,})" for what, count in sorted(read.coerced.items())
+            )
         return summary | {k: v for k, v in read.detail.items() if k in ("pages", "requests")}
 
     # crash recovery -------------------------------------------------------------------------

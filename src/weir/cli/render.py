@@ -87,7 +87,7 @@ def _outcome(summary: dict[str, Any]) -> str:
         if summary.get("quarantined_rows"):
             text += f", {summary['quarantined_rows']:,} quarantined"
         text += f" -> {summary['table']}@{summary['version']} ({summary['rows']:,} rows)"
-        for key in ("incremental", "schema"):
+        for key in ("incremental", "schema", "coerced"):
             if summary.get(key):
                 text += f"; {summary[key]}"
         if summary.get("lines"):

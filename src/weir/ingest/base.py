@@ -8,6 +8,7 @@ commit as the rows, so a crash can never leave rows without their position or th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,8 @@ class SourceRead:
     nothing_new: bool = False
     detail: dict[str, Any] = field(default_factory=dict)
     lines: LineCounts | None = None
+    # values repaired by a rule the source declared (what -> how many), for the run summary
+    coerced: Counter[str] = field(default_factory=Counter)
 
     def release(self) -> None:
         """Let go of the stream. Its generators refer back to this object (they count rows

@@ -1,23 +1,37 @@
-"""Values from a database or an API, typed by the source's declared columns.
+"""Arrow batches made into what a table holds, the same way for every source kind.
 
-A declared type is a promise about every row, not a hint: a value that does not fit sets
-its row aside with the reason and the record's place, the rest of the batch goes on. A
-timestamp without an offset is read in the declared zone, or refused when none is declared.
+Every connector ends here: the SQL and HTTP connectors with their Arrow batches, the file
+connector with DuckDB's. Three things happen, column by column:
+
+- a declared type is a promise about every row, not a hint: a value that does not fit sets
+  its row aside with the reason, the rest of the batch goes on;
+- times become instants in UTC under the source's one time rule (`weir.ingest.times`);
+- a type a Delta table cannot hold, or holds only with loss, is mapped to one that holds it
+  exactly (unsigned integers, times of day, wide decimals), or its rows are set aside, or
+  the load is refused naming the column and the fix. Nothing is bent silently.
+
+Rows are never dropped here: a bad row keeps its place (its values null) and is listed in
+`Conformed.problems`, so the caller can set it aside with its file, line or key.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from weir.core.errors import StepError
-from weir.engines.split import QUARANTINE_SCHEMA, Diverted
-from weir.project.base import _DECIMAL
+from weir.engines.split import (
+    INVALID_PREFIX,
+    LOCAL_PREFIX,
+    is_helper,
+)
+from weir.ingest.times import NoZone, Resolved, dates_in_range, lossy_nanos, to_utc
+from weir.project.base import _DECIMAL, TimeRule
 
 UTC = pa.timestamp("us", tz="UTC")
 
@@ -32,6 +46,14 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "timestamp": UTC,
 }
 
+# a text value that carries its own offset or zone after a time of day
+OFFSET_PATTERN = (
+    r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*"
+    r"([A-Za-z][A-Za-z_/+-]*|[+-][0-9]{2}(:?[0-9]{2}){0,2})\s*$"
+)
+
+_INT64_MAX = 2**63 - 1
+
 
 def arrow_type(type_name: str) -> pa.DataType:
     match = _DECIMAL.match(type_name)
@@ -40,185 +62,346 @@ def arrow_type(type_name: str) -> pa.DataType:
     return ARROW_TYPES[type_name]
 
 
-def utc_timestamps(
-    column: pa.Array, name: str, zone: str | None, source: str, where: str
-) -> pa.Array:
-    """A timestamp column in microseconds, UTC. Naive values need `zone`; nanoseconds are
-    cast only when no value loses precision."""
-    kind = column.type
-    assert isinstance(kind, pa.TimestampType)
-    if kind.unit == "ns":
-        micro = pc.cast(column, pa.timestamp("us", tz=kind.tz), safe=False)
-        lossy = pc.not_equal(pc.cast(micro, kind), column)
-        if pc.any(lossy).as_py():
-            raise StepError(
-                f"source:{source}",
-                f"{where}: column {name} has nanoseconds, which microsecond storage would drop",
-                fix=f"round {name} to microseconds at the source, or declare it as string",
-            )
-        column, kind = micro, micro.type
-    if kind.tz is None:
-        if zone is None:
-            raise StepError(
-                f"source:{source}",
-                f"{where}: column {name} holds times without a time zone; nothing was committed",
-                fix=f"declare the zone they were written in: sources.{source}.timezone "
-                "(e.g. Europe/Paris or UTC)",
-            )
-        column = pc.assume_timezone(column, zone, ambiguous="earliest", nonexistent="earliest")
-    return pc.cast(column, UTC)
+@dataclass(frozen=True)
+class Typing:
+    """How one source's values become its table's.
+
+    `columns` are the user's declared types (each must be in the data); `implied` are types
+    the connector chose for columns it had to read as text (a PostgreSQL numeric, say)."""
+
+    source: str
+    columns: Mapping[str, str] = field(default_factory=dict)
+    implied: Mapping[str, str] = field(default_factory=dict)
+    rule: TimeRule = field(default_factory=TimeRule)
+    notes: Mapping[str, str] = field(default_factory=dict)  # said after a misfit's reason
+
+    def declared(self, name: str) -> str | None:
+        return self.columns.get(name) or self.implied.get(name)
 
 
-def conform(
-    batch: pa.RecordBatch,
-    columns: Mapping[str, str] | None,
-    *,
-    zone: str | None,
-    source: str,
-    where: str,
-    key_of: Callable[[int], str],
-) -> tuple[pa.RecordBatch, pa.Table]:
-    """The batch with declared types and UTC timestamps, and the rows that do not fit."""
+@dataclass
+class Conformed:
+    """A typed batch (same rows, same helper columns), the rows that do not fit (row ->
+    reasons) and the repairs made by declared rules (what -> how many)."""
+
+    batch: pa.RecordBatch
+    problems: dict[int, list[str]] = field(default_factory=dict)
+    coerced: Counter[str] = field(default_factory=Counter)
+
+
+def conform(batch: pa.RecordBatch, typing: Typing, where: str) -> Conformed:
+    """`batch` with declared types, UTC instants and storable types; see the module doc."""
     names = batch.schema.names
-    if columns:
-        missing = [c for c in columns if c not in names]
+    if typing.columns:
+        missing = [c for c in typing.columns if c not in names]
         if missing:
             raise StepError(
-                f"source:{source}",
+                f"source:{typing.source}",
                 f"{where}: declared column(s) {', '.join(missing)} are not in the data "
-                f"(it has {', '.join(names) or 'no columns'})",
-                fix=f"fix sources.{source}.columns, or the query that feeds it",
+                f"(it has {', '.join(n for n in names if not is_helper(n)) or 'no columns'})",
+                fix=f"fix sources.{typing.source}.columns, or the query or file that feeds it",
             )
-    bad: dict[int, list[str]] = {}
+    result = Conformed(batch)
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
     for name, column in zip(names, batch.columns, strict=True):
-        declared = (columns or {}).get(name)
-        if declared is not None:
-            column = cast_or_mark(column, name, arrow_type(declared), zone, bad)
-        elif pa.types.is_timestamp(column.type):
-            column = utc_timestamps(column, name, zone, source, where)
+        if name.startswith((LOCAL_PREFIX, INVALID_PREFIX)):
+            continue  # consumed by its column
+        if not is_helper(name):
+            col = _Column(name, typing, where, result)
+            if INVALID_PREFIX + name in names:
+                col.mark(_invalid(batch.column(INVALID_PREFIX + name)))
+            local = LOCAL_PREFIX + name
+            column = _conform_column(col, column, batch.column(local) if local in names else None)
         arrays.append(column)
         fields.append(pa.field(name, column.type))
-    naive = [m for reasons in bad.values() for m in reasons if m.endswith("has no time zone")]
-    if naive:
-        raise StepError(
-            f"source:{source}",
-            f"{where}: {naive[0]}; nothing was committed",
-            fix=f"declare the zone these times were written in: sources.{source}.timezone "
-            "(e.g. Europe/Paris or UTC), or send them with an offset",
+    result.batch = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+    return result
+
+
+def _invalid(reasons: pa.Array) -> dict[int, str]:
+    """The reasons a reader gave for values it could not read (their values are null)."""
+    rows = pc.indices_nonzero(pc.is_valid(reasons)).to_pylist()
+    return {int(i): str(reasons[i].as_py()) for i in rows}
+
+
+def renamed(batch: pa.RecordBatch, stored: list[str]) -> pa.RecordBatch:
+    """`batch` under the stored column names; a helper column that belongs to a column
+    (its wall-clock part, its invalid values) follows it."""
+    names = [n for n in batch.schema.names if not is_helper(n)]
+    if names == stored:
+        return batch
+    new = dict(zip(names, stored, strict=True))
+    out = []
+    for name in batch.schema.names:
+        prefix = next((p for p in (LOCAL_PREFIX, INVALID_PREFIX) if name.startswith(p)), "")
+        if prefix:
+            out.append(prefix + new[name.removeprefix(prefix)])
+        else:
+            out.append(new.get(name, name))
+    return batch.rename_columns(out)
+
+
+@dataclass
+class _Column:
+    """One column being conformed, and where its findings go."""
+
+    name: str
+    typing: Typing
+    where: str
+    result: Conformed
+
+    def mark(self, rows: Mapping[int, str]) -> None:
+        for index, reason in rows.items():
+            self.result.problems.setdefault(index, []).append(reason)
+
+    def refuse(self, message: str, fix: str) -> StepError:
+        """The load's refusal; `message` follows the column's name ('column x: ...')."""
+        return StepError(
+            f"source:{self.typing.source}",
+            f"{self.where}: column {self.name}{message}; nothing was committed",
+            fix=fix,
         )
-    typed = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
-    if not bad:
-        return typed, QUARANTINE_SCHEMA.empty_table()
-    rows = sorted(bad)
-    keep = pc.invert(pa.array([i in bad for i in range(batch.num_rows)]))
-    raw_rows = batch.take(pa.array(rows)).to_pylist()
-    rejects = pa.table(
-        {
-            "file": pa.nulls(len(rows), pa.string()),
-            "line": pa.nulls(len(rows), pa.int64()),
-            "byte_offset": pa.nulls(len(rows), pa.int64()),
-            "column_name": [", ".join(sorted({m.split(":")[0][7:] for m in bad[i]})) for i in rows],
-            "error_type": ["CAST"] * len(rows),
-            "error": ["; ".join(bad[i]) for i in rows],
-            "raw": [json.dumps(r, default=str, ensure_ascii=False) for r in raw_rows],
-            "key": [key_of(i) for i in rows],
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
-    return typed.filter(keep), rejects
 
 
-def cast_or_mark(
-    column: pa.Array, name: str, target: pa.DataType, zone: str | None, bad: dict[int, list[str]]
+def _conform_column(col: _Column, column: pa.Array, local: pa.Array | None) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    declared = col.typing.declared(col.name)
+    if declared is not None:
+        target = arrow_type(declared)
+        if target != column.type or local is not None:
+            column = _cast_declared(col, column, target, local)
+            local = None
+    return _storable(col, column, local)
+
+
+def _cast_declared(
+    col: _Column, column: pa.Array, target: pa.DataType, local: pa.Array | None
 ) -> pa.Array:
-    """`column` as `target`; values that do not fit become null and mark their row."""
-    try:
-        return _cast_all(column, target, zone)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
-        pass
-    values: list[Any] = []
-    for index, value in enumerate(column.to_pylist()):
-        try:
-            values.append(_cast_all(pa.array([value], column.type), target, zone)[0].as_py())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
-            reason = (
-                "has no time zone" if _is_naive_text(value, target, zone) else f"is not {target}"
-            )
-            bad.setdefault(index, []).append(f"column {name}: '{value}' {reason}")
-            values.append(None)
-    return pa.array(values, target)
-
-
-def _cast_all(column: pa.Array, target: pa.DataType, zone: str | None) -> pa.Array:
-    if target == UTC and pa.types.is_string(column.type):
-        try:
-            return pc.cast(column, UTC)
-        except pa.ArrowInvalid:
-            if zone is None:
-                raise
-            naive = pc.cast(column, pa.timestamp("us"))
-            return pc.cast(pc.assume_timezone(naive, zone), UTC)
-    if target == UTC and pa.types.is_timestamp(column.type):
-        if column.type.tz is None:
-            if zone is None:
-                raise ValueError("no zone")
-            column = pc.assume_timezone(column, zone)
-        return pc.cast(column, UTC)
+    """`column` as the declared `target`; values that do not fit are marked and nulled."""
+    if target == UTC:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            return _text_times(col, column.cast(pa.string()))
+        if pa.types.is_date(column.type):
+            column = column.cast(pa.timestamp("us"))
+        if pa.types.is_timestamp(column.type):
+            return _instants(col, column, local)
+    if pa.types.is_decimal(target) and pa.types.is_string(column.type):
+        # '1.50000000000000000000' (a database pads to its scale) is 1.5: the zeros go
+        column = pc.replace_substring_regex(column, r"\.0+$", "")
+        column = pc.replace_substring_regex(column, r"(\.[0-9]*[1-9])0+$", r"\1")
     if pa.types.is_integer(target) and pa.types.is_floating(column.type):
-        whole = pc.equal(pc.floor(column), column)
-        if not pc.all(pc.fill_null(whole, True)).as_py():
-            raise pa.ArrowInvalid("not whole")
-    return pc.cast(column, target, safe=True)
+        whole = pc.fill_null(pc.equal(pc.floor(column), column), True)
+        col.mark(_reasons(col, column, pc.invert(whole), f"is not a whole number ({target})"))
+        column = pc.if_else(whole, column, pa.nulls(len(column), column.type))
+    return cast_or_mark(col, column, target)
 
 
-def _is_naive_text(value: Any, target: pa.DataType, zone: str | None) -> bool:
-    if target != UTC or zone is not None or not isinstance(value, str):
-        return False
+def fit_type(column: pa.Array, name: str, target: pa.DataType) -> tuple[pa.Array, dict[int, str]]:
+    """`column` as `target` without loss, and the rows whose value cannot be (row -> reason;
+    their values null). Used by the schema contract for a load against a table's type."""
+    col = _Column(name, Typing(""), "", Conformed(pa.record_batch([])))
+    if pa.types.is_integer(target) and pa.types.is_floating(column.type):
+        return _cast_declared(col, column, target, None), _first(col.result.problems)
+    return cast_or_mark(col, column, target), _first(col.result.problems)
+
+
+def _first(problems: dict[int, list[str]]) -> dict[int, str]:
+    return {i: reasons[0] for i, reasons in problems.items()}
+
+
+def cast_or_mark(col: _Column, column: pa.Array, target: pa.DataType) -> pa.Array:
+    """`column` as `target` without loss; a value that cannot be is marked and nulled."""
+    values, failed = _cast_where_possible(column, target)
+    note = col.typing.notes.get(col.name, "")
+    col.mark(
+        {
+            i: f"column {col.name}: '{_shown(column, i)}' is not {_type_name(target)}{note}"
+            for i in failed
+        }
+    )
+    return values
+
+
+def _cast_where_possible(column: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    """`column` cast safely to `target`, null where a value cannot be, and those rows. A
+    failing slice is halved until the values that fail are found: a batch with a few bad
+    values costs a few dozen casts, not one per row."""
     try:
-        pc.cast(pa.array([value]), pa.timestamp("us"))
-    except pa.ArrowInvalid:
-        return False
-    return True
+        return pc.cast(column, target, safe=True), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
+        if len(column) == 1:
+            return pa.nulls(1, target), [0] if column.null_count == 0 else []
+    middle = len(column) // 2
+    left, bad_left = _cast_where_possible(column.slice(0, middle), target)
+    right, bad_right = _cast_where_possible(column.slice(middle), target)
+    return pa.concat_arrays([left, right]), bad_left + [middle + i for i in bad_right]
 
 
-def typed_stream(
-    stream: pa.RecordBatchReader,
-    stored: list[str],
-    columns: Mapping[str, str] | None,
-    *,
-    zone: str | None,
-    source: str,
-    noun: str,
-    place: Callable[[pa.RecordBatch, int, int], str],
-    diverted: Diverted,
-) -> pa.RecordBatchReader:
-    """`stream` under its stored names, conformed batch by batch; rows that do not fit go to
-    `diverted`, placed by `place(batch, index in batch, index in stream)`. The first batch
-    is typed before the reader is made, since typing decides the schema; an empty stream
-    still gives one (empty) batch, so its schema is known."""
+def _text_times(col: _Column, text: pa.Array) -> pa.Array:
+    """Timestamps from text: a value with an offset is an instant, one without is a wall-
+    clock time read under the time rule, anything else is marked."""
+    zoned = pc.fill_null(pc.match_substring_regex(text, OFFSET_PATTERN), False)
+    aware = _parse_each(text, zoned, UTC)
+    naive = _parse_each(text, pc.invert(zoned), pa.timestamp("us"))
+    unread = pc.and_(pc.is_valid(text), pc.and_(pc.is_null(aware), pc.is_null(naive)))
+    col.mark(_reasons(col, text, unread, "is not a timestamp"))
+    return _instants(col, aware, naive)
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        seen = 0
-        empty = pa.RecordBatch.from_pylist([], schema=stream.schema)
-        for raw in itertools.chain(stream, [empty]):
-            if raw is empty and seen:
-                return
-            batch, offset = raw.rename_columns(stored), seen
-            good, bad = conform(
-                batch,
-                columns,
-                zone=zone,
-                source=source,
-                where=f"{noun} {seen + 1}-{seen + batch.num_rows}",
-                key_of=lambda i, b=batch, o=offset: place(b, i, o + i),  # type: ignore[misc]
-            )
-            seen += batch.num_rows
-            if bad.num_rows:
-                diverted.tables.append(bad)
-            yield good
 
-    typed = batches()
-    first = next(typed)
-    return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], typed))
+def _parse_each(text: pa.Array, rows: pa.Array, target: pa.DataType) -> pa.Array:
+    """`text` parsed as `target` where `rows` is true (null elsewhere and where it fails)."""
+    chosen = pc.if_else(rows, text, pa.nulls(len(text), pa.string()))
+    return _cast_where_possible(chosen, target)[0]
+
+
+def _instants(col: _Column, column: pa.Array, local: pa.Array | None) -> pa.Array:
+    """A timestamp column (and the wall-clock part of it, if the reader split it off) as
+    microseconds in UTC: nanoseconds only when none are lost, local times by the rule."""
+    lossy = lossy_nanos(column)
+    if lossy is not None:
+        raise col.refuse(
+            f": '{_shown(column, lossy)}' has nanoseconds, which microsecond storage would drop",
+            f"round {col.name} to microseconds at the source, or declare it as string in "
+            f"sources.{col.typing.source}.columns",
+        )
+    resolved = _resolve(col, column)
+    if local is None:
+        return resolved.values
+    wall = _resolve(col, local.cast(pa.timestamp("us")))
+    return pc.coalesce(resolved.values, wall.values)
+
+
+def _resolve(col: _Column, column: pa.Array) -> Resolved:
+    try:
+        resolved = to_utc(column, col.name, col.typing.rule)
+    except NoZone as exc:
+        raise col.refuse(
+            f": '{exc.example}' has no time zone",
+            f"declare the zone they were written in: sources.{col.typing.source}.timezone "
+            "(e.g. Europe/Paris or UTC), or send them with an offset",
+        ) from None
+    col.mark(resolved.problems)
+    col.result.coerced.update(resolved.coerced)
+    return resolved
+
+
+def _storable(col: _Column, column: pa.Array, local: pa.Array | None) -> pa.Array:
+    """`column` as a type a Delta table holds exactly, or refused naming the fix."""
+    kind = column.type
+    if pa.types.is_timestamp(kind) or local is not None:
+        return _instants(col, column, local)
+    if pa.types.is_date(kind):
+        column = column.cast(pa.date32())
+        col.mark(dates_in_range(column, col.name))
+        return column
+    if pa.types.is_dictionary(kind):
+        return _storable(col, column.dictionary_decode(), None)
+    if pa.types.is_unsigned_integer(kind):
+        return _signed(col, column)
+    if pa.types.is_time(kind):  # no time-of-day type in Delta; ISO text keeps it
+        return pc.replace_substring_regex(column.cast(pa.string()), r"\.0+$", "")
+    if pa.types.is_float16(kind):
+        return column.cast(pa.float32())
+    if pa.types.is_decimal(kind) and kind.precision > 38:
+        raise col.refuse(
+            f" is {kind}, wider than the 38 digits a table holds",
+            f"declare it as string in sources.{col.typing.source}.columns to keep every digit",
+        )
+    if pa.types.is_decimal256(kind):
+        return column.cast(pa.decimal128(kind.precision, kind.scale))
+    if pa.types.is_struct(kind):
+        return _struct(col, column)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _list(col, column)
+    if _plain(kind):
+        return column
+    raise col.refuse(
+        f" is {kind}, which a table cannot hold",
+        f"declare it as string in sources.{col.typing.source}.columns, or convert it at the "
+        "source (e.g. cast it in the query)",
+    )
+
+
+def _plain(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_null(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_signed_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal128(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_map(kind)
+    )
+
+
+def _signed(col: _Column, column: pa.Array) -> pa.Array:
+    """Unsigned integers, which Delta has not: a wider signed type holds them; uint64 values
+    above int64 are marked (declare decimal(20,0) or string to keep them)."""
+    width = column.type.bit_width
+    if width < 64:
+        return column.cast(pa.int64() if width == 32 else pa.int32())
+    above = pc.fill_null(pc.greater(column, pa.scalar(_INT64_MAX, pa.uint64())), False)
+    col.mark(_reasons(col, column, above, "is above int64; declare it as decimal(20,0)"))
+    return pc.if_else(above, pa.nulls(len(column), pa.uint64()), column).cast(pa.int64())
+
+
+def _struct(col: _Column, column: pa.Array) -> pa.Array:
+    assert isinstance(column, pa.StructArray)
+    children = [
+        _storable(_Column(f"{col.name}.{f.name}", col.typing, col.where, col.result), c, None)
+        for f, c in zip(column.type, column.flatten(), strict=True)
+    ]
+    names = [f.name for f in column.type]
+    return pa.StructArray.from_arrays(children, names=names, mask=column.is_null())
+
+
+def _list(col: _Column, column: pa.Array) -> pa.Array:
+    """A list's values conformed; a bad value marks the row that holds it."""
+    assert isinstance(column, pa.ListArray | pa.LargeListArray)
+    inner = _Column(f"{col.name}[]", col.typing, col.where, Conformed(pa.record_batch([])))
+    values = _storable(inner, column.flatten(), None)
+    if inner.result.problems:
+        parents = pc.list_parent_indices(column).to_pylist()
+        col.mark({parents[i]: r[0] for i, r in inner.result.problems.items()})
+    col.result.coerced.update(inner.result.coerced)
+    if values.type == column.type.value_type:
+        return column
+    offsets = pc.subtract(column.offsets, column.offsets[0])
+    kind = pa.large_list if pa.types.is_large_list(column.type) else pa.list_
+    rebuilt = type(column).from_arrays(offsets, values, mask=column.is_null())
+    return rebuilt.cast(kind(values.type))
+
+
+def _reasons(col: _Column, values: pa.Array, mask: pa.Array, why: str) -> dict[int, str]:
+    rows = pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
+    return {int(i): f"column {col.name}: '{_shown(values, i)}' {why}" for i in rows}
+
+
+def _shown(values: pa.Array, index: int) -> str:
+    """One value as text for a message; never fails (a year 10000 timestamp included)."""
+    try:
+        text = pc.cast(values.slice(index, 1), pa.string())[0].as_py()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        text = None
+    if text is None:
+        return str(values[index])
+    return _whole_seconds(str(text)) if pa.types.is_timestamp(values.type) else str(text)
+
+
+def _whole_seconds(text: str) -> str:
+    """'10:00:00.000000' as '10:00:00'; '10:00:00.000000001' as it is."""
+    return re.sub(r"\.000000(?![0-9])", "", text)
+
+
+def _type_name(target: pa.DataType) -> str:
+    if pa.types.is_decimal(target):
+        return f"decimal({target.precision},{target.scale})"
+    names = {v: k for k, v in ARROW_TYPES.items()}
+    name = names.get(target, str(target))
+    return {"date": "a date", "timestamp": "a timestamp", "bool": "a boolean"}.get(name, name)

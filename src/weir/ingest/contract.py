@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 
 from weir.core.errors import StepError
 from weir.engines.split import QUARANTINE_SCHEMA
-from weir.ingest.conform import cast_or_mark
+from weir.ingest.conform import fit_type
+from weir.ingest.typed_stream import raw_rows
 from weir.project.sources import SchemaPolicy
 
 
@@ -30,6 +31,8 @@ class Contract:
     quarantine_columns: list[str] = field(default_factory=list)
     rewrite_existing: bool = False  # a widened type: the stored rows are rewritten too
 
+    source: str = ""
+
     def apply(self, batch: pa.RecordBatch, rejected: list[pa.Table]) -> pa.RecordBatch:
         bad: dict[int, list[str]] = {}
         arrays = []
@@ -40,15 +43,27 @@ class Contract:
             column = batch.column(target_field.name)
             if column.type == target_field.type:
                 arrays.append(column)
-            elif target_field.name in self.quarantine_columns:
-                arrays.append(cast_or_mark(column, target_field.name, target_field.type, None, bad))
-            else:
-                arrays.append(pc.cast(column, target_field.type))
+                continue
+            typed, misfits = fit_type(column, target_field.name, target_field.type)
+            if misfits and target_field.name not in self.quarantine_columns:
+                # a widening that would change a value (an int64 above 2**53 as float64)
+                first = misfits[min(misfits)]
+                raise StepError(
+                    f"source:{self.source}",
+                    f"{first} (widening {target_field.name} to {target_field.type} would "
+                    "change it); nothing was committed",
+                    fix=f"declare sources.{self.source}.columns.{target_field.name} as string "
+                    f"or decimal(p,s), or set sources.{self.source}.schema_policy.type_changes: "
+                    "quarantine",
+                )
+            for index, reason in misfits.items():
+                bad.setdefault(index, []).append(reason)
+            arrays.append(typed)
         typed = pa.RecordBatch.from_arrays(arrays, schema=self.target)
         if not bad:
             return typed
         rows = sorted(bad)
-        raw = batch.take(pa.array(rows)).to_pylist()
+        raw = raw_rows(batch, rows)
         rejected.append(
             pa.table(
                 {
@@ -58,7 +73,7 @@ class Contract:
                     "column_name": [bad[i][0].split(":")[0][7:] for i in rows],
                     "error_type": ["SCHEMA"] * len(rows),
                     "error": ["; ".join(bad[i]) + " (the table's type)" for i in rows],
-                    "raw": [str(r) for r in raw],
+                    "raw": raw,
                     "key": pa.nulls(len(rows), pa.string()),
                 },
                 schema=QUARANTINE_SCHEMA,
@@ -77,7 +92,8 @@ class Contract:
 
 
 def widened(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
-    """A type both fit in without loss, or None: int32→int64, ints→float64, date→timestamp."""
+    """A type both fit in, or None: int32→int64, ints→float64 (a value float64 cannot hold
+    exactly refuses the load when it comes), decimals to one holding both, anything→string."""
     if old == new:
         return old
     if pa.types.is_null(old):
@@ -86,11 +102,21 @@ def widened(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
         return old
     if pa.types.is_integer(old) and pa.types.is_integer(new):
         return pa.int64()
+    if pa.types.is_decimal(old) and pa.types.is_decimal(new):
+        return _decimal_holding(old, new)
     if _numeric(old) and _numeric(new):
         return pa.float64()
     if pa.types.is_string(old) or pa.types.is_large_string(old):
         return old  # anything has a text form
     return None
+
+
+def _decimal_holding(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
+    """The narrowest decimal that holds both exactly (a numeric(20,2) load into a table of
+    decimal(38,10) fits), or None beyond 38 digits."""
+    whole = max(old.precision - old.scale, new.precision - new.scale)
+    scale = max(old.scale, new.scale)
+    return pa.decimal128(whole + scale, scale) if whole + scale <= 38 else None
 
 
 def _numeric(kind: pa.DataType) -> bool:
@@ -107,12 +133,12 @@ def plan(
 ) -> Contract:
     """The contract for one load against the table's `current` schema (None: first load)."""
     if current is None:
-        return Contract(incoming)
+        return Contract(incoming, source=source)
     fix = f"change the source back, or set sources.{source}.schema_policy"
     old = {f.name: f for f in current}
     added = [f for f in incoming if f.name not in old]
     removed = [name for name in old if name not in incoming.names]
-    contract = Contract(current)
+    contract = Contract(current, source=source)
     fields = list(current)
     if added:
         names = ", ".join(f.name for f in added)

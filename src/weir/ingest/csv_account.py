@@ -11,6 +11,10 @@ cannot be trusted: `RereadError`.
 
 Careful attempt: the files were scanned and staged first (csv_files.stage); DuckDB must read
 exactly the records the scanner staged, or the load is refused.
+
+Either way the columns are typed as declared, or as DuckDB's sniffer infers them from the
+first file (csv_infer), and rows that typing sets aside are placed at their line afterwards
+(csv_rows).
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from weir.core.errors import StepError
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest.base import LineCounts
 from weir.ingest.csv_files import CsvFile, RereadError, Staged, groups, stage
+from weir.ingest.csv_infer import bind_inferred
+from weir.ingest.csv_rows import RowPlaces, placed
 from weir.ingest.csv_scan import body_of
-from weir.ingest.csv_sql import csv_sql
+from weir.ingest.csv_sql import CsvTypes, csv_sql
 from weir.ingest.csv_text import CHUNK, iter_lines, open_bytes
 from weir.project.sources import FileSource
 
@@ -70,27 +76,60 @@ class CsvAttempt:
         self.lines = LineCounts(header=sum(f.header.lines for f in files if f.header))
         self._rejects: pa.Table | None = None
         self._doubts: list[str] = []  # why DuckDB's rejects are not to be trusted
+        self.types = CsvTypes({})
+        self.rows = RowPlaces()
+        self._staged_rejects: dict[str, list[int]] = {}  # staged copy -> records DuckDB set aside
 
-    def sql(self) -> tuple[str, list[object]]:
+    def sql(self, connection: duckdb.DuckDBPyConnection) -> tuple[str, list[object]]:
+        """The query of this attempt; without declared columns, the sniffer's types are
+        bound to each file's header by name first."""
         staged = {s.original.path: s.path for s in self.staged} if self.careful else None
-        return csv_sql(groups(self.files, staged), self.source)
+        source = self.source
+        # rows come out in each file's order: a row set aside is placed as the N-th of its
+        # file (csv_rows), which DuckDB guarantees only with this setting (its default)
+        connection.execute("SET preserve_insertion_order = true")
+        if source.columns:
+            options = source.csv
+            self.types = CsvTypes(
+                dict(source.columns), options.date_format, options.timestamp_format
+            )
+        else:
+            self.types, self.files = bind_inferred(
+                connection, self.files, self.name, source, staged, careful=self.careful
+            )
+        unknown = sorted(set(source.csv.column_null_values) - set(self.types.columns))
+        if unknown:
+            raise StepError(
+                f"source:{self.name}",
+                f"csv.column_null_values names {', '.join(unknown)}, which the file does not "
+                f"have (it has {', '.join(self.types.columns)})",
+                fix=f"fix sources.{self.name}.csv.column_null_values",
+            )
+        return csv_sql(groups(self.files, staged), source, self.types)
 
-    def count(self, good: pa.RecordBatch, diverted: Sequence[pa.Table], rows: int) -> None:
+    def count(self, good: pa.RecordBatch, diverted: Sequence[pa.Table], rows: int) -> int:
         """Count a batch as it streams: `rows` records came out of DuckDB, `good` of them go
-        on, `diverted` hold the others' text."""
+        on, `diverted` hold the others' text. Returns the line breaks inside its values."""
         self.records += rows
         if self.careful:
-            return  # the scanner counted every line already
+            return 0  # the scanner counted every line already
+        breaks = 0
         for column, type_ in zip(good.columns, good.schema.types, strict=True):
             if pa.types.is_string(type_) or pa.types.is_large_string(type_):
-                self._breaks(column)
+                breaks += self._breaks(column)
         for table in diverted:
             for chunk in table.column("raw").chunks:
-                self._breaks(chunk)
+                breaks += self._breaks(chunk)
+        return breaks
 
-    def _breaks(self, values: pa.Array) -> None:
+    def observe(self, marked: pa.RecordBatch, breaks: int) -> None:
+        """Note where a batch's rows are (rows set aside still in it, with their reason),
+        so rows that typing set aside can be placed at their line."""
+        self.rows.observe(marked, breaks)
+
+    def _breaks(self, values: pa.Array) -> int:
         if len(values) == 0 or values.null_count == len(values):
-            return
+            return 0
         _, offsets, data_buffer = values.buffers()[:3]
         width = np.int64 if pa.types.is_large_string(values.type) else np.int32
         bounds = np.frombuffer(offsets, dtype=width)[
@@ -103,11 +142,12 @@ class CsvAttempt:
         if ret.any():  # \r\n is one break, a lone \r another
             breaks += int(np.count_nonzero(ret)) - int(np.count_nonzero(ret[:-1] & newline[1:]))
         if not breaks:
-            return
+            return 0
         self.breaks += breaks
         broken = values.filter(pc.match_substring_regex(values, "[\r\n]"))
         for value in broken.to_pylist():
             self.blank_in_values += sum(1 for _ in _BLANK_IN_VALUE.finditer(value))
+        return breaks
 
     def rejects(self, connection: duckdb.DuckDBPyConnection) -> pa.Table:
         """The records set aside, placed in the original files (computed once)."""
@@ -133,6 +173,7 @@ class CsvAttempt:
             if isinstance(target, Staged):
                 places = target.place(positions)
                 original = str(target.original.path)
+                self._staged_rejects[path] = target.rows(positions).tolist()
             else:
                 places = place(target, positions, self.name)
                 original = path
@@ -171,7 +212,7 @@ class CsvAttempt:
         for row in rejects.to_pylist():
             self._trust(row)
         blank = sum(f.count.blank for f in self.files) - self.blank_in_values
-        blank = blank if columns > 1 or "" not in self.source.csv.null_values else 0
+        blank = blank if columns > 1 or not self.files[0].fmt.empty_is_null else 0
         found = self.lines.header + blank + self.records + self.breaks + rejects.num_rows
         if found != self.lines.read:
             raise RereadError(
@@ -205,6 +246,23 @@ class CsvAttempt:
             )
         self.lines.blank = sum(s.blank for s in self.staged)
         self.lines.continued = sum(s.continued for s in self.staged)
+
+    def placed(self, connection: duckdb.DuckDBPyConnection, rows: list[pa.Table]) -> list[pa.Table]:
+        """`rows` (set aside by typing, after `finish`) placed at their line, byte and text
+        in the original files."""
+        if not self.rows.pending:
+            return rows
+        rejected = dict(self._staged_rejects)
+        if not self.careful:
+            table = self.rejects(connection)
+            for file, line in zip(
+                table.column("file").to_pylist(), table.column("line").to_pylist(), strict=True
+            ):
+                rejected.setdefault(file, []).append(line)
+        places = self.rows.resolve(
+            self.name, self.files, self.staged, rejected, self.blank_in_values > 0
+        )
+        return placed(rows, places)
 
 
 def _where(row: dict[str, Any]) -> str:

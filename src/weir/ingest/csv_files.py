@@ -214,9 +214,15 @@ class Staged:
         if not self.index_path.stat().st_size:
             return [(-1, -1, None) for _ in positions]
         index = np.memmap(self.index_path, dtype=np.int64, mode="r").reshape(-1, 3)
+        return [(int(index[r, 1]), int(index[r, 2]), None) for r in self.rows(positions)]
+
+    def rows(self, positions: Sequence[int]) -> np.ndarray:
+        """Staged record numbers (0-based) of DuckDB's `positions` in the staged copy."""
+        if not self.index_path.stat().st_size:
+            return np.zeros(0, np.int64)
+        index = np.memmap(self.index_path, dtype=np.int64, mode="r").reshape(-1, 3)
         starts = np.asarray(positions, dtype=np.int64) - 1  # DuckDB's positions are one past
-        rows = np.searchsorted(index[:, 0], starts, "right") - 1
-        return [(int(index[r, 1]), int(index[r, 2]), None) for r in rows]
+        return np.asarray(np.searchsorted(index[:, 0], starts, "right") - 1, dtype=np.int64)
 
 
 def stage(file: CsvFile, target: Path, name: str) -> Staged:

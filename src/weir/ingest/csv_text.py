@@ -55,7 +55,8 @@ class CsvFormat:
             codec_of(path, source.compression),
             options.header,
             options.max_line_bytes,
-            "" in options.null_values,
+            # columns with their own null tokens: DuckDB is given none (csv_sql.null_tokens)
+            "" in options.null_values and not options.column_null_values,
         )
 
 

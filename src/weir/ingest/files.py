@@ -7,22 +7,29 @@ and checks that every line of the files is accounted for; a load where DuckDB's 
 be trusted (a quote that swallowed lines) is read again through Weir's record scanner, which
 sets aside only the lines that cannot be right (csv_files, csv_account, csv_scan).
 
-Two kinds of quarantine record:
+Every format is then typed the same checked way (`weir.ingest.conform`): declared types, or
+types inferred from the data, are promises about every row; a value that does not fit sets
+its row aside with the reason instead of being rounded or reread, and times follow the
+source's one time rule.
+
+Two kinds of quarantine record, both placed exactly:
 - parser rejects (bad quoting, wrong column count, a value DuckDB cannot cast, an over-long
   line): file, physical line, byte offset and the raw text;
-- value rejects (an integer column holding '2.1' or a number out of range, which DuckDB
-  would round or refuse silently): file and the row's fields joined by commas in `raw`;
-  the line is unknown because the parser accepted the row.
+- value rejects (an integer column holding '2.1', an ambiguous local time): for CSV the
+  file, the line and byte where the row's record starts and its text (csv_rows places the
+  row DuckDB read); for JSON and Parquet the file and 'record N' (its key), the row as JSON.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +40,33 @@ import pyarrow.compute as pc
 from weir.core.errors import ConfigError, StepError
 from weir.engines.base import iter_batches
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
-from weir.engines.split import Diverted, split_batch, without_helpers
+from weir.engines.split import (
+    FILE_COLUMN,
+    KEY_COLUMN,
+    LOCAL_PREFIX,
+    REJECT_COLUMN,
+    Diverted,
+    is_helper,
+    mark_rows,
+    split_batch,
+    without_helpers,
+)
 from weir.ingest.base import Progress, SourceRead, counted
-from weir.ingest.conform import UTC, utc_timestamps
+from weir.ingest.conform import Typing, conform, renamed
 from weir.ingest.csv_account import CsvAttempt
-from weir.ingest.csv_files import RereadError, plan_files
-from weir.ingest.csv_sql import NO_ZONE, quote
+from weir.ingest.csv_files import RereadError, plan_files, read_header
 from weir.ingest.csv_text import (
     CsvFormat,
     LineCount,
     codec_of,
     hash_and_count,
+    newline_of,
     open_bytes,
     undecodable_at,
 )
+from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
-from weir.project.model import duckdb_type
+from weir.ingest.typed_stream import decision_text, decisions, raw_rows
 from weir.project.sources import FileSource
 
 
@@ -127,12 +145,14 @@ def read_files(
             counter = stack.enter_context(ThreadPoolExecutor(1, "weir-csv-count"))
             planned = plan_files(files, name, source, counts, counter)
             workspace = stack.enter_context(_scratch(scratch)) if careful else Path()
+            connection = engine.connect()
+            stack.callback(connection.close)
             attempt = CsvAttempt(name, source, planned, careful=careful, scratch=workspace)
-            sql, params = attempt.sql()
+            sql, params = attempt.sql(connection)
         else:
-            sql, params = _read_sql(files, source)
-        connection = engine.connect()
-        stack.callback(connection.close)
+            connection = engine.connect()
+            stack.callback(connection.close)
+            sql, params = _read_sql(connection, files, name, source)
         try:
             raw = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
@@ -147,17 +167,14 @@ def read_files(
             detail={"append": append, "files": len(files)},
             lines=None if attempt is None else attempt.lines,
         )
-        schema = without_helpers(raw.schema)
-        if source.format != "csv":  # timestamps leave _utc as microseconds in UTC
-            schema = pa.schema(
-                [f.with_type(UTC) if pa.types.is_timestamp(f.type) else f for f in schema]
-            )
-        stored = check_names(schema.names, source.normalise_names, name, source.path)
-        guarded = _guarded(raw, read, source, diverted, attempt, connection)
-        if stored != schema.names:
-            schema = pa.schema([f.with_name(n) for f, n in zip(schema, stored, strict=True)])
-            guarded = (b.rename_columns(stored) for b in guarded)
-        read.batches = pa.RecordBatchReader.from_batches(schema, counted(guarded, read, progress))
+        stored = check_names(
+            without_helpers(raw.schema).names, source.normalise_names, name, source.path
+        )
+        guarded = _guarded(raw, read, source, diverted, stored, attempt, connection)
+        first = _first(guarded, read)  # typing decides the schema
+        read.batches = pa.RecordBatchReader.from_batches(
+            first.schema, counted(itertools.chain([first], guarded), read, progress)
+        )
         yield read
 
 
@@ -197,12 +214,18 @@ def _read_error(
 def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:
     """Refuse a CSV file in which any line is not a clean record, naming the first one. For
     files that must be read whole (a batch-scoring input, where a quarantined line would
-    be a missing prediction), by the same checks as a CSV source, careful read included."""
-    source = FileSource(format="csv", path=path.name)
+    be a missing prediction), by the same structure checks as a CSV source, careful read
+    included. Every column is read as text: typing (a time zone, inferred types) belongs to
+    a source, and a scoring input's values are checked against the model's inputs."""
     try:
-        rejects = _drained(engine, path, source, careful=False)
-    except RereadError:
-        rejects = _drained(engine, path, source, careful=True)
+        fmt = CsvFormat.of(path, FileSource(format="csv", path=path.name))
+        header = read_header(path, fmt, newline_of(path, fmt), "input")
+        columns = dict.fromkeys(header.names, "string")
+        source = FileSource(format="csv", path=path.name, columns=columns or None)
+        try:
+            rejects = _drained(engine, path, source, careful=False)
+        except RereadError:
+            rejects = _drained(engine, path, source, careful=True)
     except StepError as exc:
         raise ConfigError(f"{what}: {exc.message.split(': ', 1)[-1]}", fix=exc.fix) from None
     if rejects.num_rows:
@@ -256,36 +279,28 @@ def _files_to_load(
     return [root / f.path for f in now if f.path not in loaded], state, True
 
 
-def _read_sql(files: list[Path], source: FileSource) -> tuple[str, list[object]]:
+def _read_sql(
+    connection: duckdb.DuckDBPyConnection, files: list[Path], name: str, source: FileSource
+) -> tuple[str, list[object]]:
+    """JSON and Parquet (CSV is read by a `CsvAttempt`)."""
     paths = [str(f) for f in files]
     if source.format == "parquet":
-        return "SELECT * FROM read_parquet(?, union_by_name = true)", [paths]
+        return (
+            f"SELECT * FROM read_parquet(?, union_by_name = true, filename = '{FILE_COLUMN}')",
+            [paths],
+        )
     layout = "newline_delimited" if source.format == "ndjson" else "auto"
-    options = [f"format = '{layout}'", "compression = ?", "union_by_name = true"]
-    params: list[object] = [paths, source.compression]
-    if source.columns:
-        struct = ", ".join(f"{quote(c)}: '{duckdb_type(t)}'" for c, t in source.columns.items())
-        options.append(f"columns = {{{struct}}}")
-    return f"SELECT * FROM read_json(?, {', '.join(options)})", params
-
-
-def _utc(batch: pa.RecordBatch, read: SourceRead, source: FileSource) -> pa.RecordBatch:
-    """Parquet and JSON timestamps as microseconds in UTC: nanoseconds only when nothing is
-    lost, zone-less values only in a declared zone."""
-    if not any(pa.types.is_timestamp(t) for t in batch.schema.types):
-        return batch
-    columns = []
-    for field_, column in zip(batch.schema, batch.columns, strict=True):
-        if pa.types.is_timestamp(field_.type):
-            try:
-                column = utc_timestamps(
-                    column, field_.name, source.timezone, read.source, source.path
-                )
-            except StepError as exc:
-                read.failure = exc
-                raise
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+    try:
+        return json_sql(
+            connection,
+            JsonRead(paths, layout, source.compression, source.columns, source.non_finite),
+        )
+    except duckdb.Error as exc:
+        raise StepError(
+            f"source:{name}",
+            f"cannot read {source.path}: {exc}",
+            fix=f"check the file and sources.{name} ({source.format} options, columns)",
+        ) from None
 
 
 def _refuse_bad_encoding(read: SourceRead, source: FileSource) -> None:
@@ -310,45 +325,6 @@ def _refuse_bad_encoding(read: SourceRead, source: FileSource) -> None:
             "(utf-8, utf-16 or latin-1), or re-export it as UTF-8",
         )
         raise read.failure
-
-
-def _refuse_non_finite(
-    batch: pa.RecordBatch, read: SourceRead, source: FileSource, before: int
-) -> None:
-    """JSON has no NaN or Infinity; a file that holds them was not written by a JSON encoder
-    that follows the standard, so the load is refused rather than guessed at."""
-    for column, field_ in zip(batch.columns, batch.schema, strict=True):
-        if pa.types.is_floating(field_.type):
-            finite = pc.is_finite(column)
-            bad = pc.and_(pc.invert(pc.fill_null(finite, True)), pc.is_valid(column))
-            if pc.any(bad).as_py():
-                index = before + pc.index(bad, True).as_py()
-                read.failure = StepError(
-                    f"source:{read.source}",
-                    f"{source.path}: column {field_.name} holds NaN or Infinity (record "
-                    f"{index + 1}), which JSON does not allow; nothing was committed",
-                    fix="write null for a missing number at the source",
-                )
-                raise read.failure
-
-
-def _refuse_naive_timestamps(
-    read: SourceRead, source: FileSource, new_rejects: list[pa.Table]
-) -> None:
-    """A timestamp without a zone and no declared zone: REJECT the load, nothing committed."""
-    for table in new_rejects:
-        for reason in table.column("error").to_pylist():
-            if reason and NO_ZONE in reason:
-                first = next(p for p in reason.split("; ") if p.startswith(NO_ZONE)).removeprefix(
-                    NO_ZONE
-                )
-                read.failure = StepError(
-                    f"source:{read.source}",
-                    f"{source.path}: {first}; nothing was committed",
-                    fix=f"declare the zone these times were written in: sources.{read.source}.csv.timezone "
-                    "(e.g. Europe/Paris or UTC), or export them with an offset",
-                )
-                raise read.failure
 
 
 def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
@@ -376,29 +352,58 @@ def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
             )
 
 
+def _first(guarded: Iterator[pa.RecordBatch], read: SourceRead) -> pa.RecordBatch:
+    """The first typed batch, read before the stream is handed on (its schema is the
+    table's); a refusal found in it is raised as the Weir error it is."""
+    try:
+        return next(guarded)
+    except StopIteration:
+        raise read.failure or StepError(f"source:{read.source}", "no rows") from None
+    except duckdb.Error:
+        assert read.failure is not None
+        raise read.failure from None
+
+
 def _guarded(
     reader: pa.RecordBatchReader,
     read: SourceRead,
     source: FileSource,
     diverted: Diverted,
+    stored: list[str],
     attempt: CsvAttempt | None = None,
     connection: duckdb.DuckDBPyConnection | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Split off bad rows; refuse naive times, NaN in JSON and an empty load before commit;
-    for CSV, count the lines each batch covers and refuse (or re-read) a load whose lines
-    do not add up."""
+    """Type, split off bad rows, and refuse what must be refused before commit: times
+    without a zone, lost nanoseconds, NaN in JSON, an empty load. For CSV, count the lines
+    each batch covers and refuse (or re-read) a load whose lines do not add up; then place
+    the rows typing set aside at their lines."""
+    # CSV and JSON values were typed as text by the read; Parquet's are cast here
+    declared = dict(source.columns or {}) if source.format == "parquet" else {}
+    typing = Typing(read.source, columns=declared, rule=source.time_rule)
+    places = _Places()
+    renderer = _csv_raw if source.format == "csv" else raw_rows
     rows = 0
     try:
         for batch in iter_batches(reader):
-            seen, records = len(diverted.tables), batch.num_rows
-            batch = split_batch(batch, diverted)
-            _refuse_naive_timestamps(read, source, diverted.tables[seen:])
+            records = batch.num_rows
+            batch = _decisions(renamed(batch, stored), read, source, places)
+            where = f"{source.path} rows {rows + 1}-{rows + batch.num_rows}"
+            try:
+                done = conform(batch, typing, where)
+            except StepError as exc:
+                read.failure = exc
+                raise
+            read.coerced.update(done.coerced)
+            key = places.of(done.batch)
+            marked = mark_rows(done.batch, done.problems, partial(renderer, batch), key)
+            marked = _placed(marked, key)  # and rows the typed read set aside
+            places.advance(done.batch)
+            seen = len(diverted.tables)
+            batch = split_batch(marked, diverted)
             if attempt is not None:
-                attempt.count(batch, diverted.tables[seen:], records)
+                attempt.observe(marked, attempt.count(batch, diverted.tables[seen:], records))
             if source.format in ("json", "ndjson"):
-                _refuse_non_finite(batch, read, source, rows)
-            if source.format != "csv":
-                batch = _utc(batch, read, source)
+                batch = _non_finite(batch, read, source, rows)
             rows += batch.num_rows
             yield batch
     except (duckdb.Error, pa.ArrowException, OSError) as exc:
@@ -415,9 +420,23 @@ def _guarded(
     if attempt is not None and connection is not None:
         try:
             attempt.finish(connection, len(without_helpers(reader.schema)))
+            diverted.tables[:] = attempt.placed(connection, diverted.tables)
         except StepError as exc:
             read.failure = exc
             raise
+    _refuse_no_rows(read, source, diverted, rows)
+
+
+def _refuse_no_rows(read: SourceRead, source: FileSource, diverted: Diverted, rows: int) -> None:
+    """A load that leaves no row is refused, so a broken export cannot empty the table."""
+    if rows == 0 and diverted.rows:
+        read.failure = StepError(
+            f"source:{read.source}",
+            f"{source.path} has no data rows left: all {diverted.rows} were set aside (e.g. "
+            f"{diverted.tables[0].column('error')[0]}); nothing was committed",
+            fix=f"fix the file, or sources.{read.source} (columns, timezone, formats)",
+        )
+        raise read.failure
     if rows == 0:
         read.failure = StepError(
             f"source:{read.source}",
@@ -425,3 +444,152 @@ def _guarded(
             fix="check the file; an empty load is refused so a broken export cannot empty the table",
         )
         raise read.failure
+
+
+def _decisions(
+    batch: pa.RecordBatch, read: SourceRead, source: FileSource, places: _Places
+) -> pa.RecordBatch:
+    """Findings of the typed read that decide the load rather than a row: nanoseconds that
+    microseconds would drop and NaN in JSON refuse it; NaN declared as null is counted."""
+    found = decisions(batch)
+    if not found:
+        return batch
+    record = places.of(batch)
+    for one in found:
+        if one.code == "C":
+            read.coerced[f"{one.column}: NaN or Infinity stored as null"] += 1
+            continue
+        file = (
+            str(batch.column(FILE_COLUMN)[one.row].as_py())
+            if FILE_COLUMN in batch.schema.names
+            else source.path
+        )
+        text = decision_text(one.code)
+        what = text.replace(", ", f" ({record([one.row])[0]}), ", 1)
+        read.failure = _refusal(read, file, f"column {one.column} {what}")
+        raise read.failure
+    return batch
+
+
+def _refusal(read: SourceRead, path: str, reason: str) -> StepError:
+    if "NaN or Infinity" in reason:
+        fix = (
+            "write null for a missing number at the source, or declare "
+            f"sources.{read.source}.non_finite: null (stored as null, counted) or keep"
+        )
+    else:
+        fix = (
+            f"round the column to microseconds at the source, or declare it as string in "
+            f"sources.{read.source}.columns"
+        )
+    return StepError(
+        f"source:{read.source}", f"{Path(path).name}: {reason}; nothing was committed", fix=fix
+    )
+
+
+def _non_finite(
+    batch: pa.RecordBatch, read: SourceRead, source: FileSource, before: int
+) -> pa.RecordBatch:
+    """JSON has no NaN or Infinity. Float fields are checked as they are read; this is the
+    last look at every float column of a record, nested ones aside."""
+    if source.non_finite == "keep":
+        return batch
+    for index, (column, field_) in enumerate(zip(batch.columns, batch.schema, strict=True)):
+        if not pa.types.is_floating(field_.type):
+            continue
+        bad = pc.and_(pc.invert(pc.fill_null(pc.is_finite(column), True)), pc.is_valid(column))
+        if not pc.any(bad).as_py():
+            continue
+        if source.non_finite == "null":
+            read.coerced[f"{field_.name}: NaN or Infinity stored as null"] += pc.sum(bad).as_py()
+            batch = batch.set_column(
+                index, field_, pc.if_else(bad, pa.nulls(len(column), column.type), column)
+            )
+            continue
+        record = before + pc.index(bad, True).as_py() + 1
+        read.failure = _refusal(
+            read,
+            source.path,
+            f"column {field_.name} holds NaN or Infinity (record {record}), "
+            "which JSON does not allow",
+        )
+        raise read.failure
+    return batch
+
+
+def _placed(batch: pa.RecordBatch, keys: Callable[[list[int]], list[str | None]]) -> pa.RecordBatch:
+    """Rows the typed read set aside, given their place ('record N') like the others."""
+    if REJECT_COLUMN not in batch.schema.names:
+        return batch
+    bad = pc.is_valid(batch.column(REJECT_COLUMN))
+    if KEY_COLUMN in batch.schema.names:
+        bad = pc.and_(bad, pc.is_null(batch.column(KEY_COLUMN)))
+    rows = pc.indices_nonzero(bad).to_pylist()
+    if not rows:
+        return batch
+    return mark_rows(batch, {r: [] for r in rows}, lambda _: [], keys)
+
+
+def _csv_raw(batch: pa.RecordBatch, rows: list[int]) -> list[str]:
+    """CSV rows set aside after parsing, as their fields joined by commas (a timestamp as
+    the wall-clock time it was written as)."""
+    picked = batch.take(pa.array(rows, pa.int64()))
+    names = picked.schema.names
+    fields = []
+    for name in names:
+        if is_helper(name):
+            continue
+        column = picked.column(name)
+        local = LOCAL_PREFIX + name
+        if local in names:
+            column = pc.coalesce(column.cast(pa.string()), picked.column(local).cast(pa.string()))
+        text = column.cast(pa.string())
+        if pa.types.is_timestamp(picked.column(name).type):
+            text = pc.replace_substring_regex(text, r"\.000000$", "")
+        fields.append(text.to_pylist())
+    return [",".join("" if f[i] is None else str(f[i]) for f in fields) for i in range(len(rows))]
+
+
+class _Places:
+    """Where a row is: 'record N' of its file, counted per file (a CSV row's key until
+    csv_rows places it at its line)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def of(self, batch: pa.RecordBatch) -> Callable[[list[int]], list[str | None]]:
+        def keys(rows: list[int]) -> list[str | None]:
+            single = _one_file(batch)
+            if single is not None:  # most batches: no need to look at each row's file
+                before = self.seen.get(single, 0)
+                return [f"record {before + row + 1}" for row in rows]
+            counts = dict(self.seen)
+            position: list[int] = []
+            for file in batch.column(FILE_COLUMN).to_pylist():
+                counts[file] = counts.get(file, 0) + 1
+                position.append(counts[file])
+            return [f"record {position[row]}" for row in rows]
+
+        return keys
+
+    def advance(self, batch: pa.RecordBatch) -> None:
+        single = _one_file(batch)
+        if single is not None:
+            self.seen[single] = self.seen.get(single, 0) + batch.num_rows
+            return
+        for count in pc.value_counts(batch.column(FILE_COLUMN)).to_pylist():
+            file = str(count["values"])
+            self.seen[file] = self.seen.get(file, 0) + count["counts"]
+
+
+def _one_file(batch: pa.RecordBatch) -> str | None:
+    """The file all of a batch's rows come from ('' without a file column), or None."""
+    if FILE_COLUMN not in batch.schema.names:
+        return ""
+    files = batch.column(FILE_COLUMN)
+    if len(files) == 0 or files.null_count:
+        return None
+    first = files[0].as_py()
+    if first != files[-1].as_py() or not pc.all(pc.equal(files, first)).as_py():
+        return None
+    return str(first)

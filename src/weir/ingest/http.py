@@ -23,11 +23,13 @@ import duckdb
 import pyarrow as pa
 
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
-from weir.engines.split import Diverted
+from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
-from weir.ingest.conform import typed_stream
+from weir.ingest.conform import Typing
 from weir.ingest.http_fetch import Fetcher
+from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
+from weir.ingest.typed_stream import typed_stream
 from weir.project.sources import HttpSource
 
 
@@ -123,11 +125,12 @@ def read_http(
         places, total_bytes, page_count = _spool(fetch, spool, progress)
         connection = engine.connect()
         try:
-            relation = connection.sql(
-                "SELECT * FROM read_json(?, format = 'newline_delimited', sample_size = -1)",
-                params=[str(spool)],
+            sql, params = json_sql(
+                connection,
+                # declared types are applied by typed_stream, as for a database's rows
+                JsonRead([str(spool)], "newline_delimited", "none", None, "reject", False),
             )
-            stream = relation.to_arrow_reader(BATCH_ROWS)
+            stream = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
             connection.close()
             raise fetch.error(
@@ -138,20 +141,18 @@ def read_http(
                 name, stream, detail={"pages": page_count, "requests": fetch.requests}
             )
             read.bytes = total_bytes
-            stored = check_names(
-                stream.schema.names, source.normalise_names, name, "the records' fields"
-            )
+            fields = [n for n in stream.schema.names if not is_helper(n)]
+            stored = check_names(fields, source.normalise_names, name, "the records' fields")
             diverted = Diverted("CAST")
             read.diverted.append(diverted)
             typed = typed_stream(
                 stream,
                 stored,
-                source.columns,
-                zone=source.timezone,
-                source=name,
+                Typing(name, columns=dict(source.columns or {}), rule=source.time_rule),
                 noun="records",
                 place=lambda batch, index, row: places[row],
                 diverted=diverted,
+                coerced=read.coerced,
             )
             read.batches = pa.RecordBatchReader.from_batches(
                 typed.schema, counted(typed, read, None)

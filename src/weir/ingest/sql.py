@@ -25,11 +25,14 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import pyarrow as pa
 
 from weir.core.errors import ConfigError, StepError
-from weir.engines.split import Diverted
+from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
-from weir.ingest.conform import typed_stream
+from weir.ingest.conform import Typing
 from weir.ingest.names import check_names
 from weir.ingest.secrets import redact, safe_url, url_secrets
+from weir.ingest.sql_types import ReadPlan, mysql_plan, postgres_plan
+from weir.ingest.sqlite_read import read_sqlite, top_value
+from weir.ingest.typed_stream import typed_stream
 from weir.project.sources import SqlSource
 
 TRANSIENT_HINTS = (
@@ -110,14 +113,14 @@ def cursor_bound(cx: Any, url: str, dialect: str, source: SqlSource, after: Any 
     where = "" if after is None else f" WHERE {cursor} > {_literal(dialect, after)}"
     # ORDER BY .. LIMIT 1 rather than max(): SQLite types a column by its declaration, but
     # an aggregate has none, and connectorx cannot type the NULL max of an empty window
-    top = cx.read_sql(
-        url,
-        f"SELECT {cursor} AS top FROM ({base}) AS weir_rows{where} ORDER BY {cursor} DESC LIMIT 1",
-        return_type="arrow",
-    )
-    if top.num_rows == 0:
+    sql = f"SELECT {cursor} AS top FROM ({base}) AS weir_rows{where} ORDER BY {cursor} DESC LIMIT 1"
+    if dialect == "sqlite":
+        top = top_value(Path(url.removeprefix("sqlite://")), sql)
+        return None if top is None else _json_value(top)
+    table = cx.read_sql(url, sql, return_type="arrow")
+    if table.num_rows == 0:
         return None
-    return _json_value(top.column(0)[0].as_py())
+    return _json_value(table.column(0)[0].as_py())
 
 
 def check_connection(dialect: str, url: str, source: SqlSource, name: str) -> None:
@@ -219,28 +222,31 @@ def read_sql(
         if source.cursor is not None and upto is None:
             upto = after  # nothing above the last load: read the empty window for its schema
         sql = select_sql(dialect, source, after, upto)
-        stream = cx.read_sql(url, sql, return_type="arrow_stream", batch_size=source.batch_rows)
-    except Exception as exc:  # connectorx raises RuntimeError and panics as its base
+        stream, plan = _open(cx, dialect, url, sql, source)
+    except BaseException as exc:  # connectorx raises RuntimeError, and panics as BaseException
+        if not isinstance(exc, Exception) and not _is_panic(exc):
+            raise
         raise StepError(
             f"source:{name}",
             f"{'the query' if source.query else source.table} failed: "
-            + redact(str(exc), url_secrets(source.url)),
+            + redact(_first_line(exc), url_secrets(source.url)),
             fix=f"check sources.{name}.{'query' if source.query else 'table'} "
             "(run it in the database's own client)",
         ) from None
-    if source.cursor is not None and source.cursor not in stream.schema.names:
+    columns = [n for n in stream.schema.names if not is_helper(n)]
+    if source.cursor is not None and source.cursor not in columns:
         raise StepError(
             f"source:{name}",
             f"the cursor column {source.cursor} is not in the result",
-            fix=f"set sources.{name}.cursor to one of: {', '.join(stream.schema.names)}",
+            fix=f"set sources.{name}.cursor to one of: {', '.join(columns)}",
         )
     state = dict(prior or {})
     if source.cursor is not None:
         state["cursor"] = {"column": source.cursor, "value": upto}
     read = SourceRead(name, stream, state=state, detail={"append": after is not None})
     read.nothing_new = source.cursor is not None and after is not None and upto == after
-    stored = check_names(stream.schema.names, source.normalise_names, name, "the query's columns")
-    cursor = stored[stream.schema.names.index(source.cursor)] if source.cursor else ""
+    stored = check_names(columns, source.normalise_names, name, "the query's columns")
+    cursor = stored[columns.index(source.cursor)] if source.cursor else ""
 
     def place(batch: pa.RecordBatch, index: int, row: int) -> str:
         if not cursor:
@@ -250,17 +256,72 @@ def read_sql(
     diverted = Diverted("CAST")
     read.diverted.append(diverted)
     typed = typed_stream(
-        stream,
+        _unpanicked(stream, read, source),
         stored,
-        source.columns,
-        zone=source.timezone,
-        source=name,
+        Typing(
+            name,
+            columns=dict(source.columns or {}),
+            implied=plan.implied,
+            rule=source.time_rule,
+            notes=plan.notes,
+        ),
         noun="rows",
         place=place,
         diverted=diverted,
+        coerced=read.coerced,
     )
     read.batches = pa.RecordBatchReader.from_batches(typed.schema, counted(typed, read, progress))
     yield read
+
+
+def _open(
+    cx: Any, dialect: str, url: str, sql: str, source: SqlSource
+) -> tuple[pa.RecordBatchReader, ReadPlan]:
+    """The result as an Arrow stream, each column read in a form that arrives whole (see
+    weir.ingest.sql_types and weir.ingest.sqlite_read), and the types of those read as text."""
+    declared = dict(source.columns or {})
+    if dialect == "sqlite":
+        lite = read_sqlite(Path(url.removeprefix("sqlite://")), sql, source.batch_rows)
+        stream = pa.RecordBatchReader.from_batches(lite.schema, lite.batches)
+        return stream, ReadPlan(implied=lite.implied)
+    plan = (postgres_plan if dialect == "postgresql" else mysql_plan)(url, sql, declared)
+    stream = cx.read_sql(
+        url, plan.sql(sql), return_type="arrow_stream", batch_size=source.batch_rows
+    )
+    return stream, plan
+
+
+def _unpanicked(
+    stream: pa.RecordBatchReader, read: SourceRead, source: SqlSource
+) -> pa.RecordBatchReader:
+    """The stream, with a panic of the Rust reader (a BaseException) turned into the Weir
+    error it should have been: a value the plan did not foresee, named as far as known."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from stream
+        except BaseException as exc:
+            if not _is_panic(exc):
+                raise
+            read.failure = StepError(
+                f"source:{read.source}",
+                f"a value could not be read: {redact(_first_line(exc), url_secrets(source.url))}; "
+                "nothing was committed",
+                fix=f"cast the column to text in sources.{read.source}.query "
+                "(e.g. SELECT col::text AS col ...), or declare it as string",
+            )
+            raise read.failure from None
+
+    return pa.RecordBatchReader.from_batches(stream.schema, batches())
+
+
+def _is_panic(exc: BaseException) -> bool:
+    return type(exc).__name__ == "PanicException"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _json_value(value: Any) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +20,20 @@ COLUMN_TYPES: dict[str, str] = {
     "timestamp": "TIMESTAMPTZ",
 }
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
+
+Ambiguous = Literal["earliest", "latest", "quarantine"]
+Nonexistent = Literal["shift_forward", "quarantine"]
+
+
+@dataclass(frozen=True)
+class TimeRule:
+    """What a source declared about times written without an offset: the zone they were
+    written in, and what a wall-clock time that the zone makes ambiguous (it happens twice)
+    or non-existent (it is skipped) becomes. Applied by `weir.ingest.times` to every kind."""
+
+    zone: str | None = None
+    ambiguous: Ambiguous = "quarantine"
+    nonexistent: Nonexistent = "quarantine"
 
 
 class Strict(BaseModel):

@@ -13,7 +13,16 @@ from urllib.parse import urlsplit
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict, check_zone
+from weir.project.base import (
+    _DECIMAL,
+    COLUMN_TYPES,
+    Ambiguous,
+    Documented,
+    Nonexistent,
+    Strict,
+    TimeRule,
+    check_zone,
+)
 
 
 class CsvOptions(Strict):
@@ -21,23 +30,30 @@ class CsvOptions(Strict):
     header: bool = True
     quote: str = '"'
     escape: str = '"'
-    null_values: list[str] = Field(default_factory=lambda: [""])
+    null_values: list[str] = Field(
+        default_factory=lambda: [""], description="values read as null in every column"
+    )
+    column_null_values: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="column -> its own null values, instead of null_values ('NA' can be "
+        "Namibia in one column and 'not available' in another)",
+    )
     encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
-    timestamp_format: str | None = None
-    timezone: str | None = Field(
+    timestamp_format: str | None = Field(
         default=None,
-        description="zone of timestamps written without an offset; without it they are refused",
+        description="strptime format of timestamp columns, e.g. %d/%m/%Y %H:%M; needed when "
+        "day and month cannot be told apart",
+    )
+    date_format: str | None = Field(
+        default=None,
+        description="strptime format of date columns, e.g. %d/%m/%Y; needed when day and "
+        "month cannot be told apart",
     )
     max_line_bytes: int = Field(
         default=2_097_152,
         ge=1024,
         description="longest line the parser accepts; a longer one is quarantined",
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else check_zone(value)
 
     @field_validator("delimiter", "quote", "escape")
     @classmethod
@@ -73,6 +89,30 @@ class _SourceBase(Documented):
         description="rule for column names; two names that end up equal are an error",
     )
     schema_policy: SchemaPolicy = Field(default_factory=SchemaPolicy)
+    timezone: str | None = Field(
+        default=None,
+        description="zone of times written without an offset (every format); without it "
+        "such a time refuses the load",
+    )
+    ambiguous_times: Ambiguous = Field(
+        default="quarantine",
+        description="a local time that happens twice (clocks go back): earliest, latest "
+        "(counted) or quarantine",
+    )
+    nonexistent_times: Nonexistent = Field(
+        default="quarantine",
+        description="a local time that never happens (clocks go forward): shift_forward "
+        "(counted) or quarantine",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
+
+    @property
+    def time_rule(self) -> TimeRule:
+        return TimeRule(self.timezone, self.ambiguous_times, self.nonexistent_times)
 
     @field_validator("columns")
     @classmethod
@@ -82,13 +122,21 @@ class _SourceBase(Documented):
         if not value:
             raise ValueError("declare at least one column, or leave 'columns' out to infer")
         for column, type_name in value.items():
-            if type_name not in COLUMN_TYPES and not _DECIMAL.match(type_name):
+            decimal = _DECIMAL.match(type_name)
+            if type_name not in COLUMN_TYPES and not decimal:
                 from weir.core.suggest import suggestion_text
 
                 raise ValueError(
                     f"column '{column}': unknown type '{type_name}'; "
                     + suggestion_text(type_name, [*COLUMN_TYPES, "decimal(p,s)"])
                 )
+            if decimal and not 1 <= int(decimal.group(1)) <= 38:
+                raise ValueError(
+                    f"column '{column}': {type_name} has more than the 38 digits a table "
+                    "holds; declare it as string to keep every digit"
+                )
+            if decimal and int(decimal.group(2)) > int(decimal.group(1)):
+                raise ValueError(f"column '{column}': {type_name} has more scale than digits")
         return value
 
 
@@ -100,10 +148,6 @@ class FileSource(_SourceBase):
         default="auto", description="auto: from the file name (.gz, .zst)"
     )
     csv: CsvOptions = Field(default_factory=CsvOptions)
-    timezone: str | None = Field(
-        default=None,
-        description="JSON and Parquet: zone of timestamps stored without one (CSV: csv.timezone)",
-    )
     incremental: bool = Field(
         default=False,
         description="load only files not loaded before and append them; "
@@ -114,11 +158,35 @@ class FileSource(_SourceBase):
         description="incremental: a file loaded before whose content changed is refused, "
         "or the table is rebuilt from every file",
     )
+    non_finite: Literal["reject", "null", "keep"] = Field(
+        default="reject",
+        description="JSON: NaN and Infinity, which JSON does not allow, refuse the load; null "
+        "stores them as null (counted), keep as float NaN/Infinity",
+    )
 
-    @field_validator("timezone")
+    @model_validator(mode="before")
     @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else check_zone(value)
+    def _csv_timezone(cls, data: Any) -> Any:
+        """`csv.timezone` was the zone's key for CSV before `timezone` applied to every
+        format; an older project file still loads, meaning the same thing."""
+        if not isinstance(data, dict) or not isinstance(data.get("csv"), dict):
+            return data
+        if "timezone" not in data["csv"]:
+            return data
+        options = dict(data["csv"])
+        zone = options.pop("timezone")
+        if data.get("timezone") not in (None, zone):
+            raise ValueError(
+                f"csv.timezone ({zone}) and timezone ({data['timezone']}) differ; "
+                "keep only timezone"
+            )
+        return {**data, "csv": options, "timezone": zone}
+
+    @model_validator(mode="after")
+    def _applies(self) -> FileSource:
+        if self.non_finite != "reject" and self.format not in ("json", "ndjson"):
+            raise ValueError("non_finite applies to json and ndjson sources only")
+        return self
 
     @field_validator("path")
     @classmethod
@@ -141,19 +209,10 @@ class SqlSource(_SourceBase):
         description="incremental: rows whose cursor column is above the last load's maximum",
     )
     batch_rows: int = Field(default=100_000, ge=100, description="rows per streamed batch")
-    timezone: str | None = Field(
-        default=None,
-        description="zone of timestamp columns without one; without it they are refused",
-    )
     connect_timeout_seconds: float = Field(default=10, gt=0)
     retries: int = Field(
         default=4, ge=0, description="retries of a refused or timed-out connection"
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else check_zone(value)
 
     @field_validator("url")
     @classmethod
@@ -257,9 +316,6 @@ class HttpSource(_SourceBase):
         default=120, ge=0, description="a longer Retry-After fails the load instead of waiting"
     )
     rate_limit: float | None = Field(default=None, gt=0, description="requests per second at most")
-    timezone: str | None = Field(
-        default=None, description="zone of declared timestamp columns written without one"
-    )
 
     @field_validator("url")
     @classmethod
@@ -299,11 +355,6 @@ class HttpSource(_SourceBase):
                     "Latin-1, which a request cannot carry; check the variable it comes from"
                 )
         return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else check_zone(value)
 
 
 def _source_kind(value: Any) -> str:

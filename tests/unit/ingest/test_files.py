@@ -10,7 +10,7 @@ import pytest
 
 from weir.core import ConfigError, StepError
 from weir.engines import DuckDBEngine
-from weir.ingest import RereadError, observe_files, read_files
+from weir.ingest import RereadError, check_csv, observe_files, read_files
 from weir.project.sources import FileSource
 
 ENGINE = DuckDBEngine(threads=2)
@@ -69,14 +69,15 @@ def test_malformed_rows_are_quarantined_with_line_and_raw_text(tmp_path: Path) -
     assert data.column("id").to_pylist() == [1, 6]
     # one quarantine row per rejected line, with every reason found on it
     by_line = {row["line"]: row for row in rejects.to_pylist()}
-    assert list(by_line) == [3, 4, 6, None]
+    assert list(by_line) == [3, 4, 6, 5]
     assert by_line[3]["error_type"] == "CAST" and "TOO MANY COLUMNS" in by_line[4]["error_type"]
     assert "MISSING COLUMNS" in by_line[6]["error_type"]
     # timestamps are typed by Weir (to refuse values without a zone), so a bad date is found
-    # after parsing: no line number exists for it, the file and its fields place it
-    bad_date = by_line[None]
+    # after parsing; the row DuckDB read is placed at its line all the same, with its text
+    bad_date = by_line[5]
     assert bad_date["error"] == "column ts: '31/02/2026' is not a timestamp"
-    assert bad_date["raw"].startswith("4,1.0,bad date,") and bad_date["file"].endswith("in.csv")
+    assert bad_date["raw"] == "4,1.0,bad date,31/02/2026" and bad_date["file"].endswith("in.csv")
+    assert bad_date["byte_offset"] == text.index("4,1.0,bad date") and bad_date["key"] is None
     raw = {row["line"]: row["raw"] for row in rejects.to_pylist()}
     assert raw[3] == "2,N/A,bad number,2026-01-01T10:00:00Z"
     assert all(row["file"].endswith("in.csv") for row in rejects.to_pylist())
@@ -90,8 +91,9 @@ def test_type_break_deep_in_the_file_is_quarantined_not_fatal(tmp_path: Path) ->
     assert data.num_rows == 50_000
     [reject] = rejects.to_pylist()
     assert reject["column_name"] == "id" and "'2.1' is not a whole number" in reject["error"]
-    # No line number exists for a row the parser accepted; the file and its field values place it.
-    assert reject["raw"].startswith("2.1,1.0,n,") and reject["line"] is None
+    # The row the parser accepted is placed at its line and byte, with its text as written.
+    assert reject["raw"] == "2.1,1,n,2026-01-01T00:00:00Z" and reject["line"] == 45_001
+    assert reject["byte_offset"] == len("\n".join(lines[:45_000]).encode()) + 1
     assert reject["file"].endswith("in.csv")
 
 
@@ -219,15 +221,14 @@ def test_offsets_are_honoured_and_stored_in_utc(tmp_path: Path) -> None:
 
 def test_a_timestamp_without_a_zone_rejects_the_load_naming_the_fix(tmp_path: Path) -> None:
     source = ts_source(tmp_path, "1,2026-01-01T10:00:00Z\n2,2026-01-01 10:00:00\n")
-    with read_files(ENGINE, tmp_path, "s", source) as read, pytest.raises(Exception):  # noqa: B017
+    with pytest.raises(StepError) as refused, read_files(ENGINE, tmp_path, "s", source) as read:
         read.batches.read_all()
-    assert isinstance(read.failure, StepError)
-    message = str(read.failure)
+    message = str(refused.value)
     assert (
         "column ts: '2026-01-01 10:00:00' has no time zone" in message
         and "nothing was committed" in message
     )
-    assert "sources.s.csv.timezone" in message
+    assert "sources.s.timezone" in message
 
 
 def test_a_declared_zone_reads_naive_values_in_it(tmp_path: Path) -> None:
@@ -385,7 +386,25 @@ def test_parquet_times_become_utc_microseconds_without_loss(tmp_path: Path) -> N
 
     naive = pa.array([1_767_261_600_000_000], pa.timestamp("us"))
     pq.write_table(pa.table({"t": naive}), tmp_path / "naive.parquet")
-    with pytest.raises(StepError, match="without a time zone"):
+    with pytest.raises(StepError, match="has no time zone"):
         load(tmp_path, FileSource(format="parquet", path="naive.parquet"))
     data, _ = load(tmp_path, FileSource(format="parquet", path="naive.parquet", timezone="UTC"))
     assert data.column("t").cast(pa.int64()).to_pylist() == [1_767_261_600_000_000]
+
+
+def test_a_scoring_input_is_checked_for_its_structure_not_typed_as_a_source(
+    tmp_path: Path,
+) -> None:
+    """`weir predict --input x.csv` refuses a line that is not a clean record. Times without
+    a zone or a value beyond the sniffer's sample are not its concern: there is no source to
+    declare a zone or columns on, and the model's inputs are checked by the scoring."""
+    rows = "".join(f"{i},2025-01-01 10:00:00,{i}\n" for i in range(25_000))
+    (tmp_path / "new.csv").write_text("id,at,v\n" + rows + "7,2025-10-26 02:30:00,2.1\n")
+    check_csv(ENGINE, tmp_path / "new.csv", "input new.csv")
+    text = 'id,at,v\n1,a,1\n2,"open,2\n3,c,3\n'
+    (tmp_path / "bad.csv").write_text(text)
+    with pytest.raises(ConfigError, match=rf"bad.csv line 3 \(byte {text.index('2,')}\) is not a"):
+        check_csv(ENGINE, tmp_path / "bad.csv", "input bad.csv")
+    (tmp_path / "twice.csv").write_text("id,id\n1,2\n")
+    with pytest.raises(ConfigError, match="'id', 'id' have the same name"):
+        check_csv(ENGINE, tmp_path / "twice.csv", "input twice.csv")

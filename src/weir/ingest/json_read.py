@@ -1,0 +1,165 @@
+"""The SQL that reads JSON and NDJSON (files, and the pages an HTTP source spooled).
+
+DuckDB infers each field's type from the records. Where that inference could bend a value,
+the field is read as JSON text and typed by `weir.ingest.text_types` instead:
+- a field whose records disagree (a string here, a number there) is DuckDB's `JSON` type,
+  whose values are JSON text: the string 'a' would be stored as '"a"'. It is read as text,
+  strings unquoted, numbers as written; an object with such a field inside is stored as
+  its JSON text;
+- a float field may hold integers too long for float64 (12345678901234567890123), which
+  would lose digits;
+- a declared type is applied to the value as written: 2.7 in an int64 field is quarantined,
+  not rounded to 3;
+- NaN and Infinity are not JSON; a file that holds them is refused, unless the source
+  declares them (`non_finite: null` stores null and counts it, `keep` stores the float).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import duckdb
+
+from weir.engines.split import FILE_COLUMN, LOCAL_PREFIX, RAW_COLUMN, REJECT_COLUMN
+from weir.ingest.text_types import (
+    INTEGER_TYPES,
+    Typed,
+    date_column,
+    decimal_column,
+    decisions,
+    float_column,
+    ident,
+    integer_column,
+    nest,
+    quote,
+    timestamp_column,
+)
+from weir.project.base import _DECIMAL
+from weir.project.model import duckdb_type
+
+
+@dataclass(frozen=True)
+class JsonRead:
+    """Where the records are and what the source declares about them."""
+
+    paths: list[str]
+    layout: str  # newline_delimited | auto
+    compression: str
+    columns: Mapping[str, str] | None
+    non_finite: str  # reject | null | keep
+    filename: bool = True
+
+
+def json_sql(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> tuple[str, list[object]]:
+    """The query and its parameters; DuckDB's inference runs once here, over every record."""
+    options = [
+        f"format = {quote(read.layout)}",
+        "compression = ?",
+        "union_by_name = true",
+        "sample_size = -1",
+    ]
+    params: list[object] = [read.paths, read.compression]
+    inferred = connection.execute(
+        f"DESCRIBE SELECT * FROM read_json(?, {', '.join(options)})", params
+    ).fetchall()
+    declared = dict(read.columns or {})
+    read_types: dict[str, str] = {}
+    typed: dict[str, Typed] = {}
+    for name, kind, *_ in inferred:
+        target = declared.get(name) or _inferred_target(kind)
+        if target is None:
+            read_types[name] = kind
+            continue
+        read_types[name] = "JSON"
+        typed[name] = _typed(name, target, read.non_finite, f"__w{len(read_types) - 1}")
+    struct = ", ".join(f"{quote(c)}: {quote(t)}" for c, t in read_types.items())
+    options.append(f"columns = {{{struct}}}")
+    if read.filename:
+        options.append(f"filename = {quote(FILE_COLUMN)}")
+    reader = f"read_json(?, {', '.join(options)})"
+    if not typed:
+        return f"SELECT * FROM {reader}", params
+    projection, codes = [], []
+    for index, name in enumerate(read_types):
+        one = typed.get(name)
+        if one is None:
+            projection.append(ident(name))
+            continue
+        projection.append(f"CASE WHEN NOT {one.bad} THEN {one.value} END AS {ident(name)}")
+        if one.local is not None:
+            local = ident(LOCAL_PREFIX + name)
+            projection.append(f"CASE WHEN NOT {one.bad} THEN {one.local} END AS {local}")
+        if one.refuse is not None:
+            codes.append((one.refuse, f"N{index}"))
+        infinite = _infinite(name)
+        if read.non_finite != "keep":
+            codes.append((infinite, f"{'F' if read.non_finite == 'reject' else 'C'}{index}"))
+    decide = decisions(codes)
+    if decide is not None:
+        projection.append(decide)
+    any_bad = " OR ".join(t.bad for t in typed.values())
+    reasons = ", ".join(f"CASE WHEN {t.bad} THEN {t.message} END" for t in typed.values())
+    extra = [f"CASE WHEN {any_bad} THEN concat_ws('; ', {reasons}) END AS {REJECT_COLUMN}"]
+    pairs = ", ".join(f"{quote(n)}, {ident(n)}" for n in read_types)
+    extra.append(f"CASE WHEN {any_bad} THEN json_object({pairs})::VARCHAR END AS {RAW_COLUMN}")
+    if read.filename:
+        extra.append(FILE_COLUMN)
+    relation = nest(reader, list(typed.values()))
+    return f"SELECT {', '.join(projection + extra)} FROM {relation}", params
+
+
+def _inferred_target(kind: str) -> str | None:
+    """The Weir type a field DuckDB inferred as `kind` is checked against, or None when
+    DuckDB's own reading is exact."""
+    if "JSON" in kind:  # the records disagree, at the top or inside: the value as text
+        return "string"
+    if kind in ("DOUBLE", "FLOAT"):
+        return "float64"
+    return None
+
+
+def _infinite(name: str) -> str:
+    """SQL: the field holds NaN or an infinity (which JSON does not allow)."""
+    column = ident(name)
+    return (
+        f"coalesce(json_type({column}) = 'DOUBLE' "
+        f"AND NOT isfinite(try_cast({column} AS DOUBLE)), false)"
+    )
+
+
+def _typed(name: str, target: str, non_finite: str, alias: str) -> Typed:
+    """The checked reading of one field's JSON value (`ident(name)` is of type JSON); a
+    non-finite number is kept as the float it is only when the source says so."""
+    plain = _plain(name, target, f"({ident(name)}->>'$')", alias)
+    if non_finite == "keep":
+        return plain
+    infinite = _infinite(name)
+    value = f"(CASE WHEN NOT {infinite} THEN {plain.value} END)"
+    bad = f"(NOT {infinite} AND {plain.bad})"
+    return Typed(plain.levels, value, bad, plain.message, plain.local, plain.refuse)
+
+
+def _plain(name: str, target: str, text: str, alias: str) -> Typed:
+    decimal = _DECIMAL.match(target)
+    if target in INTEGER_TYPES:
+        return integer_column(text, name, target, alias)
+    if decimal:
+        return decimal_column(text, name, int(decimal.group(1)), int(decimal.group(2)), alias)
+    if target in ("float64", "float32"):
+        return float_column(text, name, alias, sql_type=duckdb_type(target))
+    if target == "timestamp":
+        return timestamp_column(text, name, None, alias)
+    if target == "date":
+        return date_column(text, name, None, alias)
+    t, v, b = f"{alias}t", f"{alias}v", f"{alias}b"
+    cast = f"try_cast({t} AS {duckdb_type(target)})" if target != "string" else t
+    message = (
+        f"{quote(f'column {name}: ' + chr(39))} || {t} || {quote(chr(39) + f' is not {target}')}"
+    )
+    return Typed(
+        (((t, text),), ((v, cast),), ((b, f"({t} IS NOT NULL AND {v} IS NULL)"),)),
+        v,
+        b,
+        message,
+    )

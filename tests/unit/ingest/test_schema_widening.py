@@ -1,0 +1,43 @@
+"""The schema contract between loads: a widening holds every value, or the load is refused."""
+
+from __future__ import annotations
+
+import decimal
+
+import pyarrow as pa
+import pytest
+
+from weir.core import StepError
+from weir.ingest.contract import plan
+from weir.project.sources import SchemaPolicy
+
+
+def test_a_narrower_decimal_fits_the_tables_decimal() -> None:
+    """Tables made when every numeric arrived as decimal(38,10) keep loading once a
+    numeric(20,2) arrives as itself."""
+    table = pa.schema([("amount", pa.decimal128(38, 10))])
+    incoming = pa.schema([("amount", pa.decimal128(20, 2))])
+    contract = plan(table, incoming, SchemaPolicy(), "s")
+    assert contract.changes == [] and contract.target == table
+    batch = pa.record_batch(
+        [pa.array([decimal.Decimal("12.34")], pa.decimal128(20, 2))], schema=incoming
+    )
+    assert contract.apply(batch, []).column(0).to_pylist() == [decimal.Decimal("12.34")]
+
+
+def test_decimals_widen_to_one_that_holds_both() -> None:
+    table = pa.schema([("x", pa.decimal128(10, 2))])
+    incoming = pa.schema([("x", pa.decimal128(12, 4))])
+    contract = plan(table, incoming, SchemaPolicy(type_changes="evolve"), "s")
+    assert contract.target.field("x").type == pa.decimal128(12, 4)
+
+
+def test_a_widening_that_would_change_a_value_is_refused() -> None:
+    table = pa.schema([("id", pa.float64())])
+    incoming = pa.schema([("id", pa.int64())])
+    contract = plan(table, incoming, SchemaPolicy(type_changes="evolve"), "s")
+    ok = pa.record_batch([pa.array([2**53], pa.int64())], schema=incoming)
+    assert contract.apply(ok, []).column(0).to_pylist() == [float(2**53)]
+    bad = pa.record_batch([pa.array([2**53 + 1], pa.int64())], schema=incoming)
+    with pytest.raises(StepError, match=r"'9007199254740993' .* would change it"):
+        contract.apply(bad, [])
