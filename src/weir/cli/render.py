@@ -6,7 +6,6 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -54,7 +53,33 @@ def cell(value: object) -> Text:
 
 def safe(value: object, *, lines: bool = False) -> str:
     """`value` fit to put inside a markup string: escaped, controls shown as escapes."""
-    return escape(visible(value, lines=lines))
+    return _escape_markup(visible(value, lines=lines))
+
+
+# rich's own tag pattern (rich.markup.RE_TAGS), with the backslashes before it
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+_BEFORE_BRACKET = re.compile(r"(\\+)\[")
+_AT_END = re.compile(r"(\\+)$")
+
+
+def _escape_markup(text: str) -> str:
+    """`text` as markup that rich shows exactly as `text`.
+
+    `rich.markup.escape` covers what looks like a tag, but rich also reads a backslash before
+    any other '[' as an escape (`\\[` shows as `[`), and backslashes at the end as escaping
+    whatever tag follows them in the caller's markup. So: before a tag, each backslash is
+    doubled and one more escapes the tag; before another '[', one backslash is added; at the
+    end, the backslashes are doubled and closed by an empty span of no style, so that what
+    follows is read the same whatever it is."""
+    parts: list[str] = []
+    start = 0
+    for match in _TAG.finditer(text):
+        parts.append(_BEFORE_BRACKET.sub(r"\1\\[", text[start : match.start()]))
+        slashes, tag = match.groups()
+        parts.append(f"{slashes}{slashes}\\{tag}")
+        start = match.end()
+    parts.append(_BEFORE_BRACKET.sub(r"\1\\[", text[start:]))
+    return _AT_END.sub(r"\1\1[none][/none]", "".join(parts))
 
 
 def step_line(report: StepReport, explain: bool = False) -> str:

@@ -30,3 +30,23 @@ def test_controls_are_spelled_out_and_messages_keep_their_lines() -> None:
     assert visible("one\ntwo\tthree") == "one\\ntwo\\tthree"
     assert visible("one\ntwo\tthree", lines=True) == "one\ntwo\tthree"
     assert safe("[link=https://evil]x[/link]") == "\\[link=https://evil]x\\[/link]"
+
+
+def test_backslashes_before_brackets_and_at_the_end_are_shown_as_written() -> None:
+    # rich reads a backslash before any '[' as an escape, and one before our own closing tag
+    # as escaping it: each is data here and must show as written
+    for value in ["\\[", "x\\[y", "\\\\[", "a\\\\", "a\\", "\\[red]", "\\\\[red]x[/]", "[\\]"]:
+        assert Text.from_markup(f"[red]{safe(value)}[/]").plain == value, value
+        # whatever follows in the caller's markup: text, the end, or another tag
+        assert Text.from_markup(f"{safe(value)} tail").plain == value + " tail", value
+        assert Text.from_markup(f"{safe(value)}[dim]x[/dim]").plain == value + "x", value
+        assert Text.from_markup(safe(value)).plain == value, value
+
+
+@given(
+    st.text(alphabet="\\[]/ared#@ x", max_size=14),
+    st.sampled_from(["", " tail", "[dim]x[/dim]"]),
+)
+def test_markup_characters_read_back_exactly_before_anything(value: str, after: str) -> None:
+    shown = Text.from_markup(f"{safe(value)}{after}").plain
+    assert shown == visible(value) + Text.from_markup(after).plain
