@@ -72,10 +72,10 @@ def init(
 
     with handled():
         files = scaffold_project(directory, name)
-    console.print(f"created a Weir project in {directory.resolve()}:")
+    console.print(f"created a Weir project in {render.safe(directory.resolve())}:")
     for path in files:
-        console.print(f"  {path.relative_to(directory.resolve())}")
-    console.print(f"next: cd {directory} && weir run")
+        console.print(f"  {render.safe(path.relative_to(directory.resolve()))}")
+    console.print(f"next: cd {render.safe(directory)} && weir run")
 
 
 @app.command()
