@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from weir.cli import browse
+from weir.cli import browse, render
 from weir.cli.common import ProjectOption, console, errors, handled
 
 
@@ -53,9 +53,9 @@ def rebuild(
             result = rebuild_catalog(
                 loaded, force=force, progress=lambda text: status.update(f"reading {text} ...")
             )
-    console.print(f"rebuilt the catalog at {result.catalog} from the lake")
+    console.print(f"rebuilt the catalog at {render.safe(result.catalog)} from the lake")
     if result.kept_aside:
-        console.print(f"the old catalog is kept as {result.kept_aside}")
+        console.print(f"the old catalog is kept as {render.safe(result.kept_aside)}")
     console.print(_tables(result.tables))
     runs = ", ".join(str(r) for r in result.runs) or "none"
     console.print(

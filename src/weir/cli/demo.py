@@ -19,17 +19,17 @@ def prepare_demo(console: Console, directory: Path, rows: int, seed: int) -> Non
     marker = data_dir / ".generated.json"
     wanted = {"rows": rows, "seed": seed}
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
-        console.print(f"demo data in {data_dir} is current (rows={rows}, seed={seed})")
+        console.print(f"demo data in {render.safe(data_dir)} is current (rows={rows}, seed={seed})")
     else:
         with console.status(f"generating {rows:,} transactions (seed {seed}) ..."):
             data = generate(data_dir, rows=rows, seed=seed)
         marker.write_text(json.dumps(wanted))
         console.print(
             f"generated {data.customer_rows:,} customers and {data.transaction_rows:,} transaction lines "
-            f"({data.duplicate_rows} re-sent duplicates, {data.malformed_lines} malformed lines) in {data_dir}"
+            f"({data.duplicate_rows} re-sent duplicates, {data.malformed_lines} malformed lines) in {render.safe(data_dir)}"
         )
     write_demo_project(directory)
-    console.print(f"demo project: {directory.resolve() / 'weir.yaml'}\n")
+    console.print(f"demo project: {render.safe(directory.resolve() / 'weir.yaml')}\n")
 
 
 def summarise(console: Console, directory: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from weir.cli import render
 from weir.cli.common import ProjectOption, console, handled, open_project_workspace
 
 api_key_app = typer.Typer(
@@ -121,4 +122,6 @@ def add(
         )
         key = add_key(file, name, role)
     console.print(f"{name} ({role}): {key}", soft_wrap=True, markup=False)
-    console.print(f"stored as a hash in {file}; send it as 'Authorization: Bearer KEY'")
+    console.print(
+        f"stored as a hash in {render.safe(file)}; send it as 'Authorization: Bearer KEY'"
+    )
