@@ -114,7 +114,7 @@ class QualitySteps(StepBase):
             )
         reports = chain.count()
         try:
-            with self.ws.engine.query(chain.final_sql(), {"t": scan}, params) as reader:
+            with self.ws.engine.query(chain.final_sql(), chain.inputs(), params) as reader:
                 record = self._commit(
                     step.target,
                     "clean",

@@ -16,9 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text
 from weir.engines.base import Engine, Readable
+from weir.engines.split import RESERVED_PREFIX
 from weir.project.base import COLUMN_TYPES
 from weir.project.cleaning import (
     Case,
@@ -33,6 +36,7 @@ from weir.project.cleaning import (
     Trim,
 )
 from weir.quality.rules import ident, literal
+from weir.quality.times import read_times
 
 NUMERIC = (
     "TINYINT",
@@ -87,6 +91,11 @@ class Chain:
         self.params = dict(params or {})
         self.withheld = dict(withheld or {})  # column -> class: values never reported
         self.stages: list[_Stage] = []
+        self.lookups: dict[str, pa.Table] = {}  # tables a rule computed, read by its stage
+
+    def inputs(self) -> dict[str, Readable]:
+        """What the chain's SQL reads: the table `t` and the rules' lookup tables."""
+        return {"t": self.data, **self.lookups}
 
     def shown(self, column: str, value: Any) -> Any:
         """`value`, a statistic of `column`, as it may be reported."""
@@ -105,9 +114,12 @@ class Chain:
         return f"WITH {ctes} {final}"
 
     def rows(self, select: str) -> list[dict[str, Any]]:
-        with self.engine.query(self.sql(select), {"t": self.data}, self.params) as reader:
-            result: list[dict[str, Any]] = reader.read_all().to_pylist()
-            return result
+        result: list[dict[str, Any]] = self.table(select).to_pylist()
+        return result
+
+    def table(self, select: str) -> pa.Table:
+        with self.engine.query(self.sql(select), self.inputs(), self.params) as reader:
+            return reader.read_all()
 
     def columns(self) -> dict[str, str]:
         """Column name -> DuckDB type of the current stage."""
@@ -276,33 +288,7 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
         new = {c: _text(rule, f"{ident(c)}") for c in rule.columns}
         _value_stage(chain, label, rule.rule, new, columns)
     elif isinstance(rule, ParseDatetime):
-        _need(columns, [rule.column], where)
-        if not columns[rule.column].startswith("VARCHAR"):
-            raise ConfigError(
-                f"{where}: '{rule.column}' is {columns[rule.column]}, not text",
-                fix="parse_datetime reads text",
-            )
-        q = ident(rule.column)
-        attempts = []
-        for fmt in rule.formats:
-            parsed = f"try_strptime({q}, {literal(fmt)})"
-            aware = "%z" in fmt or "%Z" in fmt
-            attempts.append(
-                f"{parsed}::TIMESTAMPTZ"
-                if aware
-                else f"timezone({literal(rule.timezone)}, {parsed})"
-            )
-        expression = f"coalesce({', '.join(attempts)})"
-        failing = f"{q} IS NOT NULL AND ({expression}) IS NULL"
-        _fail_if_any(chain, rule, failing, q, where)
-        report = StageReport(
-            rule.rule, label, stats={"formats": rule.formats, "timezone": rule.timezone}
-        )
-        chain.add(
-            f"SELECT {_replace(columns, {rule.column: expression})} FROM {{prev}}",
-            report,
-            changed=f"({q} IS NOT NULL)::INT",
-        )
+        _parse_datetime(chain, rule, columns, where, label)
     else:  # pragma: no cover - the config model admits no other rule
         raise ConfigError(f"{where}: unknown cleaning rule")
 
@@ -317,9 +303,110 @@ def _text(rule: Trim | Case | NormaliseWhitespace, q: str) -> str:
     return f"{rule.to}({q})"
 
 
-def _fail_if_any(
-    chain: Chain, rule: Cast | ParseDatetime, failing: str, q: str, where: str
+def _parse_datetime(
+    chain: Chain, rule: ParseDatetime, columns: Mapping[str, str], where: str, label: str
 ) -> None:
+    """Text to instants under the project's one time rule (`weir.project.times`, as ingest).
+
+    Each distinct text is read by every format in the engine; the time rule is applied to
+    the readings in Arrow, and the stage looks each text up in the result (a table the
+    chain passes to the engine with `t`). A text that does not become an instant (no format
+    reads it, two read it differently, the zone makes it ambiguous or skips it and the rule
+    says quarantine, it falls outside years 1-9999) is what `on_error` says: the step fails
+    naming it, or it becomes null, counted by reason; each repair the rule declares is
+    counted."""
+    _need(columns, [rule.column], where)
+    if not columns[rule.column].startswith("VARCHAR"):
+        raise ConfigError(
+            f"{where}: '{rule.column}' is {columns[rule.column]}, not text",
+            fix="parse_datetime reads text",
+        )
+    q = ident(rule.column)
+    reads = ", ".join(
+        f"try_strptime(v, {literal(fmt)}) AS f{i}" for i, fmt in enumerate(rule.formats)
+    )
+    texts = chain.table(
+        f"SELECT v, count(*) AS n, min(r) AS r, {reads} FROM (SELECT {q} AS v, "
+        f"row_number() OVER () AS r FROM {chain.current}) WHERE v IS NOT NULL "
+        "GROUP BY v ORDER BY r"
+    )
+    done = read_times(texts, rule)
+    counts = texts.column("n").to_pylist()
+    failed = done.failed
+    if failed and rule.on_error == "fail":
+        _refuse_times(chain, rule, texts, failed, counts, where)
+    stats: dict[str, Any] = {
+        "formats": rule.formats,
+        "timezone": rule.timezone,
+        "ambiguous_times": rule.ambiguous_times,
+        "nonexistent_times": rule.nonexistent_times,
+    }
+    coerced: dict[str, int] = {}
+    for index, what in done.repaired.items():
+        coerced[what] = coerced.get(what, 0) + counts[index]
+    if coerced:
+        stats["coerced"] = coerced
+    nulled: dict[str, int] = {}
+    for index, (kind, _) in failed.items():
+        nulled[kind] = nulled.get(kind, 0) + counts[index]
+    if nulled:
+        stats["nulled"] = nulled
+    lookup = f"weir_times_{len(chain.stages) + 1}"
+    text, instant, row = (f"{RESERVED_PREFIX}_{n}" for n in ("text", "instant", "row"))
+    chain.lookups[lookup] = pa.table({text: texts.column("v"), instant: done.values})
+    items = ", ".join(
+        f"l.{instant} AS {q}" if c == rule.column else f"p.{ident(c)}" for c in columns
+    )
+    chain.add(
+        f"SELECT {items} FROM (SELECT *, row_number() OVER () AS {row} FROM {{prev}}) AS p "
+        f"LEFT JOIN {lookup} AS l ON p.{q} = l.{text} ORDER BY p.{row}",
+        StageReport(rule.rule, label, stats=stats),
+        changed=f"({q} IS NOT NULL)::INT",
+    )
+
+
+def _refuse_times(
+    chain: Chain,
+    rule: ParseDatetime,
+    texts: pa.Table,
+    failed: Mapping[int, tuple[str, str]],
+    counts: list[int],
+    where: str,
+) -> None:
+    kinds = {kind for kind, _ in failed.values()}
+    fixes = ["fix the data"]
+    if any("ambiguous" in k for k in kinds):
+        fixes.append("declare ambiguous_times: earliest or latest (counted)")
+    if any("does not exist" in k for k in kinds):
+        fixes.append("declare nonexistent_times: shift_forward (counted)")
+    if "no format reads it" in kinds:
+        fixes.append("add formats")
+    if "two formats read it differently" in kinds:
+        fixes.append("keep one of the formats that disagree")
+    fix = ", ".join(fixes) + ", or set on_error: null to null them (they are counted)"
+    if rule.column in chain.withheld:
+        by_kind: dict[str, int] = {}
+        for index, (kind, _) in failed.items():
+            by_kind[kind] = by_kind.get(kind, 0) + counts[index]
+        listed = "; ".join(f"{k}: {n}" for k, n in sorted(by_kind.items()))
+        raise StepError(
+            chain.where,
+            f"{where}: {sum(by_kind.values())} values of '{rule.column}' do not convert "
+            f"(not shown: the column is {chain.withheld[rule.column]}): {listed}",
+            fix=fix,
+        )
+    values = texts.column("v")
+    examples = "; ".join(
+        f"{values[i].as_py()!r} {detail}" for i, (_, detail) in list(failed.items())[:5]
+    )
+    raise StepError(
+        chain.where,
+        f"{where}: values of '{rule.column}' that do not convert, e.g. {examples}",
+        fix=fix,
+    )
+
+
+def _fail_if_any(chain: Chain, rule: Cast, failing: str, q: str, where: str) -> None:
     if rule.on_error != "fail":
         return
     fix = "fix the data, add formats, or set on_error: null to null them (they are counted)"
