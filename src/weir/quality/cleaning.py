@@ -12,6 +12,7 @@ column counts its bad values instead of quoting them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from weir.project.cleaning import (
     ParseDatetime,
     Trim,
 )
+from weir.quality.exact import FLOATS, exact_cast
 from weir.quality.rules import ident, literal
 from weir.quality.times import read_times
 
@@ -216,34 +218,14 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
             removes_rows=True,
         )
     elif isinstance(rule, FillMissing):
-        _need(columns, rule.columns, where)
-        new, stats = {}, {}
-        for name in rule.columns:
-            q = ident(name)
-            if rule.strategy == "constant":
-                value: Any = rule.value
-            else:
-                if rule.strategy in ("mean", "median") and not columns[name].startswith(NUMERIC):
-                    raise ConfigError(
-                        f"{where}: '{name}' is {columns[name]}; {rule.strategy} needs numbers",
-                        fix="use mode or constant",
-                    )
-                function = {"mean": "avg", "median": "median", "mode": "mode"}[rule.strategy]
-                [row] = chain.rows(f"SELECT {function}({q}) AS v FROM {chain.current}")
-                value = row["v"]
-                if value is None:
-                    raise StepError(
-                        chain.where,
-                        f"{where}: column '{name}' has no values to take a {rule.strategy} of",
-                        fix="fill with a constant instead",
-                    )
-            stats[name] = chain.shown(name, value)
-            new[name] = f"coalesce({q}, CAST({literal(value)} AS {columns[name]}))"
-        _value_stage(chain, label, rule.rule, new, columns, {f"{rule.strategy}": stats})
+        _fill_missing(chain, rule, columns, where, label)
     elif isinstance(rule, ForwardFill):
         _need(columns, [*rule.columns, *rule.by, rule.order_by], where)
         partition = f"PARTITION BY {', '.join(ident(b) for b in rule.by)} " if rule.by else ""
-        frame = f"({partition}ORDER BY {ident(rule.order_by)} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        # rows at the same time are taken in an order their values decide, not the run's
+        everything = ", ".join(ident(c) for c in columns)
+        order = f"{ident(rule.order_by)}, hash({everything})"
+        frame = f"({partition}ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
         new = {
             c: f"coalesce({ident(c)}, last_value({ident(c)} IGNORE NULLS) OVER {frame})"
             for c in rule.columns
@@ -261,12 +243,21 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
             everything = ", ".join(ident(c) for c in columns)
             order = f"{ident(rule.order_by)} {direction} NULLS LAST, hash({everything})"
             key = ", ".join(ident(k) for k in rule.key)
+            # a row whose key has a null is no known duplicate of another: it stays
+            unknown = " OR ".join(f"{ident(k)} IS NULL" for k in rule.key)
+            [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE {unknown}")
             chain.add(
-                f"SELECT * FROM {{prev}} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1",
+                f"SELECT * FROM {{prev}} QUALIFY ({unknown}) OR row_number() OVER "
+                f"(PARTITION BY {key} ORDER BY {order}) = 1",
                 StageReport(
                     rule.rule,
                     label,
-                    stats={"key": rule.key, "keep": rule.keep, "order_by": rule.order_by},
+                    stats={
+                        "key": rule.key,
+                        "keep": rule.keep,
+                        "order_by": rule.order_by,
+                        "kept_with_null_key": row["n"],
+                    },
                 ),
                 removes_rows=True,
             )
@@ -275,11 +266,12 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
     elif isinstance(rule, Cast):
         _need(columns, [rule.column], where)
         q, target = ident(rule.column), COLUMN_TYPES[rule.to]
-        failing = f"{q} IS NOT NULL AND try_cast({q} AS {target}) IS NULL"
+        converted = exact_cast(q, columns[rule.column], target)
+        failing = f"{q} IS NOT NULL AND ({converted}) IS NULL"
         _fail_if_any(chain, rule, failing, q, where)
         report = StageReport(rule.rule, label, stats={"to": rule.to})
         chain.add(
-            f"SELECT {_replace(columns, {rule.column: f'try_cast({q} AS {target})'})} FROM {{prev}}",
+            f"SELECT {_replace(columns, {rule.column: converted})} FROM {{prev}}",
             report,
             changed=f"({failing})::INT",
         )
@@ -293,11 +285,17 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
         raise ConfigError(f"{where}: unknown cleaning rule")
 
 
+# Unicode whitespace (RE2): ASCII blanks, vertical tab, next line, and every separator
+# (no-break space, em space, ideographic space, line and paragraph separators)
+SPACE = r"[\s\x{0B}\x{85}\p{Z}]"
+
+
 def _text(rule: Trim | Case | NormaliseWhitespace, q: str) -> str:
     if isinstance(rule, Trim):
-        return f"trim({q})"
+        return f"regexp_replace({q}, '^{SPACE}+|{SPACE}+$', '', 'g')"
     if isinstance(rule, NormaliseWhitespace):
-        return f"trim(regexp_replace({q}, '\\s+', ' ', 'g'))"
+        runs = f"regexp_replace({q}, '{SPACE}+', ' ', 'g')"
+        return f"regexp_replace({runs}, '^ | $', '', 'g')"
     if rule.to == "title":
         return f"array_to_string(list_transform(string_split(lower({q}), ' '), lambda w: upper(w[1]) || w[2:]), ' ')"
     return f"{rule.to}({q})"
@@ -409,7 +407,11 @@ def _refuse_times(
 def _fail_if_any(chain: Chain, rule: Cast, failing: str, q: str, where: str) -> None:
     if rule.on_error != "fail":
         return
-    fix = "fix the data, add formats, or set on_error: null to null them (they are counted)"
+    fix = (
+        "fix the data, or set on_error: null to null them (they are counted); a cast keeps "
+        "values exact: no rounding, no NaN or Infinity, no year outside 1-9999, no time "
+        "without an offset (read those with parse_datetime and a timezone)"
+    )
     if rule.column in chain.withheld:
         [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE {failing}")
         if row["n"]:
@@ -430,51 +432,149 @@ def _fail_if_any(chain: Chain, rule: Cast, failing: str, q: str, where: str) -> 
         )
 
 
+def _fill_missing(
+    chain: Chain, rule: FillMissing, columns: Mapping[str, str], where: str, label: str
+) -> None:
+    """Nulls filled with a constant or a statistic. A float column's statistic is taken
+    over its finite values (NaN and Infinity are no evidence of a typical value); the
+    value filled is the statistic cast to the column's type (a mean of integers rounds),
+    recorded as `filled_with` when it differs. A constant must fit the column exactly."""
+    _need(columns, rule.columns, where)
+    new: dict[str, str] = {}
+    stats: dict[str, Any] = {}
+    filled: dict[str, Any] = {}
+    for name in rule.columns:
+        q, kind = ident(name), columns[name]
+        if rule.strategy == "constant":
+            new[name] = f"coalesce({q}, {_constant(chain, rule.value, name, kind, where)})"
+            stats[name] = chain.shown(name, rule.value)
+            continue
+        if rule.strategy in ("mean", "median") and not kind.startswith(NUMERIC):
+            raise ConfigError(
+                f"{where}: '{name}' is {kind}; {rule.strategy} needs numbers",
+                fix="use mode or constant",
+            )
+        finite = f" AND isfinite({q})" if kind.startswith(FLOATS) else ""
+        values = f"FROM {chain.current} WHERE {q} IS NOT NULL{finite}"
+        if rule.strategy == "mode":  # the most frequent; of those, the least: the same each run
+            statistic = f"(SELECT {q} {values} GROUP BY {q} ORDER BY count(*) DESC, {q} LIMIT 1)"
+        else:
+            function = {"mean": "avg", "median": "median"}[rule.strategy]
+            statistic = f"(SELECT {function}({q}) {values})"
+        [row] = chain.rows(f"SELECT {statistic} AS v, try_cast({statistic} AS {kind}) AS f")
+        if row["v"] is None:
+            raise StepError(
+                chain.where,
+                f"{where}: column '{name}' has no values to take a {rule.strategy} of"
+                + (" (NaN and Infinity are not counted)" if finite else ""),
+                fix="fill with a constant instead",
+            )
+        if row["f"] is None:
+            raise StepError(
+                chain.where,
+                f"{where}: the {rule.strategy} of column '{name}' "
+                f"({chain.shown(name, row['v'])}) does not fit its type {kind}",
+                fix="fill with a constant instead",
+            )
+        stats[name] = chain.shown(name, row["v"])
+        if row["f"] != row["v"]:
+            filled[name] = chain.shown(name, row["f"])
+        new[name] = f"coalesce({q}, CAST({literal(row['f'])} AS {kind}))"
+    report = {rule.strategy: stats} | ({"filled_with": filled} if filled else {})
+    _value_stage(chain, label, rule.rule, new, columns, report)
+
+
+def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str:
+    """SQL for a fill value of column type `kind`, refused unless it fits exactly."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: value {value} is not a number", fix="give a finite number")
+    source = (
+        "BOOLEAN"
+        if isinstance(value, bool)
+        else "HUGEINT"
+        if isinstance(value, int)
+        else "DOUBLE"
+        if isinstance(value, float)
+        else "VARCHAR"
+    )
+    expression = exact_cast(f"CAST({literal(value)} AS {source})", source, kind)
+    [row] = chain.rows(f"SELECT ({expression}) IS NULL AS refused")
+    if row["refused"]:
+        raise ConfigError(
+            f"{where}: value {value!r} does not fit column '{name}' ({kind}) exactly",
+            fix=f"give a value of the column's type, or cast '{name}' first",
+        )
+    return f"({expression})"
+
+
 def _outliers(
     chain: Chain, rule: Outliers, columns: Mapping[str, str], where: str, label: str
 ) -> None:
+    """Fences from the column's finite values; a value beyond them (Infinity included) is
+    clipped or flagged; NaN, beyond no fence, is left as it is and counted (`not_numbers`)."""
     _need(columns, [rule.column], where)
-    if not columns[rule.column].startswith(NUMERIC):
+    kind = columns[rule.column]
+    if not kind.startswith(NUMERIC):
         raise ConfigError(
-            f"{where}: '{rule.column}' is {columns[rule.column]}, not a number",
+            f"{where}: '{rule.column}' is {kind}, not a number",
             fix="outliers apply to numbers",
         )
-    q = ident(rule.column)
-    if rule.method == "percentile":
-        [row] = chain.rows(
-            f"SELECT quantile_cont({q}, [{rule.lower}, {rule.upper}]) AS b FROM {chain.current}"
+    flag = f"{rule.column}_outlier"
+    if rule.action == "flag" and flag in columns:
+        raise ConfigError(
+            f"{where}: the flag column '{flag}' exists already",
+            fix=f"rename or drop '{flag}' before this rule, or clip instead",
         )
+    q = ident(rule.column)
+    floats = kind.startswith(FLOATS)
+    values = f"FROM {chain.current} WHERE isfinite({q})" if floats else f"FROM {chain.current}"
+    if rule.method == "percentile":
+        [row] = chain.rows(f"SELECT quantile_cont({q}, [{rule.lower}, {rule.upper}]) AS b {values}")
         low, high = row["b"] or (None, None)
     elif rule.method == "iqr":
-        [row] = chain.rows(f"SELECT quantile_cont({q}, [0.25, 0.75]) AS b FROM {chain.current}")
+        [row] = chain.rows(f"SELECT quantile_cont({q}, [0.25, 0.75]) AS b {values}")
         q1, q3 = row["b"] or (None, None)
         low, high = (
             (None, None) if q1 is None else (q1 - rule.k * (q3 - q1), q3 + rule.k * (q3 - q1))
         )
     else:
-        [row] = chain.rows(f"SELECT avg({q}) AS m, stddev_pop({q}) AS s FROM {chain.current}")
+        [row] = chain.rows(f"SELECT avg({q}) AS m, stddev_pop({q}) AS s {values}")
         mean, std = row["m"], row["s"]
         low, high = (
             (None, None)
             if mean is None
             else (mean - rule.threshold * std, mean + rule.threshold * std)
         )
-    stats = {
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        low = high = None  # finite values too large for their spread to be a number
+    stats: dict[str, Any] = {
         "method": rule.method,
         "lower_fence": low if low is None else chain.shown(rule.column, low),
         "upper_fence": high if high is None else chain.shown(rule.column, high),
     }
+    if floats:
+        [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE isnan({q})")
+        if row["n"]:
+            stats["not_numbers"] = row["n"]
+    report = StageReport(rule.rule, label, stats=stats)
     if low is None or high is None:
-        chain.add("SELECT * FROM {prev}", StageReport(rule.rule, label, stats=stats))
+        if rule.action == "flag":  # the column is there whatever the data
+            chain.add(f"SELECT *, false AS {ident(flag)} FROM {{prev}}", report, changed="0")
+        else:
+            chain.add("SELECT * FROM {prev}", report)
         return
-    outside = f"({q} < {literal(float(low))} OR {q} > {literal(float(high))})"
+    number = f"NOT isnan({q}) AND " if floats else ""
+    below, above = f"{q} < {literal(float(low))}", f"{q} > {literal(float(high))}"
+    outside = f"({number}({below} OR {above}))"
     if rule.action == "clip":
-        clipped = f"CAST(CASE WHEN {q} < {literal(float(low))} THEN {literal(float(low))} WHEN {q} > {literal(float(high))} THEN {literal(float(high))} ELSE {q} END AS {columns[rule.column]})"
+        clipped = (
+            f"CAST(CASE WHEN {number}{below} THEN {literal(float(low))} "
+            f"WHEN {number}{above} THEN {literal(float(high))} ELSE {q} END AS {kind})"
+        )
         _value_stage(chain, label, rule.rule, {rule.column: clipped}, columns, stats)
     else:
-        flag = ident(f"{rule.column}_outlier")
         chain.add(
-            f"SELECT *, coalesce({outside}, false) AS {flag} FROM {{prev}}",
-            StageReport(rule.rule, label, stats=stats),
+            f"SELECT *, coalesce({outside}, false) AS {ident(flag)} FROM {{prev}}",
+            report,
             changed=f"coalesce({outside}, false)::INT",
         )
