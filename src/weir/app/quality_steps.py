@@ -221,12 +221,20 @@ class QualitySteps(StepBase):
         record = self._current(table)
         related = {c.to for c in self.config.checks[table] if c.rule == "relationships"}
         others = {t: self.ws.lake.scan(t, self._current(t).version) for t in related}
+        scan = self.ws.lake.scan(table, record.version)
         outcomes = run_checks(
             self.ws.engine,
-            self.ws.lake.scan(table, record.version),
+            scan,
             self.config.checks[table],
             others,
-            withheld=withheld_columns(self.ws.project, table),
+            # with lineage: a model's column made from PII a clean step keeps is withheld too
+            withheld=withheld_columns(
+                self.ws.project,
+                table,
+                catalog=self.ws.catalog,
+                models=self.sql_models,
+                columns=scan.schema.names,
+            ),
         )
         self.ws.catalog.record_checks(
             token,

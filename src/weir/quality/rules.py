@@ -44,6 +44,8 @@ class CompiledCheck:
     columns:   columns of `t` the check needs (checked before running, for a clear error)
     reads:     other tables the SQL names (relationships)
     volatile:  the result depends on the clock, so the check cannot be cached
+    examples:  table rules: a query over `t` for a few values that make the check fail
+               (row rules: the failing rows' values of `columns` serve)
     """
 
     label: str
@@ -54,6 +56,7 @@ class CompiledCheck:
     judge: Judge | None = None
     reads: tuple[str, ...] = ()
     volatile: bool = False
+    examples: str | None = None  # table rules: a query for a few failing values, if any
 
     @property
     def row_rule(self) -> bool:
@@ -115,6 +118,9 @@ def _bounds_judge(low: float | None, high: float | None) -> Judge:
     return judge
 
 
+EXAMPLES = 3  # values a failing check shows
+
+
 RULES: Registry[Callable[[Any], list[CompiledCheck]]] = Registry("check rule")
 
 
@@ -129,10 +135,18 @@ def not_null(check: NotNullCheck) -> list[CompiledCheck]:
 @RULES.register("unique")
 def unique(check: UniqueCheck) -> list[CompiledCheck]:
     key = ", ".join(ident(c) for c in check.columns)
-    sql = f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM t GROUP BY {key} HAVING count(*) > 1)"
+    # a key with a null is no known duplicate (as deduplicate keeps such rows; not_null
+    # is the rule for nulls)
+    known = " AND ".join(f"{ident(c)} IS NOT NULL" for c in check.columns)
+    repeated = f"FROM t WHERE {known} GROUP BY {key} HAVING count(*) > 1"
+    sql = f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n {repeated})"
     return [
         CompiledCheck(
-            f"unique({', '.join(check.columns)})", check.severity, tuple(check.columns), sql=sql
+            f"unique({', '.join(check.columns)})",
+            check.severity,
+            tuple(check.columns),
+            sql=sql,
+            examples=f"SELECT {key} {repeated} ORDER BY ALL LIMIT {EXAMPLES}",
         )
     ]
 
@@ -158,6 +172,8 @@ def value_range(check: RangeCheck) -> list[CompiledCheck]:
         outside.append(f"{column} {below} {literal(check.min)}")
     if check.max is not None:
         outside.append(f"{column} {above} {literal(check.max)}")
+    # NaN is within no range (DuckDB orders it above every number: a min alone passed it)
+    outside.append(f"coalesce(isnan(try_cast({column} AS DOUBLE)), false)")
     low = "" if check.min is None else check.min
     high = "" if check.max is None else check.max
     bounds = f"[{low}, {high}]" if check.inclusive else f"({low}, {high})"
