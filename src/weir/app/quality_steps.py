@@ -130,9 +130,18 @@ class QualitySteps(StepBase):
                 f"cleaning '{raw}' failed in the engine",
                 fix="run 'weir validate'; check the rules' columns and types",
             ) from None
+        removed = sum(r.removed_rows for r in reports)
+        if source.row_count - removed != record.row_count:  # the rules' counts are wrong
+            raise StepError(
+                step.name,
+                f"cleaning '{raw}' does not reconcile: {source.row_count:,} rows in, "
+                f"{removed:,} removed by its rules, {record.row_count:,} rows out",
+                fix="report this as a bug in Weir, with the rules of clean." + raw,
+            )
         return {
             "table": step.target,
             "version": record.version,
+            "rows_in": source.row_count,
             "rows": record.row_count,
             "rules": [asdict(r) for r in reports],
         }

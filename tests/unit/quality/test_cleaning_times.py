@@ -254,6 +254,30 @@ def test_a_clean_step_reads_the_lookup_and_reports_the_counts(tmp_path: Path) ->
         (3, instant(2025, 6, 1, 10)),
         (4, None),
     ]
+    assert (summary["rows_in"], summary["rows"]) == (4, 4)  # nothing removed: all rows out
     [stats] = [r["stats"] for r in summary["rules"]]
     assert stats["coerced"] == {"at: ambiguous local time read as latest": 1}
     assert stats["nulled"] == {"does not exist in Europe/Berlin (clocks go forward)": 1}
+
+
+def test_the_run_line_states_rows_in_and_out_and_what_was_nulled_or_repaired() -> None:
+    from weir.cli.render import _outcome
+
+    rule = {"label": "parse_datetime", "removed_rows": 0, "changed_values": 3}
+    stats = {"nulled": {"no format reads it": 1}, "coerced": {"at: read as earliest": 2}}
+    line = _outcome(
+        {
+            "table": "clean_t",
+            "version": 0,
+            "rows_in": 5,
+            "rows": 4,
+            "rules": [
+                {"label": "drop_missing", "removed_rows": 1, "changed_values": 0, "stats": {}},
+                rule | {"stats": stats},
+            ],
+        }
+    )
+    assert line == (
+        "5 rows in, 4 rows -> clean_t@0; drop_missing: -1 rows; "
+        "parse_datetime: 3 values (1 nulled, 2 repaired)"
+    )
