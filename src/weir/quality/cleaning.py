@@ -277,6 +277,12 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
         )
     elif isinstance(rule, Trim | Case | NormaliseWhitespace):
         _need(columns, rule.columns, where)
+        for name in rule.columns:
+            if not columns[name].startswith("VARCHAR"):
+                raise ConfigError(
+                    f"{where}: '{name}' is {columns[name]}, not text",
+                    fix=f"{rule.rule} changes text; cast the column to string first",
+                )
         new = {c: _text(rule, f"{ident(c)}") for c in rule.columns}
         _value_stage(chain, label, rule.rule, new, columns)
     elif isinstance(rule, ParseDatetime):

@@ -155,12 +155,23 @@ def unique(check: UniqueCheck) -> list[CompiledCheck]:
 def accepted_values(check: AcceptedValuesCheck) -> list[CompiledCheck]:
     values = ", ".join(literal(v) for v in check.values)
     column = ident(check.column)
-    fails = f"{column} IS NOT NULL AND {column} NOT IN ({values})"
+    # text is compared as text: the engine would read '01', ' 1' and '1.0' as the number 1
+    texts = ", ".join(literal(_text_form(v)) for v in check.values)
+    fails = (
+        f"{column} IS NOT NULL AND CASE WHEN typeof({column}) = 'VARCHAR' "
+        f"THEN {column}::VARCHAR NOT IN ({texts}) ELSE {column} NOT IN ({values}) END"
+    )
     return [
         CompiledCheck(
             f"accepted_values({check.column})", check.severity, (check.column,), fails=fails
         )
     ]
+
+
+def _text_form(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @RULES.register("range")
@@ -248,11 +259,14 @@ def aggregate(check: AggregateCheck) -> list[CompiledCheck]:
 def freshness(check: FreshnessCheck) -> list[CompiledCheck]:
     limit = duration_seconds(check.max_age)
     column = ident(check.column)
-    sql = f"SELECT epoch(now()) - epoch(max({column})::TIMESTAMPTZ) FROM t"
+    # a value in the future (a 9999-12-31 sentinel, a clock ahead) would make any table look
+    # fresh: the newest value up to now counts
+    at = f"{column}::TIMESTAMPTZ"
+    sql = f"SELECT epoch(now()) - epoch(max({at}) FILTER (WHERE {at} <= now())) FROM t"
 
     def judge(age: Any) -> tuple[bool, int, str]:
         if age is None:
-            return False, 1, "no values to judge freshness by"
+            return False, 1, "no values up to now to judge freshness by"
         seconds = float(age)
         ok = seconds <= limit
         return (

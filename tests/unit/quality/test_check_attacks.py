@@ -12,6 +12,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from weir.engines import DuckDBEngine
+from weir.project.cleaning import CleaningRule
 from weir.project.model import CheckConfig
 from weir.quality import run_checks
 from weir.quality.runner import CheckOutcome
@@ -100,3 +101,39 @@ def test_a_check_on_a_model_shows_no_value_lineage_traces_to_kept_pii(
         ws.close()
     assert len(details) == 2 and "secret" not in " ".join(details), details
     assert "examples withheld" in details[0] and "e.g. 2" in details[1]
+
+
+def test_accepted_text_is_compared_as_text() -> None:
+    table = pa.table({"s": ["01", " 1", "1.0", "1"], "n": [1, 1, 2, 1], "f": [1.0, 1.5, 1.0, 1.0]})
+    text = judge(table, {"rule": "accepted_values", "column": "s", "values": [1]})
+    assert (text.passed, text.failing) == (False, 3)  # only '1' is the text of 1
+    numbers = judge(table, {"rule": "accepted_values", "column": "n", "values": [1]})
+    assert numbers.failing == 1
+    floats = judge(table, {"rule": "accepted_values", "column": "f", "values": [1]})
+    assert floats.failing == 1
+
+
+def test_a_value_in_the_future_does_not_make_a_table_fresh() -> None:
+    import datetime as dt
+
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    sentinel = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+    outcome = judge(
+        pa.table({"t": [old, sentinel]}), {"rule": "freshness", "column": "t", "max_age": "1d"}
+    )
+    assert not outcome.passed and "h old" in outcome.detail
+
+
+def test_text_rules_refuse_a_column_that_is_not_text() -> None:
+    from weir.core import ConfigError
+    from weir.quality.cleaning import Chain, apply_rule
+
+    adapter: TypeAdapter[Any] = TypeAdapter(CleaningRule)
+    for rule in (
+        {"rule": "trim", "columns": ["v"]},
+        {"rule": "case", "columns": ["v"], "to": "upper"},
+        {"rule": "normalise_whitespace", "columns": ["v"]},
+    ):
+        chain = Chain(ENGINE, pa.table({"v": [1, 2]}), "clean.t")
+        with pytest.raises(ConfigError, match=r"rules\.0 .*'v' is BIGINT, not text"):
+            apply_rule(chain, adapter.validate_python(rule), 0)
