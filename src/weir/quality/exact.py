@@ -9,7 +9,8 @@ picked by the engine. Here each of those is NULL instead, so the rule's `on_erro
 (the step fails naming them, or they are nulled and counted). What stays is a conversion
 that keeps the value: an integer written as text (surrounding blanks, a sign, '4.0'), a
 float within its type's range (rounded to its precision, as floats are), 0 and 1 as
-booleans, a date or an instant in years 1-9999, a time written with an offset.
+booleans, a date or an instant in years 1-9999 (text with a time of day other than a
+zone-less midnight is no date), a time written with an offset.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _TIME_WITH_OFFSET = (
     r"\s*[0-9]{4,}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6}0*)?)?"
     r"\s*(?i:z|utc|gmt|[+-][0-9]{2}(:?[0-9]{2})?)\s*"
 )
+_OFFSET = r"(?i:z|utc|gmt|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
 _FIRST_DAY, _LAST_DAY = "DATE '0001-01-01'", "DATE '9999-12-31'"
 _FIRST_US = "TIMESTAMPTZ '0001-01-01 00:00:00+00'"
 _LAST_US = "TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
@@ -69,6 +71,12 @@ def exact_cast(value: str, source: str, target: str) -> str:
         keeps = f"{value} IN (0, 1)"
     elif tgt == "DATE":
         keeps = f"{cast} BETWEEN {_FIRST_DAY} AND {_LAST_DAY}"
+        if src == "VARCHAR":  # a time of day is not dropped to make a date (as ingest)
+            midnight = (
+                f"(NOT regexp_matches({value}, '{_OFFSET}') AND "
+                f"try_cast({value} AS TIMESTAMP) = {cast}::TIMESTAMP)"
+            )
+            keeps += f" AND (NOT contains({value}, ':') OR {midnight})"
     elif tgt == "TIMESTAMPTZ":
         if src == "VARCHAR":
             keeps = f"regexp_full_match({value}, '{_TIME_WITH_OFFSET}')"

@@ -81,6 +81,16 @@ def test_a_date_outside_years_1_to_9999_is_not_converted() -> None:
     assert values == [None, None, None, dt.date(1, 1, 1)] and nulled == 3
 
 
+def test_a_time_of_day_is_not_dropped_to_make_a_date() -> None:
+    values, nulled = cast(
+        pa.array(
+            ["2025-06-01 10:00", "2025-06-01 00:00:00+05", "2025-06-01T00:00:00", "2025-06-01"]
+        ),
+        "date",
+    )
+    assert values == [None, None, dt.date(2025, 6, 1), dt.date(2025, 6, 1)] and nulled == 2
+
+
 def test_a_time_without_an_offset_is_not_read_as_utc() -> None:
     utc = dt.UTC
     values, nulled = cast(
