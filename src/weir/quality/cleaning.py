@@ -226,8 +226,11 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
         everything = ", ".join(ident(c) for c in columns)
         order = f"{ident(rule.order_by)}, hash({everything})"
         frame = f"({partition}ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        # a row without a time has no row before it: it is left as it is
+        timed = f"{ident(rule.order_by)} IS NOT NULL"
         new = {
-            c: f"coalesce({ident(c)}, last_value({ident(c)} IGNORE NULLS) OVER {frame})"
+            c: f"CASE WHEN {timed} THEN coalesce({ident(c)}, last_value({ident(c)} IGNORE NULLS) "
+            f"OVER {frame}) ELSE {ident(c)} END"
             for c in rule.columns
         }
         _value_stage(chain, label, rule.rule, new, columns)

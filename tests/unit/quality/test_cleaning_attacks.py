@@ -220,6 +220,15 @@ def test_forward_fill_between_rows_at_the_same_time_is_the_same_every_run() -> N
     assert len(results) == 1
 
 
+def test_forward_fill_leaves_a_row_without_a_time_alone() -> None:
+    table = pa.table({"k": [1, 1, 1], "t": [1, None, 2], "v": ["a", None, None]})
+    out, [report] = clean(
+        table, {"rule": "forward_fill", "columns": ["v"], "by": ["k"], "order_by": "t"}
+    )
+    got = {r["t"]: r["v"] for r in out.to_pylist()}
+    assert got == {1: "a", None: None, 2: "a"} and report.changed_values == 1
+
+
 # text ---------------------------------------------------------------------------------------
 
 
