@@ -36,7 +36,7 @@ from weir.project.cleaning import (
     ParseDatetime,
     Trim,
 )
-from weir.quality.exact import FLOATS, exact_cast
+from weir.quality.exact import FLOATS, INTEGERS, exact_cast
 from weir.quality.rules import ident, literal
 from weir.quality.times import read_times
 
@@ -572,6 +572,8 @@ def _outliers(
         else:
             chain.add("SELECT * FROM {prev}", report)
         return
+    if kind.startswith(INTEGERS) and math.ceil(low) <= math.floor(high):
+        low, high = math.ceil(low), math.floor(high)  # an integer clipped stays within them
     number = f"NOT isnan({q}) AND " if floats else ""
     below, above = f"{q} < {literal(float(low))}", f"{q} > {literal(float(high))}"
     outside = f"({number}({below} OR {above}))"

@@ -178,6 +178,15 @@ def test_outlier_fences_come_from_finite_values_and_infinity_is_clipped() -> Non
     assert report.changed_values == 2 and report.stats["not_numbers"] == 1
 
 
+def test_an_integer_is_clipped_to_within_the_fences() -> None:
+    table = pa.table({"v": list(range(101))})
+    rule = {"rule": "outliers", "column": "v", "method": "percentile", "action": "clip"}
+    out, [report] = clean(table, rule | {"lower": 0.105, "upper": 0.895})
+    low, high = report.stats["lower_fence"], report.stats["upper_fence"]
+    values = out.column("v").to_pylist()
+    assert all(low <= v <= high for v in values), (low, high, min(values), max(values))
+
+
 @pytest.mark.parametrize("method", ["zscore", "percentile", "iqr"])
 def test_outliers_of_nan_and_infinity_alone_change_nothing(method: str) -> None:
     table = pa.table({"v": [math.nan, math.inf, None]})
