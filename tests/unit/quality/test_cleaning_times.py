@@ -281,3 +281,13 @@ def test_the_run_line_states_rows_in_and_out_and_what_was_nulled_or_repaired() -
         "5 rows in, 4 rows -> clean_t@0; drop_missing: -1 rows; "
         "parse_datetime: 3 values (1 nulled, 2 repaired)"
     )
+
+
+def test_nanoseconds_are_not_dropped() -> None:
+    rule = parse("UTC", formats=["%Y-%m-%d %H:%M:%S.%n"], on_error="null")
+    out, report = clean(at("2025-06-01 10:00:00.123456789", "2025-06-01 10:00:00.123456000"), rule)
+    assert out.column("at").to_pylist() == [
+        None,
+        dt.datetime(2025, 6, 1, 10, 0, 0, 123456, tzinfo=UTC),
+    ]
+    assert report.stats["nulled"] == {"has nanoseconds a microsecond timestamp would drop": 1}
