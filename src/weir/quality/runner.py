@@ -109,7 +109,8 @@ def run_checks(
             failing = int(value or 0)
             passed, detail = failing == 0, "" if failing == 0 else f"{failing} failing rows"
             if failing:
-                detail += _examples(engine, check, data, columns, withheld)
+                tables = {"t": data, **{t: (others or {})[t] for t in check.reads}}
+                detail += _examples(engine, check, tables, columns, withheld)
         outcomes.append(CheckOutcome(check.label, check.severity, passed, failing, detail))
     return outcomes
 
@@ -117,7 +118,7 @@ def run_checks(
 def _examples(
     engine: Engine,
     check: CompiledCheck,
-    data: Readable,
+    tables: Mapping[str, Readable],
     columns: Collection[str],
     withheld: Collection[str],
 ) -> str:
@@ -140,7 +141,7 @@ def _examples(
     if any(c.lower() in hidden for c in shown):
         return " (examples withheld: PII)"
     try:
-        with engine.query(sql, {"t": data}) as reader:
+        with engine.query(sql, tables) as reader:
             rows = reader.read_all().to_pylist()
     except SqlError:
         return ""

@@ -62,6 +62,16 @@ def test_a_failure_names_examples() -> None:
     assert "e.g. 4" in expression.detail
 
 
+def test_a_relationship_failure_names_the_missing_keys() -> None:
+    check = CHECK.validate_python(
+        {"rule": "relationships", "column": "k", "to": "o", "field": "id"}
+    )
+    [outcome] = run_checks(
+        ENGINE, pa.table({"k": [1, 2, 3, 3]}), [check], {"o": pa.table({"id": [1]})}
+    )
+    assert outcome.detail == "3 failing rows, e.g. 2, 3"
+
+
 def test_a_failure_on_a_pii_column_shows_no_value() -> None:
     table = pa.table({"email": ["ann.secret@example.com", "bob", "bob"], "n": [1, 1, 1]})
     for check in (
