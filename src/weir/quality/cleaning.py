@@ -189,7 +189,7 @@ def _replace(columns: Mapping[str, str], new: Mapping[str, str]) -> str:
 
 
 def _changed(new: Mapping[str, str]) -> str:
-    return " + ".join(f"({ident(c)} IS DISTINCT FROM ({e}))::INT" for c, e in new.items())
+    return " + ".join(f"({ident(c)} IS DISTINCT FROM ({e}))::INT" for c, e in new.items()) or "0"
 
 
 def _value_stage(
@@ -470,7 +470,13 @@ def _fill_missing(
         else:
             function = {"mean": "avg", "median": "median"}[rule.strategy]
             statistic = f"(SELECT {function}({q}) {values})"
-        [row] = chain.rows(f"SELECT {statistic} AS v, try_cast({statistic} AS {kind}) AS f")
+        gaps = f"(SELECT count(*) FROM {chain.current} WHERE {q} IS NULL)"
+        [row] = chain.rows(
+            f"SELECT {statistic} AS v, try_cast({statistic} AS {kind}) AS f, {gaps} AS gaps"
+        )
+        if row["v"] is None and not row["gaps"]:  # nothing to fill (no rows): no statistic
+            stats[name] = None
+            continue
         if row["v"] is None:
             raise StepError(
                 chain.where,

@@ -148,6 +148,15 @@ def test_nan_and_infinity_are_not_statistics(strategy: str) -> None:
     assert report.stats[strategy]["v"] == filled
 
 
+@pytest.mark.parametrize("strategy", ["mean", "median", "mode"])
+def test_a_table_without_rows_has_nothing_to_fill(strategy: str) -> None:
+    table = pa.table({"v": pa.array([], pa.float64())})
+    out, [report] = clean(table, {"rule": "fill_missing", "columns": ["v"], "strategy": strategy})
+    assert (
+        out.num_rows == 0 and report.changed_values == 0 and report.stats[strategy] == {"v": None}
+    )
+
+
 def test_a_mean_too_large_for_the_column_is_refused_naming_the_rule() -> None:
     table = pa.table({"v": pa.array([2**63 - 1, 2**63 - 1, None], pa.int64())})
     with pytest.raises(StepError, match=r"rules\.0 \(fill_missing\).*'v'"):
