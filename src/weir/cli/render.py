@@ -323,7 +323,8 @@ def profile_table(record: VersionRecord, profile: dict[str, Any]) -> Table:
         table.add_row(
             cell(c["name"]),
             cell(c["type"]),
-            f"{c['null_fraction']:.1%}",
+            f"{c['null_fraction']:.1%}"
+            + (f" (+{c['not_finite']:,} NaN/inf)" if c.get("not_finite") else ""),
             "" if c.get("distinct_approx") is None else f"{c['distinct_approx']:,}",
             _short(c.get("min")),
             _short(c.get("max")),
