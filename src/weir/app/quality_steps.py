@@ -114,7 +114,7 @@ class QualitySteps(StepBase):
             )
         reports = chain.count()
         try:
-            with self.ws.engine.query(chain.final_sql(), {"t": scan}, params) as reader:
+            with self.ws.engine.query(chain.final_sql(), chain.inputs(), params) as reader:
                 record = self._commit(
                     step.target,
                     "clean",
@@ -130,9 +130,18 @@ class QualitySteps(StepBase):
                 f"cleaning '{raw}' failed in the engine",
                 fix="run 'weir validate'; check the rules' columns and types",
             ) from None
+        removed = sum(r.removed_rows for r in reports)
+        if source.row_count - removed != record.row_count:  # the rules' counts are wrong
+            raise StepError(
+                step.name,
+                f"cleaning '{raw}' does not reconcile: {source.row_count:,} rows in, "
+                f"{removed:,} removed by its rules, {record.row_count:,} rows out",
+                fix="report this as a bug in Weir, with the rules of clean." + raw,
+            )
         return {
             "table": step.target,
             "version": record.version,
+            "rows_in": source.row_count,
             "rows": record.row_count,
             "rules": [asdict(r) for r in reports],
         }
@@ -221,12 +230,20 @@ class QualitySteps(StepBase):
         record = self._current(table)
         related = {c.to for c in self.config.checks[table] if c.rule == "relationships"}
         others = {t: self.ws.lake.scan(t, self._current(t).version) for t in related}
+        scan = self.ws.lake.scan(table, record.version)
         outcomes = run_checks(
             self.ws.engine,
-            self.ws.lake.scan(table, record.version),
+            scan,
             self.config.checks[table],
             others,
-            withheld=withheld_columns(self.ws.project, table),
+            # with lineage: a model's column made from PII a clean step keeps is withheld too
+            withheld=withheld_columns(
+                self.ws.project,
+                table,
+                catalog=self.ws.catalog,
+                models=self.sql_models,
+                columns=scan.schema.names,
+            ),
         )
         self.ws.catalog.record_checks(
             token,

@@ -129,11 +129,21 @@ def _outcome(summary: dict[str, Any]) -> str:
             text += f"; merged: {merge.get('num_target_rows_inserted', 0):,} inserted, {merge.get('num_target_rows_updated', 0):,} updated"
         elif summary.get("incremental") == "rebuilt":
             text += "; rebuilt whole"
+        if "rows_in" in summary:
+            text = f"{summary['rows_in']:,} rows in, " + text
         for rule in summary.get("rules", []):
             if rule["removed_rows"]:
                 text += f"; {rule['label']}: -{rule['removed_rows']:,} rows"
             elif rule["changed_values"]:
                 text += f"; {rule['label']}: {rule['changed_values']:,} values"
+            stats = rule.get("stats", {})
+            counted = [
+                f"{sum(stats[key].values()):,} {what}"
+                for key, what in (("nulled", "nulled"), ("coerced", "repaired"))
+                if isinstance(stats.get(key), dict) and sum(stats[key].values())
+            ]
+            if counted:
+                text += f" ({', '.join(counted)})"
         if summary.get("quarantined_rows"):
             text += f", {summary['quarantined_rows']} quarantined"
         return text
@@ -313,7 +323,8 @@ def profile_table(record: VersionRecord, profile: dict[str, Any]) -> Table:
         table.add_row(
             cell(c["name"]),
             cell(c["type"]),
-            f"{c['null_fraction']:.1%}",
+            f"{c['null_fraction']:.1%}"
+            + (f" (+{c['not_finite']:,} NaN/inf)" if c.get("not_finite") else ""),
             "" if c.get("distinct_approx") is None else f"{c['distinct_approx']:,}",
             _short(c.get("min")),
             _short(c.get("max")),

@@ -5,7 +5,7 @@ connector with DuckDB's. Three things happen, column by column:
 
 - a declared type is a promise about every row, not a hint: a value that does not fit sets
   its row aside with the reason, the rest of the batch goes on;
-- times become instants in UTC under the source's one time rule (`weir.ingest.times`);
+- times become instants in UTC under the source's one time rule (`weir.project.times`);
 - a type a Delta table cannot hold, or holds only with loss, is mapped to one that holds it
   exactly (unsigned integers, times of day, wide decimals), or its rows are set aside, or
   the load is refused naming the column and the fix. Nothing is bent silently.
@@ -30,8 +30,8 @@ from weir.engines.split import (
     LOCAL_PREFIX,
     is_helper,
 )
-from weir.ingest.times import NoZone, Resolved, dates_in_range, lossy_nanos, to_utc
 from weir.project.base import _DECIMAL, TimeRule
+from weir.project.times import NoZone, Resolved, dates_in_range, lossy_nanos, to_utc
 
 UTC = pa.timestamp("us", tz="UTC")
 

@@ -6,7 +6,7 @@ TIMESTAMP. So a column that could be bent is read as text and typed here, where 
 either fits exactly or marks its row with the reason (the quarantine's `error`).
 
 A timestamp is split in two: values with an offset are instants (`value`), values without
-one are wall-clock times (`local`), which `weir.ingest.times` reads in the source's zone under
+one are wall-clock times (`local`), which `weir.project.times` reads in the source's zone under
 its time rule, the same code for every source kind.
 
 Some findings are not a row's but the load's: nanoseconds that microseconds would drop, NaN

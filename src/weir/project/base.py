@@ -29,7 +29,7 @@ Nonexistent = Literal["shift_forward", "quarantine"]
 class TimeRule:
     """What a source declared about times written without an offset: the zone they were
     written in, and what a wall-clock time that the zone makes ambiguous (it happens twice)
-    or non-existent (it is skipped) becomes. Applied by `weir.ingest.times` to every kind."""
+    or non-existent (it is skipped) becomes. Applied by `weir.project.times` to every kind."""
 
     zone: str | None = None
     ambiguous: Ambiguous = "quarantine"

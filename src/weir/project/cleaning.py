@@ -19,7 +19,15 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from weir.project.base import COLUMN_TYPES, Documented, Strict, check_zone
+from weir.project.base import (
+    COLUMN_TYPES,
+    Ambiguous,
+    Documented,
+    Nonexistent,
+    Strict,
+    TimeRule,
+    check_zone,
+)
 
 
 class _Rule(Strict):
@@ -124,16 +132,58 @@ class NormaliseWhitespace(_Rule):
 class ParseDatetime(_Rule):
     rule: Literal["parse_datetime"]
     column: str
-    formats: list[str] = Field(min_length=1, description="strptime formats, tried in order")
-    timezone: str = Field(
-        description="the zone of values without an offset, e.g. Europe/Paris or UTC"
+    formats: list[str] = Field(
+        min_length=1,
+        description="strptime formats; a text two of them read differently is not converted",
+    )
+    timezone: str | None = Field(
+        default=None,
+        description="the zone of values without an offset, e.g. Europe/Paris or UTC; needed "
+        "by a format without %z",
+    )
+    ambiguous_times: Ambiguous = Field(
+        default="quarantine",
+        description="a local time that happens twice (clocks go back): earliest, latest "
+        "(counted) or quarantine (not converted: on_error says what happens)",
+    )
+    nonexistent_times: Nonexistent = Field(
+        default="quarantine",
+        description="a local time that never happens (clocks go forward): shift_forward "
+        "(counted) or quarantine (not converted: on_error says what happens)",
     )
     on_error: Literal["null", "fail"] = "fail"
 
     @field_validator("timezone")
     @classmethod
-    def _zone(cls, value: str) -> str:
-        return check_zone(value)
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
+
+    @model_validator(mode="after")
+    def _needs_zone(self) -> ParseDatetime:
+        named = [f for f in self.formats if _directive(f, "Z")]
+        if named:
+            raise ValueError(
+                f"format '{named[0]}' reads a zone name (%Z), whose ambiguous and skipped times "
+                "the engine resolves by itself, outside the declared time rule; read an offset "
+                "with %z, or write the name as text in the format ('... UTC') and declare "
+                "timezone"
+            )
+        naive = [f for f in self.formats if not _directive(f, "z")]
+        if naive and self.timezone is None:
+            raise ValueError(
+                f"format '{naive[0]}' reads times without an offset; say which zone they are "
+                "in with timezone (e.g. Europe/Paris or UTC)"
+            )
+        return self
+
+    @property
+    def time_rule(self) -> TimeRule:
+        return TimeRule(self.timezone, self.ambiguous_times, self.nonexistent_times)
+
+
+def _directive(fmt: str, letter: str) -> bool:
+    """Whether a strptime format holds %<letter> ('%%' being a percent sign)."""
+    return re.search(rf"(?<!%)(?:%%)*%{letter}", fmt) is not None
 
 
 CleaningRule = Annotated[

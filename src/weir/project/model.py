@@ -103,8 +103,8 @@ class AcceptedValuesCheck(_RowCheck):
 class RangeCheck(_RowCheck):
     rule: Literal["range"]
     column: str
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
     inclusive: bool = Field(default=True, description="whether min and max themselves pass")
 
     @model_validator(mode="after")
@@ -143,8 +143,8 @@ class RelationshipsCheck(_RowCheck):
 class AggregateCheck(_TableCheck):
     rule: Literal["aggregate"]
     expression: str = Field(description="a SQL aggregate over the table, e.g. avg(amount)")
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _bounds(self) -> AggregateCheck:

@@ -12,13 +12,17 @@ column counts its bad values instead of quoting them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text
 from weir.engines.base import Engine, Readable
+from weir.engines.split import RESERVED_PREFIX
 from weir.project.base import COLUMN_TYPES
 from weir.project.cleaning import (
     Case,
@@ -32,7 +36,9 @@ from weir.project.cleaning import (
     ParseDatetime,
     Trim,
 )
+from weir.quality.exact import FLOATS, INTEGERS, exact_cast
 from weir.quality.rules import ident, literal
+from weir.quality.times import read_times
 
 NUMERIC = (
     "TINYINT",
@@ -87,6 +93,11 @@ class Chain:
         self.params = dict(params or {})
         self.withheld = dict(withheld or {})  # column -> class: values never reported
         self.stages: list[_Stage] = []
+        self.lookups: dict[str, pa.Table] = {}  # tables a rule computed, read by its stage
+
+    def inputs(self) -> dict[str, Readable]:
+        """What the chain's SQL reads: the table `t` and the rules' lookup tables."""
+        return {"t": self.data, **self.lookups}
 
     def shown(self, column: str, value: Any) -> Any:
         """`value`, a statistic of `column`, as it may be reported."""
@@ -105,9 +116,12 @@ class Chain:
         return f"WITH {ctes} {final}"
 
     def rows(self, select: str) -> list[dict[str, Any]]:
-        with self.engine.query(self.sql(select), {"t": self.data}, self.params) as reader:
-            result: list[dict[str, Any]] = reader.read_all().to_pylist()
-            return result
+        result: list[dict[str, Any]] = self.table(select).to_pylist()
+        return result
+
+    def table(self, select: str) -> pa.Table:
+        with self.engine.query(self.sql(select), self.inputs(), self.params) as reader:
+            return reader.read_all()
 
     def columns(self) -> dict[str, str]:
         """Column name -> DuckDB type of the current stage."""
@@ -175,7 +189,7 @@ def _replace(columns: Mapping[str, str], new: Mapping[str, str]) -> str:
 
 
 def _changed(new: Mapping[str, str]) -> str:
-    return " + ".join(f"({ident(c)} IS DISTINCT FROM ({e}))::INT" for c, e in new.items())
+    return " + ".join(f"({ident(c)} IS DISTINCT FROM ({e}))::INT" for c, e in new.items()) or "0"
 
 
 def _value_stage(
@@ -204,36 +218,19 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
             removes_rows=True,
         )
     elif isinstance(rule, FillMissing):
-        _need(columns, rule.columns, where)
-        new, stats = {}, {}
-        for name in rule.columns:
-            q = ident(name)
-            if rule.strategy == "constant":
-                value: Any = rule.value
-            else:
-                if rule.strategy in ("mean", "median") and not columns[name].startswith(NUMERIC):
-                    raise ConfigError(
-                        f"{where}: '{name}' is {columns[name]}; {rule.strategy} needs numbers",
-                        fix="use mode or constant",
-                    )
-                function = {"mean": "avg", "median": "median", "mode": "mode"}[rule.strategy]
-                [row] = chain.rows(f"SELECT {function}({q}) AS v FROM {chain.current}")
-                value = row["v"]
-                if value is None:
-                    raise StepError(
-                        chain.where,
-                        f"{where}: column '{name}' has no values to take a {rule.strategy} of",
-                        fix="fill with a constant instead",
-                    )
-            stats[name] = chain.shown(name, value)
-            new[name] = f"coalesce({q}, CAST({literal(value)} AS {columns[name]}))"
-        _value_stage(chain, label, rule.rule, new, columns, {f"{rule.strategy}": stats})
+        _fill_missing(chain, rule, columns, where, label)
     elif isinstance(rule, ForwardFill):
         _need(columns, [*rule.columns, *rule.by, rule.order_by], where)
         partition = f"PARTITION BY {', '.join(ident(b) for b in rule.by)} " if rule.by else ""
-        frame = f"({partition}ORDER BY {ident(rule.order_by)} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        # rows at the same time are taken in an order their values decide, not the run's
+        everything = ", ".join(ident(c) for c in columns)
+        order = f"{ident(rule.order_by)}, hash({everything})"
+        frame = f"({partition}ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        # a row without a time has no row before it: it is left as it is
+        timed = f"{ident(rule.order_by)} IS NOT NULL"
         new = {
-            c: f"coalesce({ident(c)}, last_value({ident(c)} IGNORE NULLS) OVER {frame})"
+            c: f"CASE WHEN {timed} THEN coalesce({ident(c)}, last_value({ident(c)} IGNORE NULLS) "
+            f"OVER {frame}) ELSE {ident(c)} END"
             for c in rule.columns
         }
         _value_stage(chain, label, rule.rule, new, columns)
@@ -249,12 +246,21 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
             everything = ", ".join(ident(c) for c in columns)
             order = f"{ident(rule.order_by)} {direction} NULLS LAST, hash({everything})"
             key = ", ".join(ident(k) for k in rule.key)
+            # a row whose key has a null is no known duplicate of another: it stays
+            unknown = " OR ".join(f"{ident(k)} IS NULL" for k in rule.key)
+            [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE {unknown}")
             chain.add(
-                f"SELECT * FROM {{prev}} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1",
+                f"SELECT * FROM {{prev}} QUALIFY ({unknown}) OR row_number() OVER "
+                f"(PARTITION BY {key} ORDER BY {order}) = 1",
                 StageReport(
                     rule.rule,
                     label,
-                    stats={"key": rule.key, "keep": rule.keep, "order_by": rule.order_by},
+                    stats={
+                        "key": rule.key,
+                        "keep": rule.keep,
+                        "order_by": rule.order_by,
+                        "kept_with_null_key": row["n"],
+                    },
                 ),
                 removes_rows=True,
             )
@@ -263,66 +269,158 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
     elif isinstance(rule, Cast):
         _need(columns, [rule.column], where)
         q, target = ident(rule.column), COLUMN_TYPES[rule.to]
-        failing = f"{q} IS NOT NULL AND try_cast({q} AS {target}) IS NULL"
+        converted = exact_cast(q, columns[rule.column], target)
+        failing = f"{q} IS NOT NULL AND ({converted}) IS NULL"
         _fail_if_any(chain, rule, failing, q, where)
         report = StageReport(rule.rule, label, stats={"to": rule.to})
         chain.add(
-            f"SELECT {_replace(columns, {rule.column: f'try_cast({q} AS {target})'})} FROM {{prev}}",
+            f"SELECT {_replace(columns, {rule.column: converted})} FROM {{prev}}",
             report,
             changed=f"({failing})::INT",
         )
     elif isinstance(rule, Trim | Case | NormaliseWhitespace):
         _need(columns, rule.columns, where)
+        for name in rule.columns:
+            if not columns[name].startswith("VARCHAR"):
+                raise ConfigError(
+                    f"{where}: '{name}' is {columns[name]}, not text",
+                    fix=f"{rule.rule} changes text; cast the column to string first",
+                )
         new = {c: _text(rule, f"{ident(c)}") for c in rule.columns}
         _value_stage(chain, label, rule.rule, new, columns)
     elif isinstance(rule, ParseDatetime):
-        _need(columns, [rule.column], where)
-        if not columns[rule.column].startswith("VARCHAR"):
-            raise ConfigError(
-                f"{where}: '{rule.column}' is {columns[rule.column]}, not text",
-                fix="parse_datetime reads text",
-            )
-        q = ident(rule.column)
-        attempts = []
-        for fmt in rule.formats:
-            parsed = f"try_strptime({q}, {literal(fmt)})"
-            aware = "%z" in fmt or "%Z" in fmt
-            attempts.append(
-                f"{parsed}::TIMESTAMPTZ"
-                if aware
-                else f"timezone({literal(rule.timezone)}, {parsed})"
-            )
-        expression = f"coalesce({', '.join(attempts)})"
-        failing = f"{q} IS NOT NULL AND ({expression}) IS NULL"
-        _fail_if_any(chain, rule, failing, q, where)
-        report = StageReport(
-            rule.rule, label, stats={"formats": rule.formats, "timezone": rule.timezone}
-        )
-        chain.add(
-            f"SELECT {_replace(columns, {rule.column: expression})} FROM {{prev}}",
-            report,
-            changed=f"({q} IS NOT NULL)::INT",
-        )
+        _parse_datetime(chain, rule, columns, where, label)
     else:  # pragma: no cover - the config model admits no other rule
         raise ConfigError(f"{where}: unknown cleaning rule")
 
 
+# Unicode whitespace (RE2): ASCII blanks, vertical tab, next line, and every separator
+# (no-break space, em space, ideographic space, line and paragraph separators)
+SPACE = r"[\s\x{0B}\x{85}\p{Z}]"
+
+
 def _text(rule: Trim | Case | NormaliseWhitespace, q: str) -> str:
     if isinstance(rule, Trim):
-        return f"trim({q})"
+        return f"regexp_replace({q}, '^{SPACE}+|{SPACE}+$', '', 'g')"
     if isinstance(rule, NormaliseWhitespace):
-        return f"trim(regexp_replace({q}, '\\s+', ' ', 'g'))"
+        runs = f"regexp_replace({q}, '{SPACE}+', ' ', 'g')"
+        return f"regexp_replace({runs}, '^ | $', '', 'g')"
     if rule.to == "title":
         return f"array_to_string(list_transform(string_split(lower({q}), ' '), lambda w: upper(w[1]) || w[2:]), ' ')"
     return f"{rule.to}({q})"
 
 
-def _fail_if_any(
-    chain: Chain, rule: Cast | ParseDatetime, failing: str, q: str, where: str
+def _parse_datetime(
+    chain: Chain, rule: ParseDatetime, columns: Mapping[str, str], where: str, label: str
 ) -> None:
+    """Text to instants under the project's one time rule (`weir.project.times`, as ingest).
+
+    Each distinct text is read by every format in the engine; the time rule is applied to
+    the readings in Arrow, and the stage looks each text up in the result (a table the
+    chain passes to the engine with `t`). A text that does not become an instant (no format
+    reads it, two read it differently, the zone makes it ambiguous or skips it and the rule
+    says quarantine, it falls outside years 1-9999) is what `on_error` says: the step fails
+    naming it, or it becomes null, counted by reason; each repair the rule declares is
+    counted."""
+    _need(columns, [rule.column], where)
+    if not columns[rule.column].startswith("VARCHAR"):
+        raise ConfigError(
+            f"{where}: '{rule.column}' is {columns[rule.column]}, not text",
+            fix="parse_datetime reads text",
+        )
+    q = ident(rule.column)
+    reads = ", ".join(
+        f"try_strptime(v, {literal(fmt)}) AS f{i}" for i, fmt in enumerate(rule.formats)
+    )
+    texts = chain.table(
+        f"SELECT v, count(*) AS n, min(r) AS r, {reads} FROM (SELECT {q} AS v, "
+        f"row_number() OVER () AS r FROM {chain.current}) WHERE v IS NOT NULL "
+        "GROUP BY v ORDER BY r"
+    )
+    done = read_times(texts, rule)
+    counts = texts.column("n").to_pylist()
+    failed = done.failed
+    if failed and rule.on_error == "fail":
+        _refuse_times(chain, rule, texts, failed, counts, where)
+    stats: dict[str, Any] = {
+        "formats": rule.formats,
+        "timezone": rule.timezone,
+        "ambiguous_times": rule.ambiguous_times,
+        "nonexistent_times": rule.nonexistent_times,
+    }
+    coerced: dict[str, int] = {}
+    for index, what in done.repaired.items():
+        coerced[what] = coerced.get(what, 0) + counts[index]
+    if coerced:
+        stats["coerced"] = coerced
+    nulled: dict[str, int] = {}
+    for index, (kind, _) in failed.items():
+        nulled[kind] = nulled.get(kind, 0) + counts[index]
+    if nulled:
+        stats["nulled"] = nulled
+    lookup = f"weir_times_{len(chain.stages) + 1}"
+    text, instant, row = (f"{RESERVED_PREFIX}_{n}" for n in ("text", "instant", "row"))
+    chain.lookups[lookup] = pa.table({text: texts.column("v"), instant: done.values})
+    items = ", ".join(
+        f"l.{instant} AS {q}" if c == rule.column else f"p.{ident(c)}" for c in columns
+    )
+    chain.add(
+        f"SELECT {items} FROM (SELECT *, row_number() OVER () AS {row} FROM {{prev}}) AS p "
+        f"LEFT JOIN {lookup} AS l ON p.{q} = l.{text} ORDER BY p.{row}",
+        StageReport(rule.rule, label, stats=stats),
+        changed=f"({q} IS NOT NULL)::INT",
+    )
+
+
+def _refuse_times(
+    chain: Chain,
+    rule: ParseDatetime,
+    texts: pa.Table,
+    failed: Mapping[int, tuple[str, str]],
+    counts: list[int],
+    where: str,
+) -> None:
+    kinds = {kind for kind, _ in failed.values()}
+    fixes = ["fix the data"]
+    if any("ambiguous" in k for k in kinds):
+        fixes.append("declare ambiguous_times: earliest or latest (counted)")
+    if any("does not exist" in k for k in kinds):
+        fixes.append("declare nonexistent_times: shift_forward (counted)")
+    if "no format reads it" in kinds:
+        fixes.append("add formats")
+    if "two formats read it differently" in kinds:
+        fixes.append("keep one of the formats that disagree")
+    fix = ", ".join(fixes) + ", or set on_error: null to null them (they are counted)"
+    if rule.column in chain.withheld:
+        by_kind: dict[str, int] = {}
+        for index, (kind, _) in failed.items():
+            by_kind[kind] = by_kind.get(kind, 0) + counts[index]
+        listed = "; ".join(f"{k}: {n}" for k, n in sorted(by_kind.items()))
+        raise StepError(
+            chain.where,
+            f"{where}: {sum(by_kind.values())} values of '{rule.column}' do not convert "
+            f"(not shown: the column is {chain.withheld[rule.column]}): {listed}",
+            fix=fix,
+        )
+    values = texts.column("v")
+    examples = "; ".join(
+        f"{values[i].as_py()!r} {detail}" for i, (_, detail) in list(failed.items())[:5]
+    )
+    raise StepError(
+        chain.where,
+        f"{where}: values of '{rule.column}' that do not convert, e.g. {examples}",
+        fix=fix,
+    )
+
+
+def _fail_if_any(chain: Chain, rule: Cast, failing: str, q: str, where: str) -> None:
     if rule.on_error != "fail":
         return
-    fix = "fix the data, add formats, or set on_error: null to null them (they are counted)"
+    fix = (
+        "fix the data, or set on_error: null to null them (they are counted); a cast keeps "
+        "values exact: no rounding, no NaN or Infinity, no year outside 1-9999, no time "
+        "without an offset (read those with parse_datetime and a timezone)"
+    )
     if rule.column in chain.withheld:
         [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE {failing}")
         if row["n"]:
@@ -343,51 +441,157 @@ def _fail_if_any(
         )
 
 
+def _fill_missing(
+    chain: Chain, rule: FillMissing, columns: Mapping[str, str], where: str, label: str
+) -> None:
+    """Nulls filled with a constant or a statistic. A float column's statistic is taken
+    over its finite values (NaN and Infinity are no evidence of a typical value); the
+    value filled is the statistic cast to the column's type (a mean of integers rounds),
+    recorded as `filled_with` when it differs. A constant must fit the column exactly."""
+    _need(columns, rule.columns, where)
+    new: dict[str, str] = {}
+    stats: dict[str, Any] = {}
+    filled: dict[str, Any] = {}
+    for name in rule.columns:
+        q, kind = ident(name), columns[name]
+        if rule.strategy == "constant":
+            new[name] = f"coalesce({q}, {_constant(chain, rule.value, name, kind, where)})"
+            stats[name] = chain.shown(name, rule.value)
+            continue
+        if rule.strategy in ("mean", "median") and not kind.startswith(NUMERIC):
+            raise ConfigError(
+                f"{where}: '{name}' is {kind}; {rule.strategy} needs numbers",
+                fix="use mode or constant",
+            )
+        finite = f" AND isfinite({q})" if kind.startswith(FLOATS) else ""
+        values = f"FROM {chain.current} WHERE {q} IS NOT NULL{finite}"
+        if rule.strategy == "mode":  # the most frequent; of those, the least: the same each run
+            statistic = f"(SELECT {q} {values} GROUP BY {q} ORDER BY count(*) DESC, {q} LIMIT 1)"
+        else:
+            function = {"mean": "avg", "median": "median"}[rule.strategy]
+            statistic = f"(SELECT {function}({q}) {values})"
+        gaps = f"(SELECT count(*) FROM {chain.current} WHERE {q} IS NULL)"
+        [row] = chain.rows(
+            f"SELECT {statistic} AS v, try_cast({statistic} AS {kind}) AS f, {gaps} AS gaps"
+        )
+        if row["v"] is None and not row["gaps"]:  # nothing to fill (no rows): no statistic
+            stats[name] = None
+            continue
+        if row["v"] is None:
+            raise StepError(
+                chain.where,
+                f"{where}: column '{name}' has no values to take a {rule.strategy} of"
+                + (" (NaN and Infinity are not counted)" if finite else ""),
+                fix="fill with a constant instead",
+            )
+        if row["f"] is None:
+            raise StepError(
+                chain.where,
+                f"{where}: the {rule.strategy} of column '{name}' "
+                f"({chain.shown(name, row['v'])}) does not fit its type {kind}",
+                fix="fill with a constant instead",
+            )
+        stats[name] = chain.shown(name, row["v"])
+        if row["f"] != row["v"]:
+            filled[name] = chain.shown(name, row["f"])
+        new[name] = f"coalesce({q}, CAST({literal(row['f'])} AS {kind}))"
+    report = {rule.strategy: stats} | ({"filled_with": filled} if filled else {})
+    _value_stage(chain, label, rule.rule, new, columns, report)
+
+
+def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str:
+    """SQL for a fill value of column type `kind`, refused unless it fits exactly."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: value {value} is not a number", fix="give a finite number")
+    source = (
+        "BOOLEAN"
+        if isinstance(value, bool)
+        else "HUGEINT"
+        if isinstance(value, int)
+        else "DOUBLE"
+        if isinstance(value, float)
+        else "VARCHAR"
+    )
+    expression = exact_cast(f"CAST({literal(value)} AS {source})", source, kind)
+    [row] = chain.rows(f"SELECT ({expression}) IS NULL AS refused")
+    if row["refused"]:
+        raise ConfigError(
+            f"{where}: value {value!r} does not fit column '{name}' ({kind}) exactly",
+            fix=f"give a value of the column's type, or cast '{name}' first",
+        )
+    return f"({expression})"
+
+
 def _outliers(
     chain: Chain, rule: Outliers, columns: Mapping[str, str], where: str, label: str
 ) -> None:
+    """Fences from the column's finite values; a value beyond them (Infinity included) is
+    clipped or flagged; NaN, beyond no fence, is left as it is and counted (`not_numbers`)."""
     _need(columns, [rule.column], where)
-    if not columns[rule.column].startswith(NUMERIC):
+    kind = columns[rule.column]
+    if not kind.startswith(NUMERIC):
         raise ConfigError(
-            f"{where}: '{rule.column}' is {columns[rule.column]}, not a number",
+            f"{where}: '{rule.column}' is {kind}, not a number",
             fix="outliers apply to numbers",
         )
-    q = ident(rule.column)
-    if rule.method == "percentile":
-        [row] = chain.rows(
-            f"SELECT quantile_cont({q}, [{rule.lower}, {rule.upper}]) AS b FROM {chain.current}"
+    flag = f"{rule.column}_outlier"
+    if rule.action == "flag" and flag in columns:
+        raise ConfigError(
+            f"{where}: the flag column '{flag}' exists already",
+            fix=f"rename or drop '{flag}' before this rule, or clip instead",
         )
+    q = ident(rule.column)
+    floats = kind.startswith(FLOATS)
+    values = f"FROM {chain.current} WHERE isfinite({q})" if floats else f"FROM {chain.current}"
+    if rule.method == "percentile":
+        [row] = chain.rows(f"SELECT quantile_cont({q}, [{rule.lower}, {rule.upper}]) AS b {values}")
         low, high = row["b"] or (None, None)
     elif rule.method == "iqr":
-        [row] = chain.rows(f"SELECT quantile_cont({q}, [0.25, 0.75]) AS b FROM {chain.current}")
+        [row] = chain.rows(f"SELECT quantile_cont({q}, [0.25, 0.75]) AS b {values}")
         q1, q3 = row["b"] or (None, None)
         low, high = (
             (None, None) if q1 is None else (q1 - rule.k * (q3 - q1), q3 + rule.k * (q3 - q1))
         )
     else:
-        [row] = chain.rows(f"SELECT avg({q}) AS m, stddev_pop({q}) AS s FROM {chain.current}")
+        [row] = chain.rows(f"SELECT avg({q}) AS m, stddev_pop({q}) AS s {values}")
         mean, std = row["m"], row["s"]
         low, high = (
             (None, None)
             if mean is None
             else (mean - rule.threshold * std, mean + rule.threshold * std)
         )
-    stats = {
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        low = high = None  # finite values too large for their spread to be a number
+    stats: dict[str, Any] = {
         "method": rule.method,
         "lower_fence": low if low is None else chain.shown(rule.column, low),
         "upper_fence": high if high is None else chain.shown(rule.column, high),
     }
+    if floats:
+        [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE isnan({q})")
+        if row["n"]:
+            stats["not_numbers"] = row["n"]
+    report = StageReport(rule.rule, label, stats=stats)
     if low is None or high is None:
-        chain.add("SELECT * FROM {prev}", StageReport(rule.rule, label, stats=stats))
+        if rule.action == "flag":  # the column is there whatever the data
+            chain.add(f"SELECT *, false AS {ident(flag)} FROM {{prev}}", report, changed="0")
+        else:
+            chain.add("SELECT * FROM {prev}", report)
         return
-    outside = f"({q} < {literal(float(low))} OR {q} > {literal(float(high))})"
+    if kind.startswith(INTEGERS) and math.ceil(low) <= math.floor(high):
+        low, high = math.ceil(low), math.floor(high)  # an integer clipped stays within them
+    number = f"NOT isnan({q}) AND " if floats else ""
+    below, above = f"{q} < {literal(float(low))}", f"{q} > {literal(float(high))}"
+    outside = f"({number}({below} OR {above}))"
     if rule.action == "clip":
-        clipped = f"CAST(CASE WHEN {q} < {literal(float(low))} THEN {literal(float(low))} WHEN {q} > {literal(float(high))} THEN {literal(float(high))} ELSE {q} END AS {columns[rule.column]})"
+        clipped = (
+            f"CAST(CASE WHEN {number}{below} THEN {literal(float(low))} "
+            f"WHEN {number}{above} THEN {literal(float(high))} ELSE {q} END AS {kind})"
+        )
         _value_stage(chain, label, rule.rule, {rule.column: clipped}, columns, stats)
     else:
-        flag = ident(f"{rule.column}_outlier")
         chain.add(
-            f"SELECT *, coalesce({outside}, false) AS {flag} FROM {{prev}}",
-            StageReport(rule.rule, label, stats=stats),
+            f"SELECT *, coalesce({outside}, false) AS {ident(flag)} FROM {{prev}}",
+            report,
             changed=f"coalesce({outside}, false)::INT",
         )

@@ -51,6 +51,8 @@ class ColumnProfile:
     histogram: list[dict[str, float]] | None = None
     top_values: list[dict[str, Any]] | None = None
     withheld: str | None = None  # the class (e.g. pii.email) that keeps values out
+    # numbers: NaN and ±Infinity, counted; mean, std, quantiles and histogram are of the rest
+    not_finite: int | None = None
 
 
 @dataclass
@@ -176,17 +178,22 @@ def profile_table(
                 parts += [f"min({q})::VARCHAR", f"max({q})::VARCHAR"]
         if f.name in numeric:
             quantiles = ", ".join(str(p) for p in QUANTILES)
+            finite = f"FILTER (WHERE isfinite({q}::DOUBLE))"
             parts += [
-                f"avg({q}::DOUBLE)",
-                f"stddev_samp({q}::DOUBLE)",
-                f"quantile_cont({q}::DOUBLE, [{quantiles}])"
+                f"avg({q}::DOUBLE) {finite}",
+                f"stddev_samp({q}::DOUBLE) {finite}",
+                f"quantile_cont({q}::DOUBLE, [{quantiles}]) {finite}"
                 if sampled
-                else f"approx_quantile({q}::DOUBLE, [{quantiles}])",
+                else f"approx_quantile({q}::DOUBLE, [{quantiles}]) {finite}",
+                f"count({q}) FILTER (WHERE NOT isfinite({q}::DOUBLE))",
+                f"min({q}::DOUBLE) {finite}",
+                f"max({q}::DOUBLE) {finite}",
             ]
     with engine.query(f"SELECT {', '.join(parts)} FROM {source}", {"t": data}) as reader:
         values = iter(reader.read_all().to_pylist()[0].values())
     sample_count = int(next(values))
     profile.sample_rows = sample_count if sampled else None
+    bounds: dict[str, tuple[float | None, float | None]] = {}  # finite extremes: histograms
     for f, count in zip(schema, exact[1:], strict=True):
         count = int(count)
         column = ColumnProfile(
@@ -205,8 +212,10 @@ def profile_table(
                     f"p{round(p * 100):02d}": _json_number(v)
                     for p, v in zip(QUANTILES, quantiles_found, strict=True)
                 }
+            column.not_finite = int(next(values))
+            bounds[f.name] = (_json_number(next(values)), _json_number(next(values)))
         profile.columns.append(column)
-    _histograms(engine, data, source, profile, numeric, bins)
+    _histograms(engine, data, source, profile, bounds, bins)
     for name in others:
         profile.column(name).top_values = _top_values(engine, data, source, name, top_k)
     return profile
@@ -217,24 +226,26 @@ def _histograms(
     data: pads.Dataset | pa.Table | TableFiles,
     source: str,
     profile: TableProfile,
-    numeric: list[str],
+    bounds: Mapping[str, tuple[float | None, float | None]],
     bins: int,
 ) -> None:
-    """Equal-width bins between each column's min and max: [{'upper': u, 'count': n}, ...]."""
+    """Equal-width bins between each column's finite min and max, of its finite values:
+    [{'upper': u, 'count': n}, ...]."""
     wanted = []
-    for name in numeric:
+    for name, (low, high) in bounds.items():
         column = profile.column(name)
-        low, high = _json_number(column.min), _json_number(column.max)
         if low is None or high is None:
             continue
         if low == high:
-            column.histogram = [{"upper": high, "count": float(column.count)}]
+            finite = column.count - (column.not_finite or 0)
+            column.histogram = [{"upper": high, "count": float(finite)}]
             continue
         wanted.append((name, low, high))
     if not wanted:
         return
     parts = [
-        f"histogram({_ident(n)}::DOUBLE, equi_width_bins({lo!r}::DOUBLE, {hi!r}::DOUBLE, {bins}, true))"
+        f"histogram({_ident(n)}::DOUBLE, equi_width_bins({lo!r}::DOUBLE, {hi!r}::DOUBLE, {bins}, true)) "
+        f"FILTER (WHERE isfinite({_ident(n)}::DOUBLE))"
         for n, lo, hi in wanted
     ]
     with engine.query(f"SELECT {', '.join(parts)} FROM {source}", {"t": data}) as reader:

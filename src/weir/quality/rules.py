@@ -44,6 +44,8 @@ class CompiledCheck:
     columns:   columns of `t` the check needs (checked before running, for a clear error)
     reads:     other tables the SQL names (relationships)
     volatile:  the result depends on the clock, so the check cannot be cached
+    examples:  table rules: a query over `t` for a few values that make the check fail
+               (row rules: the failing rows' values of `columns` serve)
     """
 
     label: str
@@ -54,6 +56,7 @@ class CompiledCheck:
     judge: Judge | None = None
     reads: tuple[str, ...] = ()
     volatile: bool = False
+    examples: str | None = None  # table rules: a query for a few failing values, if any
 
     @property
     def row_rule(self) -> bool:
@@ -115,6 +118,9 @@ def _bounds_judge(low: float | None, high: float | None) -> Judge:
     return judge
 
 
+EXAMPLES = 3  # values a failing check shows
+
+
 RULES: Registry[Callable[[Any], list[CompiledCheck]]] = Registry("check rule")
 
 
@@ -129,10 +135,18 @@ def not_null(check: NotNullCheck) -> list[CompiledCheck]:
 @RULES.register("unique")
 def unique(check: UniqueCheck) -> list[CompiledCheck]:
     key = ", ".join(ident(c) for c in check.columns)
-    sql = f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM t GROUP BY {key} HAVING count(*) > 1)"
+    # a key with a null is no known duplicate (as deduplicate keeps such rows; not_null
+    # is the rule for nulls)
+    known = " AND ".join(f"{ident(c)} IS NOT NULL" for c in check.columns)
+    repeated = f"FROM t WHERE {known} GROUP BY {key} HAVING count(*) > 1"
+    sql = f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n {repeated})"
     return [
         CompiledCheck(
-            f"unique({', '.join(check.columns)})", check.severity, tuple(check.columns), sql=sql
+            f"unique({', '.join(check.columns)})",
+            check.severity,
+            tuple(check.columns),
+            sql=sql,
+            examples=f"SELECT {key} {repeated} ORDER BY ALL LIMIT {EXAMPLES}",
         )
     ]
 
@@ -141,12 +155,23 @@ def unique(check: UniqueCheck) -> list[CompiledCheck]:
 def accepted_values(check: AcceptedValuesCheck) -> list[CompiledCheck]:
     values = ", ".join(literal(v) for v in check.values)
     column = ident(check.column)
-    fails = f"{column} IS NOT NULL AND {column} NOT IN ({values})"
+    # text is compared as text: the engine would read '01', ' 1' and '1.0' as the number 1
+    texts = ", ".join(literal(_text_form(v)) for v in check.values)
+    fails = (
+        f"{column} IS NOT NULL AND CASE WHEN typeof({column}) = 'VARCHAR' "
+        f"THEN {column}::VARCHAR NOT IN ({texts}) ELSE {column} NOT IN ({values}) END"
+    )
     return [
         CompiledCheck(
             f"accepted_values({check.column})", check.severity, (check.column,), fails=fails
         )
     ]
+
+
+def _text_form(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @RULES.register("range")
@@ -158,6 +183,8 @@ def value_range(check: RangeCheck) -> list[CompiledCheck]:
         outside.append(f"{column} {below} {literal(check.min)}")
     if check.max is not None:
         outside.append(f"{column} {above} {literal(check.max)}")
+    # NaN is within no range (DuckDB orders it above every number: a min alone passed it)
+    outside.append(f"coalesce(isnan(try_cast({column} AS DOUBLE)), false)")
     low = "" if check.min is None else check.min
     high = "" if check.max is None else check.max
     bounds = f"[{low}, {high}]" if check.inclusive else f"({low}, {high})"
@@ -232,11 +259,14 @@ def aggregate(check: AggregateCheck) -> list[CompiledCheck]:
 def freshness(check: FreshnessCheck) -> list[CompiledCheck]:
     limit = duration_seconds(check.max_age)
     column = ident(check.column)
-    sql = f"SELECT epoch(now()) - epoch(max({column})::TIMESTAMPTZ) FROM t"
+    # a value in the future (a 9999-12-31 sentinel, a clock ahead) would make any table look
+    # fresh: the newest value up to now counts
+    at = f"{column}::TIMESTAMPTZ"
+    sql = f"SELECT epoch(now()) - epoch(max({at}) FILTER (WHERE {at} <= now())) FROM t"
 
     def judge(age: Any) -> tuple[bool, int, str]:
         if age is None:
-            return False, 1, "no values to judge freshness by"
+            return False, 1, "no values up to now to judge freshness by"
         seconds = float(age)
         ok = seconds <= limit
         return (

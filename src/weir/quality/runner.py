@@ -9,7 +9,7 @@ from typing import Any
 from weir.core.suggest import suggestion_text
 from weir.engines.base import Engine, Readable, SqlError
 from weir.engines.sandbox import columns_named
-from weir.quality.rules import CompiledCheck, compile_check
+from weir.quality.rules import EXAMPLES, CompiledCheck, compile_check, ident
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,65 @@ def run_checks(
         else:
             failing = int(value or 0)
             passed, detail = failing == 0, "" if failing == 0 else f"{failing} failing rows"
+            if failing:
+                tables = {"t": data, **{t: (others or {})[t] for t in check.reads}}
+                detail += _examples(engine, check, tables, columns, withheld)
         outcomes.append(CheckOutcome(check.label, check.severity, passed, failing, detail))
     return outcomes
+
+
+def _examples(
+    engine: Engine,
+    check: CompiledCheck,
+    tables: Mapping[str, Readable],
+    columns: Collection[str],
+    withheld: Collection[str],
+) -> str:
+    """', e.g. 'D\u0395', 'de'': a few failing values of the columns the check judges (a
+    row expression: the columns it names), or why none are shown."""
+    if check.examples is not None:
+        sql, shown = check.examples, list(check.columns)
+    else:
+        shown = list(check.columns)
+        if not shown and check.fails is not None:
+            named = columns_named(f"SELECT {check.fails} FROM t")
+            if named is None:
+                return " (examples not shown: the check reads the whole row)"
+            shown = [c for c in columns if c.lower() in named]
+        if not shown or check.label.startswith("not_null("):
+            return ""
+        listed = ", ".join(ident(c) for c in shown)
+        sql = f"SELECT DISTINCT {listed} FROM t WHERE {check.fails} ORDER BY ALL LIMIT {EXAMPLES}"
+    hidden = {c.lower() for c in withheld}
+    if any(c.lower() in hidden for c in shown):
+        return " (examples withheld: PII)"
+    try:
+        with engine.query(sql, tables) as reader:
+            rows = reader.read_all().to_pylist()
+    except SqlError:
+        return ""
+    if not rows:
+        return ""
+    return ", e.g. " + ", ".join(_example(list(r.values())) for r in rows)
+
+
+def _example(values: list[Any]) -> str:
+    parts = [_short(v) for v in values]
+    return parts[0] if len(parts) == 1 else f"({', '.join(parts)})"
+
+
+def _short(value: Any) -> str:
+    """A value as a check detail shows it: quoted, control characters escaped, at most 40
+    characters; text with other than ASCII letters also escaped, so that a look-alike
+    (D and a Greek capital epsilon) shows how it differs."""
+    if not isinstance(value, str):
+        return (
+            repr(value)
+            if value is None or isinstance(value, bool | int | float)
+            else repr(str(value))
+        )
+    text = value if len(value) <= 40 else value[:40] + "…"
+    return repr(text) if text.isascii() else f"{text!r} ({text!a})"
 
 
 def _may_read(check: CompiledCheck, columns: Collection[str], withheld: Collection[str]) -> bool:

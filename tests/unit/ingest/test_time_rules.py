@@ -24,9 +24,9 @@ from weir.core import StepError
 from weir.engines import DuckDBEngine
 from weir.ingest import read_files
 from weir.ingest.sql import read_sql
-from weir.ingest.times import local_to_utc
 from weir.project.base import TimeRule
 from weir.project.sources import FileSource, SqlSource
+from weir.project.times import local_to_utc
 
 UTC = dt.UTC
 ENGINE = DuckDBEngine(threads=2)

@@ -23,7 +23,7 @@ def clean(table: pa.Table, *rules: dict[str, Any]) -> tuple[pa.Table, list[Stage
     for index, rule in enumerate(rules):
         apply_rule(chain, RULE.validate_python(rule), index)
     reports = chain.count()
-    with ENGINE.query(chain.final_sql(), {"t": table}) as reader:
+    with ENGINE.query(chain.final_sql(), chain.inputs()) as reader:
         return reader.read_all(), reports
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+from dataclasses import fields as dataclasses_fields
 
 import pyarrow as pa
 import pytest
@@ -110,3 +111,33 @@ def test_large_tables_take_the_distribution_from_a_sample_and_say_so(
     assert profile.as_record()["sample_rows"] == profile.sample_rows
     small = profile_table(ENGINE, pa.table({"v": [1.0, 2.0]}))
     assert small.sample_rows is None
+
+
+def test_nan_and_infinity_do_not_erase_a_columns_distribution() -> None:
+    import math
+
+    from weir.engines import DuckDBEngine
+    from weir.quality import profile_table
+
+    values = [1.0, 2.0, 3.0, 4.0, math.nan, math.inf, -math.inf, None]
+    [column] = profile_table(DuckDBEngine(threads=1), pa.table({"v": values})).columns
+    assert (column.count, column.nulls, column.not_finite) == (7, 1, 3)
+    assert column.mean == 2.5 and column.std is not None and column.histogram
+    assert sum(b["count"] for b in column.histogram) == 4  # the finite values
+    assert column.min == "-inf" and column.max == "nan"  # what the column holds, as it is
+
+
+def test_the_profile_view_states_nan_and_infinity() -> None:
+    import math
+
+    from rich.console import Console
+
+    from weir.catalog import VersionRecord
+    from weir.cli.render import profile_table as view
+
+    profile = profile_table(ENGINE, pa.table({"v": [1.0, math.nan, math.inf, None]}))
+    fields = {f.name for f in dataclasses_fields(VersionRecord)}
+    record = VersionRecord(**dict.fromkeys(fields) | {"table": "t", "version": 0})
+    console = Console(width=200, record=True)
+    console.print(view(record, profile.as_record()))
+    assert "25.0% (+2 NaN/inf)" in console.export_text()

@@ -1,4 +1,5 @@
-"""One rule for times, used by every source kind: CSV, JSON, Parquet, SQL and HTTP alike.
+"""One rule for times, used by every source kind (CSV, JSON, Parquet, SQL and HTTP alike)
+and by the cleaning rule parse_datetime.
 
 A stored time is an instant: `timestamp[us, UTC]`. A value written with an offset is
 already one. A value written without one (a wall-clock time) is read in the source's
@@ -54,11 +55,12 @@ class NoZone(Exception):  # noqa: N818 - a condition, turned into a StepError by
 @dataclass
 class Resolved:
     """A column of instants, the rows that could not become one (index -> reason), and the
-    repairs made under the declared rule (what -> how many)."""
+    repairs made under the declared rule (what -> how many; and index -> what)."""
 
     values: pa.Array
     problems: dict[int, str] = field(default_factory=dict)
     coerced: Counter[str] = field(default_factory=Counter)
+    repaired: dict[int, str] = field(default_factory=dict)
 
 
 def to_utc(column: pa.Array, name: str, rule: TimeRule) -> Resolved:
@@ -219,8 +221,9 @@ def _apply_rule(
                 resolved, found.ambiguous, local, name, f"is ambiguous in {zone} (clocks go back)"
             )
         else:
-            count = pc.sum(found.ambiguous).as_py()
-            resolved.coerced[f"{name}: ambiguous local time read as {rule.ambiguous}"] += count
+            _count(
+                resolved, found.ambiguous, f"{name}: ambiguous local time read as {rule.ambiguous}"
+            )
             if rule.ambiguous == "latest":
                 take_late = pc.or_(take_late, found.ambiguous)
     if pc.any(found.skipped).as_py():
@@ -233,11 +236,16 @@ def _apply_rule(
                 f"does not exist in {zone} (clocks go forward)",
             )
         else:
-            count = pc.sum(found.skipped).as_py()
-            resolved.coerced[f"{name}: non-existent local time shifted forward"] += count
+            _count(resolved, found.skipped, f"{name}: non-existent local time shifted forward")
             take_late = pc.or_(take_late, found.skipped)
     chosen = pc.if_else(take_late, found.late, found.early).cast(UTC)
     return _blank(chosen, resolved.problems)
+
+
+def _count(resolved: Resolved, mask: pa.Array, what: str) -> None:
+    rows = pc.indices_nonzero(mask).to_pylist()
+    resolved.coerced[what] += len(rows)
+    resolved.repaired.update(dict.fromkeys(rows, what))
 
 
 def _mark(resolved: Resolved, mask: pa.Array, local: pa.Array, name: str, why: str) -> None:
