@@ -7,6 +7,7 @@ from typing import Any
 
 from weir.app.plan import views_read
 from weir.app.source_step import SourceSteps
+from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.core.errors import StepError
 from weir.core.hashing import file_sha256, fingerprint
 from weir.dag import InputState, PriorRun, Step
@@ -70,13 +71,20 @@ class ProjectExecutor(SourceSteps):
         return self.ws.engine.settings()
 
     def output_present(self, step: Step, prior: PriorRun) -> bool:
-        if step.kind in ("source", "sql", "clean", "python"):  # its table, every file there
+        """Whether what the step's last success wrote is all still there, unchanged: its table
+        at the recorded version with every data file (and so its quarantine table, if the
+        catalog records one: the rejects are data too), or every file of its model's latest
+        version (the model, its ONNX graph, its report) with the checksum recorded."""
+        if step.kind in ("source", "sql", "clean", "python"):
             record = self.ws.catalog.current_version(step.target)
-            return record is not None and self.ws.lake.has_version(step.target, record.version)
+            if record is None or not self.ws.lake.has_version(step.target, record.version):
+                return False
+            rejects = self.ws.catalog.current_version(step.target + QUARANTINE_SUFFIX)
+            return rejects is None or self.ws.lake.has_version(rejects.table, rejects.version)
         if step.kind == "train":
             versions = self.ws.catalog.model_versions(step.target)
-            return (
-                bool(versions) and self.ws.artifacts.resolve(versions[-1].artifact_path).is_file()
+            return bool(versions) and all(
+                self.ws.artifacts.intact(path, sha256) for path, sha256 in versions[-1].files()
             )
         return True
 

@@ -54,6 +54,7 @@ class SourceSteps(QualitySteps):
     ) -> dict[str, Any]:
         name = step.target
         source = self.config.sources[name]
+        self._refuse_lost_table(name + QUARANTINE_SUFFIX)  # before the table gets a commit
         recovered = self._recover(name, token)
         committed = self.ws.lake.commit_metadata(name, STATE_KEY)
         prior = None if self.full_refresh or committed is None else json.loads(committed[1])

@@ -90,6 +90,14 @@ class ArtifactStore:
             )
         return content
 
+    def intact(self, relative: str, expected_sha256: str) -> bool:
+        """True when the file is in the store with the checksum Weir recorded."""
+        try:
+            self.read_verified(relative, expected_sha256)
+        except WeirError:
+            return False
+        return True
+
     def load(self, relative: str, expected_sha256: str, trusted: Collection[str] = ()) -> Any:
         """The model, if its checksum matches and every type in it is on the allow-list."""
         import skops.io

@@ -1,0 +1,93 @@
+"""`weir run` notices every output of a step that is gone or changed, not only its main
+table: a source's quarantine table, and each file a model version consists of."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.integration.sources import run, table, write_project
+
+from weir.app import open_workspace
+from weir.project import load_project
+
+SOURCE = {"sales": {"format": "csv", "path": "sales.csv", "columns": {"id": "int64", "v": "int64"}}}
+MODEL = {
+    "quick": {
+        "table": "sales",
+        "target": "label",
+        "task": "classification",
+        "features": {"numeric": ["v"]},
+        "algorithm": "logistic_regression",
+    }
+}
+
+
+def test_a_deleted_quarantine_table_is_noticed_and_loaded_again(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", SOURCE)
+    (root / "sales.csv").write_text("id,v\n1,10\n2,oops\n3,30\n")
+    assert run(root)["source:sales"]["status"] == "succeeded"
+    assert table(root, "sales__quarantine").num_rows == 1
+    shutil.rmtree(root / ".weir" / "lake" / "sales__quarantine")
+
+    report = run(root)["source:sales"]
+    # the rejects' record is gone: not "unchanged", and not a quarantine started again at
+    # version 0 under the catalog's record of version 0 of the old one
+    assert report["status"] == "failed", report
+    assert "table 'sales__quarantine'" in report["error"] and "fix:" in report["error"]
+    workspace = open_workspace(load_project(root))
+    try:  # refused before anything was committed: the table is where it was
+        assert workspace.lake.latest_version("sales") == 0
+    finally:
+        workspace.close()
+
+
+def model_files(root: Path) -> dict[str, Path]:
+    workspace = open_workspace(load_project(root))
+    try:
+        [version] = workspace.catalog.model_versions("quick")
+        details = version.details
+        return {
+            "model": workspace.artifacts.resolve(version.artifact_path),
+            "onnx": workspace.artifacts.resolve(details["onnx"]["path"]),
+            "report": workspace.artifacts.resolve(details["report"]["path"]),
+        }
+    finally:
+        workspace.close()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose model has one version (trained once for the module; copied per test)."""
+    columns = {"id": "int64", "v": "int64", "label": "int64"}
+    sources = {"sales": {**SOURCE["sales"], "columns": columns}}
+    root = write_project(tmp_path_factory.mktemp("trained") / "p", sources, ml=MODEL)
+    rows = "\n".join(f"{i},{i % 7},{int(i % 7 > 3)}" for i in range(60))
+    (root / "sales.csv").write_text(f"id,v,label\n{rows}\n")
+    assert run(root)["train:quick"]["status"] == "succeeded"
+    return root
+
+
+@pytest.mark.parametrize("part", ["model", "onnx", "report"])
+@pytest.mark.parametrize("damage", ["deleted", "changed"])
+def test_a_damaged_model_artifact_is_noticed_by_the_next_run(
+    trained: Path, tmp_path: Path, part: str, damage: str
+) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(trained, root)
+    path = model_files(root)[part]
+    if damage == "deleted":
+        path.unlink()
+    else:
+        content = bytearray(path.read_bytes())
+        content[len(content) // 2] ^= 0xFF
+        path.write_bytes(bytes(content))
+
+    report = run(root)["train:quick"]
+    assert report["status"] == "succeeded", report
+    workspace = open_workspace(load_project(root))
+    try:
+        assert len(workspace.catalog.model_versions("quick")) == 2  # retrained, registered
+    finally:
+        workspace.close()
