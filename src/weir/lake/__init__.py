@@ -1,6 +1,14 @@
 """Delta Lake tables under the project's lake root: atomic writes, versions, time travel."""
 
-from weir.lake.delta import Commit, Lake, TableData
+from weir.lake.delta import Commit, Lake, TableData, check_latest
 from weir.lake.failures import BrokenLogError, InputStreamError, MissingDataError
 
-__all__ = ["BrokenLogError", "Commit", "InputStreamError", "Lake", "MissingDataError", "TableData"]
+__all__ = [
+    "BrokenLogError",
+    "Commit",
+    "InputStreamError",
+    "Lake",
+    "MissingDataError",
+    "TableData",
+    "check_latest",
+]

@@ -311,3 +311,20 @@ def _names_a_column(error: BaseException) -> bool:
 def _quoted(column: str) -> str:
     """A column name for a Delta predicate (backticks, as DataFusion SQL expects)."""
     return "`" + column.replace("`", "``") + "`"
+
+
+def check_latest(path: Path, name: str) -> None:
+    """The Delta table at `path` (if there is one) can be read whole at its latest version:
+    its log, and every data file at the size the log recorded; else BrokenLogError or
+    MissingDataError naming `name`. For tables outside a Lake (the prediction log)."""
+    if not (path / "_delta_log").is_dir():
+        return
+    try:
+        delta = DeltaTable(str(path))
+    except TableNotFoundError:
+        return  # a log folder with no commit yet: nothing to lose
+    except DeltaError as exc:
+        raise broken_log(name, path, str(exc)) from None
+    damaged, total = damaged_files(path, delta)
+    if damaged:
+        raise MissingDataError(name, delta.version(), damaged, total, delta.version())
