@@ -91,3 +91,24 @@ def test_a_damaged_model_artifact_is_noticed_by_the_next_run(
         assert len(workspace.catalog.model_versions("quick")) == 2  # retrained, registered
     finally:
         workspace.close()
+
+
+def test_a_step_whose_engine_trips_on_a_damaged_input_names_the_file_not_its_code(
+    tmp_path: Path,
+) -> None:
+    root = write_project(tmp_path / "p", SOURCE)
+    (root / "sales.csv").write_text("id,v\n1,10\n2,20\n")
+    (root / "sql").mkdir()
+    (root / "sql" / "doubled.sql").write_text("SELECT id, v * 2 AS v FROM sales\n")
+    assert run(root)["sql:doubled"]["status"] == "succeeded"
+    [data] = (root / ".weir" / "lake" / "sales").glob("*.parquet")
+    content = bytearray(data.read_bytes())
+    for offset in range(8, len(content) - 16):  # the same size: only a read sees it
+        content[offset] ^= 0x5A
+    data.write_bytes(bytes(content))
+    (root / "sql" / "doubled.sql").write_text("SELECT id, v * 3 AS v FROM sales\n")
+
+    report = run(root)["sql:doubled"]
+    assert report["status"] == "failed"
+    assert "table 'sales' version 0" in report["error"] and data.name in report["error"]
+    assert "fix the SQL" not in report["error"] and "weir run --force" in report["error"]

@@ -8,7 +8,7 @@ from typing import Any
 from weir.app.plan import views_read
 from weir.app.source_step import SourceSteps
 from weir.app.step_base import QUARANTINE_SUFFIX
-from weir.core.errors import StepError
+from weir.core.errors import ConfigError, LakeError, NotFoundError, StepError, WeirError
 from weir.core.hashing import file_sha256, fingerprint
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError
@@ -99,7 +99,24 @@ class ProjectExecutor(SourceSteps):
             "train": self._train,
             "python": self._python,
         }[step.kind]
-        return handler(step, token)
+        try:
+            return handler(step, token)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            if not _before_data(exc):
+                self._name_damaged_inputs(step)
+            raise
+
+    def _name_damaged_inputs(self, step: Step) -> None:
+        """After a step failed reading rows: if one of its input tables' data files cannot be
+        read (changed in place, same size, so not seen before), raise the lake's error that
+        names it. An engine's own message ('TProtocolException: Invalid data') names no
+        table or file, and was reported as the step's code being wrong."""
+        for table in self.reads_of(step):
+            record = self.ws.catalog.current_version(table)
+            if record is not None:
+                self.ws.lake.check_content(table, record.version)
 
     def _sql(self, step: Step, token: int) -> dict[str, Any]:
         model = self.sql_models[step.target]
@@ -216,3 +233,11 @@ class ProjectExecutor(SourceSteps):
             token=token,
             progress=self.progress,
         )
+
+
+def _before_data(error: BaseException) -> bool:
+    """Raised before a row was read, or already naming its place: not a damaged input."""
+    if isinstance(error, ConfigError | LakeError | NotFoundError):
+        return True
+    text = error.message if isinstance(error, WeirError) else str(error)
+    return any(kind in text for kind in SqlError.BEFORE_DATA)

@@ -1,7 +1,12 @@
 """Delta Lake tables under the project's lake root: atomic writes, versions, time travel."""
 
 from weir.lake.delta import Commit, Lake, TableData, check_latest
-from weir.lake.failures import BrokenLogError, InputStreamError, MissingDataError
+from weir.lake.failures import (
+    BrokenLogError,
+    InputStreamError,
+    MissingDataError,
+    UnreadableDataError,
+)
 
 __all__ = [
     "BrokenLogError",
@@ -10,5 +15,6 @@ __all__ = [
     "Lake",
     "MissingDataError",
     "TableData",
+    "UnreadableDataError",
     "check_latest",
 ]

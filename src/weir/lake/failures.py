@@ -72,6 +72,31 @@ class MissingDataError(LakeError):
         self.table, self.version, self.files = table, version, list(files)
 
 
+class UnreadableDataError(LakeError):
+    """A table version's data files are all there at their sizes, but some cannot be read:
+    their content was changed in place (a bad disk, a hand edit, a copy over them)."""
+
+    def __init__(
+        self, table: str, version: int, files: Sequence[tuple[str, str]], total: int, latest: int
+    ) -> None:
+        shown = "; ".join(f"{name}: {first_line(error)[:200]}" for name, error in files[:3])
+        more = f"; and {len(files) - 3} more" if len(files) > 3 else ""
+        if version == latest:
+            fix = (
+                "restore the file(s) from a backup of the lake; or build the table again with "
+                "'weir run --force' ('weir run' alone does not see this damage: the files kept "
+                "their size), adding --full-refresh for a table loaded or built incrementally"
+            )
+        else:
+            fix = f"read a newer version (the latest is {latest}), or restore the file(s) from a backup"
+        super().__init__(
+            f"table '{table}' version {version}: {len(files)} of its {total} data file(s) "
+            f"cannot be read ({shown}{more}); their content changed after Weir wrote them",
+            fix=fix,
+        )
+        self.table, self.version, self.files = table, version, list(files)
+
+
 class BrokenLogError(LakeError):
     """The table's Delta log cannot be read (a commit file missing, or unreadable)."""
 
@@ -96,6 +121,22 @@ def damaged_files(root: Path, delta: DeltaTable) -> tuple[list[DamagedFile], int
         if actual is None or (expected is not None and actual != int(expected)):
             damaged.append(DamagedFile(local.name, int(expected or 0), actual))
     return damaged, len(paths)
+
+
+def unreadable_files(root: Path, delta: DeltaTable) -> tuple[list[tuple[str, str]], int]:
+    """The data files of `delta`'s version that cannot be read whole, with why, and how many
+    files the version has. Reads every byte: for after a read failed, not before each."""
+    import pyarrow.parquet as pq
+
+    paths = pa.table(delta.get_add_actions(flatten=False)).column("path").to_pylist()
+    found = []
+    for path in paths:
+        local = _local(root, str(path))
+        try:
+            pq.read_table(local)
+        except (OSError, pa.ArrowException) as exc:
+            found.append((local.name, f"{type(exc).__name__}: {exc}"))
+    return found, len(paths)
 
 
 def _local(root: Path, path: str) -> Path:
