@@ -112,3 +112,24 @@ def test_a_step_whose_engine_trips_on_a_damaged_input_names_the_file_not_its_cod
     assert report["status"] == "failed"
     assert "table 'sales' version 0" in report["error"] and data.name in report["error"]
     assert "fix the SQL" not in report["error"] and "weir run --force" in report["error"]
+
+
+def test_a_table_whose_newest_commit_file_is_gone_is_not_written_under_the_same_number(
+    tmp_path: Path,
+) -> None:
+    """The log lost its tip (no gap shows): a new commit would take the number the catalog
+    records for other rows, and the catalog would then describe data it never saw."""
+    root = write_project(tmp_path / "p", SOURCE)
+    (root / "sales.csv").write_text("id,v\n1,10\n")
+    run(root)
+    (root / "sales.csv").write_text("id,v\n1,10\n2,20\n")
+    run(root)
+    log = root / ".weir" / "lake" / "sales" / "_delta_log"
+    (log / "00000000000000000001.json").unlink()
+    (root / "sales.csv").write_text("id,v\n7,70\n")
+
+    for _ in range(2):  # the same answer each time, never "unchanged"
+        report = run(root)["source:sales"]
+        assert report["status"] == "failed", report
+        assert "00000000000000000001.json" in report["error"] and "fix:" in report["error"]
+        assert sorted(p.name for p in log.glob("*.json")) == ["00000000000000000000.json"]
