@@ -14,7 +14,6 @@ disk, a file-size limit, permissions). The message says which, with the cause it
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -25,7 +24,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from weir.core.errors import LakeError, Terminal, WeirError
+from weir.core.errors import WRITE_FIXES, LakeError, Terminal, WeirError
 
 
 @dataclass(frozen=True)
@@ -222,14 +221,7 @@ def stream_failure(table: str, error: BaseException) -> BaseException:
 
 
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")
-_FIXES = {
-    errno.ENOSPC: "free space on the disk that holds the workspace, then run again",
-    errno.EDQUOT: "free space within your disk quota, then run again",
-    errno.EFBIG: "a file-size limit stopped the write ('ulimit -f'); raise it, then run again",
-    errno.EACCES: "check that you may write to the workspace folder",
-    errno.EPERM: "check that you may write to the workspace folder",
-    errno.EROFS: "the workspace is on a read-only file system; put it on a writable one",
-}
+_FIXES = WRITE_FIXES
 
 
 def write_failure(table: str, target: Path, error: BaseException, action: str) -> LakeError:

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weir.core.errors import ConfigError, NotFoundError, WeirError
+from weir.core.errors import WRITE_FIXES, ConfigError, NotFoundError, WeirError
 from weir.core.hashing import file_sha256
 
 MODEL_SUFFIX = ".skops"
+
+
+class ArtifactWriteError(WeirError):
+    """The OS refused to store an artifact: a full disk, a file-size limit, permissions."""
 
 
 class ArtifactTamperedError(WeirError):
@@ -49,9 +53,10 @@ class ArtifactStore:
 
     def _write(self, folder: Path, suffix: str, content: bytes) -> StoredArtifact:
         directory = self.root / folder
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        temporary = None
         try:
+            directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
             with os.fdopen(handle, "wb") as out:
                 out.write(content)
                 out.flush()
@@ -59,8 +64,15 @@ class ArtifactStore:
             digest = file_sha256(Path(temporary))
             final = directory / f"{digest}{suffix}"
             Path(temporary).replace(final)  # atomic: readers see no file or the whole file
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+        except BaseException as exc:
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise ArtifactWriteError(
+                    f"could not write an artifact to {directory}: "
+                    f"{os.strerror(exc.errno) if exc.errno else exc}",
+                    fix=WRITE_FIXES.get(exc.errno or -1, "run again with --debug for the details"),
+                ) from exc
             raise
         return StoredArtifact(
             final, final.relative_to(self.root).as_posix(), digest, final.stat().st_size
