@@ -175,10 +175,50 @@ def broken_log(table: str, root: Path, cause: str) -> BrokenLogError:
             "lost from that commit on: move the table's folder aside, run 'weir catalog "
             "rebuild --force', then 'weir run' to load it again",
         )
+    checkpoint = damaged_checkpoint(root)
+    if checkpoint is not None:
+        name, why = checkpoint
+        complete = log_gap(root) is None and (root / "_delta_log" / f"{0:020d}.json").exists()
+        stale = "_delta_log/_last_checkpoint" + (
+            "" if "missing" in why or name == "_last_checkpoint" else f" and _delta_log/{name}"
+        )
+        return BrokenLogError(
+            f"table '{table}': the Delta log at {root} cannot be read: its checkpoint "
+            f"_delta_log/{name} {why} ({first_line(cause)})",
+            fix=f"delete {stale}: every commit file the checkpoint summarises is still "
+            "there, and the table is read from them"
+            if complete
+            else f"restore _delta_log/{name} from a backup of the lake",
+        )
     return BrokenLogError(
         f"table '{table}': the Delta log at {root} cannot be read: {first_line(cause)}",
         fix="restore the table's _delta_log folder from a backup of the lake",
     )
+
+
+def damaged_checkpoint(root: Path) -> tuple[str, str] | None:
+    """The checkpoint a reader of the table starts from, by name, and what is wrong with it:
+    the one `_last_checkpoint` points to is missing, or a checkpoint file cannot be read."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    log = root / "_delta_log"
+    hint = log / "_last_checkpoint"
+    if hint.exists():
+        try:
+            version = int(json.loads(hint.read_text())["version"])
+        except (ValueError, KeyError, TypeError, OSError):
+            return "_last_checkpoint", "cannot be read"
+        name = f"{version:020d}.checkpoint.parquet"
+        if not (log / name).exists() and not any(log.glob(f"{version:020d}.checkpoint.*")):
+            return name, "is missing (_delta_log/_last_checkpoint points to it)"
+    for checkpoint in sorted(log.glob("*.checkpoint*.parquet"), reverse=True):
+        try:
+            pq.read_metadata(checkpoint)
+        except (OSError, pa.ArrowException):
+            return checkpoint.name, "cannot be read"
+    return None
 
 
 # writing ------------------------------------------------------------------------------------

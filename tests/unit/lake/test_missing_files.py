@@ -185,3 +185,24 @@ def test_reading_every_file_of_a_whole_version_finds_nothing(tmp_path: Path) -> 
     lake = two_versions(tmp_path)
     lake.check_content("orders", 1)
     assert lake.head("orders", 1, 200).num_rows == 102
+
+
+@pytest.mark.parametrize("damage", ["garbled", "cut short", "deleted"])
+def test_a_damaged_checkpoint_is_named_and_its_fix_works(tmp_path: Path, damage: str) -> None:
+    lake = two_versions(tmp_path)
+    DeltaTable(str(lake.path("orders"))).create_checkpoint()
+    checkpoint = lake.path("orders") / "_delta_log" / "00000000000000000001.checkpoint.parquet"
+    if damage == "garbled":
+        checkpoint.write_bytes(b"garbage" * 100)
+    elif damage == "cut short":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    else:
+        checkpoint.unlink()
+    with pytest.raises(BrokenLogError) as info:
+        lake.read("orders", 1)
+    error = info.value
+    assert checkpoint.name in error.message and error.fix is not None
+    assert "every commit" in error.fix  # the commits it summarises are all still there
+    for name in (checkpoint.name, "_last_checkpoint"):  # the fix, as it says
+        (checkpoint.parent / name).unlink(missing_ok=True)
+    assert lake.read("orders", 1).num_rows == 102
