@@ -3,6 +3,7 @@ table: a source's quarantine table, and each file a model version consists of.""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from tests.integration.sources import run, table, write_project
 
 from weir.app import open_workspace
+from weir.app.rebuild import rebuild_catalog
 from weir.project import load_project
 
 SOURCE = {"sales": {"format": "csv", "path": "sales.csv", "columns": {"id": "int64", "v": "int64"}}}
@@ -133,3 +135,50 @@ def test_a_table_whose_newest_commit_file_is_gone_is_not_written_under_the_same_
         assert report["status"] == "failed", report
         assert "00000000000000000001.json" in report["error"] and "fix:" in report["error"]
         assert sorted(p.name for p in log.glob("*.json")) == ["00000000000000000000.json"]
+
+
+@pytest.mark.parametrize("garbled", ["not json {", "12345"])
+def test_a_rebuild_from_commits_whose_weir_metadata_is_garbled_says_what_it_skipped(
+    tmp_path: Path, garbled: str
+) -> None:
+    root = write_project(tmp_path / "p", SOURCE)
+    (root / "sales.csv").write_text("id,v\n1,10\n")
+    (root / "sql").mkdir()
+    (root / "sql" / "doubled.sql").write_text("SELECT id, v * 2 AS v FROM sales\n")
+    run(root)
+    for name in ("sales", "doubled"):
+        commit = root / ".weir" / "lake" / name / "_delta_log" / "00000000000000000000.json"
+        lines = [json.loads(line) for line in commit.read_text().splitlines()]
+        for entry in lines:
+            for key in ("weir.source_state", "weir.parents"):
+                if key in entry.get("commitInfo", {}):
+                    entry["commitInfo"][key] = garbled
+        commit.write_text("".join(json.dumps(entry) + "\n" for entry in lines))
+    (root / ".weir" / "catalog.db").unlink()
+
+    result = rebuild_catalog(load_project(root))
+    notes = {t.name: " ".join(t.notes) for t in result.tables}
+    assert sorted(notes) == ["doubled", "sales", "sales__quarantine"]
+    assert "its position in its commit cannot be read" in notes["sales"]
+    assert "--full-refresh" in notes["sales"]
+    assert "its lineage in its commit cannot be read" in notes["doubled"]
+    assert {t.name: t.versions for t in result.tables}["doubled"] == [0]
+
+
+def test_a_model_retrained_after_a_rebuild_does_not_reuse_a_lost_version_number(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Its artifacts, reports, prediction log and MLflow runs carry the old numbers: a new
+    'v1' would be taken for the old one."""
+    root = tmp_path / "p"
+    shutil.copytree(trained, root)
+    (root / ".weir" / "catalog.db").unlink()
+    result = rebuild_catalog(load_project(root))
+    [said] = [line for line in result.not_recovered if line.startswith("model 'quick'")]
+    assert "numbered from v2" in said
+    assert run(root)["train:quick"]["status"] == "succeeded"
+    workspace = open_workspace(load_project(root))
+    try:
+        assert [v.version for v in workspace.catalog.model_versions("quick")] == [2]
+    finally:
+        workspace.close()
