@@ -12,6 +12,7 @@ from tests.integration.sources import run, table, write_project
 
 from weir.app import open_workspace
 from weir.app.rebuild import rebuild_catalog
+from weir.catalog import CatalogLostError
 from weir.project import load_project
 
 SOURCE = {"sales": {"format": "csv", "path": "sales.csv", "columns": {"id": "int64", "v": "int64"}}}
@@ -182,3 +183,30 @@ def test_a_model_retrained_after_a_rebuild_does_not_reuse_a_lost_version_number(
         assert [v.version for v in workspace.catalog.model_versions("quick")] == [2]
     finally:
         workspace.close()
+
+
+def test_a_rebuild_that_was_stopped_half_way_is_not_taken_for_a_whole_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after it recorded some tables, the rebuild left a catalog with history: every
+    table it had not reached yet would have been a silent first run."""
+    import weir.app.rebuild as rebuild
+
+    root = write_project(tmp_path / "p", SOURCE)
+    (root / "sales.csv").write_text("id,v\n1,10\n")
+    run(root)
+    (root / ".weir" / "catalog.db").unlink()
+
+    def killed(*_args: object) -> None:
+        raise SystemExit("killed")  # as SIGKILL would stop it: after the versions, before the rest
+
+    monkeypatch.setattr(rebuild, "_profile_latest", killed)
+    with pytest.raises(SystemExit):
+        rebuild_catalog(load_project(root))
+    monkeypatch.undo()
+
+    with pytest.raises(CatalogLostError, match="the rebuild did not finish") as info:
+        open_workspace(load_project(root))
+    assert "weir catalog rebuild --force" in (info.value.fix or "")
+    rebuild_catalog(load_project(root), force=True)
+    open_workspace(load_project(root)).close()

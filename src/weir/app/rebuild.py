@@ -37,7 +37,7 @@ from weir.app.step_base import (
     STEP_RUN_KEY,
     VERSION_KEY,
 )
-from weir.app.workspace import Workspace, open_workspace, run_lock
+from weir.app.workspace import REBUILD_UNFINISHED, Workspace, open_workspace, run_lock
 from weir.catalog import (
     Catalog,
     CatalogCorruptError,
@@ -92,6 +92,8 @@ def rebuild_catalog(
         kept_aside = _empty_catalog(project, force)
         ws = open_workspace(project, lost_catalog_ok=True)
         try:
+            # first: a rebuild stopped half-way must not pass for a whole catalog
+            ws.catalog.remember(REBUILD_UNFINISHED, datetime.now(UTC).isoformat())
             result = RebuildResult(ws.catalog.where, kept_aside)
             found = _read_lake(ws, result, say)
             _record(ws, found, result)
@@ -99,6 +101,7 @@ def rebuild_catalog(
             ws.catalog.record_docs(table_entries(project, build_plan(project)))
             ws.catalog.remember("rebuilt_from_lake", datetime.now(UTC).isoformat())
             result.not_recovered = _not_recovered(ws, found)
+            ws.catalog.forget(REBUILD_UNFINISHED)
         finally:
             ws.close()
     return result

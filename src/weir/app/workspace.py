@@ -82,7 +82,19 @@ def open_workspace(project: Project, *, lost_catalog_ok: bool = False) -> Worksp
     )
 
 
+REBUILD_UNFINISHED = "rebuild_unfinished"
+
+
 def refuse_lost_catalog(catalog: Catalog, lake: Lake) -> None:
+    started = catalog.recall(REBUILD_UNFINISHED)
+    if started is not None:
+        raise CatalogLostError(
+            f"the catalog at {catalog.where} was being rebuilt from the lake (from {started}) "
+            "and the rebuild did not finish: it holds only part of the lake's history, and "
+            "the tables it did not reach would be taken for new",
+            fix="run 'weir catalog rebuild --force' again (the partial catalog is kept beside "
+            "the new one)",
+        )
     tables = lake.tables()
     if not tables or catalog.has_history():
         return

@@ -160,6 +160,18 @@ class RestoreCatalog(CatalogBase):
             else:
                 row.value = value[:256]
 
+    def recall(self, key: str) -> str | None:
+        """A fact `remember` kept, or None."""
+        with self._session() as session:
+            row = session.get(Meta, key)
+            return row.value if row is not None else None
+
+    def forget(self, key: str) -> None:
+        with self._session() as session:
+            row = session.get(Meta, key)
+            if row is not None:
+                session.delete(row)
+
     def after_restore(self) -> None:
         """PostgreSQL hands out ids from sequences, which explicit ids do not move: set each
         past the largest id, or the next run would collide with a restored one."""
