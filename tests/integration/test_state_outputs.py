@@ -210,3 +210,25 @@ def test_a_rebuild_that_was_stopped_half_way_is_not_taken_for_a_whole_catalog(
     assert "weir catalog rebuild --force" in (info.value.fix or "")
     rebuild_catalog(load_project(root), force=True)
     open_workspace(load_project(root)).close()
+
+
+def test_scoring_a_table_with_a_damaged_data_file_names_the_file(
+    trained: Path, tmp_path: Path
+) -> None:
+    from weir.app.scoring import score
+    from weir.lake import UnreadableDataError
+
+    root = tmp_path / "p"
+    shutil.copytree(trained, root)
+    [data] = (root / ".weir" / "lake" / "sales").glob("*.parquet")
+    content = bytearray(data.read_bytes())
+    for offset in range(200, len(content) - 400):  # the pages, not the footer
+        content[offset] ^= 0x5A
+    data.write_bytes(bytes(content))
+    workspace = open_workspace(load_project(root))
+    try:
+        with pytest.raises(UnreadableDataError, match=data.name):
+            score(workspace, "quick", "sales", "scored.parquet")
+    finally:
+        workspace.close()
+    assert not (root / "scored.parquet").exists()
