@@ -120,10 +120,25 @@ class ArtifactStore:
                 fix="pickles are never loaded; retrain with 'weir run --force'",
             )
         content = self.read_verified(relative, expected_sha256)
-        unknown = sorted(set(skops.io.get_untrusted_types(data=content)) - set(trusted))
+        try:
+            found = skops.io.get_untrusted_types(data=content)
+        except Exception as exc:  # not a skops zip: a pickle, a cut copy, anything else
+            raise ArtifactTamperedError(
+                f"artifact {relative} is not a model file Weir wrote (skops cannot read it: "
+                f"{type(exc).__name__}: {exc}); nothing in it was run",
+                fix="retrain with 'weir run --force'; if its checksum in the catalog was "
+                "changed too, the catalog was edited: restore it from a backup",
+            ) from None
+        unknown = sorted(set(found) - set(trusted))
         if unknown:
             raise ArtifactTamperedError(
                 f"artifact {relative} contains types Weir does not load: {', '.join(unknown)}",
                 fix="an algorithm plug-in must list the types its models contain (Algorithm.trusted_types)",
             )
-        return skops.io.loads(content, trusted=sorted(trusted))
+        try:
+            return skops.io.loads(content, trusted=sorted(trusted))
+        except Exception as exc:  # a zip of the right types whose contents are not whole
+            raise ArtifactTamperedError(
+                f"artifact {relative} cannot be read as a model: {type(exc).__name__}: {exc}",
+                fix="retrain with 'weir run --force'",
+            ) from None

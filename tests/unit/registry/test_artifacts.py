@@ -86,3 +86,20 @@ def test_an_artifact_the_disk_refuses_is_named_with_the_os_cause(tmp_path: Path)
     assert f"WEIR could not write an artifact to {tmp_path / 'reports' / 'm'}" in done.stdout
     assert "File too large" in done.stdout and "ulimit -f" in done.stdout
     assert list((tmp_path / "reports" / "m").iterdir()) == []  # no half-written file kept
+
+
+class _Runs:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("UNPICKLED",))
+
+
+@pytest.mark.parametrize("content", [pickle.dumps(_Runs()), b"PK\x03\x04 not a whole zip"])
+def test_a_pickle_or_garbage_named_like_a_model_with_its_checksum_recorded_is_refused(
+    tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone who also rewrote the catalog's checksum: the file is still not read as skops."""
+    store = ArtifactStore(tmp_path)
+    stored = store.save_file("models/m", ".skops", content)
+    with pytest.raises(ArtifactTamperedError, match="is not a model file Weir wrote"):
+        store.load(stored.relative, stored.sha256)
+    assert "UNPICKLED" not in capsys.readouterr().out
