@@ -63,7 +63,7 @@ class PredictionLog:
         """One typed column per model input (`inputs`: name -> kind), so drift checks read
         the log like any table; the answer's fields become columns too."""
         self.path, self._kinds = path, dict(inputs)
-        refuse_damaged(path)
+        refuse_damaged(Path(path))
         spec = {
             "path": str(path),
             "model": model,
