@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -115,3 +116,75 @@ def test_a_deleted_table_folder_is_not_started_again_under_recorded_versions(
     assert "the catalog records versions up to 0, but the lake has no table" in report["error"]
     assert "weir catalog rebuild --force" in report["error"]
     assert not (root / ".weir" / "lake" / "events").exists()
+
+
+def loaded_once(tmp_path: Path) -> Path:
+    root = write_project(tmp_path / "p", SOURCE)
+    (root / "in").mkdir()
+    (root / "in" / "a.csv").write_text("id,v\n1,10\n")
+    assert run(root)["source:events"]["status"] == "succeeded"
+    (root / "in" / "b.csv").write_text("id,v\n2,20\n")
+    return root
+
+
+def test_a_garbled_source_position_is_named_and_a_full_refresh_loads_past_it(
+    tmp_path: Path,
+) -> None:
+    root = loaded_once(tmp_path)
+    commit = root / ".weir" / "lake" / "events" / "_delta_log" / "00000000000000000000.json"
+    lines = [json.loads(line) for line in commit.read_text().splitlines()]
+    for entry in lines:
+        if "commitInfo" in entry:
+            entry["commitInfo"]["weir.source_state"] = "{not json"
+    commit.write_text("".join(json.dumps(entry) + "\n" for entry in lines))
+
+    report = run(root)["source:events"]
+    assert report["status"] == "failed"
+    assert "table 'events' version 0" in report["error"] and "weir.source_state" in report["error"]
+    assert "weir run --full-refresh" in report["error"] and "unexpected" not in report["error"]
+    assert run(root, full_refresh=True)["source:events"]["status"] == "succeeded"
+    assert sorted(table(root, "events").column("id").to_pylist()) == [1, 2]
+
+
+def test_a_file_where_the_staging_folder_goes_is_named(tmp_path: Path) -> None:
+    root = loaded_once(tmp_path)
+    staging = root / ".weir" / "staging" / "events"
+    shutil.rmtree(staging)
+    staging.write_text("x")
+    report = run(root)["source:events"]
+    assert report["status"] == "failed"
+    assert str(staging) in report["error"] and "unexpected" not in report["error"]
+    assert "fix:" in report["error"]
+
+
+def test_an_unreadable_staged_file_of_a_load_that_never_committed_is_dropped_and_said(
+    tmp_path: Path,
+) -> None:
+    root = loaded_once(tmp_path)
+    staged = root / ".weir" / "staging" / "events" / "neverload.append.parquet"
+    staged.write_bytes(b"not parquet" * 10)
+    report = run(root)["source:events"]
+    assert report["status"] == "succeeded", report["error"]
+    [said] = report["summary"]["recovered"]
+    assert said == (
+        "dropped an unreadable staged file of a load that never committed "
+        "(neverload.append.parquet)"
+    )
+    assert not staged.exists()
+
+
+def test_unreadable_staged_rejects_of_a_committed_load_are_not_dropped_unsaid(
+    tmp_path: Path,
+) -> None:
+    root = loaded_once(tmp_path)
+    workspace = open_workspace(load_project(root))
+    try:
+        load = json.loads(workspace.lake.commit_metadata("events", "weir.source_state")[1])["load"]  # type: ignore[index]
+    finally:
+        workspace.close()
+    staged = root / ".weir" / "staging" / "events" / f"{load}.overwrite.parquet"
+    staged.write_bytes(b"not parquet" * 10)
+    report = run(root)["source:events"]
+    assert report["status"] == "failed"
+    assert staged.name in report["error"] and "unexpected" not in report["error"]
+    assert "fix:" in report["error"] and staged.exists()

@@ -7,7 +7,8 @@ from typing import Any
 
 from weir.app.plan import views_read
 from weir.app.source_step import SourceSteps
-from weir.core.errors import StepError
+from weir.app.step_base import QUARANTINE_SUFFIX
+from weir.core.errors import ConfigError, LakeError, NotFoundError, StepError, WeirError
 from weir.core.hashing import file_sha256, fingerprint
 from weir.dag import InputState, PriorRun, Step
 from weir.engines import SqlError
@@ -70,13 +71,20 @@ class ProjectExecutor(SourceSteps):
         return self.ws.engine.settings()
 
     def output_present(self, step: Step, prior: PriorRun) -> bool:
-        if step.kind in ("source", "sql", "clean", "python"):  # its table, every file there
+        """Whether what the step's last success wrote is all still there, unchanged: its table
+        at the recorded version with every data file (and so its quarantine table, if the
+        catalog records one: the rejects are data too), or every file of its model's latest
+        version (the model, its ONNX graph, its report) with the checksum recorded."""
+        if step.kind in ("source", "sql", "clean", "python"):
             record = self.ws.catalog.current_version(step.target)
-            return record is not None and self.ws.lake.has_version(step.target, record.version)
+            if record is None or not self.ws.lake.has_version(step.target, record.version):
+                return False
+            rejects = self.ws.catalog.current_version(step.target + QUARANTINE_SUFFIX)
+            return rejects is None or self.ws.lake.has_version(rejects.table, rejects.version)
         if step.kind == "train":
             versions = self.ws.catalog.model_versions(step.target)
-            return (
-                bool(versions) and self.ws.artifacts.resolve(versions[-1].artifact_path).is_file()
+            return bool(versions) and all(
+                self.ws.artifacts.intact(path, sha256) for path, sha256 in versions[-1].files()
             )
         return True
 
@@ -91,7 +99,24 @@ class ProjectExecutor(SourceSteps):
             "train": self._train,
             "python": self._python,
         }[step.kind]
-        return handler(step, token)
+        try:
+            return handler(step, token)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            if not _before_data(exc):
+                self._name_damaged_inputs(step)
+            raise
+
+    def _name_damaged_inputs(self, step: Step) -> None:
+        """After a step failed reading rows: if one of its input tables' data files cannot be
+        read (changed in place, same size, so not seen before), raise the lake's error that
+        names it. An engine's own message ('TProtocolException: Invalid data') names no
+        table or file, and was reported as the step's code being wrong."""
+        for table in self.reads_of(step):
+            record = self.ws.catalog.current_version(table)
+            if record is not None:
+                self.ws.lake.check_content(table, record.version)
 
     def _sql(self, step: Step, token: int) -> dict[str, Any]:
         model = self.sql_models[step.target]
@@ -208,3 +233,11 @@ class ProjectExecutor(SourceSteps):
             token=token,
             progress=self.progress,
         )
+
+
+def _before_data(error: BaseException) -> bool:
+    """Raised before a row was read, or already naming its place: not a damaged input."""
+    if isinstance(error, ConfigError | LakeError | NotFoundError):
+        return True
+    text = error.message if isinstance(error, WeirError) else str(error)
+    return any(kind in text for kind in SqlError.BEFORE_DATA)

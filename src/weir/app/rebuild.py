@@ -22,6 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+from deltalake import DeltaTable
 
 from weir.app.catalog_view import table_entries
 from weir.app.plan import build_plan
@@ -33,7 +37,7 @@ from weir.app.step_base import (
     STEP_RUN_KEY,
     VERSION_KEY,
 )
-from weir.app.workspace import Workspace, open_workspace, run_lock
+from weir.app.workspace import REBUILD_UNFINISHED, Workspace, open_workspace, run_lock
 from weir.catalog import (
     Catalog,
     CatalogCorruptError,
@@ -88,6 +92,8 @@ def rebuild_catalog(
         kept_aside = _empty_catalog(project, force)
         ws = open_workspace(project, lost_catalog_ok=True)
         try:
+            # first: a rebuild stopped half-way must not pass for a whole catalog
+            ws.catalog.remember(REBUILD_UNFINISHED, datetime.now(UTC).isoformat())
             result = RebuildResult(ws.catalog.where, kept_aside)
             found = _read_lake(ws, result, say)
             _record(ws, found, result)
@@ -95,6 +101,7 @@ def rebuild_catalog(
             ws.catalog.record_docs(table_entries(project, build_plan(project)))
             ws.catalog.remember("rebuilt_from_lake", datetime.now(UTC).isoformat())
             result.not_recovered = _not_recovered(ws, found)
+            ws.catalog.forget(REBUILD_UNFINISHED)
         finally:
             ws.close()
     return result
@@ -195,14 +202,28 @@ def _position(commits: list[Commit]) -> str | None:
     next load starts from it."""
     for commit in reversed(commits):
         if STATE_KEY in commit.metadata:
-            state = json.loads(commit.metadata[STATE_KEY])
-            if state.get("cursor"):
-                cursor = state["cursor"]
+            state = _json(commit.metadata[STATE_KEY], dict)
+            if state is None:
+                return (
+                    f"v{commit.version}: its position in its commit cannot be read "
+                    f"({STATE_KEY}): the next load needs 'weir run --full-refresh'"
+                )
+            cursor = state.get("cursor")
+            if isinstance(cursor, dict) and {"column", "value"} <= cursor.keys():
                 return f"position kept in the lake: {cursor['column']} up to {cursor['value']}"
-            if "files" in state:
+            if isinstance(state.get("files"), dict):
                 return f"position kept in the lake: {len(state['files'])} file(s) loaded"
             return "position kept in the lake"
     return None
+
+
+def _json(text: str, shape: type) -> Any:
+    """`text` parsed, if it is JSON of that shape (commit metadata can be edited by hand)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, shape) else None
 
 
 def _kind(table: str, planned: object, commits: list[Commit]) -> str:
@@ -271,7 +292,17 @@ def _record(ws: Workspace, found: list[_Found], result: RebuildResult) -> None:
         raw = item.commit.metadata.get(PARENTS_KEY)
         if raw is None or run_id is None:
             continue
-        for parent_table, parent_version in json.loads(raw):
+        parents = _json(raw, list)
+        if parents is None or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[1], int) for p in parents
+        ):
+            _note(
+                result,
+                item.table,
+                f"v{item.commit.version}: its lineage in its commit cannot be read ({PARENTS_KEY})",
+            )
+            continue
+        for parent_table, parent_version in parents:
             parent = ids.get((str(parent_table), int(parent_version)))
             if parent is None:
                 gone = f"{parent_table}@{parent_version}"
@@ -369,9 +400,31 @@ def _not_recovered(ws: Workspace, found: list[_Found]) -> list[str]:
     models = ws.artifacts.root / "models"
     for folder in sorted(p for p in models.iterdir() if p.is_dir()) if models.is_dir() else []:
         files = len(list(folder.glob("*.skops")))
+        used = _versions_used(ws, folder.name)
+        ws.catalog.reserve_model_versions(folder.name, used)
         lines.append(
             f"model '{folder.name}': its versions, metrics and stages were only in the catalog; "
             f"its {files} artifact file(s) are kept in {ws.display_path(folder)}. Retrain with "
-            f"'weir train {folder.name}' to register a version"
+            f"'weir train {folder.name}' to register a version (numbered from v{used + 1}: "
+            f"its artifacts, reports and prediction log show v1 to v{used} were given)"
         )
     return lines
+
+
+def _versions_used(ws: Workspace, model: str) -> int:
+    """How many version numbers of `model` the lost catalog gave, at least: one model file
+    and one report per version (content-addressed: each version its own file, unless two
+    are byte for byte the same), and the highest version its prediction log answered with."""
+    root = ws.artifacts.root
+    counts = [
+        len(list((root / "models" / model).glob("*.skops"))),
+        len(list((root / "reports" / model).glob("*.html"))),
+    ]
+    log = ws.project.workspace / "predictions" / model
+    if (log / "_delta_log").is_dir():
+        try:
+            logged = DeltaTable(str(log)).to_pyarrow_table(columns=["version"]).column("version")
+            counts.append(int(pc.max(logged).as_py() or 0))
+        except Exception:  # a damaged log: the files still count
+            pass
+    return max(counts)

@@ -88,6 +88,18 @@ def _input(ws: Workspace, text: str) -> tuple[pads.Dataset, VersionRecord | None
     return ws.lake.dataset(text, record.version), record
 
 
+def _read(
+    ws: Workspace, dataset: Any, source: str, parent: VersionRecord | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """The input's batches. A lake table's that cannot be read: the lake names the file."""
+    try:
+        yield from dataset.to_batches(batch_size=batch_rows)
+    except (OSError, pa.ArrowException):
+        if parent is not None:
+            ws.lake.check_content(source, parent.version)
+        raise
+
+
 def _answers(
     record: ModelVersionRecord, sess: Any, features: FeatureSpec, batch: pa.Table
 ) -> dict[str, pa.Array]:
@@ -131,7 +143,7 @@ def score(
     counted = {"rows": 0}
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for batch in dataset.to_batches(batch_size=batch_rows):
+        for batch in _read(ws, dataset, source, parent, batch_rows):
             if batch.num_rows == 0:
                 continue
             table = pa.Table.from_batches([batch])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 
 from weir.app.quality_steps import QualitySteps
 from weir.app.step_base import QUARANTINE_SUFFIX
-from weir.core.errors import LakeError
+from weir.core.errors import WRITE_FIXES, LakeError
 from weir.dag import Step
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest import FileState, RereadError, open_source
@@ -54,9 +55,10 @@ class SourceSteps(QualitySteps):
     ) -> dict[str, Any]:
         name = step.target
         source = self.config.sources[name]
+        self._refuse_lost_table(name + QUARANTINE_SUFFIX)  # before the table gets a commit
         recovered = self._recover(name, token)
-        committed = self.ws.lake.commit_metadata(name, STATE_KEY)
-        prior = None if self.full_refresh or committed is None else json.loads(committed[1])
+        committed = None if self.full_refresh else self._committed_state(name)
+        prior = None if committed is None else committed[1]
         load_id = uuid.uuid4().hex
         report = self._progress_reporter()
         with open_source(
@@ -158,7 +160,7 @@ class SourceSteps(QualitySteps):
         """Adopt a commit a killed run left unrecorded; publish or drop its staged rejects.
         Returns what it did, in words, for the step's output: nothing is repaired unseen."""
         done: list[str] = []
-        latest = self.ws.lake.commit_metadata(name, STATE_KEY)
+        latest = self._committed_state(name, required=not self.full_refresh)
         current = self.ws.catalog.current_version(name)
         if latest is not None and (current is None or current.version < latest[0]):
             self._record(name, "source", latest[0], token, [])
@@ -166,7 +168,7 @@ class SourceSteps(QualitySteps):
                 f"adopted {name}@{latest[0]}: a run that was stopped committed it but did not "
                 "record it"
             )
-        committed_load = json.loads(latest[1]).get("load") if latest else None
+        committed_load = latest[1].get("load") if latest else None
         for leftover in self._staging(name).glob("*.tmp"):
             leftover.unlink()
             done.append(f"removed a half-written staging file ({leftover.name})")
@@ -175,26 +177,62 @@ class SourceSteps(QualitySteps):
                 table, rows = self._publish(name, staged, token)
                 done.append(f"published {rows:,} staged reject(s) of the committed load to {table}")
             else:
-                rows = pq.read_metadata(staged).num_rows
+                try:
+                    what = f"{pq.read_metadata(staged).num_rows:,} staged reject(s)"
+                except (OSError, pa.ArrowException):
+                    what = "an unreadable staged file"  # its load never committed: no loss
                 staged.unlink()
-                done.append(
-                    f"dropped {rows:,} staged reject(s) of a load that never committed "
-                    f"({staged.name})"
-                )
+                done.append(f"dropped {what} of a load that never committed ({staged.name})")
         return done
+
+    def _committed_state(
+        self, name: str, *, required: bool = True
+    ) -> tuple[int, dict[str, Any]] | None:
+        """(version, position) the newest load of `name` committed with its rows, or None.
+        A position that cannot be read is an error naming its commit (unless not
+        `required`: a full refresh does not use it)."""
+        found = self.ws.lake.commit_metadata(name, STATE_KEY)
+        if found is None:
+            return None
+        version, text = found
+        try:
+            state = json.loads(text)
+            if not isinstance(state, dict):
+                raise ValueError(f"a JSON {type(state).__name__}, not an object")
+        except ValueError as exc:
+            if not required:
+                return None
+            raise LakeError(
+                f"table '{name}' version {version}: the source's position committed with it "
+                f"({STATE_KEY} in {self.ws.lake.path(name)}/_delta_log/{version:020d}.json) "
+                f"cannot be read: {exc}",
+                fix="restore that commit file from a backup of the lake; or load the source "
+                "again from its start with 'weir run --full-refresh' (which does not read "
+                "the old position)",
+            ) from None
+        return version, state
 
     def _publish(self, name: str, staged: Path, token: int) -> tuple[str, int]:
         """Commit staged rejects to the quarantine table once, then drop the staged file."""
         table = name + QUARANTINE_SUFFIX
         load_id, mode = staged.name.split(".")[:2]
         done = self.ws.lake.commit_metadata(table, LOAD_KEY)
+        try:
+            rejects = pq.read_table(staged)
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(
+                f"the rejects of load {load_id} of '{name}' (committed) were staged in "
+                f"{staged}, which cannot be read: {type(exc).__name__}: {exc}",
+                fix="restore that file from a backup; or delete it (those rejects are lost) "
+                "and run 'weir run --full-refresh' to load the source again, which "
+                "quarantines them again",
+            ) from None
         if done is not None and done[1] == load_id:
             current = self.ws.catalog.current_version(table)
             if current is None or current.version < done[0]:
                 self._record(table, "quarantine", done[0], token, [])
-            rejects = pq.read_table(staged)
         else:
-            rejects = pq.read_table(staged).cast(QUARANTINE_SCHEMA)
+            rejects = rejects.cast(QUARANTINE_SCHEMA)
             rejects = self._display_files(rejects)
             self._commit(
                 table,
@@ -214,7 +252,19 @@ class SourceSteps(QualitySteps):
 
     def _staging(self, name: str) -> Path:
         path = self.ws.project.workspace / "staging" / name
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise LakeError(
+                f"the staging folder {path} cannot be made: a file is in its place",
+                fix=f"remove that file; Weir keeps a source's staged rejects in {path} and "
+                "makes the folder again",
+            ) from None
+        except OSError as exc:
+            raise LakeError(
+                f"the staging folder {path} cannot be made: {os.strerror(exc.errno or 0)}",
+                fix=WRITE_FIXES.get(exc.errno or -1, "check the workspace folder"),
+            ) from None
         return path
 
     def _display_files(self, rejects: pa.Table) -> pa.Table:

@@ -125,13 +125,26 @@ class StepBase:
         )
 
     def _refuse_lost_table(self, table: str) -> None:
-        """The catalog records versions of `table` but the lake has no such table: writing
-        would start it again at version 0, beside records of versions that are gone."""
-        if self.ws.lake.exists(table):
-            return
+        """The catalog records versions of `table` that the lake no longer has: writing would
+        give the next commit a number the catalog records for other rows (the log lost its
+        newest commit files), or start the table again at version 0 (its folder is gone)."""
         recorded = self.ws.catalog.current_version(table)
         if recorded is None:
             return
+        if self.ws.lake.exists(table):
+            latest = self.ws.lake.latest_version(table)
+            if latest is None or latest >= recorded.version:
+                return
+            missing = f"_delta_log/{latest + 1:020d}.json"
+            raise LakeError(
+                f"table '{table}': the catalog records versions up to {recorded.version}, but "
+                f"the Delta log at {self.ws.lake.path(table)} ends at version {latest}: its "
+                f"newest commit file(s) from {missing} on are gone; a new commit would take "
+                "a number the catalog records for other rows",
+                fix=f"restore {missing} (and any after it) from a backup of the lake; or, to "
+                "go on from what the lake holds, run 'weir catalog rebuild --force' (it keeps "
+                "the old catalog beside the new one), then 'weir run'",
+            )
         raise LakeError(
             f"table '{table}': the catalog records versions up to {recorded.version}, but "
             f"the lake has no table at {self.ws.lake.path(table)} (deleted or moved)",

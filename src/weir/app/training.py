@@ -22,6 +22,7 @@ from weir.catalog import ModelVersionRecord, VersionRecord
 from weir.core.errors import ConfigError
 from weir.core.hashing import fingerprint
 from weir.project.ml_config import TrainConfig
+from weir.registry import ArtifactWriteError
 from weir.transform import SqlModel
 
 Progress = Callable[[str], None]
@@ -130,9 +131,16 @@ def train_model(
         created_at=version.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         warnings=warnings,
     )
-    report = ws.artifacts.save_file(
-        f"reports/{name}", ".html", render(trained, spec, context).encode()
-    )
+    try:
+        report = ws.artifacts.save_file(
+            f"reports/{name}", ".html", render(trained, spec, context).encode()
+        )
+    except ArtifactWriteError as exc:  # the version is registered: say so, not "nothing"
+        exc.message += (
+            f"; {name} v{version.version} was registered before its report and stays, "
+            "without one (the next run trains a new version)"
+        )
+        raise
     extra: dict[str, Any] = {"report": {"path": report.relative, "sha256": report.sha256}}
     if ws.project.config.mlflow is not None:
         from weir.app.mlflow_log import log_version

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,7 +82,19 @@ def open_workspace(project: Project, *, lost_catalog_ok: bool = False) -> Worksp
     )
 
 
+REBUILD_UNFINISHED = "rebuild_unfinished"
+
+
 def refuse_lost_catalog(catalog: Catalog, lake: Lake) -> None:
+    started = catalog.recall(REBUILD_UNFINISHED)
+    if started is not None:
+        raise CatalogLostError(
+            f"the catalog at {catalog.where} was being rebuilt from the lake (from {started}) "
+            "and the rebuild did not finish: it holds only part of the lake's history, and "
+            "the tables it did not reach would be taken for new",
+            fix="run 'weir catalog rebuild --force' again (the partial catalog is kept beside "
+            "the new one)",
+        )
     tables = lake.tables()
     if not tables or catalog.has_history():
         return
@@ -99,10 +113,16 @@ class RunInProgressError(WeirError):
 
 @contextmanager
 def run_lock(workspace: Path) -> Iterator[None]:
-    """One writer per workspace: a second `weir run` fails fast instead of interleaving."""
+    """One writer per workspace: a second `weir run` fails fast instead of interleaving.
+
+    The lock is `flock` on run.lock, released by the kernel when its process ends (however
+    it ends), so a lock that is held belongs to a live process. The file is opened without
+    following a symbolic link: Weir writes its pid into it, and must not write through a
+    link to a file outside the workspace."""
     workspace.mkdir(parents=True, exist_ok=True)
     lock_path = workspace / "run.lock"
-    with lock_path.open("a+") as handle:
+    descriptor = _open_lock(lock_path)
+    with os.fdopen(descriptor, "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -110,7 +130,9 @@ def run_lock(workspace: Path) -> Iterator[None]:
             holder = handle.read().strip() or "unknown"
             raise RunInProgressError(
                 f"another weir run is using {workspace} (pid {holder})",
-                fix="wait for it to finish; if no weir process is running, delete run.lock",
+                fix="wait for it to finish, or stop that process: the lock is released when "
+                "it ends. Do not delete run.lock while it runs (a new run would then not see "
+                "the old one's lock)",
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -120,3 +142,36 @@ def run_lock(workspace: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open_lock(lock_path: Path) -> int:
+    """A descriptor of the lock file, which must be a plain file inside the workspace."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        descriptor = os.open(lock_path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise WeirError(
+                f"{lock_path} is a symbolic link (to {lock_path.readlink()}), not Weir's "
+                "lock file; Weir writes its pid there and does not follow links out of the "
+                "workspace",
+                fix=f"delete the link ({lock_path}); Weir creates the lock file again",
+            ) from None
+        if exc.errno == errno.EISDIR:
+            raise _not_a_lock_file(lock_path, "directory") from None
+        raise WeirError(
+            f"the run lock {lock_path} cannot be opened: {os.strerror(exc.errno or 0)}",
+            fix="check that you may write to the workspace folder",
+        ) from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise _not_a_lock_file(lock_path, "fifo" if stat.S_ISFIFO(mode) else "special file")
+    return descriptor
+
+
+def _not_a_lock_file(lock_path: Path, kind: str) -> WeirError:
+    return WeirError(
+        f"{lock_path} is a {kind}, not Weir's lock file",
+        fix=f"remove it ({lock_path}); Weir creates the lock file again",
+    )

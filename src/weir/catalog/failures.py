@@ -9,6 +9,7 @@ call goes through `translate`, so no driver error reaches a user as a traceback.
 from __future__ import annotations
 
 import sqlite3
+import stat
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -110,7 +111,17 @@ def sqlite_damage(path: Path) -> str | None:
 
     An empty file is not damage here: SQLite makes one when it creates a database. Whether an
     empty catalog beside a full lake means a lost catalog is for the workspace to judge."""
-    size = path.stat().st_size
+    status = path.stat()
+    if not stat.S_ISREG(status.st_mode):
+        kind = (
+            "directory"
+            if stat.S_ISDIR(status.st_mode)
+            else "fifo"
+            if stat.S_ISFIFO(status.st_mode)
+            else "special file"
+        )
+        return f"it is a {kind}, not a SQLite database"
+    size = status.st_size
     if size == 0:
         return None
     with path.open("rb") as handle:

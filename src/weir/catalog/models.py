@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from weir.catalog.schema import (
     Dataset,
     DatasetVersion,
     LineageEdge,
+    Meta,
     Model,
     ModelVersion,
     StageChange,
@@ -66,9 +68,10 @@ class ModelCatalog(CatalogBase):
             latest = session.scalar(
                 select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
             )
+            used = session.get(Meta, used_versions_key(name))  # numbers a lost catalog gave
             row = ModelVersion(
                 model_id=model.id,
-                version=(latest or 0) + 1,
+                version=max(latest or 0, int(used.value) if used else 0) + 1,
                 algorithm=algorithm,
                 metrics=metrics,
                 params=params,
@@ -258,3 +261,9 @@ class ModelCatalog(CatalogBase):
             created_at=_utc(row.created_at) or row.created_at,
             trained_on=[f"{n}@{v}" for n, v in parents],
         )
+
+
+def used_versions_key(model: str) -> str:
+    """The weir_meta key under which a rebuilt catalog keeps how many version numbers of
+    `model` were given before (its artifacts, reports and prediction log carry them)."""
+    return "model_versions_used:" + hashlib.sha256(model.encode()).hexdigest()[:40]

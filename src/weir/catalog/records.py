@@ -114,3 +114,14 @@ class ModelVersionRecord:
     created_at: datetime
     trained_on: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+
+    def files(self) -> list[tuple[str, str]]:
+        """Every artifact file the version consists of, as (path in the artifact store,
+        SHA-256): the model, and the ONNX graph (and its quantized twin) and report that
+        training records in `details`."""
+        found = [(self.artifact_path, self.artifact_sha256)]
+        onnx = self.details.get("onnx") or {}
+        for entry in (onnx, onnx.get("quantized"), self.details.get("report")):
+            if isinstance(entry, dict) and "path" in entry and "sha256" in entry:
+                found.append((str(entry["path"]), str(entry["sha256"])))
+        return found

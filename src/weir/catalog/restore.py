@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 from weir.catalog.base import CatalogBase
+from weir.catalog.models import used_versions_key
 from weir.catalog.schema import (
     Base,
     Dataset,
@@ -145,6 +146,11 @@ class RestoreCatalog(CatalogBase):
                 LineageEdge(parent_version_id=parent_id, child_version_id=child_id, run_id=run_id)
             )
 
+    def reserve_model_versions(self, model: str, used: int) -> None:
+        """Version numbers 1..`used` of `model` were given by a catalog that was lost: the
+        next version registered is numbered after them."""
+        self.remember(used_versions_key(model), str(used))
+
     def remember(self, key: str, value: str) -> None:
         """A fact about the catalog itself (e.g. when it was rebuilt), in weir_meta."""
         with self._session() as session:
@@ -153,6 +159,18 @@ class RestoreCatalog(CatalogBase):
                 session.add(Meta(key=key, value=value[:256]))
             else:
                 row.value = value[:256]
+
+    def recall(self, key: str) -> str | None:
+        """A fact `remember` kept, or None."""
+        with self._session() as session:
+            row = session.get(Meta, key)
+            return row.value if row is not None else None
+
+    def forget(self, key: str) -> None:
+        with self._session() as session:
+            row = session.get(Meta, key)
+            if row is not None:
+                session.delete(row)
 
     def after_restore(self) -> None:
         """PostgreSQL hands out ids from sequences, which explicit ids do not move: set each

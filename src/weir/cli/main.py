@@ -229,7 +229,7 @@ def show(
                 )
             console.print(schema)
             if rows:
-                sample = ws.lake.dataset(name, record.version).head(rows)
+                sample = ws.lake.head(name, record.version, rows)
                 grid = Table(title=f"First {sample.num_rows} rows", title_justify="left")
                 for column in sample.column_names:
                     grid.add_column(render.cell(column), overflow="fold")

@@ -17,6 +17,8 @@ An error without a mixin is treated as Terminal.
 
 from __future__ import annotations
 
+import errno
+
 
 class WeirError(Exception):
     """Root of every error Weir raises on purpose.
@@ -71,3 +73,14 @@ class StepError(WeirError, Terminal):
 def is_transient(error: BaseException) -> bool:
     """True when a retry may succeed."""
     return isinstance(error, Transient)
+
+
+# What to do when the OS refuses a write of Weir's state (the lake, artifacts), by errno.
+WRITE_FIXES: dict[int, str] = {
+    errno.ENOSPC: "free space on the disk that holds the workspace, then run again",
+    errno.EDQUOT: "free space within your disk quota, then run again",
+    errno.EFBIG: "a file-size limit stopped the write ('ulimit -f'); raise it, then run again",
+    errno.EACCES: "check that you may write to the workspace folder",
+    errno.EPERM: "check that you may write to the workspace folder",
+    errno.EROFS: "the workspace is on a read-only file system; put it on a writable one",
+}

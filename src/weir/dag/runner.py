@@ -158,7 +158,7 @@ class Runner:
             changes = explain_change(prior.key_record, key)
             return "; ".join(changes) if changes else "cache key changed"
         if not self.executor.output_present(step, prior):
-            return "its output in the lake is missing or damaged"
+            return "its output is missing or damaged"
         return None
 
     def _execute(self, step: Step, key: CacheKey, reason: str) -> StepReport:

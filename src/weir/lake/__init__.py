@@ -1,6 +1,20 @@
 """Delta Lake tables under the project's lake root: atomic writes, versions, time travel."""
 
-from weir.lake.delta import Commit, Lake, TableData
-from weir.lake.failures import BrokenLogError, InputStreamError, MissingDataError
+from weir.lake.delta import Commit, Lake, TableData, check_latest
+from weir.lake.failures import (
+    BrokenLogError,
+    InputStreamError,
+    MissingDataError,
+    UnreadableDataError,
+)
 
-__all__ = ["BrokenLogError", "Commit", "InputStreamError", "Lake", "MissingDataError", "TableData"]
+__all__ = [
+    "BrokenLogError",
+    "Commit",
+    "InputStreamError",
+    "Lake",
+    "MissingDataError",
+    "TableData",
+    "UnreadableDataError",
+    "check_latest",
+]

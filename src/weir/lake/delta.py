@@ -23,9 +23,11 @@ from weir.core.errors import LakeError, NotFoundError
 from weir.core.tables import TableFiles
 from weir.lake.failures import (
     MissingDataError,
+    UnreadableDataError,
     broken_log,
     damaged_files,
     stream_failure,
+    unreadable_files,
     watched,
     write_failure,
 )
@@ -284,7 +286,29 @@ class Lake:
         return True
 
     def read(self, table: str, version: int, columns: list[str] | None = None) -> pa.Table:
-        return self.dataset(table, version).to_table(columns=columns)
+        try:
+            return self.dataset(table, version).to_table(columns=columns)
+        except (OSError, pa.ArrowException):
+            self.check_content(table, version)
+            raise
+
+    def head(self, table: str, version: int, rows: int) -> pa.Table:
+        """The first `rows` rows of a version."""
+        try:
+            return self.dataset(table, version).head(rows)
+        except (OSError, pa.ArrowException):
+            self.check_content(table, version)
+            raise
+
+    def check_content(self, table: str, version: int) -> None:
+        """Read every data file of the version whole: UnreadableDataError names those that
+        cannot be read. For when a reader (an engine, Arrow) failed on the version's data:
+        its own error does not say which table, version or file."""
+        delta = self._checked(table, version)
+        unreadable, total = unreadable_files(self.path(table), delta)
+        if unreadable:
+            latest = self._open(table, None).version()
+            raise UnreadableDataError(table, delta.version(), unreadable, total, latest)
 
     def latest_version(self, table: str) -> int | None:
         if not self.exists(table):
@@ -311,3 +335,20 @@ def _names_a_column(error: BaseException) -> bool:
 def _quoted(column: str) -> str:
     """A column name for a Delta predicate (backticks, as DataFusion SQL expects)."""
     return "`" + column.replace("`", "``") + "`"
+
+
+def check_latest(path: Path, name: str) -> None:
+    """The Delta table at `path` (if there is one) can be read whole at its latest version:
+    its log, and every data file at the size the log recorded; else BrokenLogError or
+    MissingDataError naming `name`. For tables outside a Lake (the prediction log)."""
+    if not (path / "_delta_log").is_dir():
+        return
+    try:
+        delta = DeltaTable(str(path))
+    except TableNotFoundError:
+        return  # a log folder with no commit yet: nothing to lose
+    except DeltaError as exc:
+        raise broken_log(name, path, str(exc)) from None
+    damaged, total = damaged_files(path, delta)
+    if damaged:
+        raise MissingDataError(name, delta.version(), damaged, total, delta.version())

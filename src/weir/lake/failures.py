@@ -14,7 +14,6 @@ disk, a file-size limit, permissions). The message says which, with the cause it
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -25,7 +24,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from weir.core.errors import LakeError, Terminal, WeirError
+from weir.core.errors import WRITE_FIXES, LakeError, Terminal, WeirError
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,31 @@ class MissingDataError(LakeError):
         self.table, self.version, self.files = table, version, list(files)
 
 
+class UnreadableDataError(LakeError):
+    """A table version's data files are all there at their sizes, but some cannot be read:
+    their content was changed in place (a bad disk, a hand edit, a copy over them)."""
+
+    def __init__(
+        self, table: str, version: int, files: Sequence[tuple[str, str]], total: int, latest: int
+    ) -> None:
+        shown = "; ".join(f"{name}: {first_line(error)[:200]}" for name, error in files[:3])
+        more = f"; and {len(files) - 3} more" if len(files) > 3 else ""
+        if version == latest:
+            fix = (
+                "restore the file(s) from a backup of the lake; or build the table again with "
+                "'weir run --force' ('weir run' alone does not see this damage: the files kept "
+                "their size), adding --full-refresh for a table loaded or built incrementally"
+            )
+        else:
+            fix = f"read a newer version (the latest is {latest}), or restore the file(s) from a backup"
+        super().__init__(
+            f"table '{table}' version {version}: {len(files)} of its {total} data file(s) "
+            f"cannot be read ({shown}{more}); their content changed after Weir wrote them",
+            fix=fix,
+        )
+        self.table, self.version, self.files = table, version, list(files)
+
+
 class BrokenLogError(LakeError):
     """The table's Delta log cannot be read (a commit file missing, or unreadable)."""
 
@@ -96,6 +120,22 @@ def damaged_files(root: Path, delta: DeltaTable) -> tuple[list[DamagedFile], int
         if actual is None or (expected is not None and actual != int(expected)):
             damaged.append(DamagedFile(local.name, int(expected or 0), actual))
     return damaged, len(paths)
+
+
+def unreadable_files(root: Path, delta: DeltaTable) -> tuple[list[tuple[str, str]], int]:
+    """The data files of `delta`'s version that cannot be read whole, with why, and how many
+    files the version has. Reads every byte: for after a read failed, not before each."""
+    import pyarrow.parquet as pq
+
+    paths = pa.table(delta.get_add_actions(flatten=False)).column("path").to_pylist()
+    found = []
+    for path in paths:
+        local = _local(root, str(path))
+        try:
+            pq.read_table(local)
+        except (OSError, pa.ArrowException) as exc:
+            found.append((local.name, f"{type(exc).__name__}: {exc}"))
+    return found, len(paths)
 
 
 def _local(root: Path, path: str) -> Path:
@@ -135,10 +175,50 @@ def broken_log(table: str, root: Path, cause: str) -> BrokenLogError:
             "lost from that commit on: move the table's folder aside, run 'weir catalog "
             "rebuild --force', then 'weir run' to load it again",
         )
+    checkpoint = damaged_checkpoint(root)
+    if checkpoint is not None:
+        name, why = checkpoint
+        complete = log_gap(root) is None and (root / "_delta_log" / f"{0:020d}.json").exists()
+        stale = "_delta_log/_last_checkpoint" + (
+            "" if "missing" in why or name == "_last_checkpoint" else f" and _delta_log/{name}"
+        )
+        return BrokenLogError(
+            f"table '{table}': the Delta log at {root} cannot be read: its checkpoint "
+            f"_delta_log/{name} {why} ({first_line(cause)})",
+            fix=f"delete {stale}: every commit file the checkpoint summarises is still "
+            "there, and the table is read from them"
+            if complete
+            else f"restore _delta_log/{name} from a backup of the lake",
+        )
     return BrokenLogError(
         f"table '{table}': the Delta log at {root} cannot be read: {first_line(cause)}",
         fix="restore the table's _delta_log folder from a backup of the lake",
     )
+
+
+def damaged_checkpoint(root: Path) -> tuple[str, str] | None:
+    """The checkpoint a reader of the table starts from, by name, and what is wrong with it:
+    the one `_last_checkpoint` points to is missing, or a checkpoint file cannot be read."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    log = root / "_delta_log"
+    hint = log / "_last_checkpoint"
+    if hint.exists():
+        try:
+            version = int(json.loads(hint.read_text())["version"])
+        except (ValueError, KeyError, TypeError, OSError):
+            return "_last_checkpoint", "cannot be read"
+        name = f"{version:020d}.checkpoint.parquet"
+        if not (log / name).exists() and not any(log.glob(f"{version:020d}.checkpoint.*")):
+            return name, "is missing (_delta_log/_last_checkpoint points to it)"
+    for checkpoint in sorted(log.glob("*.checkpoint*.parquet"), reverse=True):
+        try:
+            pq.read_metadata(checkpoint)
+        except (OSError, pa.ArrowException):
+            return checkpoint.name, "cannot be read"
+    return None
 
 
 # writing ------------------------------------------------------------------------------------
@@ -181,14 +261,7 @@ def stream_failure(table: str, error: BaseException) -> BaseException:
 
 
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")
-_FIXES = {
-    errno.ENOSPC: "free space on the disk that holds the workspace, then run again",
-    errno.EDQUOT: "free space within your disk quota, then run again",
-    errno.EFBIG: "a file-size limit stopped the write ('ulimit -f'); raise it, then run again",
-    errno.EACCES: "check that you may write to the workspace folder",
-    errno.EPERM: "check that you may write to the workspace folder",
-    errno.EROFS: "the workspace is on a read-only file system; put it on a writable one",
-}
+_FIXES = WRITE_FIXES
 
 
 def write_failure(table: str, target: Path, error: BaseException, action: str) -> LakeError:

@@ -1,5 +1,10 @@
 """Model registry: artifacts on disk with checksums; versions live in the catalog."""
 
-from weir.registry.artifacts import ArtifactStore, ArtifactTamperedError, StoredArtifact
+from weir.registry.artifacts import (
+    ArtifactStore,
+    ArtifactTamperedError,
+    ArtifactWriteError,
+    StoredArtifact,
+)
 
-__all__ = ["ArtifactStore", "ArtifactTamperedError", "StoredArtifact"]
+__all__ = ["ArtifactStore", "ArtifactTamperedError", "ArtifactWriteError", "StoredArtifact"]

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weir.core.errors import ConfigError, NotFoundError, WeirError
+from weir.core.errors import WRITE_FIXES, ConfigError, NotFoundError, WeirError
 from weir.core.hashing import file_sha256
 
 MODEL_SUFFIX = ".skops"
+
+
+class ArtifactWriteError(WeirError):
+    """The OS refused to store an artifact: a full disk, a file-size limit, permissions."""
 
 
 class ArtifactTamperedError(WeirError):
@@ -49,9 +53,10 @@ class ArtifactStore:
 
     def _write(self, folder: Path, suffix: str, content: bytes) -> StoredArtifact:
         directory = self.root / folder
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        temporary = None
         try:
+            directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
             with os.fdopen(handle, "wb") as out:
                 out.write(content)
                 out.flush()
@@ -59,8 +64,15 @@ class ArtifactStore:
             digest = file_sha256(Path(temporary))
             final = directory / f"{digest}{suffix}"
             Path(temporary).replace(final)  # atomic: readers see no file or the whole file
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+        except BaseException as exc:
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise ArtifactWriteError(
+                    f"could not write an artifact to {directory}: "
+                    f"{os.strerror(exc.errno) if exc.errno else exc}",
+                    fix=WRITE_FIXES.get(exc.errno or -1, "run again with --debug for the details"),
+                ) from exc
             raise
         return StoredArtifact(
             final, final.relative_to(self.root).as_posix(), digest, final.stat().st_size
@@ -90,6 +102,14 @@ class ArtifactStore:
             )
         return content
 
+    def intact(self, relative: str, expected_sha256: str) -> bool:
+        """True when the file is in the store with the checksum Weir recorded."""
+        try:
+            self.read_verified(relative, expected_sha256)
+        except WeirError:
+            return False
+        return True
+
     def load(self, relative: str, expected_sha256: str, trusted: Collection[str] = ()) -> Any:
         """The model, if its checksum matches and every type in it is on the allow-list."""
         import skops.io
@@ -100,10 +120,25 @@ class ArtifactStore:
                 fix="pickles are never loaded; retrain with 'weir run --force'",
             )
         content = self.read_verified(relative, expected_sha256)
-        unknown = sorted(set(skops.io.get_untrusted_types(data=content)) - set(trusted))
+        try:
+            found = skops.io.get_untrusted_types(data=content)
+        except Exception as exc:  # not a skops zip: a pickle, a cut copy, anything else
+            raise ArtifactTamperedError(
+                f"artifact {relative} is not a model file Weir wrote (skops cannot read it: "
+                f"{type(exc).__name__}: {exc}); nothing in it was run",
+                fix="retrain with 'weir run --force'; if its checksum in the catalog was "
+                "changed too, the catalog was edited: restore it from a backup",
+            ) from None
+        unknown = sorted(set(found) - set(trusted))
         if unknown:
             raise ArtifactTamperedError(
                 f"artifact {relative} contains types Weir does not load: {', '.join(unknown)}",
                 fix="an algorithm plug-in must list the types its models contain (Algorithm.trusted_types)",
             )
-        return skops.io.loads(content, trusted=sorted(trusted))
+        try:
+            return skops.io.loads(content, trusted=sorted(trusted))
+        except Exception as exc:  # a zip of the right types whose contents are not whole
+            raise ArtifactTamperedError(
+                f"artifact {relative} cannot be read as a model: {type(exc).__name__}: {exc}",
+                fix="retrain with 'weir run --force'",
+            ) from None

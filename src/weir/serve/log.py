@@ -42,6 +42,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from weir.core.errors import LakeError
+from weir.lake import check_latest
+
 logger = logging.getLogger("weir.serve")
 _PIPE_BYTES = 1 << 20
 _MAX_WAITING = 1_000_000  # lines kept in memory while the writer is gone or slow
@@ -60,6 +63,7 @@ class PredictionLog:
         """One typed column per model input (`inputs`: name -> kind), so drift checks read
         the log like any table; the answer's fields become columns too."""
         self.path, self._kinds = path, dict(inputs)
+        refuse_damaged(Path(path))
         spec = {
             "path": str(path),
             "model": model,
@@ -209,3 +213,28 @@ class PredictionLog:
             self._failed(f"the log writer was still writing after {timeout:g} s; left to finish")
             logger.warning("prediction log: %s", self.last_error)
         self._reports.join(timeout=5)
+
+
+def refuse_damaged(path: Path) -> None:
+    """The log must take answers whole before the server answers anything: an append to a
+    version whose data files are gone would carry the loss into every later version (the
+    lake refuses the same for its tables), and a log that cannot be written at all would
+    only keep answers in memory and set them aside at exit."""
+    fix = (
+        "restore what is missing from a backup; or move the folder aside (the answers its "
+        "other files hold stay readable there) and start the server again: it starts a new log"
+    )
+    if path.exists() and not path.is_dir():
+        raise LakeError(
+            f"the prediction log at {path} is a file, not a Delta table's folder", fix=fix
+        )
+    if path.is_dir() and not (path / "_delta_log").is_dir() and any(path.iterdir()):
+        raise LakeError(
+            f"the prediction log at {path} holds files but no Delta log (_delta_log)", fix=fix
+        )
+    try:
+        check_latest(path, path.name)
+    except LakeError as exc:
+        raise LakeError(
+            f"the prediction log at {path} cannot take answers: {exc.message}", fix=fix
+        ) from None

@@ -149,3 +149,12 @@ def test_postgres_errors_are_named_by_their_sqlstate() -> None:
     duplicate = psycopg.errors.UniqueViolation("duplicate key value violates unique constraint")
     refused = translate(IntegrityError("INSERT ...", {}, duplicate), where)
     assert type(refused).__name__ == "CatalogError" and "duplicate key" in refused.message
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_catalog_path_that_is_not_a_file_is_refused_and_left(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "catalog.db"
+    path.mkdir() if kind == "directory" else os.mkfifo(path)
+    with pytest.raises(CatalogCorruptError, match=f"it is a {kind}, not a SQLite database"):
+        Catalog.open(f"sqlite:///{path}")
+    assert path.is_dir() if kind == "directory" else path.is_fifo()

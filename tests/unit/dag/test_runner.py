@@ -172,9 +172,7 @@ def test_missing_output_forces_a_rerun() -> None:
     executor.executed.clear()
     reports = Runner(pipeline, executor, history).run()
     assert executor.executed == ["final"]
-    assert {r.step.name: r.reason for r in reports}[
-        "final"
-    ] == "its output in the lake is missing or damaged"
+    assert {r.step.name: r.reason for r in reports}["final"] == "its output is missing or damaged"
 
 
 def test_force_and_dry_run() -> None:

@@ -13,7 +13,7 @@ import pytest
 from deltalake import DeltaTable
 
 from weir.core import LakeError, NotFoundError
-from weir.lake import BrokenLogError, Lake, MissingDataError
+from weir.lake import BrokenLogError, Lake, MissingDataError, UnreadableDataError
 
 
 def two_versions(tmp_path: Path) -> Lake:
@@ -154,3 +154,55 @@ def test_a_disk_error_inside_the_stream_is_named_as_such(tmp_path: Path) -> None
         f"the load of table 't' failed: No space left on device ({staged}); nothing was committed"
     )
     assert info.value.fix is not None and "free space" in info.value.fix
+
+
+def scrambled(path: Path) -> None:
+    """The file keeps its size (the log's check passes) but its pages are garbage."""
+    content = bytearray(path.read_bytes())
+    for offset in range(8, len(content) - 16):
+        content[offset] ^= 0x5A
+    path.write_bytes(bytes(content))
+
+
+def test_a_data_file_changed_in_place_is_named_when_it_is_read(tmp_path: Path) -> None:
+    lake = two_versions(tmp_path)
+    damaged = data_files(lake, 1)[0]
+    scrambled(damaged)
+    reads = (
+        lambda: lake.read("orders", 1),
+        lambda: lake.head("orders", 1, 200),
+        lambda: lake.check_content("orders", 1),  # what a step calls when its engine failed
+    )
+    for read in reads:
+        with pytest.raises(UnreadableDataError) as info:
+            read()
+        error = info.value
+        assert "table 'orders' version 1" in error.message and damaged.name in error.message
+        assert error.fix is not None and "weir run --force" in error.fix
+
+
+def test_reading_every_file_of_a_whole_version_finds_nothing(tmp_path: Path) -> None:
+    lake = two_versions(tmp_path)
+    lake.check_content("orders", 1)
+    assert lake.head("orders", 1, 200).num_rows == 102
+
+
+@pytest.mark.parametrize("damage", ["garbled", "cut short", "deleted"])
+def test_a_damaged_checkpoint_is_named_and_its_fix_works(tmp_path: Path, damage: str) -> None:
+    lake = two_versions(tmp_path)
+    DeltaTable(str(lake.path("orders"))).create_checkpoint()
+    checkpoint = lake.path("orders") / "_delta_log" / "00000000000000000001.checkpoint.parquet"
+    if damage == "garbled":
+        checkpoint.write_bytes(b"garbage" * 100)
+    elif damage == "cut short":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    else:
+        checkpoint.unlink()
+    with pytest.raises(BrokenLogError) as info:
+        lake.read("orders", 1)
+    error = info.value
+    assert checkpoint.name in error.message and error.fix is not None
+    assert "every commit" in error.fix  # the commits it summarises are all still there
+    for name in (checkpoint.name, "_last_checkpoint"):  # the fix, as it says
+        (checkpoint.parent / name).unlink(missing_ok=True)
+    assert lake.read("orders", 1).num_rows == 102

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +58,48 @@ def test_missing_and_escaping_paths(tmp_path: Path) -> None:
         store.load("models/m/nope.skops", "0" * 64)
     with pytest.raises(ConfigError, match="leaves the artifact store"):
         store.load("../../etc/passwd.skops", "0" * 64)
+
+
+_FILE_SIZE_LIMIT = """
+import resource, sys
+from pathlib import Path
+from weir.core import WeirError
+from weir.registry import ArtifactStore
+resource.setrlimit(resource.RLIMIT_FSIZE, (1_000, 1_000))  # a full disk fails writes alike
+try:
+    ArtifactStore(Path(sys.argv[1])).save_file("reports/m", ".html", b"x" * 5_000)
+except WeirError as exc:
+    print("WEIR", exc.message)
+    print("FIX", exc.fix)
+"""
+
+
+def test_an_artifact_the_disk_refuses_is_named_with_the_os_cause(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _FILE_SIZE_LIMIT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"WEIR could not write an artifact to {tmp_path / 'reports' / 'm'}" in done.stdout
+    assert "File too large" in done.stdout and "ulimit -f" in done.stdout
+    assert list((tmp_path / "reports" / "m").iterdir()) == []  # no half-written file kept
+
+
+class _Runs:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("UNPICKLED",))
+
+
+@pytest.mark.parametrize("content", [pickle.dumps(_Runs()), b"PK\x03\x04 not a whole zip"])
+def test_a_pickle_or_garbage_named_like_a_model_with_its_checksum_recorded_is_refused(
+    tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone who also rewrote the catalog's checksum: the file is still not read as skops."""
+    store = ArtifactStore(tmp_path)
+    stored = store.save_file("models/m", ".skops", content)
+    with pytest.raises(ArtifactTamperedError, match="is not a model file Weir wrote"):
+        store.load(stored.relative, stored.sha256)
+    assert "UNPICKLED" not in capsys.readouterr().out

@@ -130,11 +130,12 @@ def test_a_last_write_that_fails_is_set_aside_and_written_by_the_next_writer(
     tmp_path: Path,
 ) -> None:
     """The table cannot be written when the server stops (here: a file where its Delta log
-    should be); the answers go to a file beside it, not away."""
+    should be, put there after the server started: a damaged log is refused at start); the
+    answers go to a file beside it, not away."""
     path = tmp_path / "log"
+    log = PredictionLog(path, KINDS, flush_rows=10_000, flush_seconds=60, model="m")
     path.mkdir()
     (path / "_delta_log").write_text("not a folder")
-    log = PredictionLog(path, KINDS, flush_rows=10_000, flush_seconds=60, model="m")
     for i in range(3):
         log.add(f"a{i}", 1, as_sent(ROW), {"prediction": 1.0}, 0.1)
     log.close()

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import time
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable
 
+from weir.core.errors import LakeError
 from weir.serve.log import PredictionLog
 from weir.serve.schemas import request_model
 
@@ -256,3 +259,36 @@ def test_a_row_longer_than_the_json_readers_block_is_written(tmp_path: Path) -> 
     row = table.filter(pa.compute.equal(table.column("request_id"), "large")).to_pylist()[0]
     assert row["input_note0"] == large["note0"]
     assert not list(tmp_path.glob("log.unwritten-*"))
+
+
+def logged_once(path: Path) -> None:
+    log = PredictionLog(path, KINDS, flush_rows=10_000, flush_seconds=60, model="m")
+    log.add("r0", 1, as_sent(ROW), {"label": 1, "probability": 0.25}, 0.4)
+    log.close()
+
+
+@pytest.mark.parametrize("damage", ["data file deleted", "commit garbled", "a file, not a folder"])
+def test_a_damaged_log_is_refused_before_an_answer_is_appended_to_it(
+    tmp_path: Path, damage: str
+) -> None:
+    """Appending to a version whose files are gone would carry the loss into every later
+    version, and answers logged to a log that cannot be written only pile up in memory."""
+    path = tmp_path / "log"
+    logged_once(path)
+    if damage == "data file deleted":
+        [data] = path.glob("*.parquet")
+        data.unlink()
+        named = data.name
+    elif damage == "commit garbled":
+        commit = path / "_delta_log" / "00000000000000000000.json"
+        commit.write_text("garbage\n")
+        named = str(path)
+    else:
+        shutil.rmtree(path)
+        path.write_text("x")
+        named = str(path)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(LakeError, match="prediction log") as caught:
+        PredictionLog(path, KINDS, flush_rows=10_000, flush_seconds=60, model="m")
+    assert named in str(caught.value) and caught.value.fix
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written or set aside
