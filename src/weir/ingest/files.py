@@ -293,7 +293,15 @@ def _read_sql(
     try:
         return json_sql(
             connection,
-            JsonRead(paths, layout, source.compression, source.columns, source.non_finite),
+            JsonRead(
+                paths,
+                layout,
+                source.compression,
+                source.columns,
+                source.non_finite,
+                source=name,
+                shown=source.path,
+            ),
         )
     except duckdb.Error as exc:
         raise StepError(

@@ -97,7 +97,7 @@ def decisions(batch: pa.RecordBatch) -> list[Decision]:
 def decision_text(code: str) -> str:
     if code == "N":
         return "has nanoseconds, which microsecond storage would drop"
-    return "holds NaN or Infinity, which JSON does not allow"
+    return "holds NaN or Infinity, stored only when declared (a CSV number beyond float64 too)"
 
 
 def typed_stream(
@@ -127,6 +127,7 @@ def typed_stream(
             _decide(batch, typing, where, coerced)
             done = conform(batch, typing, where)
             coerced.update(done.coerced)
+            typed_batch = _data_only(done.batch)
             for index, reasons in _read_rejects(batch).items():
                 done.problems[index] = reasons + done.problems.get(index, [])
             if done.problems:
@@ -138,14 +139,23 @@ def typed_stream(
                 keep = np.ones(batch.num_rows, dtype=bool)
                 keep[rows] = False
                 seen += batch.num_rows
-                yield done.batch.filter(pa.array(keep))
+                yield typed_batch.filter(pa.array(keep))
                 continue
             seen += batch.num_rows
-            yield done.batch
+            yield typed_batch
 
     typed = batches()
     first = next(typed)
     return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], typed))
+
+
+def _data_only(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` without the typed read's helper columns (reasons, raw records, decisions):
+    they were consumed above and must not reach the table."""
+    keep = [i for i, name in enumerate(batch.schema.names) if not is_helper(name)]
+    if len(keep) == batch.num_columns:
+        return batch
+    return batch.select(keep)
 
 
 def _decide(batch: pa.RecordBatch, typing: Typing, where: str, coerced: Counter[str]) -> None:
