@@ -1,0 +1,119 @@
+"""Siblings of the typing defects of issue #15, found by attacking every file format with
+the same bad inputs: names DuckDB renames, values it bends through float64 or truncates,
+formats it guesses. Each is refused or quarantined, never stored changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from weir.core import StepError
+from weir.engines import DuckDBEngine
+from weir.ingest import read_files
+from weir.project.sources import FileSource
+
+ENGINE = DuckDBEngine(threads=2)
+
+
+def load(root: Path, source: FileSource) -> tuple[pa.Table, list[dict[str, Any]]]:
+    with read_files(ENGINE, root, "s", source) as read:
+        data = read.batches.read_all()
+        return data, read.rejects().to_pylist()
+
+
+def json_source(root: Path, records: list[str], fmt: str, **extra: Any) -> FileSource:
+    text = "\n".join(records) + "\n" if fmt == "ndjson" else "[" + ",".join(records) + "]"
+    (root / f"r.{fmt}").write_text(text)
+    return FileSource(format=fmt, path=f"r.{fmt}", **extra)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json"])
+@pytest.mark.parametrize(
+    ("records", "said"),
+    [
+        (['{"a": 1, "A": 2}'], "'A', 'a' have the same name"),
+        (['{"Id": 1}', '{"id": 2}'], "'Id', 'id' have the same name"),
+        (['{"": 1, "b": 2}'], "empty name"),
+        (['{"a": 1}', "5", '{"a": 2}'], r"a record is ubigint \(5\), not an object"),
+        (['{"a": 1}', "[1, 2]"], "not an object"),
+    ],
+)
+def test_json_keys_duckdb_would_rename_or_merge_are_refused(
+    tmp_path: Path, fmt: str, records: list[str], said: str
+) -> None:
+    """DuckDB reads 'A' beside 'a' into a column 'A_1' that stays null (the value is lost),
+    and records with an empty key or that are not objects into one `json` column."""
+    with pytest.raises(StepError, match=said) as refused:
+        load(tmp_path, json_source(tmp_path, records, fmt))
+    assert "nothing was committed" in str(refused.value)
+
+
+def test_json_keys_that_only_look_renamed_are_kept(tmp_path: Path) -> None:
+    data, _ = load(tmp_path, json_source(tmp_path, ['{"a": 1, "a_1": 2, "json": 3}'], "ndjson"))
+    assert data.to_pylist() == [{"a": 1, "a_1": 2, "json": 3}]
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json"])
+def test_inferred_json_timestamps_with_nanoseconds_refuse_the_load(
+    tmp_path: Path, fmt: str
+) -> None:
+    """DuckDB infers TIMESTAMP WITH TIME ZONE and cuts '.123456789' to '.123456'."""
+    records = ['{"t": "2025-06-01T12:00:00.123456789Z"}']
+    with pytest.raises(StepError, match="nanoseconds"):
+        load(tmp_path, json_source(tmp_path, records, fmt))
+    whole = ['{"t": "2025-06-01T12:00:00.123456000Z"}', '{"t": "2025-06-01T14:00:00+02:00"}']
+    data, _ = load(tmp_path, json_source(tmp_path, whole, fmt))
+    assert [str(v) for v in data.column("t").to_pylist()] == [
+        "2025-06-01 12:00:00.123456+00:00",
+        "2025-06-01 12:00:00+00:00",
+    ]
+
+
+def test_json_dates_in_a_guessed_order_stay_text(tmp_path: Path) -> None:
+    """DuckDB guessed an order for '01-02-2025' and then failed the whole read with its own
+    message; such a value is text, as '01/02/2025' already was."""
+    records = ['{"d": "01-02-2025", "e": "2025-02-01"}', '{"d": "03-04-2025", "e": null}']
+    data, _ = load(tmp_path, json_source(tmp_path, records, "ndjson"))
+    assert data.column("d").to_pylist() == ["01-02-2025", "03-04-2025"]
+    assert data.schema.field("e").type == pa.date32()
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "csv-declared"])
+def test_an_integer_beyond_hugeint_in_a_float_column_is_quarantined(
+    tmp_path: Path, fmt: str
+) -> None:
+    """42 digits: the check cast it to HUGEINT, got NULL and let 1.1111111111111112e+41 in."""
+    long = "1" * 42
+    if fmt == "ndjson":
+        source = json_source(tmp_path, ['{"x": 1.5}', f'{{"x": {long}}}'], "ndjson")
+    else:
+        (tmp_path / "r.csv").write_text(f"x\n1.5\n{long}\n")
+        columns = {"x": "float64"} if fmt == "csv-declared" else None
+        source = FileSource(format="csv", path="r.csv", columns=columns)
+    data, rejects = load(tmp_path, source)
+    assert data.column("x").to_pylist() == [1.5]
+    assert (
+        "beyond what float64 holds exactly" in rejects[0]["error"] and long in rejects[0]["error"]
+    )
+
+
+@pytest.mark.parametrize("columns", [None, {"x": "float64"}])
+def test_csv_nan_and_infinity_refuse_the_load_unless_declared(
+    tmp_path: Path, columns: dict[str, str] | None
+) -> None:
+    """DuckDB reads 'NaN', 'inf', '-Infinity' and '1e400' (beyond float64) as floats: they
+    were stored as NaN and infinities without a word."""
+    (tmp_path / "r.csv").write_text("x\n1.5\nNaN\ninf\n-Infinity\n1e400\n")
+    source = FileSource(format="csv", path="r.csv", columns=columns)
+    with pytest.raises(StepError, match=r"column x holds NaN or Infinity") as refused:
+        load(tmp_path, source)
+    assert "non_finite: null" in str(refused.value)
+    nulled = source.model_copy(update={"non_finite": "null"})
+    with read_files(ENGINE, tmp_path, "s", nulled) as read:
+        assert read.batches.read_all().column("x").to_pylist() == [1.5, None, None, None, None]
+        assert read.coerced == {"x: NaN or Infinity stored as null": 4}
+    kept, _ = load(tmp_path, source.model_copy(update={"non_finite": "keep"}))
+    assert kept.column("x").to_pylist()[2:] == [float("inf"), float("-inf"), float("inf")]
