@@ -66,6 +66,7 @@ from weir.ingest.csv_text import (
 )
 from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
+from weir.ingest.parquet_check import check_parquet
 from weir.ingest.typed_stream import decision_text, decisions, raw_rows
 from weir.project.sources import FileSource
 
@@ -285,6 +286,7 @@ def _read_sql(
     """JSON and Parquet (CSV is read by a `CsvAttempt`)."""
     paths = [str(f) for f in files]
     if source.format == "parquet":
+        check_parquet(files, name, source.path)
         return (
             f"SELECT * FROM read_parquet(?, union_by_name = true, filename = '{FILE_COLUMN}')",
             [paths],

@@ -4,10 +4,13 @@ formats it guesses. Each is refused or quarantined, never stored changed."""
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from weir.core import StepError
@@ -117,3 +120,77 @@ def test_csv_nan_and_infinity_refuse_the_load_unless_declared(
         assert read.coerced == {"x: NaN or Infinity stored as null": 4}
     kept, _ = load(tmp_path, source.model_copy(update={"non_finite": "keep"}))
     assert kept.column("x").to_pylist()[2:] == [float("inf"), float("-inf"), float("inf")]
+
+
+def parquet_files(root: Path, tables: dict[str, pa.Table]) -> FileSource:
+    for file, table in tables.items():
+        pq.write_table(table, root / file)
+    return FileSource(format="parquet", path="*.parquet")
+
+
+def columns(names: list[str]) -> pa.Table:
+    return pa.Table.from_arrays([pa.array([i]) for i in range(len(names))], names=names)
+
+
+@pytest.mark.parametrize(
+    ("tables", "said"),
+    [
+        ({"a.parquet": columns(["a", "a"])}, "columns 'a', 'a' have the same name"),
+        ({"a.parquet": columns(["a", "A"])}, "differ only by case collide"),
+        ({"a.parquet": columns(["", "b"])}, "column 1 has an empty name"),
+        (
+            {"a.parquet": columns(["Id"]), "b.parquet": columns(["id"])},
+            r"'Id' \(a.parquet\), 'id' \(b.parquet\) differ only by case",
+        ),
+    ],
+)
+def test_parquet_names_duckdb_would_rename_are_refused(
+    tmp_path: Path, tables: dict[str, pa.Table], said: str
+) -> None:
+    """DuckDB read 'a','a' as 'a','a_1', 'A' beside 'a' as 'A_1', '' as 'C0', and 'Id' in one
+    file and 'id' in another as one column."""
+    with pytest.raises(StepError, match=said):
+        load(tmp_path, parquet_files(tmp_path, tables))
+
+
+def test_parquet_types_duckdb_would_read_with_loss_are_refused(tmp_path: Path) -> None:
+    """A decimal(40,0) was read as a double (every digit past the 17th lost, even declared
+    as string); a duration as a bare integer."""
+    wide = pa.table({"d": pa.array([decimal.Decimal("1" * 40)], pa.decimal256(40, 0))})
+    with pytest.raises(StepError, match=r"column d is decimal256\(40, 0\), wider than the 38"):
+        load(tmp_path, parquet_files(tmp_path, {"a.parquet": wide}))
+    (tmp_path / "a.parquet").unlink()
+    waits = pa.table({"w": pa.array([{"x": 1}], pa.struct([("x", pa.duration("s"))]))})
+    with pytest.raises(StepError, match=r"column w.x is duration\[s\]"):
+        load(tmp_path, parquet_files(tmp_path, {"a.parquet": waits}))
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (pa.array([2**62 + 1]), pa.array([1.5])),  # read as a double: 4611686018427387904
+        (
+            pa.array([dt.datetime(2025, 1, 1)], pa.timestamp("us", tz="UTC")),
+            pa.array([dt.datetime(2025, 1, 1)], pa.timestamp("us")),  # read as UTC
+        ),
+        (pa.array([1]), pa.array(["a"])),  # a number read as text
+    ],
+)
+def test_parquet_files_that_disagree_on_a_type_are_refused(
+    tmp_path: Path, first: pa.Array, second: pa.Array
+) -> None:
+    tables = {"a.parquet": pa.table({"x": first}), "b.parquet": pa.table({"x": second})}
+    with pytest.raises(StepError, match="the files disagree on the type of column x"):
+        load(tmp_path, parquet_files(tmp_path, tables))
+
+
+def test_parquet_files_that_widen_exactly_are_read_together(tmp_path: Path) -> None:
+    tables = {
+        "a.parquet": pa.table(
+            {"i": pa.array([1], pa.int32()), "d": pa.array([decimal.Decimal("1.5")])}
+        ),
+        "b.parquet": pa.table({"i": pa.array([2**40]), "d": pa.array([7])}),
+    }
+    data, _ = load(tmp_path, parquet_files(tmp_path, tables))
+    assert sorted(data.column("i").to_pylist()) == [1, 2**40]
+    assert sorted(data.column("d").to_pylist()) == [decimal.Decimal("1.5"), 7]
