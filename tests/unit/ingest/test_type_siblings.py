@@ -194,3 +194,23 @@ def test_parquet_files_that_widen_exactly_are_read_together(tmp_path: Path) -> N
     data, _ = load(tmp_path, parquet_files(tmp_path, tables))
     assert sorted(data.column("i").to_pylist()) == [1, 2**40]
     assert sorted(data.column("d").to_pylist()) == [decimal.Decimal("1.5"), 7]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["01/02/25", "03/04/25"],  # DuckDB read %y/%m/%d: 2001-02-25
+        ["25/12/01", "31/12/02"],  # %y/%m/%d or %d/%m/%y
+    ],
+)
+def test_a_two_digit_year_in_doubt_is_refused(tmp_path: Path, values: list[str]) -> None:
+    (tmp_path / "r.csv").write_text("d\n" + "\n".join(values) + "\n")
+    with pytest.raises(StepError, match="cannot be told apart") as refused:
+        load(tmp_path, FileSource(format="csv", path="r.csv"))
+    assert "csv.date_format" in str(refused.value)
+
+
+def test_a_two_digit_year_order_the_sample_proves_is_used(tmp_path: Path) -> None:
+    (tmp_path / "r.csv").write_text("d\n01/02/25\n13/02/99\n")  # 99 is no day, 13 no month
+    data, _ = load(tmp_path, FileSource(format="csv", path="r.csv"))
+    assert data.column("d").to_pylist() == [dt.date(2025, 2, 1), dt.date(1999, 2, 13)]
