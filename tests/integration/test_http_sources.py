@@ -297,3 +297,10 @@ def test_keys_that_collide_or_are_empty_reject_the_load(
     assert report["status"] == "failed"
     assert "same name" in report["error"] or "empty name" in report["error"]
     assert "nothing was committed" in report["error"]
+
+
+def test_a_load_whose_every_record_is_set_aside_is_refused(api: Api, tmp_path: Path) -> None:
+    api.handle = lambda *_: ok([{"id": 1, "n": "one"}, {"id": 2, "n": "two"}])
+    report, _ = load(tmp_path, source(api, columns={"n": "int64"}))
+    assert report["status"] == "failed"
+    assert "all 2 were set aside" in report["error"] and "nothing was committed" in report["error"]

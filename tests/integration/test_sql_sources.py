@@ -219,3 +219,21 @@ def test_column_names_are_normalised_and_collisions_refused(tmp_path: Path) -> N
     write_project(tmp_path / "p", {"t": source})
     report = run(root)["source:t"]
     assert report["status"] == "failed" and "have the same name under snake_case" in report["error"]
+
+
+def test_a_full_load_whose_every_row_is_set_aside_does_not_empty_the_table(
+    tmp_path: Path,
+) -> None:
+    """It committed an empty version over the good one; files refused such a load already."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    execute = executor(url)
+    execute("CREATE TABLE readings (id INTEGER, value VARCHAR(20))")
+    execute("INSERT INTO readings VALUES (1, '10'), (2, '20')")
+    source = {"kind": "sql", "url": url, "table": "readings", "columns": {"value": "int64"}}
+    root = write_project(tmp_path / "p", {"readings": source})
+    assert run(root)["source:readings"]["status"] == "succeeded"
+    execute("UPDATE readings SET value = 'n/a'")
+    report = run(root)["source:readings"]
+    assert report["status"] == "failed"
+    assert "all 2 were set aside (e.g. column value: 'n/a' is not int64)" in report["error"]
+    assert sorted(table(root, "readings").column("value").to_pylist()) == [10, 20]
