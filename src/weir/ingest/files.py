@@ -500,21 +500,19 @@ def _refusal(read: SourceRead, path: str, reason: str) -> StepError:
 def _non_finite(
     batch: pa.RecordBatch, read: SourceRead, source: FileSource, before: int
 ) -> pa.RecordBatch:
-    """JSON has no NaN or Infinity. Float fields are checked as they are read; this is the
-    last look at every float column of a record, nested ones aside."""
+    """JSON has no NaN or Infinity. Top-level float fields are checked as they are read;
+    this is the last look at every float of a record, inside objects and lists too."""
     if source.non_finite == "keep":
         return batch
     for index, (column, field_) in enumerate(zip(batch.columns, batch.schema, strict=True)):
-        if not pa.types.is_floating(field_.type):
+        if not _has_floats(field_.type):
             continue
-        bad = pc.and_(pc.invert(pc.fill_null(pc.is_finite(column), True)), pc.is_valid(column))
-        if not pc.any(bad).as_py():
+        finite, bad, count = _finite(column)
+        if not count:
             continue
         if source.non_finite == "null":
-            read.coerced[f"{field_.name}: NaN or Infinity stored as null"] += pc.sum(bad).as_py()
-            batch = batch.set_column(
-                index, field_, pc.if_else(bad, pa.nulls(len(column), column.type), column)
-            )
+            read.coerced[f"{field_.name}: NaN or Infinity stored as null"] += count
+            batch = batch.set_column(index, field_, finite)
             continue
         record = before + pc.index(bad, True).as_py() + 1
         read.failure = _refusal(
@@ -525,6 +523,49 @@ def _non_finite(
         )
         raise read.failure
     return batch
+
+
+def _has_floats(kind: pa.DataType) -> bool:
+    if pa.types.is_floating(kind):
+        return True
+    if pa.types.is_struct(kind):
+        return any(_has_floats(f.type) for f in kind)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _has_floats(kind.value_type)
+    return False
+
+
+def _finite(column: pa.Array) -> tuple[pa.Array, pa.Array, int]:
+    """`column` with every NaN and infinity (nested ones too) made null, which rows held
+    one, and how many there were."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    kind = column.type
+    if pa.types.is_floating(kind):
+        bad = pc.and_(pc.invert(pc.fill_null(pc.is_finite(column), True)), pc.is_valid(column))
+        count = pc.sum(bad).as_py() or 0
+        return pc.if_else(bad, pa.nulls(len(column), kind), column), bad, count
+    none = pa.array([False] * len(column))
+    if isinstance(column, pa.StructArray):
+        children, bad, count = [], none, 0
+        for child in column.flatten():
+            fixed, child_bad, child_count = _finite(child)
+            children.append(fixed)
+            bad, count = pc.or_(bad, child_bad), count + child_count
+        if not count:
+            return column, none, 0
+        rebuilt = pa.StructArray.from_arrays(children, fields=list(kind), mask=column.is_null())
+        return rebuilt, bad, count
+    if isinstance(column, pa.ListArray | pa.LargeListArray) and _has_floats(kind):
+        values, value_bad, count = _finite(column.flatten())
+        if not count:
+            return column, none, 0
+        rows = pc.list_parent_indices(column).filter(value_bad)
+        bad = pc.is_in(pa.array(range(len(column)), pa.int64()), rows.cast(pa.int64()))
+        offsets = pc.subtract(column.offsets, column.offsets[0])
+        rebuilt = type(column).from_arrays(offsets, values, mask=column.is_null())
+        return rebuilt.cast(kind), bad, count
+    return column, none, 0
 
 
 def _placed(batch: pa.RecordBatch, keys: Callable[[list[int]], list[str | None]]) -> pa.RecordBatch:

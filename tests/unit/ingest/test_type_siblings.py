@@ -214,3 +214,25 @@ def test_a_two_digit_year_order_the_sample_proves_is_used(tmp_path: Path) -> Non
     (tmp_path / "r.csv").write_text("d\n01/02/25\n13/02/99\n")  # 99 is no day, 13 no month
     data, _ = load(tmp_path, FileSource(format="csv", path="r.csv"))
     assert data.column("d").to_pylist() == [dt.date(2025, 2, 1), dt.date(1999, 2, 13)]
+
+
+@pytest.mark.parametrize(
+    "record", ['{"s": {"x": NaN}}', '{"s": {"inner": {"x": Infinity}}}', '{"s": [1.5, -Infinity]}']
+)
+def test_nan_inside_objects_and_lists_is_refused_too(tmp_path: Path, record: str) -> None:
+    """Only top-level float columns were checked: a NaN inside an object was stored."""
+    records = [
+        record.replace("NaN", "2.5").replace("-Infinity", "3.5").replace("Infinity", "4"),
+        record,
+    ]
+    source = json_source(tmp_path, records, "ndjson")
+    with pytest.raises(StepError, match=r"column s holds NaN or Infinity \(record 2\)"):
+        load(tmp_path, source)
+    with read_files(
+        ENGINE, tmp_path, "s", source.model_copy(update={"non_finite": "null"})
+    ) as read:
+        data = read.batches.read_all()
+        assert read.coerced == {"s: NaN or Infinity stored as null": 1}
+    assert "nan" not in str(data.column("s").to_pylist()[1]).lower()
+    assert "inf" not in str(data.column("s").to_pylist()[1]).lower()
+    assert data.column("s").to_pylist()[0] is not None
