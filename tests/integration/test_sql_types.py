@@ -74,6 +74,12 @@ PG_CASES: list[tuple[str, str, list[Any], list[str]]] = [
     ),
     ("jsonb", """(1, '{"a": 1}')""", ['{"a":1}'], []),
     ("int[]", "(1, '{1,2}')", [[1, 2]], []),
+    (  # connectorx panicked on the second dimension and the load failed
+        "int[]",
+        "(1, '{1,2}'), (2, '{{1,2},{3,4}}'), (3, NULL)",
+        [[1, 2], None],
+        ["'{{1,2},{3,4}}' is an array of more than one dimension"],
+    ),
     ("numeric(5,2)[]", "(1, '{1.5,2.25}')", ["{1.50,2.25}"], []),
     ("bytea", "(1, '\\xdeadbeef')", [b"\xde\xad\xbe\xef"], []),
     ("timetz", "(1, '10:00:00+02')", ["10:00:00+02"], []),

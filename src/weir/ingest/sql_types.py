@@ -11,7 +11,8 @@ the database's own driver (a `LIMIT 0` query) and each is read in a form that ar
   integer digits or decimals than that are quarantined, naming the column, unless it is
   declared as string); an unconstrained numeric as decimal(38,10), the same way;
 - PostgreSQL's 'infinity' dates and timestamps as null, with a reason that quarantines
-  their row (a BC date is kept by the database and set aside by Weir's range check);
+  their row (a BC date is kept by the database and set aside by Weir's range check); an
+  array of more than one dimension ('{{1,2},{3,4}}', which connectorx panics on) the same;
 - money as its numeric value (decimal(38,2)); interval, timetz, bit strings, xml, ranges,
   geometric and any other type as their text; a MariaDB TIME as text, BIT as an integer,
   geometry as WKT;
@@ -138,7 +139,21 @@ def postgres_plan(url: str, base: str, declared: Mapping[str, str]) -> ReadPlan:
                 f"CASE WHEN NOT isfinite({quoted}) THEN {said} || {quoted}::text || {tail} END "
                 f"AS {invalid}"
             )
-        elif typname in _PG_NATIVE or typname in _PG_NATIVE_ARRAYS or typname == "enum":
+        elif typname in _PG_NATIVE_ARRAYS:
+            # a list holds one dimension; connectorx panics on a row with more
+            flat = f"coalesce(array_ndims({quoted}), 1) = 1"
+            plan.items.append(f"CASE WHEN {flat} THEN {quoted} END AS {quoted}")
+            said = _pg_literal(f"column {name}: '")
+            tail = _pg_literal(
+                "' is an array of more than one dimension; cast the column to text in the "
+                "query to keep it"
+            )
+            invalid = _pg_ident(INVALID_PREFIX + name)
+            plan.items.append(
+                f"CASE WHEN NOT {flat} THEN {said} || left({quoted}::text, 200) || {tail} END "
+                f"AS {invalid}"
+            )
+        elif typname in _PG_NATIVE or typname == "enum":
             plan.items.append(quoted)
         else:
             plan.items.append(f"{quoted}::text AS {quoted}")
