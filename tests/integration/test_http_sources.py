@@ -304,3 +304,11 @@ def test_a_load_whose_every_record_is_set_aside_is_refused(api: Api, tmp_path: P
     report, _ = load(tmp_path, source(api, columns={"n": "int64"}))
     assert report["status"] == "failed"
     assert "all 2 were set aside" in report["error"] and "nothing was committed" in report["error"]
+
+
+def test_nanoseconds_refuse_the_load_naming_the_record(api: Api, tmp_path: Path) -> None:
+    body = [{"id": 1, "t": "2025-06-01T12:00:00Z"}, {"id": 2, "t": "2025-06-01T12:00:00.1234567Z"}]
+    api.handle = lambda *_: ok(body)
+    report, _ = load(tmp_path, source(api))
+    assert report["status"] == "failed"
+    assert "column t has nanoseconds (record 2), which microsecond" in report["error"]

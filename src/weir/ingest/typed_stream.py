@@ -97,7 +97,7 @@ def decisions(batch: pa.RecordBatch) -> list[Decision]:
 def decision_text(code: str) -> str:
     if code == "N":
         return "has nanoseconds, which microsecond storage would drop"
-    return "holds NaN or Infinity, stored only when declared (a CSV number beyond float64 too)"
+    return "holds NaN or Infinity, which a float column stores only when declared"
 
 
 def typed_stream(
@@ -124,7 +124,7 @@ def typed_stream(
                 return
             batch = renamed(incoming, stored)
             where = f"{noun} {seen + 1}-{seen + batch.num_rows}"
-            _decide(batch, typing, where, coerced)
+            _decide(batch, typing, where, coerced, noun.removesuffix("s"), seen)
             done = conform(batch, typing, where)
             coerced.update(done.coerced)
             typed_batch = _data_only(done.batch)
@@ -158,15 +158,18 @@ def _data_only(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.select(keep)
 
 
-def _decide(batch: pa.RecordBatch, typing: Typing, where: str, coerced: Counter[str]) -> None:
+def _decide(
+    batch: pa.RecordBatch, typing: Typing, where: str, coerced: Counter[str], noun: str, seen: int
+) -> None:
     for found in decisions(batch):
         if found.code == "C":
             coerced[f"{found.column}: NaN or Infinity stored as null"] += 1
             continue
         raise StepError(
             f"source:{typing.source}",
-            f"{where}: column {found.column} {decision_text(found.code)} (the "
-            f"{found.row + 1}th of these); nothing was committed",
+            f"{where}: column {found.column} "
+            + decision_text(found.code).replace(", ", f" ({noun} {seen + found.row + 1}), ", 1)
+            + "; nothing was committed",
             fix=f"round it to microseconds at the source, or declare it as string in "
             f"sources.{typing.source}.columns"
             if found.code == "N"
