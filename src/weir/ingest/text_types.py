@@ -85,11 +85,12 @@ def float_column(
     sql_type: str = "DOUBLE",
     non_finite: str | None = None,
 ) -> Typed:
-    """A float, unless it is an integer too long for float64 to hold exactly. `non_finite`
-    says what NaN and infinities become ('NaN', 'inf', or '1e400', beyond float64): reject
-    refuses the load (decision F), null stores null and counts it (decision C), keep or
-    None stores the float (a JSON reader checks them itself)."""
-    t, v, b = f"{alias}t", f"{alias}v", f"{alias}b"
+    """A float, unless it is an integer too long for float64 to hold exactly, or a number
+    beyond the float type ('1e400', which DuckDB reads as infinity). `non_finite` says what
+    a written NaN or infinity ('NaN', 'inf', '-Infinity') becomes: reject refuses the load
+    (decision F), null stores null and counts it (decision C), keep or None stores the float
+    (a JSON reader checks them itself)."""
+    t, v, o, b = f"{alias}t", f"{alias}v", f"{alias}o", f"{alias}b"
     long_integer = (
         f"CASE WHEN strlen({t}) > 15 THEN regexp_full_match({t}, {_DIGITS}) "
         # beyond HUGEINT (39 digits) the cast is NULL: that is beyond float64 too
@@ -98,18 +99,22 @@ def float_column(
     long_said = (
         "is an integer beyond what float64 holds exactly; declare it as decimal(38,0) or string"
     )
+    written = f"regexp_full_match(lower(trim({t})), '[+-]?(nan|inf|infinity)')"
+    kind = "float32" if sql_type == "FLOAT" else "float64"
     message = (
         f"CASE WHEN {v} IS NULL THEN {_says(t, column, 'is not a number' + note)} "
+        f"WHEN {o} THEN {_says(t, column, f'is beyond what {kind} holds')} "
         f"ELSE {_says(t, column, long_said)} END"
     )
     levels = (
         ((t, text),),
         ((v, f"try_cast({t} AS {sql_type})"),),
-        ((b, f"({t} IS NOT NULL AND ({v} IS NULL OR coalesce({long_integer}, false)))"),),
+        ((o, f"coalesce(NOT isfinite({v}) AND NOT {written}, false)"),),
+        ((b, f"({t} IS NOT NULL AND ({v} IS NULL OR {o} OR coalesce({long_integer}, false)))"),),
     )
     if non_finite in (None, "keep"):
         return Typed(levels, v, b, message)
-    infinite = f"coalesce(NOT isfinite({v}), false)"
+    infinite = f"coalesce(NOT isfinite({v}) AND NOT {o}, false)"
     value = v if non_finite == "reject" else f"(CASE WHEN NOT {infinite} THEN {v} END)"
     code = "F" if non_finite == "reject" else "C"
     return Typed(levels, value, b, message, refuse=infinite, code=code)

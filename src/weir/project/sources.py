@@ -160,8 +160,8 @@ class FileSource(_SourceBase):
     )
     non_finite: Literal["reject", "null", "keep"] = Field(
         default="reject",
-        description="CSV and JSON: NaN and Infinity (and, in CSV, numbers beyond float64) refuse "
-        "the load; null stores them as null (counted), keep as float NaN/Infinity",
+        description="CSV and JSON: NaN and Infinity refuse the load; null stores them as null "
+        "(counted), keep as float NaN/Infinity",
     )
 
     @model_validator(mode="before")

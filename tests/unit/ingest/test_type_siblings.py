@@ -107,19 +107,30 @@ def test_an_integer_beyond_hugeint_in_a_float_column_is_quarantined(
 def test_csv_nan_and_infinity_refuse_the_load_unless_declared(
     tmp_path: Path, columns: dict[str, str] | None
 ) -> None:
-    """DuckDB reads 'NaN', 'inf', '-Infinity' and '1e400' (beyond float64) as floats: they
-    were stored as NaN and infinities without a word."""
+    """DuckDB reads 'NaN', 'inf' and '-Infinity' as floats, and '1e400' (beyond float64) as
+    infinity: they were stored without a word."""
     (tmp_path / "r.csv").write_text("x\n1.5\nNaN\ninf\n-Infinity\n1e400\n")
     source = FileSource(format="csv", path="r.csv", columns=columns)
-    with pytest.raises(StepError, match=r"column x holds NaN or Infinity") as refused:
+    with pytest.raises(StepError, match=r"column x holds NaN or Infinity \(record 2\)") as refused:
         load(tmp_path, source)
     assert "non_finite: null" in str(refused.value)
     nulled = source.model_copy(update={"non_finite": "null"})
     with read_files(ENGINE, tmp_path, "s", nulled) as read:
-        assert read.batches.read_all().column("x").to_pylist() == [1.5, None, None, None, None]
-        assert read.coerced == {"x: NaN or Infinity stored as null": 4}
+        assert read.batches.read_all().column("x").to_pylist() == [1.5, None, None, None]
+        assert read.coerced == {"x: NaN or Infinity stored as null": 3}
+        beyond = read.rejects().to_pylist()
+    assert [r["line"] for r in beyond] == [6] and "is beyond what float64 holds" in beyond[0][
+        "error"
+    ]
     kept, _ = load(tmp_path, source.model_copy(update={"non_finite": "keep"}))
-    assert kept.column("x").to_pylist()[2:] == [float("inf"), float("-inf"), float("inf")]
+    assert kept.column("x").to_pylist()[2:] == [float("inf"), float("-inf")]
+
+
+def test_a_number_beyond_a_declared_float32_is_quarantined(tmp_path: Path) -> None:
+    (tmp_path / "r.csv").write_text("x\n1.5\n3.4e39\n")
+    data, rejects = load(tmp_path, FileSource(format="csv", path="r.csv", columns={"x": "float32"}))
+    assert data.column("x").to_pylist() == [1.5]
+    assert "'3.4e39' is beyond what float32 holds" in rejects[0]["error"]
 
 
 def parquet_files(root: Path, tables: dict[str, pa.Table]) -> FileSource:
