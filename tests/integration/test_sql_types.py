@@ -340,3 +340,31 @@ def test_a_panic_mid_stream_fails_the_step_with_a_weir_error(
     assert report["status"] == "failed"
     assert "a value could not be read: cx writer failed" in report["error"]
     assert "Traceback" not in report["error"]
+
+
+def test_a_mariadb_timestamp_is_an_instant_whatever_the_source_zone(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    """A TIMESTAMP is stored in UTC and shown in the session's zone; it was read as a
+    wall-clock time in the source's `timezone` (meant for DATETIME), an hour or two off."""
+    import pymysql
+
+    connection = pymysql.connect(
+        host="127.0.0.1", user="root", password="", database=mariadb_url.rsplit("/", 1)[1]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION sql_mode = '', time_zone = '+00:00'")
+        cursor.execute("CREATE TABLE t (id INT, x TIMESTAMP(6) NULL, wall DATETIME)")
+        cursor.execute(
+            "INSERT INTO t VALUES (1, '2025-01-01 10:00:00.123456', '2025-01-01 10:00:00'), "
+            "(2, '0000-00-00 00:00:00', '2025-01-01 10:00:00'), (3, NULL, NULL)"
+        )
+    connection.commit()
+    connection.close()
+    report = load(tmp_path / "p", mariadb_url, "t", timezone="Europe/Berlin")
+    assert report["status"] == "succeeded", report["error"]
+    rows = sorted(table(tmp_path / "p", "t").to_pylist(), key=lambda r: r["id"])
+    assert rows[0]["x"] == dt.datetime(2025, 1, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    assert rows[0]["wall"] == dt.datetime(2025, 1, 1, 9, tzinfo=UTC)
+    assert rows[1]["x"] is None and rows[1]["id"] == 3
+    assert "is not a calendar date" in quarantined(tmp_path / "p", "t")[0]

@@ -17,7 +17,10 @@ the database's own driver (a `LIMIT 0` query) and each is read in a form that ar
   geometric and any other type as their text; a MariaDB TIME as text, BIT as an integer,
   geometry as WKT;
 - a MariaDB date that is not a date (zero, or an invalid day with ALLOW_INVALID_DATES) as
-  null, with a reason next to it that quarantines its row.
+  null, with a reason next to it that quarantines its row;
+- a MariaDB TIMESTAMP (an instant, which the server shows in the session's zone) as its
+  UTC time with an offset, so the source's `timezone` (for DATETIME, a wall-clock type) is
+  never applied to it.
 
 A declared column type wins: a numeric is then read as text and typed as declared (so
 `string` keeps every digit of a numeric(60,0)); other columns are cast from what they are.
@@ -59,6 +62,7 @@ _PG_NATIVE_ARRAYS = {"_bool", "_int2", "_int4", "_int8", "_float4", "_float8", "
 # MariaDB/MySQL protocol type codes (pymysql.constants.FIELD_TYPE)
 _MY_DECIMAL = (0, 246)
 _MY_DATES = (7, 10, 12, 14)  # TIMESTAMP, DATE, DATETIME, NEWDATE
+_MY_TIMESTAMP = 7
 _MY_TIME = 11
 _MY_BIT = 16
 _MY_GEOMETRY = 255
@@ -199,7 +203,15 @@ def _mysql_column(
             plan.numeric(name, f"decimal({precision},{scale})", decimal_fit(precision, scale))
     elif code in _MY_DATES:
         broken = f"({quoted} IS NOT NULL AND DATE_ADD({quoted}, INTERVAL 0 DAY) IS NULL)"
-        plan.items.append(f"CASE WHEN {broken} THEN NULL ELSE {quoted} END AS {quoted}")
+        value = quoted
+        if code == _MY_TIMESTAMP:
+            # an instant, shown in the session's zone: read it as UTC from its epoch value
+            micros = f"CAST(ROUND(UNIX_TIMESTAMP({quoted}) * 1000000) AS SIGNED)"
+            utc = f"TIMESTAMPADD(MICROSECOND, {micros}, TIMESTAMP'1970-01-01 00:00:00')"
+            value = f"CONCAT(DATE_FORMAT({utc}, '%Y-%m-%d %H:%i:%s.%f'), '+00:00')"
+            if not declared:
+                plan.implied[name] = "timestamp"
+        plan.items.append(f"CASE WHEN {broken} THEN NULL ELSE {value} END AS {quoted}")
         reason = (
             f"CONCAT('column {_my_text(name)}: ''', CAST({quoted} AS CHAR), "
             "''' is not a calendar date (a zero or invalid MariaDB date)')"
