@@ -246,8 +246,22 @@ def _text_times(col: _Column, text: pa.Array) -> pa.Array:
     aware = _parse_each(text, zoned, UTC)
     naive = _parse_each(text, pc.invert(zoned), pa.timestamp("us"))
     unread = pc.and_(pc.is_valid(text), pc.and_(pc.is_null(aware), pc.is_null(naive)))
+    if pc.any(unread).as_py():
+        _refuse_nanos(col, text, unread, zoned)
     col.mark(_reasons(col, text, unread, "is not a timestamp"))
     return _instants(col, aware, naive)
+
+
+def _refuse_nanos(col: _Column, text: pa.Array, unread: pa.Array, zoned: pa.Array) -> None:
+    """Text that microseconds cannot hold but nanoseconds can ('10:00:00.123456789') refuses
+    the load, as a nanosecond column does: it is a time, not text that is not one."""
+    for kind, rows in (
+        (pa.timestamp("ns", tz="UTC"), zoned),
+        (pa.timestamp("ns"), pc.invert(zoned)),
+    ):
+        fine = _parse_each(text, pc.and_(unread, rows), kind)
+        if fine.null_count < len(fine):
+            _instants(col, fine, None)  # refuses, naming the value
 
 
 def _parse_each(text: pa.Array, rows: pa.Array, target: pa.DataType) -> pa.Array:

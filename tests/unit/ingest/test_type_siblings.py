@@ -247,3 +247,13 @@ def test_nan_inside_objects_and_lists_is_refused_too(tmp_path: Path, record: str
     assert "nan" not in str(data.column("s").to_pylist()[1]).lower()
     assert "inf" not in str(data.column("s").to_pylist()[1]).lower()
     assert data.column("s").to_pylist()[0] is not None
+
+
+def test_nanoseconds_in_text_typed_by_arrow_refuse_the_load(tmp_path: Path) -> None:
+    """Text timestamps typed by Arrow (a Parquet string declared as timestamp, SQLite text):
+    '.123456789' was quarantined as 'not a timestamp'; CSV and JSON refuse the load."""
+    table = pa.table({"t": ["2025-06-01 10:00:00Z", "2025-06-01 10:00:00.123456789Z"]})
+    pq.write_table(table, tmp_path / "a.parquet")
+    source = FileSource(format="parquet", path="a.parquet", columns={"t": "timestamp"})
+    with pytest.raises(StepError, match=r"'2025-06-01 10:00:00.123456789Z' has nanoseconds"):
+        load(tmp_path, source)
