@@ -207,9 +207,20 @@ def _read_error(
             return RereadError(name, "DuckDB could not infer the columns' types")
     return StepError(
         f"source:{name}",
-        f"cannot read {source.path}: {exc}",
+        f"cannot read {source.path}: {_said(exc)}",
         fix=f"check the file and sources.{name} ({source.format} options, columns)",
     )
+
+
+def _said(exc: Exception) -> str:
+    """DuckDB's message without its advice to set reader options ('ignore_errors'), which
+    are not Weir's to set and would hide bad records."""
+    lines = [
+        line
+        for line in str(exc).splitlines()
+        if not line.strip().startswith("Try setting") and "information is approximate" not in line
+    ]
+    return " ".join(line.strip() for line in lines if line.strip())
 
 
 def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:
@@ -308,7 +319,7 @@ def _read_sql(
     except duckdb.Error as exc:
         raise StepError(
             f"source:{name}",
-            f"cannot read {source.path}: {exc}",
+            f"cannot read {source.path}: {_said(exc)}",
             fix=f"check the file and sources.{name} ({source.format} options, columns)",
         ) from None
 
@@ -422,7 +433,7 @@ def _guarded(
         if not isinstance(read.failure, RereadError):
             read.failure = StepError(
                 f"source:{read.source}",
-                f"cannot read {source.path}: {exc}",
+                f"cannot read {source.path}: {_said(exc)}",
                 fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
             )
         raise read.failure from None

@@ -257,3 +257,10 @@ def test_nanoseconds_in_text_typed_by_arrow_refuse_the_load(tmp_path: Path) -> N
     source = FileSource(format="parquet", path="a.parquet", columns={"t": "timestamp"})
     with pytest.raises(StepError, match=r"'2025-06-01 10:00:00.123456789Z' has nanoseconds"):
         load(tmp_path, source)
+
+
+def test_a_refused_json_file_is_not_told_to_set_duckdb_options(tmp_path: Path) -> None:
+    """DuckDB's advice ('Try setting ... ignore_errors to true') is not Weir's to follow."""
+    with pytest.raises(StepError, match='has duplicate key "a"') as refused:
+        load(tmp_path, json_source(tmp_path, ['{"a": 1, "a": 2}'], "ndjson"))
+    assert "Try setting" not in str(refused.value) and "ignore_errors" not in str(refused.value)
