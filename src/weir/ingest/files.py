@@ -297,7 +297,7 @@ def _read_sql(
     """JSON and Parquet (CSV is read by a `CsvAttempt`)."""
     paths = [str(f) for f in files]
     if source.format == "parquet":
-        check_parquet(files, name, source.path)
+        check_parquet(files, name, source.path, list(source.columns or {}), source.normalise_names)
         return (
             f"SELECT * FROM read_parquet(?, union_by_name = true, filename = '{FILE_COLUMN}')",
             [paths],

@@ -25,11 +25,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from weir.core.errors import StepError
-from weir.ingest.names import check_names
+from weir.ingest.names import NameRule, check_names, normalise
 
 
-def check_parquet(files: Sequence[Path], name: str, shown: str) -> None:
-    """Refuse files whose names or types DuckDB would change; see the module doc."""
+def check_parquet(
+    files: Sequence[Path],
+    name: str,
+    shown: str,
+    declared: Sequence[str] = (),
+    rule: NameRule = "keep",
+) -> None:
+    """Refuse files whose names or types DuckDB would change, and a file that lacks a
+    `declared` column (DuckDB would fill it with nulls from the other files' schema, where a
+    CSV file is refused); see the module doc."""
     spelled: dict[str, dict[str, str]] = {}  # lower name -> spelling -> first file
     kinds: dict[str, dict[str, tuple[str, Path, pa.DataType]]] = {}  # lower -> kind -> seen
     for path in files:
@@ -43,6 +51,15 @@ def check_parquet(files: Sequence[Path], name: str, shown: str) -> None:
                 fix="re-export the file; a partial copy from a failed write cannot be read",
             ) from None
         check_names(schema.names, "keep", name, path.name)
+        held = {normalise(n, rule) for n in schema.names}
+        missing = [c for c in declared if c not in held] if len(files) > 1 else []
+        if missing:
+            raise StepError(
+                f"source:{name}",
+                f"{path.name} has no column {', '.join(missing)} of sources.{name}.columns "
+                f"(it has {', '.join(schema.names)}); nothing was committed",
+                fix=f"declare only the columns every file has, or fix {path.name}",
+            )
         for field in schema:
             _storable(field.name, field.type, path, name)
             spelled.setdefault(field.name.lower(), {}).setdefault(field.name, path.name)

@@ -264,3 +264,15 @@ def test_a_refused_json_file_is_not_told_to_set_duckdb_options(tmp_path: Path) -
     with pytest.raises(StepError, match='has duplicate key "a"') as refused:
         load(tmp_path, json_source(tmp_path, ['{"a": 1, "a": 2}'], "ndjson"))
     assert "Try setting" not in str(refused.value) and "ignore_errors" not in str(refused.value)
+
+
+def test_a_parquet_file_without_a_declared_column_is_refused(tmp_path: Path) -> None:
+    """As a CSV file whose header lacks a declared column is; DuckDB filled it with nulls."""
+    tables = {"a.parquet": pa.table({"id": [1], "x": [5]}), "b.parquet": pa.table({"id": [2]})}
+    source = parquet_files(tmp_path, tables).model_copy(
+        update={"columns": {"id": "int64", "x": "int64"}}
+    )
+    with pytest.raises(StepError, match=r"b.parquet has no column x of sources.s.columns"):
+        load(tmp_path, source)
+    undeclared, _ = load(tmp_path, parquet_files(tmp_path, tables))
+    assert sorted(undeclared.column("x").to_pylist(), key=str) == [5, None]
