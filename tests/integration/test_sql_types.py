@@ -64,6 +64,8 @@ PG_CASES: list[tuple[str, str, list[Any], list[str]]] = [
         ["'1.12345678901234' is not decimal(38,10)", "'NaN' is not decimal(38,10)"],
     ),
     ("numeric(60,50)", "(1, 1.5)", [D("1.5")], []),
+    ("numeric(5,-2)", "(1, 1234567)", [D("1234600")], []),  # a KeyError ended the load
+    ("numeric(3,5)", "(1, 0.00123)", [D("0.00123")], []),
     ("money", "(1, 12.34)", [D("12.34")], []),
     ("interval", "(1, '1 day 2 hours')", ["1 day 02:00:00"], []),
     (

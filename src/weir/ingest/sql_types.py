@@ -96,6 +96,10 @@ def decimal_fit(precision: int | None, scale: int | None) -> str:
     if precision is None or precision <= 0:
         return "decimal(38,10)"
     scale = scale or 0
+    if scale < 0:  # PostgreSQL 15: numeric(5,-2) rounds to hundreds, integers of 7 digits
+        precision, scale = precision - scale, 0
+    elif scale > precision:  # numeric(3,5): 0.00123, five decimals
+        precision = scale
     if precision <= 38:
         return f"decimal({precision},{scale})"
     whole = min(precision - scale, 38)
