@@ -213,14 +213,18 @@ def _read_error(
 
 
 def _said(exc: Exception) -> str:
-    """DuckDB's message without its advice to set reader options ('ignore_errors'), which
-    are not Weir's to set and would hide bad records."""
-    lines = [
-        line
-        for line in str(exc).splitlines()
-        if not line.strip().startswith("Try setting") and "information is approximate" not in line
-    ]
-    return " ".join(line.strip() for line in lines if line.strip())
+    """DuckDB's message without its advice to set reader options ('ignore_errors', 'try
+    auto-detecting'), which are not Weir's to set and would hide bad records, and without
+    the excerpt of Weir's own query ('LINE 1: DESCRIBE SELECT ...' and its caret line)."""
+    kept = []
+    for line in str(exc).splitlines():
+        text = line.strip()
+        if text.startswith("LINE "):
+            break  # the query excerpt; the caret line follows it
+        if text.startswith("Try setting") or "information is approximate" in text:
+            continue
+        kept.append(text.removesuffix(" Try auto-detecting the JSON format"))
+    return " ".join(t for t in kept if t)
 
 
 def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:

@@ -264,6 +264,9 @@ def test_a_refused_json_file_is_not_told_to_set_duckdb_options(tmp_path: Path) -
     with pytest.raises(StepError, match='has duplicate key "a"') as refused:
         load(tmp_path, json_source(tmp_path, ['{"a": 1, "a": 2}'], "ndjson"))
     assert "Try setting" not in str(refused.value) and "ignore_errors" not in str(refused.value)
+    with pytest.raises(StepError, match="unexpected content after document") as refused:
+        load(tmp_path, json_source(tmp_path, ['{"a": 1}{"a": 2}'], "ndjson"))
+    assert "SELECT" not in str(refused.value) and "Try auto" not in str(refused.value)
 
 
 def test_a_parquet_file_without_a_declared_column_is_refused(tmp_path: Path) -> None:
