@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,7 @@ def read_files(
     _refuse_empty(files, name, source)
     with ExitStack() as stack:
         attempt = None
+        staged = _Staged(files, source.compression)
         if source.format == "csv":
             counts = {root / f.path: f.lines for f in observed or [] if f.lines is not None}
             counter = stack.enter_context(ThreadPoolExecutor(1, "weir-csv-count"))
@@ -153,11 +154,12 @@ def read_files(
         else:
             connection = engine.connect()
             stack.callback(connection.close)
-            sql, params = _read_sql(connection, files, name, source)
+            staged = _without_bom(files, source, stack, engine)
+            sql, params = _read_sql(connection, staged, name, source)
         try:
             raw = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
-            raise _read_error(exc, name, source, attempt) from None
+            raise _read_error(exc, name, source, attempt, staged.originals) from None
         diverted = Diverted("CAST")
         read = SourceRead(
             name,
@@ -168,10 +170,13 @@ def read_files(
             detail={"append": append, "files": len(files)},
             lines=None if attempt is None else attempt.lines,
         )
+        if attempt is None and staged.marked:
+            read.coerced["byte order mark removed (files)"] += staged.marked
         stored = check_names(
             without_helpers(raw.schema).names, source.normalise_names, name, source.path
         )
-        guarded = _guarded(raw, read, source, diverted, stored, attempt, connection)
+        originals = {} if attempt is not None else staged.originals
+        guarded = _guarded(raw, read, source, diverted, stored, attempt, connection, originals)
         first = _first(guarded, read)  # typing decides the schema
         read.batches = pa.RecordBatchReader.from_batches(
             first.schema, counted(itertools.chain([first], guarded), read, progress)
@@ -195,7 +200,11 @@ def _scratch(scratch: Path | None) -> Iterator[Path]:
 
 
 def _read_error(
-    exc: Exception, name: str, source: FileSource, attempt: CsvAttempt | None
+    exc: Exception,
+    name: str,
+    source: FileSource,
+    attempt: CsvAttempt | None,
+    originals: Mapping[str, str] | None = None,
 ) -> StepError:
     """DuckDB stopped reading. Its CSV state machine stops on a lone line-break character
     outside quotes, and its type sniffer on a quote that runs past the line limit; the
@@ -207,12 +216,12 @@ def _read_error(
             return RereadError(name, "DuckDB could not infer the columns' types")
     return StepError(
         f"source:{name}",
-        f"cannot read {source.path}: {_said(exc)}",
+        f"cannot read {source.path}: {_said(exc, originals)}",
         fix=f"check the file and sources.{name} ({source.format} options, columns)",
     )
 
 
-def _said(exc: Exception) -> str:
+def _said(exc: Exception, originals: Mapping[str, str] | None = None) -> str:
     """DuckDB's message without its advice to set reader options ('ignore_errors', 'try
     auto-detecting'), which are not Weir's to set and would hide bad records, and without
     the excerpt of Weir's own query ('LINE 1: DESCRIBE SELECT ...' and its caret line)."""
@@ -224,7 +233,10 @@ def _said(exc: Exception) -> str:
         if text.startswith("Try setting") or "information is approximate" in text:
             continue
         kept.append(text.removesuffix(" Try auto-detecting the JSON format"))
-    return " ".join(t for t in kept if t)
+    said = " ".join(t for t in kept if t)
+    for copy, original in (originals or {}).items():  # a staged copy is named as its file
+        said = said.replace(copy, original)
+    return said
 
 
 def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:
@@ -295,10 +307,61 @@ def _files_to_load(
     return [root / f.path for f in now if f.path not in loaded], state, True
 
 
+@dataclass
+class _Staged:
+    """The JSON files DuckDB reads: the source's, or copies without a byte order mark."""
+
+    files: list[Path]
+    compression: str
+    originals: dict[str, str] = field(default_factory=dict)  # copy -> file
+    marked: int = 0  # files that began with a byte order mark
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _without_bom(
+    files: list[Path], source: FileSource, stack: ExitStack, engine: DuckDBEngine
+) -> _Staged:
+    """DuckDB refuses JSON that starts with a UTF-8 byte order mark, which Windows tools
+    write; it is removed (counted), in copies of the files in the workspace's tmp/."""
+    if source.format == "parquet":
+        return _Staged(files, source.compression)
+    marked = 0
+    for path in files:
+        with open_bytes(path, codec_of(path, source.compression)) as handle:
+            marked += handle.read(3) == _BOM
+    if not marked:
+        return _Staged(files, source.compression)
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=engine.scratch())))
+    staged = _Staged([], "none", marked=marked)
+    for index, path in enumerate(files):
+        copy = folder / f"{index}.json"
+        with open_bytes(path, codec_of(path, source.compression)) as handle, copy.open("wb") as out:
+            head = handle.read(3)
+            out.write(b"" if head == _BOM else head)
+            shutil.copyfileobj(handle, out, 1 << 20)
+        staged.files.append(copy)
+        staged.originals[str(copy)] = str(path)
+    return staged
+
+
+def _original_files(batch: pa.RecordBatch, originals: dict[str, str]) -> pa.RecordBatch:
+    """`batch` with each staged copy's name replaced by its file's."""
+    if not originals or FILE_COLUMN not in batch.schema.names:
+        return batch
+    index = batch.schema.get_field_index(FILE_COLUMN)
+    files = batch.column(index)
+    found = pc.index_in(files, value_set=pa.array(list(originals)))
+    named = pc.coalesce(pc.take(pa.array(list(originals.values())), found), files)
+    return batch.set_column(index, batch.schema.field(index), named)
+
+
 def _read_sql(
-    connection: duckdb.DuckDBPyConnection, files: list[Path], name: str, source: FileSource
+    connection: duckdb.DuckDBPyConnection, staged: _Staged, name: str, source: FileSource
 ) -> tuple[str, list[object]]:
     """JSON and Parquet (CSV is read by a `CsvAttempt`)."""
+    files = staged.files
     paths = [str(f) for f in files]
     if source.format == "parquet":
         check_parquet(files, name, source.path, list(source.columns or {}), source.normalise_names)
@@ -313,7 +376,7 @@ def _read_sql(
             JsonRead(
                 paths,
                 layout,
-                source.compression,
+                staged.compression,
                 source.columns,
                 source.non_finite,
                 source=name,
@@ -323,7 +386,7 @@ def _read_sql(
     except duckdb.Error as exc:
         raise StepError(
             f"source:{name}",
-            f"cannot read {source.path}: {_said(exc)}",
+            f"cannot read {source.path}: {_said(exc, staged.originals)}",
             fix=f"check the file and sources.{name} ({source.format} options, columns)",
         ) from None
 
@@ -397,6 +460,7 @@ def _guarded(
     stored: list[str],
     attempt: CsvAttempt | None = None,
     connection: duckdb.DuckDBPyConnection | None = None,
+    originals: dict[str, str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Type, split off bad rows, and refuse what must be refused before commit: times
     without a zone, lost nanoseconds, NaN in JSON, an empty load. For CSV, count the lines
@@ -411,7 +475,8 @@ def _guarded(
     try:
         for batch in iter_batches(reader):
             records = batch.num_rows
-            batch = _decisions(renamed(batch, stored), read, source, places)
+            batch = _original_files(renamed(batch, stored), originals or {})
+            batch = _decisions(batch, read, source, places)
             where = f"{source.path} rows {rows + 1}-{rows + batch.num_rows}"
             try:
                 done = conform(batch, typing, where)
@@ -433,11 +498,11 @@ def _guarded(
             yield batch
     except (duckdb.Error, pa.ArrowException, OSError) as exc:
         # DuckDB's errors while streaming reach here through Arrow's reader, as OSError
-        read.failure = _read_error(exc, read.source, source, attempt)
+        read.failure = _read_error(exc, read.source, source, attempt, originals)
         if not isinstance(read.failure, RereadError):
             read.failure = StepError(
                 f"source:{read.source}",
-                f"cannot read {source.path}: {_said(exc)}",
+                f"cannot read {source.path}: {_said(exc, originals)}",
                 fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
             )
         raise read.failure from None

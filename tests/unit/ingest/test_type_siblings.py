@@ -279,3 +279,24 @@ def test_a_parquet_file_without_a_declared_column_is_refused(tmp_path: Path) -> 
         load(tmp_path, source)
     undeclared, _ = load(tmp_path, parquet_files(tmp_path, tables))
     assert sorted(undeclared.column("x").to_pylist(), key=str) == [5, None]
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json"])
+def test_a_json_byte_order_mark_is_removed_and_counted(tmp_path: Path, fmt: str) -> None:
+    """DuckDB refused the file ('byte order mark (BOM) is not supported'); a UTF-8 BOM before
+    the first header name of a CSV is removed, so it is before the first JSON record."""
+    import gzip
+
+    text = '{"a": 1}\n{"a": "x"}\n' if fmt == "ndjson" else '[{"a": 1}, {"a": "x"}]'
+    (tmp_path / f"r.{fmt}.gz").write_bytes(gzip.compress(b"\xef\xbb\xbf" + text.encode()))
+    (tmp_path / f"s.{fmt}").write_text(text.replace("1", "3"))
+    source = FileSource(format=fmt, path=f"*.{fmt}*", columns={"a": "int64"})  # type: ignore[arg-type]
+    with read_files(ENGINE, tmp_path, "s", source) as read:
+        data = read.batches.read_all()
+        rejects = read.rejects().to_pylist()
+        assert read.coerced == {"byte order mark removed (files)": 1}
+    assert sorted(data.column("a").to_pylist()) == [1, 3]
+    assert sorted(r["file"].rsplit("/", 1)[-1] for r in rejects) == [f"r.{fmt}.gz", f"s.{fmt}"]
+    (tmp_path / f"r.{fmt}.gz").write_bytes(gzip.compress(b'\xef\xbb\xbf{"a": 1}{'))
+    with pytest.raises(StepError, match=rf"r.{fmt}.gz"):  # named as the user knows it
+        load(tmp_path, source)
