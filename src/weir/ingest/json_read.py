@@ -89,7 +89,9 @@ def json_sql(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> tuple[str
             read_types[name] = kind
             continue
         read_types[name] = "JSON"
-        typed[name] = _typed(name, target, read.non_finite, f"__w{len(read_types) - 1}")
+        typed[name] = _typed(
+            name, target, read.non_finite, f"__w{len(read_types) - 1}", name in declared
+        )
     struct = ", ".join(f"{quote(c)}: {quote(t)}" for c, t in read_types.items())
     options.append(f"columns = {{{struct}}}")
     if read.filename:
@@ -185,16 +187,49 @@ def _infinite(name: str) -> str:
     )
 
 
-def _typed(name: str, target: str, non_finite: str, alias: str) -> Typed:
+def _typed(name: str, target: str, non_finite: str, alias: str, declared: bool) -> Typed:
     """The checked reading of one field's JSON value (`ident(name)` is of type JSON); a
     non-finite number is kept as the float it is only when the source says so."""
     plain = _plain(name, target, f"({ident(name)}->>'$')", alias)
+    if declared and (target == "string" or _DECIMAL.match(target)):
+        plain = _exact_digits(name, target, plain)
     if non_finite == "keep":
         return plain
     infinite = _infinite(name)
     value = f"(CASE WHEN NOT {infinite} THEN {plain.value} END)"
     bad = f"(NOT {infinite} AND {plain.bad})"
     return Typed(plain.levels, value, bad, plain.message, plain.local, plain.refuse)
+
+
+def _exact_digits(name: str, target: str, plain: Typed) -> Typed:
+    """DuckDB's JSON reader holds a number with a fraction or an exponent as a float64, so
+    its text comes back with the float's digits ('0.12345678901234567890123' as
+    '0.12345678901234568'). For a declared decimal or string such a value, which shows 16
+    or more significant digits, may not be the one written: its row is set aside, never
+    stored changed (a number of fewer digits reads back exactly). A field whose type is
+    inferred is a float, or text of the float's shortest digits, as most writers write it."""
+    text = f"({ident(name)}->>'$')"
+    digits = f"ltrim(replace(regexp_extract({text}, '^-?([0-9.]+)', 1), '.', ''), '0')"
+    lossy = f"coalesce(json_type({ident(name)}) = 'DOUBLE' AND length({digits}) >= 16, false)"
+    said = _says_json(
+        name,
+        text,
+        f"has more digits than DuckDB's JSON reader keeps (it reads a float64); "
+        f"write the number as a JSON string to load it as {target}",
+    )
+    return Typed(
+        plain.levels,
+        plain.value,
+        f"({plain.bad} OR {lossy})",
+        f"CASE WHEN {lossy} THEN {said} ELSE {plain.message} END",
+        plain.local,
+        plain.refuse,
+        plain.code,
+    )
+
+
+def _says_json(name: str, text: str, why: str) -> str:
+    return f"{quote(f'column {name}: ' + chr(39))} || {text} || {quote(chr(39) + ' ' + why)}"
 
 
 def _plain(name: str, target: str, text: str, alias: str) -> Typed:

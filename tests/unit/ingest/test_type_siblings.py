@@ -300,3 +300,22 @@ def test_a_json_byte_order_mark_is_removed_and_counted(tmp_path: Path, fmt: str)
     (tmp_path / f"r.{fmt}.gz").write_bytes(gzip.compress(b'\xef\xbb\xbf{"a": 1}{'))
     with pytest.raises(StepError, match=rf"r.{fmt}.gz"):  # named as the user knows it
         load(tmp_path, source)
+
+
+@pytest.mark.parametrize("target", ["decimal(38,23)", "string"])
+def test_a_json_number_with_more_digits_than_a_float_is_not_stored_rounded(
+    tmp_path: Path, target: str
+) -> None:
+    """DuckDB reads JSON numbers as float64: a declared decimal(38,23) stored
+    0.12345678901234567741440 for 0.12345678901234567890123, a string '0.12345678901234568'."""
+    records = [
+        '{"x": 0.12345678901234567890123}',
+        '{"x": 0.125}',
+        '{"x": "0.12345678901234567890123"}',
+    ]
+    source = json_source(tmp_path, records, "ndjson", columns={"x": target})
+    data, rejects = load(tmp_path, source)
+    kept = [str(v) for v in data.column("x").to_pylist()]
+    assert kept[0].rstrip("0") == "0.125" and kept[1].rstrip("0") == "0.12345678901234567890123"
+    assert "more digits than DuckDB's JSON reader keeps" in rejects[0]["error"]
+    assert rejects[0]["key"] == "record 1"
