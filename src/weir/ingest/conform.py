@@ -187,6 +187,11 @@ def _cast_declared(
             column = column.cast(pa.timestamp("us"))
         if pa.types.is_timestamp(column.type):
             return _instants(col, column, local)
+    if pa.types.is_decimal(target) and pa.types.is_floating(column.type):
+        # cast straight, a float is rounded to the scale (0.125 to 0.12 in decimal(10,2)) or
+        # gets its binary expansion (0.1 as 0.10000000000000000555112): its shortest text,
+        # the number it shows, is what must fit
+        column = pc.cast(column, pa.string())
     if pa.types.is_decimal(target) and pa.types.is_string(column.type):
         # '1.50000000000000000000' (a database pads to its scale) is 1.5: the zeros go
         column = pc.replace_substring_regex(column, r"\.0+$", "")

@@ -319,3 +319,15 @@ def test_a_json_number_with_more_digits_than_a_float_is_not_stored_rounded(
     assert kept[0].rstrip("0") == "0.125" and kept[1].rstrip("0") == "0.12345678901234567890123"
     assert "more digits than DuckDB's JSON reader keeps" in rejects[0]["error"]
     assert rejects[0]["key"] == "record 1"
+
+
+def test_a_float_into_a_declared_decimal_is_never_rounded(tmp_path: Path) -> None:
+    """Arrow's float-to-decimal cast rounded 0.125 to 0.12 in a decimal(10,2) and stored 0.1
+    as 0.10000000000000000555112 in a decimal(38,23) (Parquet, databases and APIs alike)."""
+    pq.write_table(pa.table({"x": [0.1, 0.125, 2.5]}), tmp_path / "a.parquet")
+    source = FileSource(format="parquet", path="a.parquet", columns={"x": "decimal(10,2)"})
+    data, rejects = load(tmp_path, source)
+    assert data.column("x").to_pylist() == [decimal.Decimal("0.10"), decimal.Decimal("2.50")]
+    assert rejects[0]["error"] == "column x: '0.125' is not decimal(10,2)"
+    wide = source.model_copy(update={"columns": {"x": "decimal(38,23)"}})
+    assert str(load(tmp_path, wide)[0].column("x")[0].as_py()).rstrip("0") == "0.1"
