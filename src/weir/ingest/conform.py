@@ -200,7 +200,37 @@ def _cast_declared(
         whole = pc.fill_null(pc.equal(pc.floor(column), column), True)
         col.mark(_reasons(col, column, pc.invert(whole), f"is not a whole number ({target})"))
         column = pc.if_else(whole, column, pa.nulls(len(column), column.type))
+    # casts Arrow makes without a word, even when safe: a time of day dropped, 2 made true,
+    # a decimal's digits beyond float64 rounded
+    if target == pa.date32() and pa.types.is_timestamp(column.type):
+        return _dates(col, column)
+    if pa.types.is_boolean(target) and pa.types.is_integer(column.type):
+        column = _keep(
+            col, column, pc.is_in(column, pa.array([0, 1], column.type)), "is not 0 or 1"
+        )
+    if pa.types.is_floating(target) and pa.types.is_decimal(column.type):
+        shown = pc.cast(pc.cast(column, target), pa.string())
+        same, _ = _cast_where_possible(shown, column.type)
+        fits = pc.equal(same, column)
+        column = _keep(col, column, fits, f"does not fit {_type_name(target)} exactly")
     return cast_or_mark(col, column, target)
+
+
+def _keep(col: _Column, column: pa.Array, fits: pa.Array, why: str) -> pa.Array:
+    """`column` with the values where `fits` is false marked (`why`) and nulled."""
+    fits = pc.fill_null(fits, True)
+    col.mark(_reasons(col, column, pc.invert(fits), why))
+    return pc.if_else(fits, column, pa.nulls(len(column), column.type))
+
+
+def _dates(col: _Column, column: pa.Array) -> pa.Array:
+    """Timestamps as dates where they are midnight (in UTC when they carry a zone); a time
+    of day is never dropped to make a date."""
+    if column.type.tz is not None:
+        column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+    days = pc.cast(pc.floor_temporal(column, unit="day"), column.type)
+    column = _keep(col, column, pc.equal(days, column), "is not a date (it has a time of day)")
+    return cast_or_mark(col, column, pa.date32())
 
 
 def fit_type(column: pa.Array, name: str, target: pa.DataType) -> tuple[pa.Array, dict[int, str]]:

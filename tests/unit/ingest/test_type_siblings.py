@@ -331,3 +331,24 @@ def test_a_float_into_a_declared_decimal_is_never_rounded(tmp_path: Path) -> Non
     assert rejects[0]["error"] == "column x: '0.125' is not decimal(10,2)"
     wide = source.model_copy(update={"columns": {"x": "decimal(38,23)"}})
     assert str(load(tmp_path, wide)[0].column("x")[0].as_py()).rstrip("0") == "0.1"
+
+
+def test_declared_types_arrow_would_bend_are_quarantined(tmp_path: Path) -> None:
+    """Arrow's safe casts still dropped a time of day (timestamp to date), made 2 true and
+    rounded a decimal's 17th digit into a float64; the CSV and JSON readers quarantine each."""
+    stamps = [dt.datetime(2025, 1, 1), dt.datetime(2025, 1, 1, 10)]
+    table = pa.table(
+        {
+            "d": pa.array(stamps, pa.timestamp("us", tz="UTC")),
+            "b": pa.array([1, 2]),
+            "f": pa.array([decimal.Decimal("0.10"), decimal.Decimal("12345678901234567.89")]),
+        }
+    )
+    pq.write_table(table, tmp_path / "a.parquet")
+    columns = {"d": "date", "b": "bool", "f": "float64"}
+    data, rejects = load(tmp_path, FileSource(format="parquet", path="a.parquet", columns=columns))
+    assert data.to_pylist() == [{"d": dt.date(2025, 1, 1), "b": True, "f": 0.1}]
+    error = rejects[0]["error"]
+    assert "column d: '2025-01-01 10:00:00Z' is not a date (it has a time of day)" in error
+    assert "column b: '2' is not 0 or 1" in error
+    assert "column f: '12345678901234567.89' does not fit float64 exactly" in error
