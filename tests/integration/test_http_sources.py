@@ -312,3 +312,21 @@ def test_nanoseconds_refuse_the_load_naming_the_record(api: Api, tmp_path: Path)
     report, _ = load(tmp_path, source(api))
     assert report["status"] == "failed"
     assert "column t has nanoseconds (record 2), which microsecond" in report["error"]
+
+
+def test_a_number_declared_decimal_or_string_keeps_the_digits_it_was_written_with(
+    api: Api, tmp_path: Path
+) -> None:
+    """Parsed as a float, 0.12345678901234567890123 was stored as 0.12345678901234567736989
+    in a decimal(38,23), and 1e2 as the text '100.0'."""
+    api.handle = lambda *_: (
+        200,
+        {"Content-Type": "application/json"},
+        b'[{"id": 1, "d": 0.12345678901234567890123, "s": 1e2, "f": 0.5}]',
+    )
+    columns = {"d": "decimal(38,23)", "s": "string"}
+    report, root = load(tmp_path, source(api, columns=columns))
+    assert report["status"] == "succeeded", report["error"]
+    row = table(root, "items").to_pylist()[0]
+    assert str(row["d"]) == "0.12345678901234567890123" and row["s"] == "1e2"
+    assert row["f"] == 0.5
