@@ -23,6 +23,8 @@ Two kinds of quarantine record, both placed exactly:
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -233,10 +235,61 @@ def _said(exc: Exception, originals: Mapping[str, str] | None = None) -> str:
         if text.startswith("Try setting") or "information is approximate" in text:
             continue
         kept.append(text.removesuffix(" Try auto-detecting the JSON format"))
-    said = " ".join(t for t in kept if t)
+    said = _json_line(" ".join(t for t in kept if t))
     for copy, original in (originals or {}).items():  # a staged copy is named as its file
         said = said.replace(copy, original)
     return said
+
+
+_MALFORMED = re.compile(
+    r'Malformed JSON in file "(?P<path>[^"]+)", at byte \d+ in line (?P<line>\d+)'
+)
+
+
+def _json_line(said: str) -> str:
+    """DuckDB names the line after a malformed NDJSON line ('line 3' for line 2): the line
+    is checked in the file and named as it is."""
+    found = _MALFORMED.search(said)
+    if found is None:
+        return said
+    path, named = Path(found.group("path")), int(found.group("line"))
+    try:
+        lines = _lines_at(path, (named - 1, named))
+    except OSError:
+        return said
+    for number in (named - 1, named):
+        if number in lines and not _parses(lines[number]):
+            start, end = found.span("line")
+            return said[:start] + str(number) + said[end:]
+    return said
+
+
+def _lines_at(path: Path, numbers: tuple[int, ...]) -> dict[int, bytes]:
+    """The lines of `path` (decompressed) with these numbers, counting from 1."""
+    found: dict[int, bytes] = {}
+    number, rest = 0, b""
+    with open_bytes(path, codec_of(path, "auto")) as handle:
+        while number < max(numbers):
+            chunk = handle.read(1 << 20)
+            if not chunk:
+                break
+            parts = (rest + chunk).split(b"\n")
+            rest = parts.pop()
+            for part in parts:
+                number += 1
+                if number in numbers:
+                    found[number] = part
+    if rest and number + 1 in numbers:
+        found[number + 1] = rest
+    return found
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return not line.strip()  # an empty line is skipped, not malformed
+    return True
 
 
 def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:

@@ -352,3 +352,12 @@ def test_declared_types_arrow_would_bend_are_quarantined(tmp_path: Path) -> None
     assert "column d: '2025-01-01 10:00:00Z' is not a date (it has a time of day)" in error
     assert "column b: '2' is not 0 or 1" in error
     assert "column f: '12345678901234567.89' does not fit float64 exactly" in error
+
+
+@pytest.mark.parametrize(("bad", "line"), [(1, 1), (2, 2), (5, 5)])
+def test_a_malformed_ndjson_line_is_named_as_it_is(tmp_path: Path, bad: int, line: int) -> None:
+    """DuckDB names the line after it ('line 6' for line 5)."""
+    records = ['{"a": 1}'] * 6
+    records[bad - 1] = '{"a": x}'
+    with pytest.raises(StepError, match=rf"in line {line}: unexpected character"):
+        load(tmp_path, json_source(tmp_path, records, "ndjson"))
