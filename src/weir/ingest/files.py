@@ -23,14 +23,12 @@ Two kinds of quarantine record, both placed exactly:
 from __future__ import annotations
 
 import itertools
-import json
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,6 +63,14 @@ from weir.ingest.csv_text import (
     newline_of,
     open_bytes,
     undecodable_at,
+)
+from weir.ingest.json_files import (
+    Staged,
+    finite_or_null,
+    has_floats,
+    original_files,
+    said,
+    without_bom,
 )
 from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
@@ -143,7 +149,7 @@ def read_files(
     _refuse_empty(files, name, source)
     with ExitStack() as stack:
         attempt = None
-        staged = _Staged(files, source.compression)
+        staged = Staged(files, source.compression)
         if source.format == "csv":
             counts = {root / f.path: f.lines for f in observed or [] if f.lines is not None}
             counter = stack.enter_context(ThreadPoolExecutor(1, "weir-csv-count"))
@@ -156,7 +162,7 @@ def read_files(
         else:
             connection = engine.connect()
             stack.callback(connection.close)
-            staged = _without_bom(files, source, stack, engine)
+            staged = without_bom(files, source, stack, engine)
             sql, params = _read_sql(connection, staged, name, source)
         try:
             raw = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
@@ -218,78 +224,9 @@ def _read_error(
             return RereadError(name, "DuckDB could not infer the columns' types")
     return StepError(
         f"source:{name}",
-        f"cannot read {source.path}: {_said(exc, originals)}",
+        f"cannot read {source.path}: {said(exc, originals)}",
         fix=f"check the file and sources.{name} ({source.format} options, columns)",
     )
-
-
-def _said(exc: Exception, originals: Mapping[str, str] | None = None) -> str:
-    """DuckDB's message without its advice to set reader options ('ignore_errors', 'try
-    auto-detecting'), which are not Weir's to set and would hide bad records, and without
-    the excerpt of Weir's own query ('LINE 1: DESCRIBE SELECT ...' and its caret line)."""
-    kept = []
-    for line in str(exc).splitlines():
-        text = line.strip()
-        if text.startswith("LINE "):
-            break  # the query excerpt; the caret line follows it
-        if text.startswith("Try setting") or "information is approximate" in text:
-            continue
-        kept.append(text.removesuffix(" Try auto-detecting the JSON format"))
-    said = _json_line(" ".join(t for t in kept if t))
-    for copy, original in (originals or {}).items():  # a staged copy is named as its file
-        said = said.replace(copy, original)
-    return said
-
-
-_MALFORMED = re.compile(
-    r'Malformed JSON in file "(?P<path>[^"]+)", at byte \d+ in line (?P<line>\d+)'
-)
-
-
-def _json_line(said: str) -> str:
-    """DuckDB names the line after a malformed NDJSON line ('line 3' for line 2): the line
-    is checked in the file and named as it is."""
-    found = _MALFORMED.search(said)
-    if found is None:
-        return said
-    path, named = Path(found.group("path")), int(found.group("line"))
-    try:
-        lines = _lines_at(path, (named - 1, named))
-    except OSError:
-        return said
-    for number in (named - 1, named):
-        if number in lines and not _parses(lines[number]):
-            start, end = found.span("line")
-            return said[:start] + str(number) + said[end:]
-    return said
-
-
-def _lines_at(path: Path, numbers: tuple[int, ...]) -> dict[int, bytes]:
-    """The lines of `path` (decompressed) with these numbers, counting from 1."""
-    found: dict[int, bytes] = {}
-    number, rest = 0, b""
-    with open_bytes(path, codec_of(path, "auto")) as handle:
-        while number < max(numbers):
-            chunk = handle.read(1 << 20)
-            if not chunk:
-                break
-            parts = (rest + chunk).split(b"\n")
-            rest = parts.pop()
-            for part in parts:
-                number += 1
-                if number in numbers:
-                    found[number] = part
-    if rest and number + 1 in numbers:
-        found[number + 1] = rest
-    return found
-
-
-def _parses(line: bytes) -> bool:
-    try:
-        json.loads(line)
-    except ValueError:
-        return not line.strip()  # an empty line is skipped, not malformed
-    return True
 
 
 def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:
@@ -360,58 +297,8 @@ def _files_to_load(
     return [root / f.path for f in now if f.path not in loaded], state, True
 
 
-@dataclass
-class _Staged:
-    """The JSON files DuckDB reads: the source's, or copies without a byte order mark."""
-
-    files: list[Path]
-    compression: str
-    originals: dict[str, str] = field(default_factory=dict)  # copy -> file
-    marked: int = 0  # files that began with a byte order mark
-
-
-_BOM = b"\xef\xbb\xbf"
-
-
-def _without_bom(
-    files: list[Path], source: FileSource, stack: ExitStack, engine: DuckDBEngine
-) -> _Staged:
-    """DuckDB refuses JSON that starts with a UTF-8 byte order mark, which Windows tools
-    write; it is removed (counted), in copies of the files in the workspace's tmp/."""
-    if source.format == "parquet":
-        return _Staged(files, source.compression)
-    marked = 0
-    for path in files:
-        with open_bytes(path, codec_of(path, source.compression)) as handle:
-            marked += handle.read(3) == _BOM
-    if not marked:
-        return _Staged(files, source.compression)
-    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=engine.scratch())))
-    staged = _Staged([], "none", marked=marked)
-    for index, path in enumerate(files):
-        copy = folder / f"{index}.json"
-        with open_bytes(path, codec_of(path, source.compression)) as handle, copy.open("wb") as out:
-            head = handle.read(3)
-            out.write(b"" if head == _BOM else head)
-            shutil.copyfileobj(handle, out, 1 << 20)
-        staged.files.append(copy)
-        staged.originals[str(copy)] = str(path)
-    return staged
-
-
-def _original_files(batch: pa.RecordBatch, originals: dict[str, str]) -> pa.RecordBatch:
-    """`batch` with each staged copy's name replaced by its file's."""
-    if not originals or FILE_COLUMN not in batch.schema.names:
-        return batch
-    index = batch.schema.get_field_index(FILE_COLUMN)
-    files = batch.column(index)
-    found = pc.index_in(files, value_set=pa.array(list(originals)))
-    named = pc.coalesce(pc.take(pa.array(list(originals.values())), found), files)
-    return batch.set_column(index, batch.schema.field(index), named)
-
-
 def _read_sql(
-    connection: duckdb.DuckDBPyConnection, staged: _Staged, name: str, source: FileSource
+    connection: duckdb.DuckDBPyConnection, staged: Staged, name: str, source: FileSource
 ) -> tuple[str, list[object]]:
     """JSON and Parquet (CSV is read by a `CsvAttempt`)."""
     files = staged.files
@@ -439,7 +326,7 @@ def _read_sql(
     except duckdb.Error as exc:
         raise StepError(
             f"source:{name}",
-            f"cannot read {source.path}: {_said(exc, staged.originals)}",
+            f"cannot read {source.path}: {said(exc, staged.originals)}",
             fix=f"check the file and sources.{name} ({source.format} options, columns)",
         ) from None
 
@@ -528,7 +415,7 @@ def _guarded(
     try:
         for batch in iter_batches(reader):
             records = batch.num_rows
-            batch = _original_files(renamed(batch, stored), originals or {})
+            batch = original_files(renamed(batch, stored), originals or {})
             batch = _decisions(batch, read, source, places)
             where = f"{source.path} rows {rows + 1}-{rows + batch.num_rows}"
             try:
@@ -555,7 +442,7 @@ def _guarded(
         if not isinstance(read.failure, RereadError):
             read.failure = StepError(
                 f"source:{read.source}",
-                f"cannot read {source.path}: {_said(exc, originals)}",
+                f"cannot read {source.path}: {said(exc, originals)}",
                 fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
             )
         raise read.failure from None
@@ -638,9 +525,9 @@ def _non_finite(
     if source.non_finite == "keep":
         return batch
     for index, (column, field_) in enumerate(zip(batch.columns, batch.schema, strict=True)):
-        if not _has_floats(field_.type):
+        if not has_floats(field_.type):
             continue
-        finite, bad, count = _finite(column)
+        finite, bad, count = finite_or_null(column)
         if not count:
             continue
         if source.non_finite == "null":
@@ -656,49 +543,6 @@ def _non_finite(
         )
         raise read.failure
     return batch
-
-
-def _has_floats(kind: pa.DataType) -> bool:
-    if pa.types.is_floating(kind):
-        return True
-    if pa.types.is_struct(kind):
-        return any(_has_floats(f.type) for f in kind)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return _has_floats(kind.value_type)
-    return False
-
-
-def _finite(column: pa.Array) -> tuple[pa.Array, pa.Array, int]:
-    """`column` with every NaN and infinity (nested ones too) made null, which rows held
-    one, and how many there were."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    kind = column.type
-    if pa.types.is_floating(kind):
-        bad = pc.and_(pc.invert(pc.fill_null(pc.is_finite(column), True)), pc.is_valid(column))
-        count = pc.sum(bad).as_py() or 0
-        return pc.if_else(bad, pa.nulls(len(column), kind), column), bad, count
-    none = pa.array([False] * len(column))
-    if isinstance(column, pa.StructArray):
-        children, bad, count = [], none, 0
-        for child in column.flatten():
-            fixed, child_bad, child_count = _finite(child)
-            children.append(fixed)
-            bad, count = pc.or_(bad, child_bad), count + child_count
-        if not count:
-            return column, none, 0
-        rebuilt = pa.StructArray.from_arrays(children, fields=list(kind), mask=column.is_null())
-        return rebuilt, bad, count
-    if isinstance(column, pa.ListArray | pa.LargeListArray) and _has_floats(kind):
-        values, value_bad, count = _finite(column.flatten())
-        if not count:
-            return column, none, 0
-        rows = pc.list_parent_indices(column).filter(value_bad)
-        bad = pc.is_in(pa.array(range(len(column)), pa.int64()), rows.cast(pa.int64()))
-        offsets = pc.subtract(column.offsets, column.offsets[0])
-        rebuilt = type(column).from_arrays(offsets, values, mask=column.is_null())
-        return rebuilt.cast(kind), bad, count
-    return column, none, 0
 
 
 def _placed(batch: pa.RecordBatch, keys: Callable[[list[int]], list[str | None]]) -> pa.RecordBatch:
