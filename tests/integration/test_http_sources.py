@@ -241,3 +241,92 @@ def test_rate_limit_spaces_requests(
     assert report["status"] == "succeeded", report["error"]
     assert len(api.requests) == 3 and len(sent) == 3
     assert min(b - a for a, b in itertools.pairwise(sent)) >= 0.2
+
+
+def test_records_whose_fields_disagree_store_no_helper_column(api: Api, tmp_path: Path) -> None:
+    """A field read as text (a number here, a string there) or as a float is typed by the
+    checked JSON read, whose helper columns (reasons, raw records) must not reach the table."""
+    body = [{"id": 1, "x": 1, "f": 1.5}, {"id": 2, "x": "a", "f": 2.5}]
+    api.handle = lambda *_: ok(body)
+    report, root = load(tmp_path, source(api))
+    assert report["status"] == "succeeded", report["error"]
+    stored = table(root, "items")
+    assert stored.schema.names == ["id", "x", "f"]
+    assert stored.column("x").to_pylist() == ["1", "a"]
+
+
+@pytest.mark.parametrize("kind", ["cursor", "next_link"])
+def test_an_empty_page_that_links_on_does_not_end_the_load(
+    api: Api, tmp_path: Path, kind: str
+) -> None:
+    """An API may send an empty page (its filter left nothing) with a link to the next one:
+    the pages after it are read, not dropped."""
+    pages = {"0": [{"id": 1}], "1": [], "2": [{"id": 3}]}
+
+    def handle(path: str, query: dict[str, str], headers: dict[str, str]) -> Any:
+        at = query.get("cursor") or query.get("from") or "0"
+        after = str(int(at) + 1) if int(at) < 2 else None
+        link = None if after is None else f"/items?from={after}"
+        return ok({"items": pages[at], "meta": {"next": after}, "links": {"next": link}})
+
+    api.handle = handle
+    paging: dict[str, Any] = {"kind": kind}
+    paging["cursor_path" if kind == "cursor" else "next_path"] = (
+        "meta.next" if kind == "cursor" else "links.next"
+    )
+    report, root = load(tmp_path, source(api, records="items", pagination=paging))
+    assert report["status"] == "succeeded", report["error"]
+    assert sorted(table(root, "items").column("id").to_pylist()) == [1, 3]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [{"id": 1, "A": 2, "a": 3}],  # in one record
+        [{"Id": 1}, {"id": 2}],  # across records
+        [{"id": 1, "": 2}],  # an empty key
+    ],
+)
+def test_keys_that_collide_or_are_empty_reject_the_load(
+    api: Api, tmp_path: Path, body: list[dict[str, Any]]
+) -> None:
+    """DuckDB renames a key that differs from another only by case ('a_1') and reads no
+    value into it, and turns records with an empty key into one map column: refused."""
+    api.handle = lambda *_: ok(body)
+    report, _ = load(tmp_path, source(api))
+    assert report["status"] == "failed"
+    assert "same name" in report["error"] or "empty name" in report["error"]
+    assert "nothing was committed" in report["error"]
+
+
+def test_a_load_whose_every_record_is_set_aside_is_refused(api: Api, tmp_path: Path) -> None:
+    api.handle = lambda *_: ok([{"id": 1, "n": "one"}, {"id": 2, "n": "two"}])
+    report, _ = load(tmp_path, source(api, columns={"n": "int64"}))
+    assert report["status"] == "failed"
+    assert "all 2 were set aside" in report["error"] and "nothing was committed" in report["error"]
+
+
+def test_nanoseconds_refuse_the_load_naming_the_record(api: Api, tmp_path: Path) -> None:
+    body = [{"id": 1, "t": "2025-06-01T12:00:00Z"}, {"id": 2, "t": "2025-06-01T12:00:00.1234567Z"}]
+    api.handle = lambda *_: ok(body)
+    report, _ = load(tmp_path, source(api))
+    assert report["status"] == "failed"
+    assert "column t has nanoseconds (record 2), which microsecond" in report["error"]
+
+
+def test_a_number_declared_decimal_or_string_keeps_the_digits_it_was_written_with(
+    api: Api, tmp_path: Path
+) -> None:
+    """Parsed as a float, 0.12345678901234567890123 was stored as 0.12345678901234567736989
+    in a decimal(38,23), and 1e2 as the text '100.0'."""
+    api.handle = lambda *_: (
+        200,
+        {"Content-Type": "application/json"},
+        b'[{"id": 1, "d": 0.12345678901234567890123, "s": 1e2, "f": 0.5}]',
+    )
+    columns = {"d": "decimal(38,23)", "s": "string"}
+    report, root = load(tmp_path, source(api, columns=columns))
+    assert report["status"] == "succeeded", report["error"]
+    row = table(root, "items").to_pylist()[0]
+    assert str(row["d"]) == "0.12345678901234567890123" and row["s"] == "1e2"
+    assert row["f"] == 0.5

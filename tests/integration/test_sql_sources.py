@@ -219,3 +219,44 @@ def test_column_names_are_normalised_and_collisions_refused(tmp_path: Path) -> N
     write_project(tmp_path / "p", {"t": source})
     report = run(root)["source:t"]
     assert report["status"] == "failed" and "have the same name under snake_case" in report["error"]
+
+
+def test_a_full_load_whose_every_row_is_set_aside_does_not_empty_the_table(
+    tmp_path: Path,
+) -> None:
+    """It committed an empty version over the good one; files refused such a load already."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    execute = executor(url)
+    execute("CREATE TABLE readings (id INTEGER, value VARCHAR(20))")
+    execute("INSERT INTO readings VALUES (1, '10'), (2, '20')")
+    source = {"kind": "sql", "url": url, "table": "readings", "columns": {"value": "int64"}}
+    root = write_project(tmp_path / "p", {"readings": source})
+    assert run(root)["source:readings"]["status"] == "succeeded"
+    execute("UPDATE readings SET value = 'n/a'")
+    report = run(root)["source:readings"]
+    assert report["status"] == "failed"
+    assert "all 2 were set aside (e.g. column value: 'n/a' is not int64)" in report["error"]
+    assert sorted(table(root, "readings").column("value").to_pylist()) == [10, 20]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb"])
+def test_a_wide_numeric_cursor_is_read_and_compared_exactly(
+    request: pytest.FixtureRequest, tmp_path: Path, dialect: str
+) -> None:
+    """connectorx failed on a numeric(30,0) cursor ('decimal scale is not equal to expected
+    scale'); and MariaDB compares a DECIMAL with a text literal as doubles, so ids that differ
+    past the 17th digit would be taken for the position already loaded."""
+    url = request.getfixturevalue("postgres_url" if dialect == "postgresql" else "mariadb_url")
+    execute = executor(url)
+    base = 12345678901234567890123
+    execute("CREATE TABLE ledger (id DECIMAL(30,0), v INT)")
+    execute(f"INSERT INTO ledger VALUES ({base}, 1)")
+    source = {"kind": "sql", "url": url, "table": "ledger", "cursor": "id"}
+    root = write_project(tmp_path / "p", {"ledger": source})
+    first = run(root)["source:ledger"]
+    assert first["status"] == "succeeded", first["error"]
+    execute(f"INSERT INTO ledger VALUES ({base + 1}, 2)")
+    second = run(root)["source:ledger"]
+    assert second["status"] == "succeeded", second["error"]
+    assert second["summary"]["new_rows"] == 1
+    assert sorted(table(root, "ledger").column("v").to_pylist()) == [1, 2]

@@ -64,6 +64,8 @@ PG_CASES: list[tuple[str, str, list[Any], list[str]]] = [
         ["'1.12345678901234' is not decimal(38,10)", "'NaN' is not decimal(38,10)"],
     ),
     ("numeric(60,50)", "(1, 1.5)", [D("1.5")], []),
+    ("numeric(5,-2)", "(1, 1234567)", [D("1234600")], []),  # a KeyError ended the load
+    ("numeric(3,5)", "(1, 0.00123)", [D("0.00123")], []),
     ("money", "(1, 12.34)", [D("12.34")], []),
     ("interval", "(1, '1 day 2 hours')", ["1 day 02:00:00"], []),
     (
@@ -74,6 +76,12 @@ PG_CASES: list[tuple[str, str, list[Any], list[str]]] = [
     ),
     ("jsonb", """(1, '{"a": 1}')""", ['{"a":1}'], []),
     ("int[]", "(1, '{1,2}')", [[1, 2]], []),
+    (  # connectorx panicked on the second dimension and the load failed
+        "int[]",
+        "(1, '{1,2}'), (2, '{{1,2},{3,4}}'), (3, NULL)",
+        [[1, 2], None],
+        ["'{{1,2},{3,4}}' is an array of more than one dimension"],
+    ),
     ("numeric(5,2)[]", "(1, '{1.5,2.25}')", ["{1.50,2.25}"], []),
     ("bytea", "(1, '\\xdeadbeef')", [b"\xde\xad\xbe\xef"], []),
     ("timetz", "(1, '10:00:00+02')", ["10:00:00+02"], []),
@@ -334,3 +342,31 @@ def test_a_panic_mid_stream_fails_the_step_with_a_weir_error(
     assert report["status"] == "failed"
     assert "a value could not be read: cx writer failed" in report["error"]
     assert "Traceback" not in report["error"]
+
+
+def test_a_mariadb_timestamp_is_an_instant_whatever_the_source_zone(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    """A TIMESTAMP is stored in UTC and shown in the session's zone; it was read as a
+    wall-clock time in the source's `timezone` (meant for DATETIME), an hour or two off."""
+    import pymysql
+
+    connection = pymysql.connect(
+        host="127.0.0.1", user="root", password="", database=mariadb_url.rsplit("/", 1)[1]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION sql_mode = '', time_zone = '+00:00'")
+        cursor.execute("CREATE TABLE t (id INT, x TIMESTAMP(6) NULL, wall DATETIME)")
+        cursor.execute(
+            "INSERT INTO t VALUES (1, '2025-01-01 10:00:00.123456', '2025-01-01 10:00:00'), "
+            "(2, '0000-00-00 00:00:00', '2025-01-01 10:00:00'), (3, NULL, NULL)"
+        )
+    connection.commit()
+    connection.close()
+    report = load(tmp_path / "p", mariadb_url, "t", timezone="Europe/Berlin")
+    assert report["status"] == "succeeded", report["error"]
+    rows = sorted(table(tmp_path / "p", "t").to_pylist(), key=lambda r: r["id"])
+    assert rows[0]["x"] == dt.datetime(2025, 1, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    assert rows[0]["wall"] == dt.datetime(2025, 1, 1, 9, tzinfo=UTC)
+    assert rows[1]["x"] is None and rows[1]["id"] == 3
+    assert "is not a calendar date" in quarantined(tmp_path / "p", "t")[0]

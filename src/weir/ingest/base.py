@@ -71,10 +71,22 @@ class SourceRead:
 def counted(
     batches: Iterator[pa.RecordBatch], read: SourceRead, progress: Progress | None
 ) -> Iterator[pa.RecordBatch]:
-    """Pass batches through, counting rows and bytes and reporting them."""
+    """Pass batches through, counting rows and bytes and reporting them; a load that
+    would replace the table with nothing because every row was set aside is refused."""
     for batch in batches:
         read.rows += batch.num_rows
         read.bytes += batch.nbytes
         if progress is not None:
             progress(read.rows, read.bytes)
         yield batch
+    set_aside = sum(d.rows for d in read.diverted)
+    if read.rows == 0 and set_aside and not read.detail.get("append"):
+        first = next(d.tables[0] for d in read.diverted if d.rows).column("error")[0]
+        read.failure = StepError(
+            f"source:{read.source}",
+            f"no rows are left: all {set_aside:,} were set aside (e.g. {first}); the table "
+            "would be replaced by an empty one; nothing was committed",
+            fix=f"fix the data at the source, or sources.{read.source}.columns (declare "
+            "string to keep any value)",
+        )
+        raise read.failure

@@ -187,6 +187,11 @@ def _cast_declared(
             column = column.cast(pa.timestamp("us"))
         if pa.types.is_timestamp(column.type):
             return _instants(col, column, local)
+    if pa.types.is_decimal(target) and pa.types.is_floating(column.type):
+        # cast straight, a float is rounded to the scale (0.125 to 0.12 in decimal(10,2)) or
+        # gets its binary expansion (0.1 as 0.10000000000000000555112): its shortest text,
+        # the number it shows, is what must fit
+        column = pc.cast(column, pa.string())
     if pa.types.is_decimal(target) and pa.types.is_string(column.type):
         # '1.50000000000000000000' (a database pads to its scale) is 1.5: the zeros go
         column = pc.replace_substring_regex(column, r"\.0+$", "")
@@ -195,7 +200,37 @@ def _cast_declared(
         whole = pc.fill_null(pc.equal(pc.floor(column), column), True)
         col.mark(_reasons(col, column, pc.invert(whole), f"is not a whole number ({target})"))
         column = pc.if_else(whole, column, pa.nulls(len(column), column.type))
+    # casts Arrow makes without a word, even when safe: a time of day dropped, 2 made true,
+    # a decimal's digits beyond float64 rounded
+    if target == pa.date32() and pa.types.is_timestamp(column.type):
+        return _dates(col, column)
+    if pa.types.is_boolean(target) and pa.types.is_integer(column.type):
+        column = _keep(
+            col, column, pc.is_in(column, pa.array([0, 1], column.type)), "is not 0 or 1"
+        )
+    if pa.types.is_floating(target) and pa.types.is_decimal(column.type):
+        shown = pc.cast(pc.cast(column, target), pa.string())
+        same, _ = _cast_where_possible(shown, column.type)
+        fits = pc.equal(same, column)
+        column = _keep(col, column, fits, f"does not fit {_type_name(target)} exactly")
     return cast_or_mark(col, column, target)
+
+
+def _keep(col: _Column, column: pa.Array, fits: pa.Array, why: str) -> pa.Array:
+    """`column` with the values where `fits` is false marked (`why`) and nulled."""
+    fits = pc.fill_null(fits, True)
+    col.mark(_reasons(col, column, pc.invert(fits), why))
+    return pc.if_else(fits, column, pa.nulls(len(column), column.type))
+
+
+def _dates(col: _Column, column: pa.Array) -> pa.Array:
+    """Timestamps as dates where they are midnight (in UTC when they carry a zone); a time
+    of day is never dropped to make a date."""
+    if column.type.tz is not None:
+        column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+    days = pc.cast(pc.floor_temporal(column, unit="day"), column.type)
+    column = _keep(col, column, pc.equal(days, column), "is not a date (it has a time of day)")
+    return cast_or_mark(col, column, pa.date32())
 
 
 def fit_type(column: pa.Array, name: str, target: pa.DataType) -> tuple[pa.Array, dict[int, str]]:
@@ -246,8 +281,22 @@ def _text_times(col: _Column, text: pa.Array) -> pa.Array:
     aware = _parse_each(text, zoned, UTC)
     naive = _parse_each(text, pc.invert(zoned), pa.timestamp("us"))
     unread = pc.and_(pc.is_valid(text), pc.and_(pc.is_null(aware), pc.is_null(naive)))
+    if pc.any(unread).as_py():
+        _refuse_nanos(col, text, unread, zoned)
     col.mark(_reasons(col, text, unread, "is not a timestamp"))
     return _instants(col, aware, naive)
+
+
+def _refuse_nanos(col: _Column, text: pa.Array, unread: pa.Array, zoned: pa.Array) -> None:
+    """Text that microseconds cannot hold but nanoseconds can ('10:00:00.123456789') refuses
+    the load, as a nanosecond column does: it is a time, not text that is not one."""
+    for kind, rows in (
+        (pa.timestamp("ns", tz="UTC"), zoned),
+        (pa.timestamp("ns"), pc.invert(zoned)),
+    ):
+        fine = _parse_each(text, pc.and_(unread, rows), kind)
+        if fine.null_count < len(fine):
+            _instants(col, fine, None)  # refuses, naming the value
 
 
 def _parse_each(text: pa.Array, rows: pa.Array, target: pa.DataType) -> pa.Array:

@@ -108,7 +108,13 @@ def widened(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
         return pa.float64()
     if pa.types.is_string(old) or pa.types.is_large_string(old):
         return old  # anything has a text form
+    if (pa.types.is_string(new) or pa.types.is_large_string(new)) and _scalar(old):
+        return new  # a number or a boolean has an exact text form: the stored rows become text
     return None
+
+
+def _scalar(kind: pa.DataType) -> bool:
+    return bool(_numeric(kind) or pa.types.is_decimal(kind) or pa.types.is_boolean(kind))
 
 
 def _decimal_holding(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
@@ -175,14 +181,16 @@ def plan(
             contract.quarantine_columns.append(old_field.name)
             contract.changes.append(f"{change}: rows that do not fit are quarantined")
         else:
-            why = (
-                ""
-                if wider is not None or policy.type_changes != "evolve"
-                else " (no type holds both)"
-            )
+            if policy.type_changes == "evolve":  # evolve is set: no type holds both
+                raise StepError(
+                    f"source:{source}",
+                    f"column {change} changed type (no type holds both); nothing was committed",
+                    fix=f"{fix}.type_changes: quarantine (rows that do not fit the table's "
+                    "type are set aside), or rebuild the table with weir run --full-refresh",
+                )
             raise StepError(
                 f"source:{source}",
-                f"column {change} changed type{why}; nothing was committed",
+                f"column {change} changed type; nothing was committed",
                 fix=f"{fix}.type_changes: evolve (widen) or quarantine",
             )
     contract.target = pa.schema(fields)

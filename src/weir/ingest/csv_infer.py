@@ -11,6 +11,8 @@ refused unless the source declares the format: the sniffer would pick one order 
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -198,48 +200,62 @@ class _Sample:
     source: FileSource
 
     def proven(self, columns: dict[str, str], kind: str, sniffed: str) -> str:
-        """The sniffed date format, if the sampled values rule out the other day/month
-        order; otherwise the load is refused, since either order reads every sampled value."""
-        swapped = _swapped(sniffed)
-        if swapped is None:
-            return sniffed
+        """The sniffed date format, if the sampled values rule out every other order of day,
+        month and year; otherwise the load is refused, since another order reads every
+        sampled value too ('01/02/25' is 1 February 2025, 2 January 2025 or 25 February
+        2001)."""
         targets = [c for c, t in columns.items() if t == kind]
-        tests = " OR ".join(
-            f"({ident(c)} IS NOT NULL AND try_strptime(trim({ident(c)}), {quote(swapped)}) IS NULL)"
-            for c in targets
-        )
         options = self.source.csv
-        found = self.connection.execute(
-            f"SELECT count(*) FILTER (WHERE {tests}) FROM (SELECT * FROM read_csv(?, header = ?, "
-            "delim = ?, quote = ?, escape = ?, nullstr = ?, encoding = ?, compression = ?, "
-            "all_varchar = true, strict_mode = false, ignore_errors = true) LIMIT 20480)",
-            [
-                str(self.read),
-                options.header,
-                options.delimiter,
-                options.quote,
-                options.escape,
-                _null_tokens(self.source),
-                *_text_of(self.source, self.read != self.path),
-            ],
-        ).fetchall()[0]
-        if found[0]:
-            return sniffed  # some value reads only one way: the order is proven
-        key = "date_format" if kind == "date" else "timestamp_format"
-        raise StepError(
-            f"source:{self.name}",
-            f"{self.path.name}: column(s) {', '.join(targets)} hold {kind}s whose day and month "
-            f"cannot be told apart (read as {sniffed} or {swapped}); nothing was committed",
-            fix=f"declare the format: sources.{self.name}.csv.{key} (e.g. {sniffed})",
-        )
+        for other in _alternatives(sniffed):
+            tests = " OR ".join(
+                f"({ident(c)} IS NOT NULL AND try_strptime(trim({ident(c)}), {quote(other)}) "
+                "IS NULL)"
+                for c in targets
+            )
+            found = self.connection.execute(
+                f"SELECT count(*) FILTER (WHERE {tests}) FROM (SELECT * FROM read_csv(?, "
+                "header = ?, delim = ?, quote = ?, escape = ?, nullstr = ?, encoding = ?, "
+                "compression = ?, all_varchar = true, strict_mode = false, ignore_errors = true) "
+                "LIMIT 20480)",
+                [
+                    str(self.read),
+                    options.header,
+                    options.delimiter,
+                    options.quote,
+                    options.escape,
+                    _null_tokens(self.source),
+                    *_text_of(self.source, self.read != self.path),
+                ],
+            ).fetchall()[0]
+            if found[0]:
+                continue  # some value reads only one of the two ways
+            key = "date_format" if kind == "date" else "timestamp_format"
+            raise StepError(
+                f"source:{self.name}",
+                f"{self.path.name}: column(s) {', '.join(targets)} hold {kind}s whose "
+                f"{'day, month and year' if '%y' in sniffed else 'day and month'} cannot be "
+                f"told apart (read as {sniffed} or {other}); nothing was committed",
+                fix=f"declare the format: sources.{self.name}.csv.{key} (e.g. {sniffed})",
+            )
+        return sniffed
 
 
-def _swapped(fmt: str) -> str | None:
-    """The format with day and month exchanged, or None when the order is not in doubt
-    (a named month, or no day)."""
+def _alternatives(fmt: str) -> list[str]:
+    """The formats that read the same digits in another order: day and month exchanged,
+    and, with a two-digit year, the year in any other place. None when the order is not in
+    doubt (a named month, no day, a four-digit year first)."""
     if "%d" not in fmt or "%m" not in fmt or fmt.startswith("%Y"):
-        return None
-    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+        return []
+    fields = re.findall(r"%[dmy]", fmt)
+    if "%y" not in fields or len(fields) != 3:
+        return [fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")]
+    pieces = re.split(r"%[dmy]", fmt)
+    others = []
+    for order in itertools.permutations(("%d", "%m", "%y")):
+        if list(order) == fields:
+            continue
+        others.append("".join(p + o for p, o in zip(pieces, [*order, ""], strict=True)))
+    return others
 
 
 def _null_tokens(source: FileSource) -> list[str]:

@@ -41,7 +41,7 @@ from weir.project.sources import FileSource
 
 __all__ = ["INTEGER_TYPES", "CsvTypes", "csv_sql", "ident", "null_tokens", "quote"]
 
-TEXT_TYPED = (*INTEGER_TYPES, "timestamp", "date")
+TEXT_TYPED = (*INTEGER_TYPES, "timestamp", "date", "float32", "float64")
 _NO_NULL = "\x00weir: no null token\x00"  # a token no CSV field equals
 
 
@@ -92,7 +92,7 @@ def csv_sql(
     projection, checks, problems, codes, typed_columns = [], [], [], [], []
     for index, (column, type_name) in enumerate(types.columns.items()):
         text = _nulled(column, options.column_null_values, options.null_values)
-        typed = _typed_column(text, column, type_name, types, f"__w{index}")
+        typed = _typed_column(text, column, type_name, types, f"__w{index}", source.non_finite)
         if typed is None:
             projection.append(ident(column))
             continue
@@ -102,7 +102,7 @@ def csv_sql(
             local = ident(LOCAL_PREFIX + column)
             projection.append(f"CASE WHEN NOT {typed.bad} THEN {typed.local} END AS {local}")
         if typed.refuse is not None:
-            codes.append((typed.refuse, f"N{index}"))
+            codes.append((typed.refuse, f"{typed.code}{index}"))
         checks.append(typed.bad)
         problems.append(f"CASE WHEN {typed.bad} THEN {typed.message} END")
     decide = decisions(codes)
@@ -194,7 +194,12 @@ def _nulled(column: str, per_column: dict[str, list[str]], tokens: list[str]) ->
 
 
 def _typed_column(
-    nulled: str | None, column: str, type_name: str, types: CsvTypes, alias: str
+    nulled: str | None,
+    column: str,
+    type_name: str,
+    types: CsvTypes,
+    alias: str,
+    non_finite: str = "reject",
 ) -> Typed | None:
     """The checked reading of one column's text, or None when DuckDB's own is exact."""
     text, note = nulled or ident(column), types.note
@@ -208,8 +213,8 @@ def _typed_column(
         return timestamp_column(text, column, types.timestamp_format, alias, note)
     if type_name == "date":
         return date_column(text, column, types.date_format, alias, note)
+    if type_name in ("float32", "float64"):  # DuckDB reads 'NaN', 'inf' and '1e400' as floats
+        return float_column(text, column, alias, note, duckdb_type(type_name), non_finite)
     if nulled is None:
         return None
-    if type_name in ("float32", "float64"):
-        return float_column(text, column, alias, note, duckdb_type(type_name))
     return plain_column(text, column, type_name, duckdb_type(type_name), alias, note)

@@ -64,8 +64,17 @@ from weir.ingest.csv_text import (
     open_bytes,
     undecodable_at,
 )
+from weir.ingest.json_files import (
+    Staged,
+    finite_or_null,
+    has_floats,
+    original_files,
+    said,
+    without_bom,
+)
 from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
+from weir.ingest.parquet_check import check_parquet
 from weir.ingest.typed_stream import decision_text, decisions, raw_rows
 from weir.project.sources import FileSource
 
@@ -140,6 +149,7 @@ def read_files(
     _refuse_empty(files, name, source)
     with ExitStack() as stack:
         attempt = None
+        staged = Staged(files, source.compression)
         if source.format == "csv":
             counts = {root / f.path: f.lines for f in observed or [] if f.lines is not None}
             counter = stack.enter_context(ThreadPoolExecutor(1, "weir-csv-count"))
@@ -152,11 +162,12 @@ def read_files(
         else:
             connection = engine.connect()
             stack.callback(connection.close)
-            sql, params = _read_sql(connection, files, name, source)
+            staged = without_bom(files, source, stack, engine)
+            sql, params = _read_sql(connection, staged, name, source)
         try:
             raw = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
-            raise _read_error(exc, name, source, attempt) from None
+            raise _read_error(exc, name, source, attempt, staged.originals) from None
         diverted = Diverted("CAST")
         read = SourceRead(
             name,
@@ -167,10 +178,13 @@ def read_files(
             detail={"append": append, "files": len(files)},
             lines=None if attempt is None else attempt.lines,
         )
+        if attempt is None and staged.marked:
+            read.coerced["byte order mark removed (files)"] += staged.marked
         stored = check_names(
             without_helpers(raw.schema).names, source.normalise_names, name, source.path
         )
-        guarded = _guarded(raw, read, source, diverted, stored, attempt, connection)
+        originals = {} if attempt is not None else staged.originals
+        guarded = _guarded(raw, read, source, diverted, stored, attempt, connection, originals)
         first = _first(guarded, read)  # typing decides the schema
         read.batches = pa.RecordBatchReader.from_batches(
             first.schema, counted(itertools.chain([first], guarded), read, progress)
@@ -194,7 +208,11 @@ def _scratch(scratch: Path | None) -> Iterator[Path]:
 
 
 def _read_error(
-    exc: Exception, name: str, source: FileSource, attempt: CsvAttempt | None
+    exc: Exception,
+    name: str,
+    source: FileSource,
+    attempt: CsvAttempt | None,
+    originals: Mapping[str, str] | None = None,
 ) -> StepError:
     """DuckDB stopped reading. Its CSV state machine stops on a lone line-break character
     outside quotes, and its type sniffer on a quote that runs past the line limit; the
@@ -206,7 +224,7 @@ def _read_error(
             return RereadError(name, "DuckDB could not infer the columns' types")
     return StepError(
         f"source:{name}",
-        f"cannot read {source.path}: {exc}",
+        f"cannot read {source.path}: {said(exc, originals)}",
         fix=f"check the file and sources.{name} ({source.format} options, columns)",
     )
 
@@ -280,11 +298,13 @@ def _files_to_load(
 
 
 def _read_sql(
-    connection: duckdb.DuckDBPyConnection, files: list[Path], name: str, source: FileSource
+    connection: duckdb.DuckDBPyConnection, staged: Staged, name: str, source: FileSource
 ) -> tuple[str, list[object]]:
     """JSON and Parquet (CSV is read by a `CsvAttempt`)."""
+    files = staged.files
     paths = [str(f) for f in files]
     if source.format == "parquet":
+        check_parquet(files, name, source.path, list(source.columns or {}), source.normalise_names)
         return (
             f"SELECT * FROM read_parquet(?, union_by_name = true, filename = '{FILE_COLUMN}')",
             [paths],
@@ -293,12 +313,20 @@ def _read_sql(
     try:
         return json_sql(
             connection,
-            JsonRead(paths, layout, source.compression, source.columns, source.non_finite),
+            JsonRead(
+                paths,
+                layout,
+                staged.compression,
+                source.columns,
+                source.non_finite,
+                source=name,
+                shown=source.path,
+            ),
         )
     except duckdb.Error as exc:
         raise StepError(
             f"source:{name}",
-            f"cannot read {source.path}: {exc}",
+            f"cannot read {source.path}: {said(exc, staged.originals)}",
             fix=f"check the file and sources.{name} ({source.format} options, columns)",
         ) from None
 
@@ -372,6 +400,7 @@ def _guarded(
     stored: list[str],
     attempt: CsvAttempt | None = None,
     connection: duckdb.DuckDBPyConnection | None = None,
+    originals: dict[str, str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Type, split off bad rows, and refuse what must be refused before commit: times
     without a zone, lost nanoseconds, NaN in JSON, an empty load. For CSV, count the lines
@@ -386,7 +415,8 @@ def _guarded(
     try:
         for batch in iter_batches(reader):
             records = batch.num_rows
-            batch = _decisions(renamed(batch, stored), read, source, places)
+            batch = original_files(renamed(batch, stored), originals or {})
+            batch = _decisions(batch, read, source, places)
             where = f"{source.path} rows {rows + 1}-{rows + batch.num_rows}"
             try:
                 done = conform(batch, typing, where)
@@ -408,11 +438,11 @@ def _guarded(
             yield batch
     except (duckdb.Error, pa.ArrowException, OSError) as exc:
         # DuckDB's errors while streaming reach here through Arrow's reader, as OSError
-        read.failure = _read_error(exc, read.source, source, attempt)
+        read.failure = _read_error(exc, read.source, source, attempt, originals)
         if not isinstance(read.failure, RereadError):
             read.failure = StepError(
                 f"source:{read.source}",
-                f"cannot read {source.path}: {exc}",
+                f"cannot read {source.path}: {said(exc, originals)}",
                 fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
             )
         raise read.failure from None
@@ -490,21 +520,19 @@ def _refusal(read: SourceRead, path: str, reason: str) -> StepError:
 def _non_finite(
     batch: pa.RecordBatch, read: SourceRead, source: FileSource, before: int
 ) -> pa.RecordBatch:
-    """JSON has no NaN or Infinity. Float fields are checked as they are read; this is the
-    last look at every float column of a record, nested ones aside."""
+    """JSON has no NaN or Infinity. Top-level float fields are checked as they are read;
+    this is the last look at every float of a record, inside objects and lists too."""
     if source.non_finite == "keep":
         return batch
     for index, (column, field_) in enumerate(zip(batch.columns, batch.schema, strict=True)):
-        if not pa.types.is_floating(field_.type):
+        if not has_floats(field_.type):
             continue
-        bad = pc.and_(pc.invert(pc.fill_null(pc.is_finite(column), True)), pc.is_valid(column))
-        if not pc.any(bad).as_py():
+        finite, bad, count = finite_or_null(column)
+        if not count:
             continue
         if source.non_finite == "null":
-            read.coerced[f"{field_.name}: NaN or Infinity stored as null"] += pc.sum(bad).as_py()
-            batch = batch.set_column(
-                index, field_, pc.if_else(bad, pa.nulls(len(column), column.type), column)
-            )
+            read.coerced[f"{field_.name}: NaN or Infinity stored as null"] += count
+            batch = batch.set_column(index, field_, finite)
             continue
         record = before + pc.index(bad, True).as_py() + 1
         read.failure = _refusal(

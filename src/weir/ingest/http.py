@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import duckdb
 import pyarrow as pa
 
+from weir.core.errors import StepError
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
 from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
@@ -79,13 +80,13 @@ def _pages(fetch: Fetcher) -> Iterator[tuple[int, list[dict[str, Any]], Any]]:
                 f"set sources.{fetch.name}.records to the path of the list, e.g. data.items",
             )
         yield number, records, body
-        if paging.kind == "none" or not records:
+        if paging.kind == "none":
             return
         if paging.kind in ("page", "offset"):
-            if len(records) < paging.size:
+            if len(records) < paging.size:  # a short or empty page is the last
                 return
             position += 1 if paging.kind == "page" else len(records)
-        else:
+        else:  # an empty page that links on is not the end: its link is followed
             following = _at(
                 body, paging.cursor_path if paging.kind == "cursor" else paging.next_path
             )
@@ -128,9 +129,21 @@ def read_http(
             sql, params = json_sql(
                 connection,
                 # declared types are applied by typed_stream, as for a database's rows
-                JsonRead([str(spool)], "newline_delimited", "none", None, "reject", False),
+                JsonRead(
+                    [str(spool)],
+                    "newline_delimited",
+                    "none",
+                    None,
+                    "reject",
+                    filename=False,
+                    source=name,
+                    shown="the records",
+                ),
             )
             stream = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
+        except StepError:
+            connection.close()
+            raise
         except duckdb.Error as exc:
             connection.close()
             raise fetch.error(

@@ -428,12 +428,17 @@ class Fetcher:
         )
 
     def _parse(self, body: bytes, url: str, page: int) -> Any:
+        # a number in a field declared decimal or string keeps the text it was written as:
+        # as a float it would lose digits (0.12345678901234567890123) or its form (1e2)
+        exact = frozenset(
+            c for c, t in (self.source.columns or {}).items() if t == "string" or "decimal" in t
+        )
         try:
             return json.loads(
                 body,
-                object_pairs_hook=_unique_keys,
+                object_pairs_hook=functools.partial(_unique_keys, exact=exact),
                 parse_constant=_no_constants,
-                parse_float=_finite,
+                parse_float=_written if exact else _finite,
             )
         except json.JSONDecodeError as exc:
             raise RetryableError(
@@ -450,13 +455,25 @@ class Fetcher:
         return StepError(f"source:{self.name}", self.secrets.redact(message), fix=fix)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _unique_keys(pairs: list[tuple[str, Any]], exact: frozenset[str]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
             raise ValueError(f"an object has the key '{key}' twice")
-        result[key] = value
+        result[key] = value.text if key in exact and isinstance(value, _Written) else value
     return result
+
+
+class _Written(float):
+    """A float that remembers how it was written."""
+
+    text: str
+
+
+def _written(text: str) -> float:
+    value = _Written(_finite(text))
+    value.text = text
+    return value
 
 
 def _no_constants(name: str) -> Any:

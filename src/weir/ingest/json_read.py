@@ -10,18 +10,28 @@ the field is read as JSON text and typed by `weir.ingest.text_types` instead:
   would lose digits;
 - a declared type is applied to the value as written: 2.7 in an int64 field is quarantined,
   not rounded to 3;
+- a timestamp field is read from its text by the one time rule: DuckDB's own reading
+  would drop nanoseconds ('...00.123456789Z') without a word;
 - NaN and Infinity are not JSON; a file that holds them is refused, unless the source
   declares them (`non_finite: null` stores null and counts it, `keep` stores the float).
+
+DuckDB renames a key that differs from another only by case ('A' beside 'a' becomes 'A_1',
+and no value is read into it), and reads records with an empty key, or records that are
+not objects, as one column named `json`. When the inferred names look like either, the
+records' own keys are read and such a load is refused, naming the keys.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
 
+from weir.core.errors import StepError
 from weir.engines.split import FILE_COLUMN, LOCAL_PREFIX, RAW_COLUMN, REJECT_COLUMN
+from weir.ingest.names import check_names
 from weir.ingest.text_types import (
     INTEGER_TYPES,
     Typed,
@@ -49,6 +59,8 @@ class JsonRead:
     columns: Mapping[str, str] | None
     non_finite: str  # reject | null | keep
     filename: bool = True
+    source: str = ""  # the source's name, for errors
+    shown: str = ""  # where the records are, as the user knows it
 
 
 def json_sql(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> tuple[str, list[object]]:
@@ -58,11 +70,16 @@ def json_sql(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> tuple[str
         "compression = ?",
         "union_by_name = true",
         "sample_size = -1",
+        # only ISO dates are inferred: DuckDB would guess an order for '01-02-2025' and
+        # then fail to read it; such values stay text, as '01/02/2025' does
+        "dateformat = '%Y-%m-%d'",
     ]
     params: list[object] = [read.paths, read.compression]
     inferred = connection.execute(
         f"DESCRIBE SELECT * FROM read_json(?, {', '.join(options)})", params
     ).fetchall()
+    if _renamed_or_merged([name for name, *_ in inferred]):
+        _check_records(connection, read)
     declared = dict(read.columns or {})
     read_types: dict[str, str] = {}
     typed: dict[str, Typed] = {}
@@ -72,7 +89,9 @@ def json_sql(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> tuple[str
             read_types[name] = kind
             continue
         read_types[name] = "JSON"
-        typed[name] = _typed(name, target, read.non_finite, f"__w{len(read_types) - 1}")
+        typed[name] = _typed(
+            name, target, read.non_finite, f"__w{len(read_types) - 1}", name in declared
+        )
     struct = ", ".join(f"{quote(c)}: {quote(t)}" for c, t in read_types.items())
     options.append(f"columns = {{{struct}}}")
     if read.filename:
@@ -109,6 +128,44 @@ def json_sql(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> tuple[str
     return f"SELECT {', '.join(projection + extra)} FROM {relation}", params
 
 
+def _renamed_or_merged(names: list[str]) -> bool:
+    """The inferred names look like DuckDB's renaming of a colliding key ('A_1' beside 'a')
+    or its one `json` column for records it could not read as records."""
+    lower = {n.lower() for n in names}
+    if "json" in lower:
+        return True
+    for name in names:
+        renamed = re.fullmatch(r"(.*)_[0-9]+", name, flags=re.DOTALL)
+        if renamed and renamed.group(1).lower() in lower:
+            return True
+    return False
+
+
+def _check_records(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> None:
+    """Refuse records that are not objects, and keys that are empty or collide."""
+    layout = "newline_delimited" if read.layout == "newline_delimited" else "auto"
+    objects = f"read_json_objects(?, format = {quote(layout)}, compression = ?)"
+    params: list[object] = [read.paths, read.compression]
+    where = read.shown or ", ".join(read.paths)
+    other = connection.execute(
+        f"SELECT json_type(json), left(json::VARCHAR, 60) FROM {objects} "
+        "WHERE json_type(json) NOT IN ('OBJECT', 'NULL') LIMIT 1",
+        params,
+    ).fetchall()
+    if other:
+        kind, text = other[0]
+        raise StepError(
+            f"source:{read.source}",
+            f"{where}: a record is {kind.lower()} ({text}), not an object; every record must "
+            "be a JSON object; nothing was committed",
+            fix="write one JSON object per record (NDJSON: one per line)",
+        )
+    keys = connection.execute(
+        f"SELECT DISTINCT unnest(json_keys(json)) FROM {objects} ORDER BY 1", params
+    ).fetchall()
+    check_names([k for (k,) in keys], "keep", read.source, f"the keys of {where}")
+
+
 def _inferred_target(kind: str) -> str | None:
     """The Weir type a field DuckDB inferred as `kind` is checked against, or None when
     DuckDB's own reading is exact."""
@@ -116,6 +173,8 @@ def _inferred_target(kind: str) -> str | None:
         return "string"
     if kind in ("DOUBLE", "FLOAT"):
         return "float64"
+    if kind.startswith("TIMESTAMP"):  # DuckDB's own reading drops nanoseconds
+        return "timestamp"
     return None
 
 
@@ -128,16 +187,49 @@ def _infinite(name: str) -> str:
     )
 
 
-def _typed(name: str, target: str, non_finite: str, alias: str) -> Typed:
+def _typed(name: str, target: str, non_finite: str, alias: str, declared: bool) -> Typed:
     """The checked reading of one field's JSON value (`ident(name)` is of type JSON); a
     non-finite number is kept as the float it is only when the source says so."""
     plain = _plain(name, target, f"({ident(name)}->>'$')", alias)
+    if declared and (target == "string" or _DECIMAL.match(target)):
+        plain = _exact_digits(name, target, plain)
     if non_finite == "keep":
         return plain
     infinite = _infinite(name)
     value = f"(CASE WHEN NOT {infinite} THEN {plain.value} END)"
     bad = f"(NOT {infinite} AND {plain.bad})"
     return Typed(plain.levels, value, bad, plain.message, plain.local, plain.refuse)
+
+
+def _exact_digits(name: str, target: str, plain: Typed) -> Typed:
+    """DuckDB's JSON reader holds a number with a fraction or an exponent as a float64, so
+    its text comes back with the float's digits ('0.12345678901234567890123' as
+    '0.12345678901234568'). For a declared decimal or string such a value, which shows 16
+    or more significant digits, may not be the one written: its row is set aside, never
+    stored changed (a number of fewer digits reads back exactly). A field whose type is
+    inferred is a float, or text of the float's shortest digits, as most writers write it."""
+    text = f"({ident(name)}->>'$')"
+    digits = f"ltrim(replace(regexp_extract({text}, '^-?([0-9.]+)', 1), '.', ''), '0')"
+    lossy = f"coalesce(json_type({ident(name)}) = 'DOUBLE' AND length({digits}) >= 16, false)"
+    said = _says_json(
+        name,
+        text,
+        f"has more digits than DuckDB's JSON reader keeps (it reads a float64); "
+        f"write the number as a JSON string to load it as {target}",
+    )
+    return Typed(
+        plain.levels,
+        plain.value,
+        f"({plain.bad} OR {lossy})",
+        f"CASE WHEN {lossy} THEN {said} ELSE {plain.message} END",
+        plain.local,
+        plain.refuse,
+        plain.code,
+    )
+
+
+def _says_json(name: str, text: str, why: str) -> str:
+    return f"{quote(f'column {name}: ' + chr(39))} || {text} || {quote(chr(39) + ' ' + why)}"
 
 
 def _plain(name: str, target: str, text: str, alias: str) -> Typed:

@@ -104,9 +104,13 @@ def select_sql(dialect: str, source: SqlSource, after: Any | None, upto: Any | N
     return f"SELECT * FROM ({base}) AS weir_rows WHERE {' AND '.join(bounds)} ORDER BY {cursor}"
 
 
-def cursor_bound(cx: Any, url: str, dialect: str, source: SqlSource, after: Any | None) -> Any:
-    """The highest cursor value now: the load reads up to it, so the position committed with
-    the rows is known before the first row is read."""
+def _exact(value: Any, decimal: bool) -> Any:
+    return Decimal(value) if decimal and value is not None else value
+
+
+def cursor_bound(url: str, dialect: str, source: SqlSource, after: Any | None) -> Any:
+    """The highest cursor value now, as the database's driver reads it: the load reads up to
+    it, so the position committed with the rows is known before the first row is read."""
     assert source.cursor is not None
     base = select_sql(dialect, source.model_copy(update={"cursor": None}), None, None)
     cursor = _quote_name(dialect, source.cursor)
@@ -115,12 +119,37 @@ def cursor_bound(cx: Any, url: str, dialect: str, source: SqlSource, after: Any 
     # an aggregate has none, and connectorx cannot type the NULL max of an empty window
     sql = f"SELECT {cursor} AS top FROM ({base}) AS weir_rows{where} ORDER BY {cursor} DESC LIMIT 1"
     if dialect == "sqlite":
-        top = top_value(Path(url.removeprefix("sqlite://")), sql)
-        return None if top is None else _json_value(top)
-    table = cx.read_sql(url, sql, return_type="arrow")
-    if table.num_rows == 0:
-        return None
-    return _json_value(table.column(0)[0].as_py())
+        return top_value(Path(url.removeprefix("sqlite://")), sql)
+    # the driver reads any type exactly; connectorx failed on a numeric(30,0) cursor
+    return _driver_value(dialect, url, sql)
+
+
+def _driver_value(dialect: str, url: str, sql: str) -> Any:
+    """The first value of a one-column query, read by the database's own driver."""
+    if dialect == "postgresql":
+        import psycopg
+
+        conninfo, password = _split_password(url)
+        with psycopg.connect(conninfo, password=password, autocommit=True) as connection:
+            row = connection.execute(sql).fetchone()
+        return None if row is None else row[0]
+    import pymysql
+
+    parts = urlsplit(url)
+    connection = pymysql.connect(
+        host=parts.hostname or "localhost",
+        port=parts.port or 3306,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        database=parts.path.lstrip("/") or None,
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            found = cursor.fetchone()
+    finally:
+        connection.close()
+    return None if found is None else found[0]
 
 
 def check_connection(dialect: str, url: str, source: SqlSource, name: str) -> None:
@@ -217,11 +246,16 @@ def read_sql(
     check_connection(dialect, url, source, name)
     prior_cursor = (prior or {}).get("cursor") if source.cursor else None
     after = prior_cursor["value"] if prior_cursor else None
+    # a numeric cursor is kept as text (JSON has no exact decimal) and compared as a number:
+    # MariaDB compares a DECIMAL with a string as doubles, which cannot tell 23-digit ids apart
+    exact = bool(prior_cursor and prior_cursor.get("decimal"))
     try:
-        upto = cursor_bound(cx, url, dialect, source, after) if source.cursor else None
+        top = cursor_bound(url, dialect, source, _exact(after, exact)) if source.cursor else None
+        upto = None if top is None else _json_value(top)
+        exact = isinstance(top, Decimal) if top is not None else exact
         if source.cursor is not None and upto is None:
             upto = after  # nothing above the last load: read the empty window for its schema
-        sql = select_sql(dialect, source, after, upto)
+        sql = select_sql(dialect, source, _exact(after, exact), _exact(upto, exact))
         stream, plan = _open(cx, dialect, url, sql, source)
     except BaseException as exc:  # connectorx raises RuntimeError, and panics as BaseException
         if not isinstance(exc, Exception) and not _is_panic(exc):
@@ -243,6 +277,8 @@ def read_sql(
     state = dict(prior or {})
     if source.cursor is not None:
         state["cursor"] = {"column": source.cursor, "value": upto}
+        if exact:
+            state["cursor"]["decimal"] = True
     read = SourceRead(name, stream, state=state, detail={"append": after is not None})
     read.nothing_new = source.cursor is not None and after is not None and upto == after
     stored = check_names(columns, source.normalise_names, name, "the query's columns")

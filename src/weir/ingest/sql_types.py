@@ -11,12 +11,16 @@ the database's own driver (a `LIMIT 0` query) and each is read in a form that ar
   integer digits or decimals than that are quarantined, naming the column, unless it is
   declared as string); an unconstrained numeric as decimal(38,10), the same way;
 - PostgreSQL's 'infinity' dates and timestamps as null, with a reason that quarantines
-  their row (a BC date is kept by the database and set aside by Weir's range check);
+  their row (a BC date is kept by the database and set aside by Weir's range check); an
+  array of more than one dimension ('{{1,2},{3,4}}', which connectorx panics on) the same;
 - money as its numeric value (decimal(38,2)); interval, timetz, bit strings, xml, ranges,
   geometric and any other type as their text; a MariaDB TIME as text, BIT as an integer,
   geometry as WKT;
 - a MariaDB date that is not a date (zero, or an invalid day with ALLOW_INVALID_DATES) as
-  null, with a reason next to it that quarantines its row.
+  null, with a reason next to it that quarantines its row;
+- a MariaDB TIMESTAMP (an instant, which the server shows in the session's zone) as its
+  UTC time with an offset, so the source's `timezone` (for DATETIME, a wall-clock type) is
+  never applied to it.
 
 A declared column type wins: a numeric is then read as text and typed as declared (so
 `string` keeps every digit of a numeric(60,0)); other columns are cast from what they are.
@@ -58,6 +62,7 @@ _PG_NATIVE_ARRAYS = {"_bool", "_int2", "_int4", "_int8", "_float4", "_float8", "
 # MariaDB/MySQL protocol type codes (pymysql.constants.FIELD_TYPE)
 _MY_DECIMAL = (0, 246)
 _MY_DATES = (7, 10, 12, 14)  # TIMESTAMP, DATE, DATETIME, NEWDATE
+_MY_TIMESTAMP = 7
 _MY_TIME = 11
 _MY_BIT = 16
 _MY_GEOMETRY = 255
@@ -91,6 +96,10 @@ def decimal_fit(precision: int | None, scale: int | None) -> str:
     if precision is None or precision <= 0:
         return "decimal(38,10)"
     scale = scale or 0
+    if scale < 0:  # PostgreSQL 15: numeric(5,-2) rounds to hundreds, integers of 7 digits
+        precision, scale = precision - scale, 0
+    elif scale > precision:  # numeric(3,5): 0.00123, five decimals
+        precision = scale
     if precision <= 38:
         return f"decimal({precision},{scale})"
     whole = min(precision - scale, 38)
@@ -138,7 +147,21 @@ def postgres_plan(url: str, base: str, declared: Mapping[str, str]) -> ReadPlan:
                 f"CASE WHEN NOT isfinite({quoted}) THEN {said} || {quoted}::text || {tail} END "
                 f"AS {invalid}"
             )
-        elif typname in _PG_NATIVE or typname in _PG_NATIVE_ARRAYS or typname == "enum":
+        elif typname in _PG_NATIVE_ARRAYS:
+            # a list holds one dimension; connectorx panics on a row with more
+            flat = f"coalesce(array_ndims({quoted}), 1) = 1"
+            plan.items.append(f"CASE WHEN {flat} THEN {quoted} END AS {quoted}")
+            said = _pg_literal(f"column {name}: '")
+            tail = _pg_literal(
+                "' is an array of more than one dimension; cast the column to text in the "
+                "query to keep it"
+            )
+            invalid = _pg_ident(INVALID_PREFIX + name)
+            plan.items.append(
+                f"CASE WHEN NOT {flat} THEN {said} || left({quoted}::text, 200) || {tail} END "
+                f"AS {invalid}"
+            )
+        elif typname in _PG_NATIVE or typname == "enum":
             plan.items.append(quoted)
         else:
             plan.items.append(f"{quoted}::text AS {quoted}")
@@ -184,7 +207,15 @@ def _mysql_column(
             plan.numeric(name, f"decimal({precision},{scale})", decimal_fit(precision, scale))
     elif code in _MY_DATES:
         broken = f"({quoted} IS NOT NULL AND DATE_ADD({quoted}, INTERVAL 0 DAY) IS NULL)"
-        plan.items.append(f"CASE WHEN {broken} THEN NULL ELSE {quoted} END AS {quoted}")
+        value = quoted
+        if code == _MY_TIMESTAMP:
+            # an instant, shown in the session's zone: read it as UTC from its epoch value
+            micros = f"CAST(ROUND(UNIX_TIMESTAMP({quoted}) * 1000000) AS SIGNED)"
+            utc = f"TIMESTAMPADD(MICROSECOND, {micros}, TIMESTAMP'1970-01-01 00:00:00')"
+            value = f"CONCAT(DATE_FORMAT({utc}, '%Y-%m-%d %H:%i:%s.%f'), '+00:00')"
+            if not declared:
+                plan.implied[name] = "timestamp"
+        plan.items.append(f"CASE WHEN {broken} THEN NULL ELSE {value} END AS {quoted}")
         reason = (
             f"CONCAT('column {_my_text(name)}: ''', CAST({quoted} AS CHAR), "
             "''' is not a calendar date (a zero or invalid MariaDB date)')"

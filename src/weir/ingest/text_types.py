@@ -39,6 +39,7 @@ class Typed:
     message: str  # SQL: why, for the quarantine row
     local: str | None = None  # SQL: a timestamp's wall-clock part (TIMESTAMP), else None
     refuse: str | None = None  # SQL: TRUE when the value must refuse the load
+    code: str = "N"  # the decision `refuse` stands for (see `decisions`)
 
 
 def integer_column(text: str, column: str, type_name: str, alias: str, note: str = "") -> Typed:
@@ -77,31 +78,46 @@ def decimal_column(
 
 
 def float_column(
-    text: str, column: str, alias: str, note: str = "", sql_type: str = "DOUBLE"
+    text: str,
+    column: str,
+    alias: str,
+    note: str = "",
+    sql_type: str = "DOUBLE",
+    non_finite: str | None = None,
 ) -> Typed:
-    """A float, unless it is an integer too long for float64 to hold exactly."""
-    t, v, b = f"{alias}t", f"{alias}v", f"{alias}b"
+    """A float, unless it is an integer too long for float64 to hold exactly, or a number
+    beyond the float type ('1e400', which DuckDB reads as infinity). `non_finite` says what
+    a written NaN or infinity ('NaN', 'inf', '-Infinity') becomes: reject refuses the load
+    (decision F), null stores null and counts it (decision C), keep or None stores the float
+    (a JSON reader checks them itself)."""
+    t, v, o, b = f"{alias}t", f"{alias}v", f"{alias}o", f"{alias}b"
     long_integer = (
         f"CASE WHEN strlen({t}) > 15 THEN regexp_full_match({t}, {_DIGITS}) "
-        f"AND abs(try_cast({t} AS HUGEINT)) > 9007199254740992 ELSE false END"
+        # beyond HUGEINT (39 digits) the cast is NULL: that is beyond float64 too
+        f"AND coalesce(abs(try_cast({t} AS HUGEINT)) > 9007199254740992, true) ELSE false END"
     )
     long_said = (
         "is an integer beyond what float64 holds exactly; declare it as decimal(38,0) or string"
     )
+    written = f"regexp_full_match(lower(trim({t})), '[+-]?(nan|inf|infinity)')"
+    kind = "float32" if sql_type == "FLOAT" else "float64"
     message = (
         f"CASE WHEN {v} IS NULL THEN {_says(t, column, 'is not a number' + note)} "
+        f"WHEN {o} THEN {_says(t, column, f'is beyond what {kind} holds')} "
         f"ELSE {_says(t, column, long_said)} END"
     )
-    return Typed(
-        (
-            ((t, text),),
-            ((v, f"try_cast({t} AS {sql_type})"),),
-            ((b, f"({t} IS NOT NULL AND ({v} IS NULL OR coalesce({long_integer}, false)))"),),
-        ),
-        v,
-        b,
-        message,
+    levels = (
+        ((t, text),),
+        ((v, f"try_cast({t} AS {sql_type})"),),
+        ((o, f"coalesce(NOT isfinite({v}) AND NOT {written}, false)"),),
+        ((b, f"({t} IS NOT NULL AND ({v} IS NULL OR {o} OR coalesce({long_integer}, false)))"),),
     )
+    if non_finite in (None, "keep"):
+        return Typed(levels, v, b, message)
+    infinite = f"coalesce(NOT isfinite({v}) AND NOT {o}, false)"
+    value = v if non_finite == "reject" else f"(CASE WHEN NOT {infinite} THEN {v} END)"
+    code = "F" if non_finite == "reject" else "C"
+    return Typed(levels, value, b, message, refuse=infinite, code=code)
 
 
 def date_column(

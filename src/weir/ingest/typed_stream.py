@@ -97,7 +97,7 @@ def decisions(batch: pa.RecordBatch) -> list[Decision]:
 def decision_text(code: str) -> str:
     if code == "N":
         return "has nanoseconds, which microsecond storage would drop"
-    return "holds NaN or Infinity, which JSON does not allow"
+    return "holds NaN or Infinity, which a float column stores only when declared"
 
 
 def typed_stream(
@@ -124,9 +124,10 @@ def typed_stream(
                 return
             batch = renamed(incoming, stored)
             where = f"{noun} {seen + 1}-{seen + batch.num_rows}"
-            _decide(batch, typing, where, coerced)
+            _decide(batch, typing, where, coerced, noun.removesuffix("s"), seen)
             done = conform(batch, typing, where)
             coerced.update(done.coerced)
+            typed_batch = _data_only(done.batch)
             for index, reasons in _read_rejects(batch).items():
                 done.problems[index] = reasons + done.problems.get(index, [])
             if done.problems:
@@ -138,25 +139,37 @@ def typed_stream(
                 keep = np.ones(batch.num_rows, dtype=bool)
                 keep[rows] = False
                 seen += batch.num_rows
-                yield done.batch.filter(pa.array(keep))
+                yield typed_batch.filter(pa.array(keep))
                 continue
             seen += batch.num_rows
-            yield done.batch
+            yield typed_batch
 
     typed = batches()
     first = next(typed)
     return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], typed))
 
 
-def _decide(batch: pa.RecordBatch, typing: Typing, where: str, coerced: Counter[str]) -> None:
+def _data_only(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` without the typed read's helper columns (reasons, raw records, decisions):
+    they were consumed above and must not reach the table."""
+    keep = [i for i, name in enumerate(batch.schema.names) if not is_helper(name)]
+    if len(keep) == batch.num_columns:
+        return batch
+    return batch.select(keep)
+
+
+def _decide(
+    batch: pa.RecordBatch, typing: Typing, where: str, coerced: Counter[str], noun: str, seen: int
+) -> None:
     for found in decisions(batch):
         if found.code == "C":
             coerced[f"{found.column}: NaN or Infinity stored as null"] += 1
             continue
         raise StepError(
             f"source:{typing.source}",
-            f"{where}: column {found.column} {decision_text(found.code)} (the "
-            f"{found.row + 1}th of these); nothing was committed",
+            f"{where}: column {found.column} "
+            + decision_text(found.code).replace(", ", f" ({noun} {seen + found.row + 1}), ", 1)
+            + "; nothing was committed",
             fix=f"round it to microseconds at the source, or declare it as string in "
             f"sources.{typing.source}.columns"
             if found.code == "N"

@@ -160,8 +160,8 @@ class FileSource(_SourceBase):
     )
     non_finite: Literal["reject", "null", "keep"] = Field(
         default="reject",
-        description="JSON: NaN and Infinity, which JSON does not allow, refuse the load; null "
-        "stores them as null (counted), keep as float NaN/Infinity",
+        description="CSV and JSON: NaN and Infinity refuse the load; null stores them as null "
+        "(counted), keep as float NaN/Infinity",
     )
 
     @model_validator(mode="before")
@@ -184,8 +184,8 @@ class FileSource(_SourceBase):
 
     @model_validator(mode="after")
     def _applies(self) -> FileSource:
-        if self.non_finite != "reject" and self.format not in ("json", "ndjson"):
-            raise ValueError("non_finite applies to json and ndjson sources only")
+        if self.non_finite != "reject" and self.format == "parquet":
+            raise ValueError("non_finite applies to csv, json and ndjson sources only")
         return self
 
     @field_validator("path")

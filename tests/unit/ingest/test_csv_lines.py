@@ -316,4 +316,5 @@ def test_a_long_rejected_line_keeps_its_whole_text_on_the_first_read(tmp_path: P
     source = FileSource(format="csv", path="in.csv", columns={"id": "float64", "note": "string"})
     data, rejects, _ = _attempt(tmp_path, source, careful=False)
     assert data.column("id").to_pylist() == [1.0, 3.0]
-    assert [(r["line"], len(r["raw"])) for r in rejects.to_pylist()] == [(3, 20_002), (4, 20_008)]
+    kept = sorted((r["line"], len(r["raw"])) for r in rejects.to_pylist())
+    assert kept == [(3, 20_002), (4, 20_008)]

@@ -69,7 +69,7 @@ def test_malformed_rows_are_quarantined_with_line_and_raw_text(tmp_path: Path) -
     assert data.column("id").to_pylist() == [1, 6]
     # one quarantine row per rejected line, with every reason found on it
     by_line = {row["line"]: row for row in rejects.to_pylist()}
-    assert list(by_line) == [3, 4, 6, 5]
+    assert sorted(by_line) == [3, 4, 5, 6]
     assert by_line[3]["error_type"] == "CAST" and "TOO MANY COLUMNS" in by_line[4]["error_type"]
     assert "MISSING COLUMNS" in by_line[6]["error_type"]
     # timestamps are typed by Weir (to refuse values without a zone), so a bad date is found

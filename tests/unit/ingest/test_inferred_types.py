@@ -261,8 +261,8 @@ def test_declared_non_finite_numbers_are_stored_as_declared_and_counted(tmp_path
     data, _ = load(tmp_path, ndjson(tmp_path, records, non_finite="keep"))
     kept = data.column("y").to_pylist()
     assert kept[0] == 1.5 and kept[1] != kept[1] and kept[2] == float("-inf")
-    with pytest.raises(ValidationError, match="non_finite applies to json"):
-        FileSource(format="csv", path="x.csv", non_finite="null")
+    with pytest.raises(ValidationError, match="non_finite applies to csv, json"):
+        FileSource(format="parquet", path="x.parquet", non_finite="null")
 
 
 def test_an_integer_too_long_for_a_float_field_is_quarantined(tmp_path: Path) -> None:

@@ -41,3 +41,22 @@ def test_a_widening_that_would_change_a_value_is_refused() -> None:
     bad = pa.record_batch([pa.array([2**53 + 1], pa.int64())], schema=incoming)
     with pytest.raises(StepError, match=r"'9007199254740993' .* would change it"):
         contract.apply(bad, [])
+
+
+def test_numbers_widen_to_text_when_evolve_is_declared() -> None:
+    """The docs promise 'anything to string'; an int64 table meeting a text load was refused
+    with the fix 'set type_changes: evolve', which was already set."""
+    table = pa.schema([("x", pa.int64())])
+    incoming = pa.schema([("x", pa.string())])
+    contract = plan(table, incoming, SchemaPolicy(type_changes="evolve"), "s")
+    assert contract.target.field("x").type == pa.string() and contract.rewrite_existing
+    stored = pa.record_batch([pa.array([5, None, 2**62 + 1])], schema=table)
+    assert contract.apply(stored, []).column(0).to_pylist() == ["5", None, str(2**62 + 1)]
+
+
+def test_a_change_evolve_cannot_hold_does_not_suggest_evolve() -> None:
+    table = pa.schema([("s", pa.struct([("a", pa.int64())]))])
+    incoming = pa.schema([("s", pa.struct([("a", pa.string())]))])
+    with pytest.raises(StepError, match="no type holds both") as refused:
+        plan(table, incoming, SchemaPolicy(type_changes="evolve"), "s")
+    assert "evolve" not in refused.value.fix and "type_changes: quarantine" in refused.value.fix
