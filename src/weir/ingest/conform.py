@@ -52,6 +52,18 @@ OFFSET_PATTERN = (
     r"([A-Za-z][A-Za-z_/+-]*|[+-][0-9]{2}(:?[0-9]{2}){0,2})\s*$"
 )
 
+# a zone given by name after the time of day (the group `zone`, group 1). Only UTC's own names are an offset:
+# any other zone makes some local times ambiguous or skipped, and a reader that looked the
+# name up would resolve those by its own rule (DuckDB's did, silently), not the declared one
+ZONE_NAME_PATTERN = (
+    r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?\s*(?P<zone>[A-Za-z][A-Za-z_/+-]*)\s*$"
+)
+UTC_NAMES = ("UTC", "UCT", "GMT", "UT", "Z", "ZULU", "ETC/UTC", "ETC/UCT", "ETC/GMT", "ETC/ZULU")
+ZONE_NAMED = (
+    "names a time zone ({zone}), whose local times the declared time rule does not cover; "
+    "write it with an offset (+02:00), or without a zone and declare timezone"
+)
+
 _INT64_MAX = 2**63 - 1
 
 
@@ -278,12 +290,21 @@ def _text_times(col: _Column, text: pa.Array) -> pa.Array:
     """Timestamps from text: a value with an offset is an instant, one without is a wall-
     clock time read under the time rule, anything else is marked."""
     zoned = pc.fill_null(pc.match_substring_regex(text, OFFSET_PATTERN), False)
-    aware = _parse_each(text, zoned, UTC)
+    zone = pc.struct_field(pc.extract_regex(text, ZONE_NAME_PATTERN), [0])
+    utc = pc.fill_null(pc.is_in(pc.utf8_upper(zone), pa.array(UTC_NAMES)), False)
+    named = pc.and_(pc.is_valid(zone), pc.invert(utc))
+    # Arrow reads 'Z' and offsets; UTC's other names are given to it as the offset they are
+    offsets = pc.replace_substring_regex(text, r"\s*[A-Za-z][A-Za-z_/+-]*\s*$", "+00:00")
+    aware = _parse_each(pc.if_else(utc, offsets, text), pc.and_(zoned, pc.invert(named)), UTC)
     naive = _parse_each(text, pc.invert(zoned), pa.timestamp("us"))
     unread = pc.and_(pc.is_valid(text), pc.and_(pc.is_null(aware), pc.is_null(naive)))
+    unread = pc.and_(unread, pc.invert(named))
     if pc.any(unread).as_py():
         _refuse_nanos(col, text, unread, zoned)
     col.mark(_reasons(col, text, unread, "is not a timestamp"))
+    for row in pc.indices_nonzero(named).to_pylist():
+        why = ZONE_NAMED.format(zone=zone[row].as_py())
+        col.mark({int(row): f"column {col.name}: '{_shown(text, row)}' {why}"})
     return _instants(col, aware, naive)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from weir.engines.split import DECIDE_COLUMN
-from weir.ingest.conform import OFFSET_PATTERN
+from weir.ingest.conform import OFFSET_PATTERN, UTC_NAMES, ZONE_NAME_PATTERN, ZONE_NAMED
 
 INTEGER_TYPES = ("int32", "int64")
 _SQL_INTEGER = {"int32": "INTEGER", "int64": "BIGINT"}
@@ -165,12 +165,26 @@ def timestamp_column(
         aware = "NULL::TIMESTAMPTZ"
         naive = f"try_strptime({t}, {quote(timestamp_format)})"
     else:
-        zoned = f"regexp_matches({t}, {quote(OFFSET_PATTERN)})"
+        # a zone's name other than UTC's is no offset (see conform.ZONE_NAME_PATTERN): the
+        # value is not read, rather than read by DuckDB's own rule for that zone
+        utc = ", ".join(quote(n) for n in UTC_NAMES)
+        zoned = (
+            f"CASE WHEN NOT regexp_matches({t}, {quote(OFFSET_PATTERN)}) THEN false "
+            f"WHEN upper(regexp_extract({t}, {quote(ZONE_NAME_PATTERN)}, 1)) IN ('', {utc}) "
+            "THEN true END"
+        )
         aware = f"try_cast({t} AS TIMESTAMPTZ)"
         naive = f"try_cast({t} AS TIMESTAMP)"
     # CASE, not AND: DuckDB evaluates both sides of an AND for every row
     nanos = f"CASE WHEN strlen({t}) > 26 THEN regexp_matches({t}, '\\.[0-9]{{6}}[0-9]*[1-9]') ELSE false END"
     shown = f" in the format {timestamp_format}" if timestamp_format else ""
+    # `z`: true with an offset, false without one, null with a zone's name
+    named = f"regexp_extract({t}, {quote(ZONE_NAME_PATTERN)}, 1)"
+    before, after = ZONE_NAMED.split("{zone}")
+    message = (
+        f"CASE WHEN {z} IS NULL THEN {_says(t, column, before)} || {named} || {quote(after)} "
+        f"ELSE {_says(t, column, 'is not a timestamp' + shown + note)} END"
+    )
     return Typed(
         (
             ((t, text),),
@@ -183,7 +197,7 @@ def timestamp_column(
         ),
         v,
         b,
-        _says(t, column, "is not a timestamp" + shown + note),
+        message,
         local,
         refuse=nanos,
     )

@@ -79,3 +79,15 @@ def check_zone(value: str) -> str:
             f"'{value}' is not a time zone; {suggestion_text(value, zoneinfo.available_timezones())}"
         ) from None
     return value
+
+
+def has_directive(fmt: str, letter: str) -> bool:
+    """Whether a strptime format holds %<letter> ('%%' being a percent sign)."""
+    return re.search(rf"(?<!%)(?:%%)*%{letter}", fmt) is not None
+
+
+ZONE_NAME_FORMAT = (
+    "reads a zone name (%Z), whose ambiguous and skipped times the engine resolves by "
+    "itself, outside the declared time rule; read an offset with %z, or write the name as "
+    "text in the format ('... UTC') and declare timezone"
+)

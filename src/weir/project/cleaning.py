@@ -21,12 +21,14 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from weir.project.base import (
     COLUMN_TYPES,
+    ZONE_NAME_FORMAT,
     Ambiguous,
     Documented,
     Nonexistent,
     Strict,
     TimeRule,
     check_zone,
+    has_directive,
 )
 
 
@@ -160,15 +162,10 @@ class ParseDatetime(_Rule):
 
     @model_validator(mode="after")
     def _needs_zone(self) -> ParseDatetime:
-        named = [f for f in self.formats if _directive(f, "Z")]
+        named = [f for f in self.formats if has_directive(f, "Z")]
         if named:
-            raise ValueError(
-                f"format '{named[0]}' reads a zone name (%Z), whose ambiguous and skipped times "
-                "the engine resolves by itself, outside the declared time rule; read an offset "
-                "with %z, or write the name as text in the format ('... UTC') and declare "
-                "timezone"
-            )
-        naive = [f for f in self.formats if not _directive(f, "z")]
+            raise ValueError(f"format '{named[0]}' {ZONE_NAME_FORMAT}")
+        naive = [f for f in self.formats if not has_directive(f, "z")]
         if naive and self.timezone is None:
             raise ValueError(
                 f"format '{naive[0]}' reads times without an offset; say which zone they are "
@@ -179,11 +176,6 @@ class ParseDatetime(_Rule):
     @property
     def time_rule(self) -> TimeRule:
         return TimeRule(self.timezone, self.ambiguous_times, self.nonexistent_times)
-
-
-def _directive(fmt: str, letter: str) -> bool:
-    """Whether a strptime format holds %<letter> ('%%' being a percent sign)."""
-    return re.search(rf"(?<!%)(?:%%)*%{letter}", fmt) is not None
 
 
 CleaningRule = Annotated[

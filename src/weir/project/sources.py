@@ -16,12 +16,14 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from weir.project.base import (
     _DECIMAL,
     COLUMN_TYPES,
+    ZONE_NAME_FORMAT,
     Ambiguous,
     Documented,
     Nonexistent,
     Strict,
     TimeRule,
     check_zone,
+    has_directive,
 )
 
 
@@ -54,6 +56,13 @@ class CsvOptions(Strict):
         ge=1024,
         description="longest line the parser accepts; a longer one is quarantined",
     )
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _no_zone_names(cls, value: str | None) -> str | None:
+        if value is not None and has_directive(value, "Z"):
+            raise ValueError(f"'{value}' {ZONE_NAME_FORMAT}")
+        return value
 
     @field_validator("delimiter", "quote", "escape")
     @classmethod

@@ -337,3 +337,92 @@ def test_repairs_are_counted_in_the_run_summary(tmp_path: Path) -> None:
         == "column at: '2025-03-30 02:30:00' does not exist in Europe/Berlin (clocks go forward)"
     )
     assert bad[0]["column_name"] == "at" and bad[0]["raw"] == "2,2025-03-30 02:30:00"
+
+
+# times written with a zone's name ----------------------------------------------------------
+
+
+def text_loads(root: Path, texts: list[str], **rule: Any) -> dict[str, tuple[Any, ...]]:
+    """Timestamps written as text through every kind that reads text: kind -> (instants
+    stored by id, ids quarantined, repairs counted)."""
+    ids = list(range(1, len(texts) + 1))
+    rows = list(zip(ids, texts, strict=True))
+    (root / "t.csv").write_text("id,at\n" + "".join(f"{i},{t}\n" for i, t in rows))
+    (root / "t.ndjson").write_text("".join(json.dumps({"id": i, "at": t}) + "\n" for i, t in rows))
+    (root / "t.json").write_text(json.dumps([{"id": i, "at": t} for i, t in rows]))
+    pq.write_table(pa.table({"id": ids, "at": texts}), root / "t.parquet")
+    database = root / "t.db"
+    database.unlink(missing_ok=True)
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE t (id INTEGER, at DATETIME)")
+        connection.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    columns = {"id": "int64", "at": "timestamp"}
+    sources: dict[str, FileSource | SqlSource] = {
+        "csv declared": FileSource(format="csv", path="t.csv", columns=columns, **rule),
+        "ndjson declared": FileSource(format="ndjson", path="t.ndjson", columns=columns, **rule),
+        "json declared": FileSource(format="json", path="t.json", columns=columns, **rule),
+        "parquet text declared": FileSource(
+            format="parquet", path="t.parquet", columns=columns, **rule
+        ),
+        "sqlite": SqlSource(kind="sql", url=f"sqlite:///{database}", table="t", **rule),
+    }
+    return {kind: load(root, source) for kind, source in sources.items()}
+
+
+def test_a_zone_name_is_no_offset_its_local_times_follow_no_silent_rule(tmp_path: Path) -> None:
+    """'2025-10-26 02:30 Europe/Berlin' happens twice and '2025-03-30 02:30 Europe/Berlin'
+    never: DuckDB's own zone lookup resolved both silently (to 01:30Z, the latter against
+    shift_forward's 01:00Z). Only UTC's own names read as an offset; a value naming any other
+    zone is set aside, alike in every kind, whatever the declared rule says of wall-clock
+    times (it is not one)."""
+    texts = [
+        "2025-06-01 10:00:00+02:00",
+        "2025-06-01 10:00:00Z",
+        "2025-06-01 10:00:00 UTC",
+        "2025-10-26 02:30:00 Europe/Berlin",
+        "2025-03-30 02:30:00 Europe/Berlin",
+        "2025-06-01 10:00:00 America/New_York",
+        "2025-06-01 10:00:00 CEST",
+    ]
+    utc = dt.UTC
+    stored = {
+        1: dt.datetime(2025, 6, 1, 8, tzinfo=utc),
+        2: dt.datetime(2025, 6, 1, 10, tzinfo=utc),
+        3: dt.datetime(2025, 6, 1, 10, tzinfo=utc),
+    }
+    rule = {
+        "timezone": "Europe/Berlin",
+        "ambiguous_times": "earliest",
+        "nonexistent_times": "shift_forward",
+    }
+    answers = text_loads(tmp_path, texts, **rule)
+    for kind, answer in answers.items():
+        assert answer == (stored, [4, 5, 6, 7], 0), kind
+
+
+def test_a_value_naming_its_zone_says_why_it_was_set_aside(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text(
+        "id,at\n1,2025-10-26 02:30:00 Europe/Berlin\n2,2025-10-26 02:30:00+01:00\n"
+    )
+    source = FileSource(
+        format="csv",
+        path="t.csv",
+        columns={"id": "int64", "at": "timestamp"},
+        timezone="Europe/Berlin",
+    )
+    with read_files(ENGINE, tmp_path, "s", source) as read:
+        read.batches.read_all()
+        [error] = read.rejects().column("error").to_pylist()
+    assert "names a time zone (Europe/Berlin)" in error
+    assert "offset" in error
+
+
+def test_a_timestamp_format_reading_zone_names_is_refused() -> None:
+    with pytest.raises(ValidationError, match="zone name"):
+        FileSource(
+            format="csv",
+            path="t.csv",
+            columns={"at": "timestamp"},
+            csv={"timestamp_format": "%Y-%m-%d %H:%M:%S %Z"},
+        )
+    FileSource(format="csv", path="t.csv", csv={"timestamp_format": "%Y-%m-%d %H:%M:%S %%Z"})
