@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Engine-neutral column types a project may declare, mapped to DuckDB SQL types.
 COLUMN_TYPES: dict[str, str] = {
@@ -79,6 +79,36 @@ def check_zone(value: str) -> str:
             f"'{value}' is not a time zone; {suggestion_text(value, zoneinfo.available_timezones())}"
         ) from None
     return value
+
+
+class TimeKeys(Strict):
+    """The keys that declare the time rule, the same wherever times are read: a source of any
+    kind, and the cleaning rule parse_datetime."""
+
+    timezone: str | None = Field(
+        default=None,
+        description="zone of times written without an offset, e.g. Europe/Paris or UTC; "
+        "without it such a time is refused",
+    )
+    ambiguous_times: Ambiguous = Field(
+        default="quarantine",
+        description="a local time that happens twice (clocks go back): earliest, latest "
+        "(counted) or quarantine",
+    )
+    nonexistent_times: Nonexistent = Field(
+        default="quarantine",
+        description="a local time that never happens (clocks go forward): shift_forward "
+        "(counted) or quarantine",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
+
+    @property
+    def time_rule(self) -> TimeRule:
+        return TimeRule(self.timezone, self.ambiguous_times, self.nonexistent_times)
 
 
 def has_directive(fmt: str, letter: str) -> bool:

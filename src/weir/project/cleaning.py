@@ -22,12 +22,9 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from weir.project.base import (
     COLUMN_TYPES,
     ZONE_NAME_FORMAT,
-    Ambiguous,
     Documented,
-    Nonexistent,
     Strict,
-    TimeRule,
-    check_zone,
+    TimeKeys,
     has_directive,
 )
 
@@ -131,34 +128,14 @@ class NormaliseWhitespace(_Rule):
     )
 
 
-class ParseDatetime(_Rule):
+class ParseDatetime(_Rule, TimeKeys):
     rule: Literal["parse_datetime"]
     column: str
     formats: list[str] = Field(
         min_length=1,
         description="strptime formats; a text two of them read differently is not converted",
     )
-    timezone: str | None = Field(
-        default=None,
-        description="the zone of values without an offset, e.g. Europe/Paris or UTC; needed "
-        "by a format without %z",
-    )
-    ambiguous_times: Ambiguous = Field(
-        default="quarantine",
-        description="a local time that happens twice (clocks go back): earliest, latest "
-        "(counted) or quarantine (not converted: on_error says what happens)",
-    )
-    nonexistent_times: Nonexistent = Field(
-        default="quarantine",
-        description="a local time that never happens (clocks go forward): shift_forward "
-        "(counted) or quarantine (not converted: on_error says what happens)",
-    )
     on_error: Literal["null", "fail"] = "fail"
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else check_zone(value)
 
     @model_validator(mode="after")
     def _needs_zone(self) -> ParseDatetime:
@@ -172,10 +149,6 @@ class ParseDatetime(_Rule):
                 "in with timezone (e.g. Europe/Paris or UTC)"
             )
         return self
-
-    @property
-    def time_rule(self) -> TimeRule:
-        return TimeRule(self.timezone, self.ambiguous_times, self.nonexistent_times)
 
 
 CleaningRule = Annotated[

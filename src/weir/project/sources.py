@@ -17,12 +17,9 @@ from weir.project.base import (
     _DECIMAL,
     COLUMN_TYPES,
     ZONE_NAME_FORMAT,
-    Ambiguous,
     Documented,
-    Nonexistent,
     Strict,
-    TimeRule,
-    check_zone,
+    TimeKeys,
     has_directive,
 )
 
@@ -88,7 +85,7 @@ class SchemaPolicy(Strict):
     )
 
 
-class _SourceBase(Documented):
+class _SourceBase(Documented, TimeKeys):
     columns: dict[str, str] | None = Field(
         default=None,
         description="declared schema: column -> type; rows that do not fit are quarantined",
@@ -98,30 +95,6 @@ class _SourceBase(Documented):
         description="rule for column names; two names that end up equal are an error",
     )
     schema_policy: SchemaPolicy = Field(default_factory=SchemaPolicy)
-    timezone: str | None = Field(
-        default=None,
-        description="zone of times written without an offset (every format); without it "
-        "such a time refuses the load",
-    )
-    ambiguous_times: Ambiguous = Field(
-        default="quarantine",
-        description="a local time that happens twice (clocks go back): earliest, latest "
-        "(counted) or quarantine",
-    )
-    nonexistent_times: Nonexistent = Field(
-        default="quarantine",
-        description="a local time that never happens (clocks go forward): shift_forward "
-        "(counted) or quarantine",
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else check_zone(value)
-
-    @property
-    def time_rule(self) -> TimeRule:
-        return TimeRule(self.timezone, self.ambiguous_times, self.nonexistent_times)
 
     @field_validator("columns")
     @classmethod
