@@ -30,7 +30,7 @@ from weir.ingest.base import Progress, SourceRead, counted
 from weir.ingest.conform import Typing
 from weir.ingest.names import check_names
 from weir.ingest.secrets import redact, safe_url, url_secrets
-from weir.ingest.sql_types import ReadPlan, mysql_plan, postgres_plan
+from weir.ingest.sql_types import ReadPlan, mysql_connect, mysql_plan, postgres_plan
 from weir.ingest.sqlite_read import read_sqlite, top_value
 from weir.ingest.typed_stream import typed_stream
 from weir.project.sources import SqlSource
@@ -133,16 +133,7 @@ def _driver_value(dialect: str, url: str, sql: str) -> Any:
         with psycopg.connect(conninfo, password=password, autocommit=True) as connection:
             row = connection.execute(sql).fetchone()
         return None if row is None else row[0]
-    import pymysql
-
-    parts = urlsplit(url)
-    connection = pymysql.connect(
-        host=parts.hostname or "localhost",
-        port=parts.port or 3306,
-        user=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
-        database=parts.path.lstrip("/") or None,
-    )
+    connection = mysql_connect(url)
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql)
@@ -205,16 +196,8 @@ def _connect(dialect: str, url: str, timeout: float) -> None:
         return
     import pymysql
 
-    parts = urlsplit(url)
     try:
-        pymysql.connect(
-            host=parts.hostname or "localhost",
-            port=parts.port or 3306,
-            user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""),
-            database=parts.path.lstrip("/") or None,
-            connect_timeout=timeout,
-        ).close()
+        mysql_connect(url, connect_timeout=timeout).close()
     except pymysql.Error as exc:
         raise _ConnectError(str(exc.args[-1]) if exc.args else str(exc)) from None
 

@@ -168,17 +168,23 @@ def postgres_plan(url: str, base: str, declared: Mapping[str, str]) -> ReadPlan:
     return plan
 
 
-def mysql_plan(url: str, base: str, declared: Mapping[str, str]) -> ReadPlan:
+def mysql_connect(url: str, **options: Any) -> Any:
+    """A pymysql connection to a mysql:// URL (its user and password percent-decoded)."""
     import pymysql
 
     parts = urlsplit(url)
-    connection = pymysql.connect(
+    return pymysql.connect(
         host=parts.hostname or "localhost",
         port=parts.port or 3306,
         user=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
         database=parts.path.lstrip("/") or None,
+        **options,
     )
+
+
+def mysql_plan(url: str, base: str, declared: Mapping[str, str]) -> ReadPlan:
+    connection = mysql_connect(url)
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT * FROM ({base}) AS weir_probe LIMIT 0")
