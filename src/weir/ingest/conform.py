@@ -216,6 +216,8 @@ def _cast_declared(
     # a decimal's digits beyond float64 rounded
     if target == pa.date32() and pa.types.is_timestamp(column.type):
         return _dates(col, column)
+    if pa.types.is_boolean(target) and pa.types.is_string(column.type):
+        column = _bool_texts(column)
     if pa.types.is_boolean(target) and pa.types.is_integer(column.type):
         column = _keep(
             col, column, pc.is_in(column, pa.array([0, 1], column.type)), "is not 0 or 1"
@@ -226,6 +228,19 @@ def _cast_declared(
         fits = pc.equal(same, column)
         column = _keep(col, column, fits, f"does not fit {_type_name(target)} exactly")
     return cast_or_mark(col, column, target)
+
+
+# the texts DuckDB reads as booleans (CSV and JSON fields are typed by it), any case
+_TRUE_TEXTS = pa.array(["true", "t", "yes", "y", "1"])
+_FALSE_TEXTS = pa.array(["false", "f", "no", "n", "0"])
+
+
+def _bool_texts(column: pa.Array) -> pa.Array:
+    """Text read as booleans by the same words as DuckDB, so a column declared `bool` reads
+    alike in every kind; other text is left for the cast to mark."""
+    lower = pc.utf8_lower(column)
+    spelled = pc.if_else(pc.is_in(lower, _FALSE_TEXTS), "false", column)
+    return pc.if_else(pc.is_in(lower, _TRUE_TEXTS), "true", spelled)
 
 
 def _keep(col: _Column, column: pa.Array, fits: pa.Array, why: str) -> pa.Array:

@@ -361,3 +361,25 @@ def test_a_malformed_ndjson_line_is_named_as_it_is(tmp_path: Path, bad: int, lin
     records[bad - 1] = '{"a": x}'
     with pytest.raises(StepError, match=rf"in line {line}: unexpected character"):
         load(tmp_path, json_source(tmp_path, records, "ndjson"))
+
+
+BOOL_TEXTS = ["true", "FALSE", "t", "F", "yes", "No", "y", "n", "1", "0", "on", "2", " true"]
+BOOL_READ = [True, False, True, False, True, False, True, False, True, False, None, None, None]
+
+
+def test_text_declared_bool_reads_the_same_texts_in_every_kind(tmp_path: Path) -> None:
+    """DuckDB (CSV, JSON) read 'yes' and 't' as true where Arrow (a Parquet string column,
+    SQLite, every other text typed in Arrow) set them aside: one declared type, two answers."""
+    ids = list(range(len(BOOL_TEXTS)))
+    (tmp_path / "b.csv").write_text(
+        "id,b\n" + "".join(f'{i},"{t}"\n' for i, t in zip(ids, BOOL_TEXTS, strict=True))
+    )
+    pq.write_table(pa.table({"id": ids, "b": BOOL_TEXTS}), tmp_path / "b.parquet")
+    declared = {"id": "int64", "b": "bool"}
+    for fmt in ("csv", "parquet"):
+        source = FileSource(format=fmt, path=f"b.{fmt}", columns=declared)  # type: ignore[arg-type]
+        data, rejects = load(tmp_path, source)
+        stored = dict(zip(data.column("id").to_pylist(), data.column("b").to_pylist(), strict=True))
+        read = {i: v for i, v in zip(ids, BOOL_READ, strict=True) if v is not None}
+        assert stored == read, fmt
+        assert len(rejects) == BOOL_READ.count(None), fmt
