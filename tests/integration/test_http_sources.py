@@ -330,3 +330,22 @@ def test_a_number_declared_decimal_or_string_keeps_the_digits_it_was_written_wit
     row = table(root, "items").to_pylist()[0]
     assert str(row["d"]) == "0.12345678901234567890123" and row["s"] == "1e2"
     assert row["f"] == 0.5
+
+
+def test_declared_exact_fields_are_matched_by_their_stored_name_and_only_at_the_top(
+    api: Api, tmp_path: Path
+) -> None:
+    """The declared names are the normalised ones: 'unitPrice' (stored as unit_price, declared
+    decimal(38,30)) was read as a float and lost its digits; and a nested object's key named
+    like a declared column had its number turned into text."""
+    api.handle = lambda *_: (
+        200,
+        {"Content-Type": "application/json"},
+        b'[{"id": 1, "unitPrice": 0.123456789012345678901234567891, "meta": {"unit_price": 0.25}}]',
+    )
+    settings = source(api, columns={"unit_price": "decimal(38,30)"}, normalise_names="snake_case")
+    report, root = load(tmp_path, settings)
+    assert report["status"] == "succeeded", report["error"]
+    row = table(root, "items").to_pylist()[0]
+    assert str(row["unit_price"]) == "0.123456789012345678901234567891"
+    assert row["meta"] == {"unit_price": 0.25}

@@ -117,6 +117,31 @@ def test_a_step_whose_engine_trips_on_a_damaged_input_names_the_file_not_its_cod
     assert "fix the SQL" not in report["error"] and "weir run --force" in report["error"]
 
 
+def test_a_step_whose_sql_fails_on_a_value_does_not_read_its_inputs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an error a damaged file gives (I/O, a Parquet file the engine cannot decode) sends
+    Weir to read every data file of the inputs: a conversion error in the user's SQL did too
+    (a full re-read of every input, on a large table as costly as the step itself)."""
+    import weir.lake.delta
+
+    checked: list[str] = []
+    unreadable_files = weir.lake.delta.unreadable_files
+
+    def counted(root: Path, delta: object) -> object:
+        checked.append(root.name)
+        return unreadable_files(root, delta)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(weir.lake.delta, "unreadable_files", counted)
+    root = write_project(tmp_path / "p", SOURCE)
+    (root / "sales.csv").write_text("id,v\n1,10\n2,20\n")
+    (root / "sql").mkdir()
+    (root / "sql" / "bad.sql").write_text("SELECT CAST('x' || v AS INT) AS n FROM sales\n")
+    report = run(root)["sql:bad"]
+    assert report["status"] == "failed" and "Conversion Error" in report["error"]
+    assert checked == []
+
+
 def test_a_table_whose_newest_commit_file_is_gone_is_not_written_under_the_same_number(
     tmp_path: Path,
 ) -> None:

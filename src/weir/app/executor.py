@@ -11,7 +11,7 @@ from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.core.errors import ConfigError, LakeError, NotFoundError, StepError, WeirError
 from weir.core.hashing import file_sha256, fingerprint
 from weir.dag import InputState, PriorRun, Step
-from weir.engines import SqlError
+from weir.engines import SqlError, damaged_file_error
 from weir.ingest import observe_files, sqlite_file
 from weir.project.sources import FileSource
 from weir.quality.rules import ident
@@ -104,15 +104,16 @@ class ProjectExecutor(SourceSteps):
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
-            if not _before_data(exc):
+            if not _before_data(exc) and damaged_file_error(exc):
                 self._name_damaged_inputs(step)
             raise
 
     def _name_damaged_inputs(self, step: Step) -> None:
-        """After a step failed reading rows: if one of its input tables' data files cannot be
-        read (changed in place, same size, so not seen before), raise the lake's error that
-        names it. An engine's own message ('TProtocolException: Invalid data') names no
-        table or file, and was reported as the step's code being wrong."""
+        """After a step failed with the error a damaged file gives: if one of its input
+        tables' data files cannot be read (changed in place, same size, so not seen before),
+        raise the lake's error that names it. An engine's own message ('TProtocolException:
+        Invalid data') names no table or file, and was reported as the step's code being
+        wrong. Any other failure (a value the SQL cannot convert, memory) reads nothing."""
         for table in self.reads_of(step):
             record = self.ws.catalog.current_version(table)
             if record is not None:

@@ -211,8 +211,8 @@ def report(
                     f"{name} v{record.version} has no report",
                     fix="retrain it with 'weir train --force'",
                 )
-            ws.artifacts.read_verified(found["path"], found["sha256"])
-            console.print(render.cell(ws.artifacts.resolve(found["path"])), soft_wrap=True)
+            path = ws.artifacts.verified(found["path"], found["sha256"])
+            console.print(render.cell(path), soft_wrap=True)
         finally:
             ws.close()
 

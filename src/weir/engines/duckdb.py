@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -70,6 +71,34 @@ class _Timeout:
                 fix="make the query cheaper, or raise engine.query_timeout_seconds in weir.yaml",
             )
         return SqlError(str(exc))
+
+
+# DuckDB's kinds of error that a file it cannot read gives; any other kind (Conversion,
+# Out of Memory, Constraint...) is about the rows or the machine, and reading the inputs
+# again could not name a file
+_FILE_KINDS = ("IO Error", "Invalid Input Error")
+_KIND = re.compile(r"([A-Z][A-Za-z ]{0,40} Error):")
+
+
+def damaged_file_error(error: BaseException) -> bool:
+    """Whether `error`, or one it was raised while handling, is what a data file whose bytes
+    are damaged gives: an OS or Arrow read error, DuckDB's I/O or file input error, or the
+    untyped error DuckDB raises for a Parquet footer or page it cannot decode
+    ('TProtocolException: Invalid data', "don't know what type", 'likely corrupted')."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, duckdb.Error):
+            if type(current) is duckdb.Error or isinstance(current, duckdb.IOException):
+                return True
+            if isinstance(current, duckdb.InvalidInputException):
+                return "file" in str(current).lower()
+        elif isinstance(current, OSError | pa.ArrowException):
+            kind = _KIND.match(str(current))  # DuckDB's own error, passed on by Arrow
+            return kind is None or kind.group(1) in _FILE_KINDS
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _engine_errors(reader: pa.RecordBatchReader, timeout: _Timeout) -> Iterator[pa.RecordBatch]:

@@ -79,7 +79,7 @@ def _pages(fetch: Fetcher) -> Iterator[tuple[int, list[dict[str, Any]], Any]]:
                 f"page {number}: {where} is not a list of records",
                 f"set sources.{fetch.name}.records to the path of the list, e.g. data.items",
             )
-        yield number, records, body
+        yield number, [fetch.exact(r) for r in records], body
         if paging.kind == "none":
             return
         if paging.kind in ("page", "offset"):

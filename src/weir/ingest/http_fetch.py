@@ -37,6 +37,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from weir.core.errors import StepError
 from weir.core.secrets import Secrets, basic_credential, url_secrets
+from weir.ingest.names import normalise
 from weir.ingest.secrets import safe_url
 from weir.project.sources import HttpSource
 
@@ -233,15 +234,37 @@ class Fetcher:
     url: str = ""
     trusted: frozenset[Origin] = frozenset()
     basic: str | None = None
+    exact_columns: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         source = self.source
+        # a number in a field declared decimal or string keeps the text it was written as:
+        # as a float it would lose digits (0.12345678901234567890123) or its form (1e2)
+        self.exact_columns = frozenset(
+            c for c, t in (source.columns or {}).items() if t == "string" or "decimal" in t
+        )
         self.url, self.basic = split_userinfo(source.url)
         self.secrets = Secrets.of(
             [*source.headers.values(), *source.params.values(), source.bearer_token, self.basic]
         ) | url_secrets(source.url)
         own = origin_of(self.url)
         self.trusted = frozenset([own, *(origin_of(o) for o in source.allowed_origins)])
+
+    def exact(self, record: dict[str, Any]) -> dict[str, Any]:
+        """`record` with the numbers of its declared decimal and string fields as written.
+
+        Only the record's own fields: the declared names are the stored ones, so each key is
+        compared after the source's normalise_names; an object nested in a field keeps its
+        numbers, whatever its keys are called."""
+        if not self.exact_columns:
+            return record
+        rule = self.source.normalise_names
+        return {
+            key: value.text
+            if isinstance(value, _Written) and normalise(key, rule) in self.exact_columns
+            else value
+            for key, value in record.items()
+        }
 
     def check(self, url: str, what: str) -> str:
         """`url` if the source may request it; else the load is refused, naming it."""
@@ -428,17 +451,13 @@ class Fetcher:
         )
 
     def _parse(self, body: bytes, url: str, page: int) -> Any:
-        # a number in a field declared decimal or string keeps the text it was written as:
-        # as a float it would lose digits (0.12345678901234567890123) or its form (1e2)
-        exact = frozenset(
-            c for c, t in (self.source.columns or {}).items() if t == "string" or "decimal" in t
-        )
+        # every float remembers how it was written, for exact() to give the text back
         try:
             return json.loads(
                 body,
-                object_pairs_hook=functools.partial(_unique_keys, exact=exact),
+                object_pairs_hook=_unique_keys,
                 parse_constant=_no_constants,
-                parse_float=_written if exact else _finite,
+                parse_float=_written if self.exact_columns else _finite,
             )
         except json.JSONDecodeError as exc:
             raise RetryableError(
@@ -455,12 +474,12 @@ class Fetcher:
         return StepError(f"source:{self.name}", self.secrets.redact(message), fix=fix)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]], exact: frozenset[str]) -> dict[str, Any]:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
             raise ValueError(f"an object has the key '{key}' twice")
-        result[key] = value.text if key in exact and isinstance(value, _Written) else value
+        result[key] = value
     return result
 
 

@@ -108,26 +108,39 @@ def without_bom(
     files: list[Path], source: FileSource, stack: ExitStack, engine: DuckDBEngine
 ) -> Staged:
     """DuckDB refuses JSON that starts with a UTF-8 byte order mark, which Windows tools
-    write; it is removed (counted), in copies of the files in the workspace's tmp/."""
+    write; it is removed (counted), in a copy of each such file in the workspace's tmp/.
+    The other files are read where they are, DuckDB finding each one's codec from its name
+    (compression 'auto'); one whose declared codec that would miss is copied too."""
     if source.format == "parquet":
         return Staged(files, source.compression)
-    marked = 0
+    marks = []
     for path in files:
         with open_bytes(path, codec_of(path, source.compression)) as handle:
-            marked += handle.read(3) == _BOM
-    if not marked:
+            marks.append(handle.read(3) == _BOM)
+    if not any(marks):
         return Staged(files, source.compression)
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=engine.scratch())))
-    staged = Staged([], "none", marked=marked)
-    for index, path in enumerate(files):
+    staged = Staged([], "auto", marked=sum(marks))
+    for index, (path, marked) in enumerate(zip(files, marks, strict=True)):
+        codec = codec_of(path, source.compression)
+        if not marked and codec == _duckdb_codec(path):
+            staged.files.append(path)
+            continue
         copy = folder / f"{index}.json"
-        with open_bytes(path, codec_of(path, source.compression)) as handle, copy.open("wb") as out:
+        with open_bytes(path, codec) as handle, copy.open("wb") as out:
             head = handle.read(3)
             out.write(b"" if head == _BOM else head)
             shutil.copyfileobj(handle, out, 1 << 20)
         staged.files.append(copy)
         staged.originals[str(copy)] = str(path)
     return staged
+
+
+def _duckdb_codec(path: Path) -> str | None:
+    """The codec DuckDB's compression 'auto' reads `path` with (by name: '.gz', '.zst' only;
+    not '.gzip' or '.zstd', which codec_of also takes for compressed)."""
+    name = path.name.lower()
+    return "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else None
 
 
 def original_files(batch: pa.RecordBatch, originals: dict[str, str]) -> pa.RecordBatch:

@@ -124,7 +124,8 @@ def damaged_files(root: Path, delta: DeltaTable) -> tuple[list[DamagedFile], int
 
 def unreadable_files(root: Path, delta: DeltaTable) -> tuple[list[tuple[str, str]], int]:
     """The data files of `delta`'s version that cannot be read whole, with why, and how many
-    files the version has. Reads every byte: for after a read failed, not before each."""
+    files the version has. Decodes every byte, a batch at a time (never a whole file in
+    memory): for after a read failed with the error a damaged file gives, not before each."""
     import pyarrow.parquet as pq
 
     paths = pa.table(delta.get_add_actions(flatten=False)).column("path").to_pylist()
@@ -132,7 +133,9 @@ def unreadable_files(root: Path, delta: DeltaTable) -> tuple[list[tuple[str, str
     for path in paths:
         local = _local(root, str(path))
         try:
-            pq.read_table(local)
+            with pq.ParquetFile(local) as parquet:
+                for _ in parquet.iter_batches():
+                    pass
         except (OSError, pa.ArrowException) as exc:
             found.append((local.name, f"{type(exc).__name__}: {exc}"))
     return found, len(paths)

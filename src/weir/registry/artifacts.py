@@ -87,25 +87,41 @@ class ArtifactStore:
             )
         return path
 
-    def read_verified(self, relative: str, expected_sha256: str) -> bytes:
+    def _present(self, relative: str) -> Path:
         path = self.resolve(relative)
         if not path.is_file():
             raise NotFoundError(
                 f"artifact {path} is missing", fix="retrain with 'weir run --force'"
             )
-        content = path.read_bytes()
-        digest = hashlib.sha256(content).hexdigest()
+        return path
+
+    @staticmethod
+    def _check(path: Path, digest: str, expected_sha256: str) -> None:
         if digest != expected_sha256:
             raise ArtifactTamperedError(
                 f"artifact {path} has checksum {digest[:12]}, the catalog recorded {expected_sha256[:12]}",
                 fix="the file was changed after Weir wrote it; retrain instead of loading it",
             )
+
+    def read_verified(self, relative: str, expected_sha256: str) -> bytes:
+        """The file's bytes, for a reader that needs them all, if its checksum matches."""
+        path = self._present(relative)
+        content = path.read_bytes()
+        self._check(path, hashlib.sha256(content).hexdigest(), expected_sha256)
         return content
+
+    def verified(self, relative: str, expected_sha256: str) -> Path:
+        """The file's path if its checksum matches; read in chunks, never whole, so checking
+        a large model costs no memory. Every byte is hashed each time: a change that keeps
+        the size and modification time (a bad disk) is still seen."""
+        path = self._present(relative)
+        self._check(path, file_sha256(path), expected_sha256)
+        return path
 
     def intact(self, relative: str, expected_sha256: str) -> bool:
         """True when the file is in the store with the checksum Weir recorded."""
         try:
-            self.read_verified(relative, expected_sha256)
+            self.verified(relative, expected_sha256)
         except WeirError:
             return False
         return True

@@ -302,6 +302,37 @@ def test_a_json_byte_order_mark_is_removed_and_counted(tmp_path: Path, fmt: str)
         load(tmp_path, source)
 
 
+def test_only_the_json_files_with_a_byte_order_mark_are_copied(tmp_path: Path) -> None:
+    """One marked file made every file of the glob be decompressed into tmp/ (three gzip
+    files of 10 KB became 5.4 MB there); the others are read where they are."""
+    import gzip
+    from contextlib import ExitStack
+
+    from weir.ingest.json_files import without_bom
+
+    body = b'{"a": 1}\n'
+    (tmp_path / "a.ndjson.gz").write_bytes(gzip.compress(b"\xef\xbb\xbf" + body))
+    (tmp_path / "b.ndjson.gz").write_bytes(gzip.compress(body))
+    (tmp_path / "c.ndjson").write_bytes(body)
+    files = sorted(tmp_path.glob("*.ndjson*"))
+    source = FileSource(format="ndjson", path="*.ndjson*", columns={"a": "int64"})
+    with ExitStack() as stack:
+        staged = without_bom(files, source, stack, ENGINE)
+        assert staged.marked == 1 and staged.files[1:] == files[1:]
+        assert list(staged.originals.values()) == [str(files[0])]
+    data, _ = load(tmp_path, source)
+    assert data.column("a").to_pylist() == [1, 1, 1]
+
+    # a declared codec DuckDB would not find from the name: such a file is copied too
+    for path in files:
+        path.unlink()
+    (tmp_path / "a.data").write_bytes(gzip.compress(b"\xef\xbb\xbf" + body))
+    (tmp_path / "b.data").write_bytes(gzip.compress(body))
+    declared = FileSource(format="ndjson", path="*.data", compression="gzip")
+    data, _ = load(tmp_path, declared)
+    assert data.column("a").to_pylist() == [1, 1]
+
+
 @pytest.mark.parametrize("target", ["decimal(38,23)", "string"])
 def test_a_json_number_with_more_digits_than_a_float_is_not_stored_rounded(
     tmp_path: Path, target: str

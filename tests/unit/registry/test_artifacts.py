@@ -103,3 +103,33 @@ def test_a_pickle_or_garbage_named_like_a_model_with_its_checksum_recorded_is_re
     with pytest.raises(ArtifactTamperedError, match="is not a model file Weir wrote"):
         store.load(stored.relative, stored.sha256)
     assert "UNPICKLED" not in capsys.readouterr().out
+
+
+def test_checking_an_artifact_reads_it_in_chunks_and_still_sees_a_same_size_change(
+    tmp_path: Path,
+) -> None:
+    """Every `weir run` checks each file of a model's latest version: it read each one whole
+    into memory (a 300 MB model cost 300 MB more each run). A byte changed in place, keeping the
+    size and the time it was written, must still be seen: a bad disk changes neither."""
+    import os
+    import tracemalloc
+
+    store = ArtifactStore(tmp_path)
+    size = 8 << 20
+    stored = store.save_file("reports", ".bin", bytes(size))
+    tracemalloc.start()
+    try:
+        assert store.intact(stored.relative, stored.sha256)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 2  # chunks of 1 MB, not the 8 MB file
+
+    before = stored.path.stat()
+    with stored.path.open("r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(b"\x01")
+    os.utime(stored.path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert not store.intact(stored.relative, stored.sha256)
+    stored.path.unlink()
+    assert not store.intact(stored.relative, stored.sha256)
