@@ -66,8 +66,22 @@ def codec_of(path: Path, compression: str) -> Codec:
         return cast(Codec, compression)
     if compression == "none":
         return None
+    # as DuckDB's 'auto' decides: by these two endings only ('x.csv.gzip' is read as it is)
     suffix = path.suffix.lower()
-    return "gzip" if suffix in (".gz", ".gzip") else "zstd" if suffix in (".zst", ".zstd") else None
+    return "gzip" if suffix == ".gz" else "zstd" if suffix == ".zst" else None
+
+
+_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def compressed_unsaid(path: Path, compression: str) -> str | None:
+    """The codec a file read as plain text starts like (gzip, zstd), else None: read as it
+    is, it would be refused as undecodable text or malformed JSON, saying nothing of why."""
+    if codec_of(path, compression) is not None:
+        return None
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    return next((codec for magic, codec in _MAGIC.items() if head.startswith(magic)), None)
 
 
 def open_bytes(path: Path, codec: Codec) -> BinaryIO:

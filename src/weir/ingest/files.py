@@ -59,6 +59,7 @@ from weir.ingest.csv_text import (
     CsvFormat,
     LineCount,
     codec_of,
+    compressed_unsaid,
     hash_and_count,
     newline_of,
     open_bytes,
@@ -104,6 +105,14 @@ def observe_files(root: Path, name: str, source: FileSource) -> list[FileState]:
     """Each file's size and hash; a plain CSV's lines are counted in the same read."""
     states = []
     for path in list_files(root, name, source):
+        unsaid = None if source.format == "parquet" else compressed_unsaid(path, source.compression)
+        if unsaid is not None:
+            raise ConfigError(
+                f"source '{name}': {path.relative_to(root).as_posix()} is {unsaid}-compressed, "
+                f"but its name does not say so (Weir reads .gz and .zst files as compressed)",
+                fix=f"set sources.{name}.compression: {unsaid}, or rename the file to end in "
+                f"{'.gz' if unsaid == 'gzip' else '.zst'}",
+            )
         count = (
             source.format == "csv"
             and source.csv.encoding != "utf-16"

@@ -123,7 +123,7 @@ def without_bom(
     staged = Staged([], "auto", marked=sum(marks))
     for index, (path, marked) in enumerate(zip(files, marks, strict=True)):
         codec = codec_of(path, source.compression)
-        if not marked and codec == _duckdb_codec(path):
+        if not marked and codec == codec_of(path, "auto"):
             staged.files.append(path)
             continue
         copy = folder / f"{index}.json"
@@ -134,13 +134,6 @@ def without_bom(
         staged.files.append(copy)
         staged.originals[str(copy)] = str(path)
     return staged
-
-
-def _duckdb_codec(path: Path) -> str | None:
-    """The codec DuckDB's compression 'auto' reads `path` with (by name: '.gz', '.zst' only;
-    not '.gzip' or '.zstd', which codec_of also takes for compressed)."""
-    name = path.name.lower()
-    return "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else None
 
 
 def original_files(batch: pa.RecordBatch, originals: dict[str, str]) -> pa.RecordBatch:

@@ -408,3 +408,23 @@ def test_a_scoring_input_is_checked_for_its_structure_not_typed_as_a_source(
     (tmp_path / "twice.csv").write_text("id,id\n1,2\n")
     with pytest.raises(ConfigError, match="'id', 'id' have the same name"):
         check_csv(ENGINE, tmp_path / "twice.csv", "input twice.csv")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_a_compressed_file_whose_name_does_not_say_so_is_refused_with_the_fix(
+    tmp_path: Path, fmt: str
+) -> None:
+    """'x.csv.gzip' was taken for gzip by Weir's line count and read as plain text by DuckDB
+    ('Invalid unicode', 'Malformed JSON', naming no cause)."""
+    import gzip
+
+    text = "a,b\n1,2\n" if fmt == "csv" else '{"a": 1, "b": 2}\n'
+    (tmp_path / f"x.{fmt}.gzip").write_bytes(gzip.compress(text.encode()))
+    auto = FileSource(format=fmt, path=f"x.{fmt}.gzip")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="gzip-compressed") as refused:
+        observe_files(tmp_path, "s", auto)
+    assert "compression: gzip" in refused.value.fix
+    declared = FileSource(format=fmt, path=f"x.{fmt}.gzip", compression="gzip")  # type: ignore[arg-type]
+    observed = observe_files(tmp_path, "s", declared)
+    with read_files(ENGINE, tmp_path, "s", declared, observed=observed) as read:
+        assert read.batches.read_all().num_rows == 1
