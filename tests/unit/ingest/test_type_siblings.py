@@ -255,8 +255,9 @@ def test_nanoseconds_in_text_typed_by_arrow_refuse_the_load(tmp_path: Path) -> N
     table = pa.table({"t": ["2025-06-01 10:00:00Z", "2025-06-01 10:00:00.123456789Z"]})
     pq.write_table(table, tmp_path / "a.parquet")
     source = FileSource(format="parquet", path="a.parquet", columns={"t": "timestamp"})
-    with pytest.raises(StepError, match=r"'2025-06-01 10:00:00.123456789Z' has nanoseconds"):
+    with pytest.raises(StepError, match=r"column t has nanoseconds \(row 2\)") as refused:
         load(tmp_path, source)
+    assert "123456789" not in str(refused.value)
 
 
 def test_a_refused_json_file_is_not_told_to_set_duckdb_options(tmp_path: Path) -> None:
