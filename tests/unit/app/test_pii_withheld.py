@@ -18,8 +18,7 @@ def handles(clean_people):
     return clean_people
 
 def labels(codes):
-    return codes
-"""
+    return codes"""
 
 CONFIG = """\
 name: p
@@ -94,3 +93,30 @@ def test_the_profile_of_an_untraceable_column_over_kept_pii_holds_no_value(
         assert record is not None
         profile = ran.catalog.profile(record.id)
         assert profile is not None and "secret" not in json.dumps(profile), profile
+
+
+def test_the_steps_that_read_kept_pii_are_known_through_steps_and_models(ran: Workspace) -> None:
+    from weir.app.pii import kept_pii_read
+    from weir.app.plan import build_plan
+
+    models = build_plan(ran.project).sql_models
+    assert kept_pii_read(ran.project, models, "via") == {"pii"}  # via handles, a Python step
+    assert kept_pii_read(ran.project, models, "labels") == set()
+
+
+def test_a_python_step_reading_kept_pii_fails_without_quoting_the_value(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from weir.core.errors import StepError
+    from weir.transform.python import call_step
+
+    def step(people: pa.Table) -> pa.Table:
+        return pa.table({"n": [int(v) for v in people.column("nick").to_pylist()]})
+
+    people = {"people": pa.table({"nick": ["annie-secret"]})}
+    with pytest.raises(StepError) as refused:
+        call_step(step, people, "arrow", "step:n", Path(__file__), withheld=True)
+    assert "ValueError" in refused.value.message and "secret" not in str(refused.value)
+    assert "test_pii_withheld.py, line" in (refused.value.fix or "")  # the place still shown
+    with pytest.raises(StepError, match="annie-secret"):  # no PII read: the message is whole
+        call_step(step, people, "arrow", "step:n", Path(__file__))
