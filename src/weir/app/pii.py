@@ -7,6 +7,9 @@ they are (`action: keep`), and the columns of models and Python steps made from 
 traced by lineage, or, where lineage cannot tell, every such column whose step reads
 kept PII (it fails closed).
 
+`kept_pii_read`: the classes of kept PII a model or Python step reads, through any chain of
+models and steps; its engine errors are then cut to their kind (they may quote a value).
+
 `feature_origins`: walks column lineage from each feature back through SQL models to the
 columns a clean step governs. A feature that derives from a PII column whose policy kept
 part of the value (mask, truncate, keep) is reported: that information reaches the model.
