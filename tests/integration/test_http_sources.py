@@ -304,6 +304,8 @@ def test_a_load_whose_every_record_is_set_aside_is_refused(api: Api, tmp_path: P
     report, _ = load(tmp_path, source(api, columns={"n": "int64"}))
     assert report["status"] == "failed"
     assert "all 2 were set aside" in report["error"] and "nothing was committed" in report["error"]
+    assert "(the first: page 1 record 1, column n: a value" in report["error"]
+    assert "'one'" not in report["error"]  # the error is stored: it quotes no value
 
 
 def test_nanoseconds_refuse_the_load_naming_the_record(api: Api, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ commit as the rows, so a crash can never leave rows without their position or th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,31 @@ class SourceRead:
         return pa.concat_tables(tables)
 
 
+# what a kind of quarantine reason says without its value (others: DuckDB's own names)
+_KINDS = {
+    "CAST": "a value that could not be read as its declared type",
+    "SCHEMA": "a record that does not match the source's contract",
+}
+
+
+def first_set_aside(tables: Iterable[pa.Table]) -> str:
+    """The first record set aside as a refusal names it: place, column and kind of problem
+    ('data/c.csv line 2, column phone: a value that could not be read as its declared type').
+    Never the reason's text: it quotes the value, which may be PII, and a step's error is
+    printed and kept in the catalog (the quarantine, in the lake, keeps the value)."""
+    row = next(t.slice(0, 1).to_pylist()[0] for t in tables if t.num_rows)
+    if row["line"] is not None:
+        place = f"{row['file']} line {row['line']}" if row["file"] else f"line {row['line']}"
+    else:
+        place = row["key"] or row["file"] or "a record"
+    kind = _KINDS.get(row["error_type"], str(row["error_type"] or "a problem").lower())
+    return (
+        f"{place}, column {row['column_name']}: {kind}"
+        if row["column_name"]
+        else f"{place}: {kind}"
+    )
+
+
 def counted(
     batches: Iterator[pa.RecordBatch], read: SourceRead, progress: Progress | None
 ) -> Iterator[pa.RecordBatch]:
@@ -81,11 +106,11 @@ def counted(
         yield batch
     set_aside = sum(d.rows for d in read.diverted)
     if read.rows == 0 and set_aside and not read.detail.get("append"):
-        first = next(d.tables[0] for d in read.diverted if d.rows).column("error")[0]
+        first = first_set_aside(t for d in read.diverted for t in d.tables)
         read.failure = StepError(
             f"source:{read.source}",
-            f"no rows are left: all {set_aside:,} were set aside (e.g. {first}); the table "
-            "would be replaced by an empty one; nothing was committed",
+            f"no rows are left: all {set_aside:,} were set aside (the first: {first}); the "
+            "table would be replaced by an empty one; nothing was committed",
             fix=f"fix the data at the source, or sources.{read.source}.columns (declare "
             "string to keep any value)",
         )

@@ -101,8 +101,12 @@ class Conformed:
     coerced: Counter[str] = field(default_factory=Counter)
 
 
-def conform(batch: pa.RecordBatch, typing: Typing, where: str) -> Conformed:
-    """`batch` with declared types, UTC instants and storable types; see the module doc."""
+def conform(
+    batch: pa.RecordBatch, typing: Typing, where: str, *, first: int = 0, noun: str = "row"
+) -> Conformed:
+    """`batch` with declared types, UTC instants and storable types; see the module doc.
+    `where` names the batch in messages, `first` and `noun` a row of it ('row 7', counting
+    `first` rows before the batch)."""
     names = batch.schema.names
     if typing.columns:
         missing = [c for c in typing.columns if c not in names]
@@ -120,7 +124,7 @@ def conform(batch: pa.RecordBatch, typing: Typing, where: str) -> Conformed:
         if name.startswith((LOCAL_PREFIX, INVALID_PREFIX)):
             continue  # consumed by its column
         if not is_helper(name):
-            col = _Column(name, typing, where, result)
+            col = _Column(name, typing, where, result, first, noun)
             if INVALID_PREFIX + name in names:
                 col.mark(_invalid(batch.column(INVALID_PREFIX + name)))
             local = LOCAL_PREFIX + name
@@ -162,13 +166,21 @@ class _Column:
     typing: Typing
     where: str
     result: Conformed
+    first: int = 0  # rows of the stream before this batch
+    noun: str = "row"
 
     def mark(self, rows: Mapping[int, str]) -> None:
         for index, reason in rows.items():
             self.result.problems.setdefault(index, []).append(reason)
 
+    def at(self, index: int) -> str:
+        """The place of the batch's row `index` in the stream ('row 7')."""
+        return f"{self.noun} {self.first + index + 1}"
+
     def refuse(self, message: str, fix: str) -> StepError:
-        """The load's refusal; `message` follows the column's name ('column x: ...')."""
+        """The load's refusal; `message` follows the column's name ('column x: ...'). It
+        names the row, never its value: a step's error is printed and kept in the catalog,
+        and the value may be PII."""
         return StepError(
             f"source:{self.typing.source}",
             f"{self.where}: column {self.name}{message}; nothing was committed",
@@ -347,7 +359,7 @@ def _instants(col: _Column, column: pa.Array, local: pa.Array | None) -> pa.Arra
     lossy = lossy_nanos(column)
     if lossy is not None:
         raise col.refuse(
-            f": '{_shown(column, lossy)}' has nanoseconds, which microsecond storage would drop",
+            f" has nanoseconds ({col.at(lossy)}), which microsecond storage would drop",
             f"round {col.name} to microseconds at the source, or declare it as string in "
             f"sources.{col.typing.source}.columns",
         )
@@ -363,7 +375,7 @@ def _resolve(col: _Column, column: pa.Array) -> Resolved:
         resolved = to_utc(column, col.name, col.typing.rule)
     except NoZone as exc:
         raise col.refuse(
-            f": '{exc.example}' has no time zone",
+            f" has no time zone ({col.at(exc.row)})",
             f"declare the zone they were written in: sources.{col.typing.source}.timezone "
             "(e.g. Europe/Paris or UTC), or send them with an offset",
         ) from None

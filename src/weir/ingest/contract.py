@@ -46,12 +46,13 @@ class Contract:
                 continue
             typed, misfits = fit_type(column, target_field.name, target_field.type)
             if misfits and target_field.name not in self.quarantine_columns:
-                # a widening that would change a value (an int64 above 2**53 as float64)
-                first = misfits[min(misfits)]
+                # a widening that would change a value (an int64 above 2**53 as float64);
+                # said without the value: the error is printed and kept in the catalog
+                count = len(misfits)
                 raise StepError(
                     f"source:{self.source}",
-                    f"{first} (widening {target_field.name} to {target_field.type} would "
-                    "change it); nothing was committed",
+                    f"column {target_field.name}: {count:,} value{'s' if count > 1 else ''} "
+                    f"would change if widened to {target_field.type}; nothing was committed",
                     fix=f"declare sources.{self.source}.columns.{target_field.name} as string "
                     f"or decimal(p,s), or set sources.{self.source}.schema_policy.type_changes: "
                     "quarantine",

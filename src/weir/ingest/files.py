@@ -51,7 +51,7 @@ from weir.engines.split import (
     split_batch,
     without_helpers,
 )
-from weir.ingest.base import Progress, SourceRead, counted
+from weir.ingest.base import Progress, SourceRead, counted, first_set_aside
 from weir.ingest.conform import Typing, conform, renamed
 from weir.ingest.csv_account import CsvAttempt
 from weir.ingest.csv_files import RereadError, plan_files, read_header
@@ -428,7 +428,7 @@ def _guarded(
             batch = _decisions(batch, read, source, places)
             where = f"{source.path} rows {rows + 1}-{rows + batch.num_rows}"
             try:
-                done = conform(batch, typing, where)
+                done = conform(batch, typing, where, first=rows)
             except StepError as exc:
                 read.failure = exc
                 raise
@@ -471,8 +471,8 @@ def _refuse_no_rows(read: SourceRead, source: FileSource, diverted: Diverted, ro
     if rows == 0 and diverted.rows:
         read.failure = StepError(
             f"source:{read.source}",
-            f"{source.path} has no data rows left: all {diverted.rows} were set aside (e.g. "
-            f"{diverted.tables[0].column('error')[0]}); nothing was committed",
+            f"{source.path} has no data rows left: all {diverted.rows} were set aside (the "
+            f"first: {first_set_aside(diverted.tables)}); nothing was committed",
             fix=f"fix the file, or sources.{read.source} (columns, timezone, formats)",
         )
         raise read.failure

@@ -148,15 +148,15 @@ def _check_records(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> Non
     params: list[object] = [read.paths, read.compression]
     where = read.shown or ", ".join(read.paths)
     other = connection.execute(
-        f"SELECT json_type(json), left(json::VARCHAR, 60) FROM {objects} "
+        f"SELECT json_type(json) FROM {objects} "
         "WHERE json_type(json) NOT IN ('OBJECT', 'NULL') LIMIT 1",
         params,
     ).fetchall()
     if other:
-        kind, text = other[0]
+        # the kind, not the record: an error is printed and kept in the catalog
         raise StepError(
             f"source:{read.source}",
-            f"{where}: a record is {kind.lower()} ({text}), not an object; every record must "
+            f"{where}: a record is {other[0][0].lower()}, not an object; every record must "
             "be a JSON object; nothing was committed",
             fix="write one JSON object per record (NDJSON: one per line)",
         )

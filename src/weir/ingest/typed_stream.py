@@ -125,7 +125,7 @@ def typed_stream(
             batch = renamed(incoming, stored)
             where = f"{noun} {seen + 1}-{seen + batch.num_rows}"
             _decide(batch, typing, where, coerced, noun.removesuffix("s"), seen)
-            done = conform(batch, typing, where)
+            done = conform(batch, typing, where, first=seen, noun=noun.removesuffix("s"))
             coerced.update(done.coerced)
             typed_batch = _data_only(done.batch)
             for index, reasons in _read_rejects(batch).items():

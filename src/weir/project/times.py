@@ -45,11 +45,12 @@ _SHOWN_DAYS = (-4_371_587, 35_804_721)
 
 
 class NoZone(Exception):  # noqa: N818 - a condition, turned into a StepError by the caller
-    """Times without a zone were found and the source declares none."""
+    """Times without a zone were found and the source declares none; `row` is the first
+    (its index in the column: a message names the place, never the value)."""
 
-    def __init__(self, example: str) -> None:
-        super().__init__(example)
-        self.example = example
+    def __init__(self, row: int) -> None:
+        super().__init__(row)
+        self.row = row
 
 
 @dataclass
@@ -84,8 +85,7 @@ def local_to_utc(local: pa.Array, name: str, rule: TimeRule) -> Resolved:
     if local.null_count == len(local):
         return Resolved(pa.nulls(len(local), UTC))
     if rule.zone is None:
-        first = pc.drop_null(local)[0]
-        raise NoZone(_text(first))
+        raise NoZone(int(pc.index(pc.is_valid(local), True).as_py()))
     problems = _out_of_range(local, name, "")
     inside = _blank(local, problems)
     found = _candidates(inside, rule.zone)

@@ -142,12 +142,21 @@ def call_step(
     format: str,
     where: str,
     path: Path,
+    *,
+    withheld: bool = False,
 ) -> pa.Table:
+    """`function` called with `inputs`, its result as Arrow. An exception becomes a step
+    error naming the line of `path` that raised it; with `withheld` (the inputs hold PII
+    kept as is) its message is left out, since it may quote a value ('annie-secret')."""
     arguments = {name: _convert_in(table, format) for name, table in inputs.items()}
     try:
         result = function(**arguments)
     except Exception as exc:
-        raise StepError(
-            where, f"{type(exc).__name__}: {exc}", fix=_user_frames(exc, path)
-        ) from None
+        said = (
+            f"{type(exc).__name__} (the rest of the message is withheld: it may quote a "
+            "value of a PII column)"
+            if withheld
+            else f"{type(exc).__name__}: {exc}"
+        )
+        raise StepError(where, said, fix=_user_frames(exc, path)) from None
     return _convert_out(result, where)

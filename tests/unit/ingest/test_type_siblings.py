@@ -40,7 +40,7 @@ def json_source(root: Path, records: list[str], fmt: str, **extra: Any) -> FileS
         (['{"a": 1, "A": 2}'], "'A', 'a' have the same name"),
         (['{"Id": 1}', '{"id": 2}'], "'Id', 'id' have the same name"),
         (['{"": 1, "b": 2}'], "empty name"),
-        (['{"a": 1}', "5", '{"a": 2}'], r"a record is ubigint \(5\), not an object"),
+        (['{"a": 1}', "5", '{"a": 2}'], r"a record is ubigint, not an object"),
         (['{"a": 1}', "[1, 2]"], "not an object"),
     ],
 )
@@ -52,6 +52,7 @@ def test_json_keys_duckdb_would_rename_or_merge_are_refused(
     with pytest.raises(StepError, match=said) as refused:
         load(tmp_path, json_source(tmp_path, records, fmt))
     assert "nothing was committed" in str(refused.value)
+    assert "(5)" not in str(refused.value) and "[1, 2]" not in str(refused.value)  # no value
 
 
 def test_json_keys_that_only_look_renamed_are_kept(tmp_path: Path) -> None:
@@ -255,8 +256,9 @@ def test_nanoseconds_in_text_typed_by_arrow_refuse_the_load(tmp_path: Path) -> N
     table = pa.table({"t": ["2025-06-01 10:00:00Z", "2025-06-01 10:00:00.123456789Z"]})
     pq.write_table(table, tmp_path / "a.parquet")
     source = FileSource(format="parquet", path="a.parquet", columns={"t": "timestamp"})
-    with pytest.raises(StepError, match=r"'2025-06-01 10:00:00.123456789Z' has nanoseconds"):
+    with pytest.raises(StepError, match=r"column t has nanoseconds \(row 2\)") as refused:
         load(tmp_path, source)
+    assert "123456789" not in str(refused.value)
 
 
 def test_a_refused_json_file_is_not_told_to_set_duckdb_options(tmp_path: Path) -> None:
