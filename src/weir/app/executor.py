@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from weir.app.pii import kept_pii_read
 from weir.app.plan import views_read
 from weir.app.source_step import SourceSteps
 from weir.app.step_base import QUARANTINE_SUFFIX
@@ -173,8 +174,11 @@ class ProjectExecutor(SourceSteps):
                 where = f"{model.path}:{line}:{column}" + (
                     "" if exact else " (first use of that name)"
                 )
+            # the engine's message may quote a value ('annie-secret'): not of PII kept as is
+            kept = kept_pii_read(self.ws.project, self.sql_models, step.target)
+            said = exc.without_values() if kept else exc.message
             raise StepError(
-                step.name, f"{where}: {exc.message}", fix="fix the SQL and run again"
+                step.name, f"{where}: {said}", fix="fix the SQL and run again"
             ) from None
         summary: dict[str, Any] = {
             "table": step.target,
@@ -209,7 +213,14 @@ class ProjectExecutor(SourceSteps):
         tables = {
             table: self.ws.lake.read(table, record.version) for table, record in inputs.items()
         }
-        result = call_step(function, tables, spec.format, step.name, root / spec.path)
+        result = call_step(
+            function,
+            tables,
+            spec.format,
+            step.name,
+            root / spec.path,
+            withheld=bool(kept_pii_read(self.ws.project, self.sql_models, step.target)),
+        )
         with self._quarantine_rules(step.target, result.to_reader()) as (stream, diverted):
             record = self._commit(
                 step.target, "python", stream, token, list(inputs.values()), spec.description

@@ -18,7 +18,11 @@ def handles(clean_people):
     return clean_people
 
 def labels(codes):
-    return codes"""
+    return codes
+
+def shout(clean_people):
+    return [int(v) for v in clean_people.column("nick").to_pylist()]
+"""
 
 CONFIG = """\
 name: p
@@ -36,6 +40,9 @@ steps:
   labels:
     function: steps/s.py:labels
     inputs: [codes]
+  shout:
+    function: steps/s.py:shout
+    inputs: [clean_people]
 checks:
   handles:
     - {rule: regex, column: nick, pattern: "^x", severity: warn}
@@ -45,6 +52,9 @@ checks:
   labels:
     - {rule: accepted_values, column: label, values: [x], severity: warn}
 """
+
+
+reported: list[str] = []  # the errors the run reported (the CLI prints them)
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +67,11 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     (root / "steps" / "s.py").write_text(STEPS)
     (root / "sql").mkdir()
     (root / "sql" / "via.sql").write_text("SELECT id, nick AS handle FROM handles")
+    (root / "sql" / "bad.sql").write_text("SELECT CAST(nick AS INT) AS n FROM clean_people")
     (root / "weir.yaml").write_text(CONFIG)
     ws = open_workspace(load_project(root))
     try:
-        run_project(ws)
+        reported.extend(r.error or "" for r in run_project(ws).reports)
         yield ws
     finally:
         ws.close()
@@ -120,3 +131,13 @@ def test_a_python_step_reading_kept_pii_fails_without_quoting_the_value(tmp_path
     assert "test_pii_withheld.py, line" in (refused.value.fix or "")  # the place still shown
     with pytest.raises(StepError, match="annie-secret"):  # no PII read: the message is whole
         call_step(step, people, "arrow", "step:n", Path(__file__))
+
+
+def test_a_model_or_step_over_kept_pii_fails_without_quoting_the_value(ran: Workspace) -> None:
+    """`CAST(nick AS INT)` failed with DuckDB's "Could not convert string 'annie-secret'"
+    as the step's error, printed and stored in the catalog."""
+    stored = {s.step: s.error or "" for s in ran.catalog.run().steps}
+    bad, shout = stored["sql:bad"], stored["python:shout"]
+    assert "Conversion Error" in bad and "sql/bad.sql:1" in bad, bad
+    assert "ValueError" in shout, shout
+    assert "secret" not in bad + shout + " ".join(reported), (bad, shout, reported)
