@@ -445,9 +445,11 @@ def _fill_missing(
     chain: Chain, rule: FillMissing, columns: Mapping[str, str], where: str, label: str
 ) -> None:
     """Nulls filled with a constant or a statistic. A float column's statistic is taken
-    over its finite values (NaN and Infinity are no evidence of a typical value); the
-    value filled is the statistic cast to the column's type (a mean of integers rounds),
-    recorded as `filled_with` when it differs. A constant must fit the column exactly."""
+        over its finite values (NaN and Infinity are no evidence of a typical value); the
+        value filled is the statistic cast to the column's type (a mean of integers rounds),
+        recorded as `filled_with` when it differs. A constant must fit the column exactly: it
+    casts back unchanged (1.239 into DECIMAL(10,2) is refused, not rounded), and only a boolean
+    fills a boolean column (true is not filled as 1)."""
     _need(columns, rule.columns, where)
     new: dict[str, str] = {}
     stats: dict[str, Any] = {}
@@ -503,6 +505,12 @@ def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str
     """SQL for a fill value of column type `kind`, refused unless it fits exactly."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: value {value} is not a number", fix="give a finite number")
+    if isinstance(value, bool) != kind.startswith("BOOLEAN"):  # true is no 1, nor 1 true
+        raise ConfigError(
+            f"{where}: value {value!r} does not fit column '{name}' ({kind}): "
+            + ("a boolean is no number or text" if isinstance(value, bool) else "it is no boolean"),
+            fix=f"give a value of the column's type, or cast '{name}' first",
+        )
     source = (
         "BOOLEAN"
         if isinstance(value, bool)

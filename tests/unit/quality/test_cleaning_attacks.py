@@ -268,3 +268,76 @@ def test_unicode_whitespace_is_whitespace() -> None:
     spaced, [r2] = clean(table, {"rule": "normalise_whitespace", "columns": ["s"]})
     assert spaced.column("s").to_pylist() == ["a", "b", "c d", "e", "f\u200b", None, ""]
     assert r2.changed_values == 4
+
+
+# review: exact digits, times of day, constants of another type ------------------------------
+
+
+def test_a_time_of_day_is_not_dropped_from_a_timestamp_column_to_make_a_date() -> None:
+    utc = dt.UTC
+    instants = [dt.datetime(2024, 1, 1, 10, 30, tzinfo=utc), dt.datetime(2024, 1, 2, tzinfo=utc)]
+    values, nulled = cast(pa.array(instants, pa.timestamp("us", tz="UTC")), "date")
+    assert values == [None, dt.date(2024, 1, 2)] and nulled == 1
+    walls = [dt.datetime(2024, 1, 1, 23, 59), dt.datetime(2024, 1, 2)]
+    values, nulled = cast(pa.array(walls, pa.timestamp("us")), "date")
+    assert values == [None, dt.date(2024, 1, 2)] and nulled == 1
+    nanos = pa.array([86_400 * 10**9 + 500, 86_400 * 10**9], pa.timestamp("ns"))
+    values, nulled = cast(nanos, "date")
+    assert values == [None, dt.date(1970, 1, 2)] and nulled == 1
+
+
+def test_a_decimal_a_float_cannot_hold_is_not_rounded() -> None:
+    import decimal
+
+    values, nulled = cast(
+        pa.array(
+            [decimal.Decimal("12345678901234567.89"), decimal.Decimal("0.10")],
+            pa.decimal128(19, 2),
+        ),
+        "float64",
+    )
+    assert values == [None, 0.1] and nulled == 1
+
+
+@pytest.mark.parametrize("value", [1.239, "1.239", "1e2", True])
+def test_a_constant_is_not_rounded_into_a_decimal_column(value: Any) -> None:
+    import decimal
+
+    table = pa.table({"v": pa.array([decimal.Decimal("1.00"), None], pa.decimal128(10, 2))})
+    with pytest.raises(ConfigError, match=r"rules\.0 \(fill_missing\).*'v'") as caught:
+        clean(
+            table,
+            {"rule": "fill_missing", "columns": ["v"], "strategy": "constant", "value": value},
+        )
+    assert "cast 'v' first" in str(caught.value.fix)
+
+
+@pytest.mark.parametrize("value", [1.5, "1.50", " -1.5 ", 2, 0.1])
+def test_a_constant_a_decimal_column_holds_exactly_fills_it(value: Any) -> None:
+    import decimal
+
+    table = pa.table({"v": pa.array([decimal.Decimal("1.00"), None], pa.decimal128(10, 2))})
+    out, [report] = clean(
+        table, {"rule": "fill_missing", "columns": ["v"], "strategy": "constant", "value": value}
+    )
+    filled = out.column("v").to_pylist()[1]
+    assert filled == decimal.Decimal(str(value).strip()) and report.changed_values == 1
+
+
+def test_a_boolean_constant_fills_only_a_boolean_column() -> None:
+    for column, value in ((pa.array([1, None], pa.int64()), True), ([1.0, None], False)):
+        with pytest.raises(ConfigError, match=r"rules\.0 \(fill_missing\).*'v'"):
+            clean(
+                pa.table({"v": column}),
+                {"rule": "fill_missing", "columns": ["v"], "strategy": "constant", "value": value},
+            )
+    with pytest.raises(ConfigError, match=r"rules\.0 \(fill_missing\).*'v'"):
+        clean(
+            pa.table({"v": [True, None]}),
+            {"rule": "fill_missing", "columns": ["v"], "strategy": "constant", "value": 1},
+        )
+    out, _ = clean(
+        pa.table({"v": [True, None]}),
+        {"rule": "fill_missing", "columns": ["v"], "strategy": "constant", "value": False},
+    )
+    assert out.column("v").to_pylist() == [True, False]
