@@ -257,14 +257,7 @@ class QualitySteps(StepBase):
             scan,
             self.config.checks[table],
             others,
-            # with lineage: a model's column made from PII a clean step keeps is withheld too
-            withheld=withheld_columns(
-                self.ws.project,
-                table,
-                catalog=self.ws.catalog,
-                models=self.sql_models,
-                columns=scan.schema.names,
-            ),
+            withheld=self._withheld(table, scan.schema.names),
         )
         self.ws.catalog.record_checks(
             token,
