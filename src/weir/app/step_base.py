@@ -201,6 +201,7 @@ class StepBase:
                 sample_above=settings.sample_above,
                 sample_rows=settings.sample_rows,
                 counts=(fingerprint.row_count, *fingerprint.non_null),
+                not_finite=fingerprint.not_finite,
                 sample=sample,
                 withheld=self._withheld(table, scan.schema.names),
             )
