@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 import pyarrow as pa
@@ -557,9 +558,8 @@ def _outliers(
     elif rule.method == "iqr":
         [row] = chain.rows(f"SELECT quantile_cont({q}, [0.25, 0.75]) AS b {values}")
         q1, q3 = row["b"] or (None, None)
-        low, high = (
-            (None, None) if q1 is None else (q1 - rule.k * (q3 - q1), q3 + rule.k * (q3 - q1))
-        )
+        k = Decimal(str(rule.k)) if isinstance(q1, Decimal) else rule.k  # a decimal's, exact
+        low, high = (None, None) if q1 is None else (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
     else:
         [row] = chain.rows(f"SELECT avg({q}) AS m, stddev_pop({q}) AS s {values}")
         mean, std = row["m"], row["s"]
@@ -586,15 +586,14 @@ def _outliers(
         else:
             chain.add("SELECT * FROM {prev}", report)
         return
-    if kind.startswith(INTEGERS) and math.ceil(low) <= math.floor(high):
-        low, high = math.ceil(low), math.floor(high)  # an integer clipped stays within them
+    lower, upper = _fences_in(kind, low, high)
     number = f"NOT isnan({q}) AND " if floats else ""
-    below, above = f"{q} < {literal(float(low))}", f"{q} > {literal(float(high))}"
+    below, above = f"{q} < {lower}", f"{q} > {upper}"
     outside = f"({number}({below} OR {above}))"
     if rule.action == "clip":
         clipped = (
-            f"CAST(CASE WHEN {number}{below} THEN {literal(float(low))} "
-            f"WHEN {number}{above} THEN {literal(float(high))} ELSE {q} END AS {kind})"
+            f"CAST(CASE WHEN {number}{below} THEN {lower} "
+            f"WHEN {number}{above} THEN {upper} ELSE {q} END AS {kind})"
         )
         _value_stage(chain, label, rule.rule, {rule.column: clipped}, columns, stats)
     else:
@@ -603,3 +602,26 @@ def _outliers(
             report,
             changed=f"coalesce({outside}, false)::INT",
         )
+
+
+def _fences_in(kind: str, low: Any, high: Any) -> tuple[str, str]:
+    """SQL for the fences as values of the column's type, moved inward onto the values it
+    holds (an integer's, a decimal's last digit): a value clipped stays within them, and a
+    value within them is compared and kept exactly (a float fence would make a BIGINT or
+    DECIMAL column a DOUBLE, rounding the values it keeps)."""
+    if kind.startswith(INTEGERS) and math.ceil(low) <= math.floor(high):
+        return literal(math.ceil(low)), literal(math.floor(high))
+    if kind.startswith("DECIMAL"):
+        precision, _, scale = kind.partition("(")[2].rstrip(") ").partition(",")
+        with localcontext() as context:
+            context.prec = 100
+            step = Decimal(1).scaleb(-int(scale or 0))
+            limit = Decimal(10) ** (int(precision) - int(scale or 0)) - step
+            lower = max(Decimal(str(low)).quantize(step, ROUND_CEILING), -limit)
+            upper = min(Decimal(str(high)).quantize(step, ROUND_FLOOR), limit)
+        if lower <= upper:
+            return (
+                f"CAST({literal(str(lower))} AS {kind})",
+                f"CAST({literal(str(upper))} AS {kind})",
+            )
+    return literal(float(low)), literal(float(high))

@@ -341,3 +341,34 @@ def test_a_boolean_constant_fills_only_a_boolean_column() -> None:
         {"rule": "fill_missing", "columns": ["v"], "strategy": "constant", "value": False},
     )
     assert out.column("v").to_pylist() == [True, False]
+
+
+@pytest.mark.parametrize("method", ["iqr", "percentile", "zscore"])
+def test_clipping_a_decimal_column_leaves_the_values_within_the_fences_as_they_are(
+    method: str,
+) -> None:
+    import decimal
+
+    inliers = [
+        decimal.Decimal("12345678901234567.81") + decimal.Decimal(i) / 100 for i in range(11)
+    ]
+    values = [*inliers, decimal.Decimal("99999999999999999.99")]
+    out, [report] = clean(
+        pa.table({"v": pa.array(values, pa.decimal128(38, 2))}),
+        {"rule": "outliers", "column": "v", "method": method, "action": "clip"},
+    )
+    low, high = (decimal.Decimal(str(report.stats[f"{e}_fence"])) for e in ("lower", "upper"))
+    clipped = out.column("v").to_pylist()
+    outside = [v for v in values if not low <= v <= high]
+    assert values[-1] in outside and report.changed_values == len(outside)
+    for before, after in zip(values, clipped, strict=True):
+        assert after == before if before not in outside else low <= after <= high
+
+
+def test_clipping_a_bigint_column_does_not_round_the_values_it_keeps() -> None:
+    values = [2**60 + i for i in range(11)] + [2**62]
+    out, [report] = clean(
+        pa.table({"v": pa.array(values, pa.int64())}),
+        {"rule": "outliers", "column": "v", "method": "zscore", "action": "clip"},
+    )
+    assert out.column("v").to_pylist()[:11] == values[:11] and report.changed_values == 1
