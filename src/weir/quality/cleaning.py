@@ -524,9 +524,11 @@ def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str
     expression = exact_cast(f"CAST({literal(value)} AS {source})", source, kind)
     [row] = chain.rows(f"SELECT ({expression}) IS NULL AS refused")
     if row["refused"]:
+        fix = f"give a value of the column's type, or cast '{name}' first"
+        if kind.startswith("DECIMAL"):  # a cast makes no decimal: the value is what to fix
+            fix = f"give a number {kind} holds as it is (no more decimals than its scale)"
         raise ConfigError(
-            f"{where}: value {value!r} does not fit column '{name}' ({kind}) exactly",
-            fix=f"give a value of the column's type, or cast '{name}' first",
+            f"{where}: value {value!r} does not fit column '{name}' ({kind}) exactly", fix=fix
         )
     return f"({expression})"
 
