@@ -446,11 +446,13 @@ def _fill_missing(
     chain: Chain, rule: FillMissing, columns: Mapping[str, str], where: str, label: str
 ) -> None:
     """Nulls filled with a constant or a statistic. A float column's statistic is taken
-        over its finite values (NaN and Infinity are no evidence of a typical value); the
-        value filled is the statistic cast to the column's type (a mean of integers rounds),
-        recorded as `filled_with` when it differs. A constant must fit the column exactly: it
-    casts back unchanged (1.239 into DECIMAL(10,2) is refused, not rounded), and only a boolean
-    fills a boolean column (true is not filled as 1)."""
+    over its finite values (NaN and Infinity are no evidence of a typical value); an integer
+    or decimal column's mean and median are exact (a float's would round 2^60 + 1 and a
+    decimal's median is no number of its scale); the value filled is the statistic cast to
+    the column's type (a mean of integers rounds), recorded as `filled_with` when it
+    differs. A constant must fit the column exactly: it casts back unchanged (1.239 into
+    DECIMAL(10,2) is refused, not rounded), and only a boolean fills a boolean column (true
+    is not filled as 1)."""
     _need(columns, rule.columns, where)
     new: dict[str, str] = {}
     stats: dict[str, Any] = {}
@@ -470,13 +472,19 @@ def _fill_missing(
         values = f"FROM {chain.current} WHERE {q} IS NOT NULL{finite}"
         if rule.strategy == "mode":  # the most frequent; of those, the least: the same each run
             statistic = f"(SELECT {q} {values} GROUP BY {q} ORDER BY count(*) DESC, {q} LIMIT 1)"
-        else:
+        elif kind.startswith(FLOATS):
             function = {"mean": "avg", "median": "median"}[rule.strategy]
             statistic = f"(SELECT {function}({q}) {values})"
+        else:
+            exact = _exact_statistic(chain, q, rule.strategy, values)
+            statistic = "NULL" if exact is None else literal(format(exact, "f"))
         gaps = f"(SELECT count(*) FROM {chain.current} WHERE {q} IS NULL)"
         [row] = chain.rows(
             f"SELECT {statistic} AS v, try_cast({statistic} AS {kind}) AS f, {gaps} AS gaps"
         )
+        exact_kind = rule.strategy != "mode" and not kind.startswith(FLOATS)
+        if exact_kind:
+            row["v"] = exact
         if row["v"] is None and not row["gaps"]:  # nothing to fill (no rows): no statistic
             stats[name] = None
             continue
@@ -494,12 +502,35 @@ def _fill_missing(
                 f"({chain.shown(name, row['v'])}) does not fit its type {kind}",
                 fix="fill with a constant instead",
             )
-        stats[name] = chain.shown(name, row["v"])
+        stats[name] = chain.shown(name, _number(row["v"]) if exact_kind else row["v"])
         if row["f"] != row["v"]:
             filled[name] = chain.shown(name, row["f"])
         new[name] = f"coalesce({q}, CAST({literal(row['f'])} AS {kind}))"
     report = {rule.strategy: stats} | ({"filled_with": filled} if filled else {})
     _value_stage(chain, label, rule.rule, new, columns, report)
+
+
+def _exact_statistic(chain: Chain, q: str, strategy: str, values: str) -> Decimal | None:
+    """The mean or median of an integer or decimal column, exactly (None without values)."""
+    [row] = chain.rows(f"SELECT sum({q}) AS s, count({q}) AS n {values}")
+    count = int(row["n"])
+    if not count:
+        return None
+    if strategy == "mean":
+        middle = [row["s"]]
+    else:
+        rows = chain.rows(
+            f"SELECT {q} AS x {values} ORDER BY {q} LIMIT {2 - count % 2} OFFSET {(count - 1) // 2}"
+        )
+        middle, count = [r["x"] for r in rows], 2 - count % 2
+    with localcontext() as context:
+        context.prec = 80
+        return sum((Decimal(m) for m in middle), Decimal(0)) / count
+
+
+def _number(value: Decimal) -> float | str:
+    """A statistic as it is recorded: a float when one holds it exactly, else its digits."""
+    return float(value) if Decimal(float(value)) == value else format(value, "f")
 
 
 def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str:
