@@ -419,8 +419,8 @@ def _fail_if_any(chain: Chain, rule: Cast, failing: str, q: str, where: str) -> 
         return
     fix = (
         "fix the data, or set on_error: null to null them (they are counted); a cast keeps "
-        "values exact: no rounding, no NaN or Infinity, no year outside 1-9999, no time "
-        "without an offset (read those with parse_datetime and a timezone)"
+        "values exact: no rounding, no NaN or Infinity, no year outside 1-9999, no time of "
+        "day dropped to make a date, no time without an offset (read those with parse_datetime and a timezone)"
     )
     if rule.column in chain.withheld:
         [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE {failing}")
