@@ -3,7 +3,7 @@ and the quarantine rules applied while a table is made."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from typing import Any
@@ -64,6 +64,24 @@ class _RuleFailure:
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
+def _reconciled(
+    reader: pa.RecordBatchReader, expected: int, error: Callable[[int], StepError]
+) -> pa.RecordBatchReader:
+    """`reader`, whose rows are counted as they stream to the writer: when they end, a count
+    other than `expected` raises `error(count)` before the writer sees the end, so nothing
+    is committed."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        for batch in reader:
+            rows += batch.num_rows
+            yield batch
+        if rows != expected:
+            raise error(rows)
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
 class QualitySteps(StepBase):
     """Check, clean and quarantine work (see ProjectExecutor)."""
 
@@ -113,12 +131,23 @@ class QualitySteps(StepBase):
                 changed=" + ".join(changed) or "0",
             )
         reports = chain.count()
+        expected = source.row_count - sum(r.removed_rows for r in reports)
+
+        def unreconciled(rows_out: int) -> StepError:  # the rules' counts are wrong
+            return StepError(
+                step.name,
+                f"cleaning '{raw}' does not reconcile: {source.row_count:,} rows in, "
+                f"{source.row_count - expected:,} removed by its rules, {rows_out:,} rows out; "
+                "nothing was committed",
+                fix="report this as a bug in Weir, with the rules of clean." + raw,
+            )
+
         try:
             with self.ws.engine.query(chain.final_sql(), chain.inputs(), params) as reader:
                 record = self._commit(
                     step.target,
                     "clean",
-                    reader,
+                    _reconciled(reader, expected, unreconciled),
                     token,
                     [source],
                     clean.description if clean else None,
@@ -130,14 +159,6 @@ class QualitySteps(StepBase):
                 f"cleaning '{raw}' failed in the engine",
                 fix="run 'weir validate'; check the rules' columns and types",
             ) from None
-        removed = sum(r.removed_rows for r in reports)
-        if source.row_count - removed != record.row_count:  # the rules' counts are wrong
-            raise StepError(
-                step.name,
-                f"cleaning '{raw}' does not reconcile: {source.row_count:,} rows in, "
-                f"{removed:,} removed by its rules, {record.row_count:,} rows out",
-                fix="report this as a bug in Weir, with the rules of clean." + raw,
-            )
         return {
             "table": step.target,
             "version": record.version,
@@ -236,14 +257,7 @@ class QualitySteps(StepBase):
             scan,
             self.config.checks[table],
             others,
-            # with lineage: a model's column made from PII a clean step keeps is withheld too
-            withheld=withheld_columns(
-                self.ws.project,
-                table,
-                catalog=self.ws.catalog,
-                models=self.sql_models,
-                columns=scan.schema.names,
-            ),
+            withheld=self._withheld(table, scan.schema.names),
         )
         self.ws.catalog.record_checks(
             token,

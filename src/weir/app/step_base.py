@@ -77,6 +77,20 @@ class StepBase:
                 found.add(table)
         return sorted(found)
 
+    def _withheld(self, table: str, columns: Iterable[str]) -> dict[str, str]:
+        """Column -> class of the columns of `table` (named `columns`) whose values are not
+        shown: governed PII, and, by lineage, a model's column made from PII a clean step
+        keeps."""
+        from weir.app.pii import withheld_columns  # pii imports this module
+
+        return withheld_columns(
+            self.ws.project,
+            table,
+            catalog=self.ws.catalog,
+            models=self.sql_models,
+            columns=columns,
+        )
+
     # what a step reads ----------------------------------------------------------------------
 
     def _current(self, table: str) -> VersionRecord:
@@ -181,22 +195,15 @@ class StepBase:
         )
         settings = self.config.profiles
         if settings.enabled:
-            from weir.app.pii import withheld_columns  # pii imports this module
-
             profile = profile_table(
                 self.ws.engine,
                 scan,
                 sample_above=settings.sample_above,
                 sample_rows=settings.sample_rows,
                 counts=(fingerprint.row_count, *fingerprint.non_null),
+                not_finite=fingerprint.not_finite,
                 sample=sample,
-                withheld=withheld_columns(
-                    self.ws.project,
-                    table,
-                    catalog=self.ws.catalog,
-                    models=self.sql_models,
-                    columns=scan.schema.names,
-                ),
+                withheld=self._withheld(table, scan.schema.names),
             )
             self.ws.catalog.record_profile(record.id, profile.as_record())
         return record

@@ -48,6 +48,7 @@ class Fingerprint:
     row_count: int
     digest: str
     non_null: tuple[int, ...] = ()  # per column, from the same scan: a profile needs them
+    not_finite: tuple[int, ...] = ()  # per column, NaN and ±Infinity (0 but for floats): too
 
 
 class Engine(Protocol):

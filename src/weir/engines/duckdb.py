@@ -250,9 +250,15 @@ class DuckDBEngine:
         columns = ", ".join(_ident(name) for name in data.schema.names) or "NULL"
         try:
             non_null = "".join(f", count({_ident(n)})" for n in data.schema.names)
+            not_finite = "".join(
+                f", count({_ident(f.name)}) FILTER (WHERE NOT isfinite({_ident(f.name)}))"
+                if pa.types.is_floating(f.type)
+                else ", 0"
+                for f in data.schema
+            )
             sql = (
                 f"SELECT count(*), coalesce(sum(h::HUGEINT), 0), coalesce(bit_xor(h), 0)"
-                f"{non_null} FROM (SELECT hash({columns}) AS h, * FROM t)"
+                f"{non_null}{not_finite} FROM (SELECT hash({columns}) AS h, * FROM t)"
             )
             check_sql(sql, ["t"], connection)
             count, total, xor, *counts = connection.execute(sql).fetchone() or (0, 0, 0)
@@ -260,4 +266,10 @@ class DuckDBEngine:
             connection.close()
         schema = ",".join(f"{f.name}:{f.type}" for f in data.schema)
         digest = hashlib.sha256(f"{schema}|{count}|{total}|{xor}".encode()).hexdigest()
-        return Fingerprint(int(count), digest, tuple(int(c) for c in counts))
+        width = len(data.schema)
+        return Fingerprint(
+            int(count),
+            digest,
+            tuple(int(c) for c in counts[:width]),
+            tuple(int(c) for c in counts[width:]),
+        )

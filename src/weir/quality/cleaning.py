@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 import pyarrow as pa
@@ -418,8 +419,8 @@ def _fail_if_any(chain: Chain, rule: Cast, failing: str, q: str, where: str) -> 
         return
     fix = (
         "fix the data, or set on_error: null to null them (they are counted); a cast keeps "
-        "values exact: no rounding, no NaN or Infinity, no year outside 1-9999, no time "
-        "without an offset (read those with parse_datetime and a timezone)"
+        "values exact: no rounding, no NaN or Infinity, no year outside 1-9999, no time of "
+        "day dropped to make a date, no time without an offset (read those with parse_datetime and a timezone)"
     )
     if rule.column in chain.withheld:
         [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE {failing}")
@@ -445,9 +446,13 @@ def _fill_missing(
     chain: Chain, rule: FillMissing, columns: Mapping[str, str], where: str, label: str
 ) -> None:
     """Nulls filled with a constant or a statistic. A float column's statistic is taken
-    over its finite values (NaN and Infinity are no evidence of a typical value); the
-    value filled is the statistic cast to the column's type (a mean of integers rounds),
-    recorded as `filled_with` when it differs. A constant must fit the column exactly."""
+    over its finite values (NaN and Infinity are no evidence of a typical value); an integer
+    or decimal column's mean and median are exact (a float's would round 2^60 + 1 and a
+    decimal's median is no number of its scale); the value filled is the statistic cast to
+    the column's type (a mean of integers rounds), recorded as `filled_with` when it
+    differs. A constant must fit the column exactly: it casts back unchanged (1.239 into
+    DECIMAL(10,2) is refused, not rounded), and only a boolean fills a boolean column (true
+    is not filled as 1)."""
     _need(columns, rule.columns, where)
     new: dict[str, str] = {}
     stats: dict[str, Any] = {}
@@ -467,13 +472,19 @@ def _fill_missing(
         values = f"FROM {chain.current} WHERE {q} IS NOT NULL{finite}"
         if rule.strategy == "mode":  # the most frequent; of those, the least: the same each run
             statistic = f"(SELECT {q} {values} GROUP BY {q} ORDER BY count(*) DESC, {q} LIMIT 1)"
-        else:
+        elif kind.startswith(FLOATS):
             function = {"mean": "avg", "median": "median"}[rule.strategy]
             statistic = f"(SELECT {function}({q}) {values})"
+        else:
+            exact = _exact_statistic(chain, q, rule.strategy, values)
+            statistic = "NULL" if exact is None else literal(format(exact, "f"))
         gaps = f"(SELECT count(*) FROM {chain.current} WHERE {q} IS NULL)"
         [row] = chain.rows(
             f"SELECT {statistic} AS v, try_cast({statistic} AS {kind}) AS f, {gaps} AS gaps"
         )
+        exact_kind = rule.strategy != "mode" and not kind.startswith(FLOATS)
+        if exact_kind:
+            row["v"] = exact
         if row["v"] is None and not row["gaps"]:  # nothing to fill (no rows): no statistic
             stats[name] = None
             continue
@@ -491,7 +502,7 @@ def _fill_missing(
                 f"({chain.shown(name, row['v'])}) does not fit its type {kind}",
                 fix="fill with a constant instead",
             )
-        stats[name] = chain.shown(name, row["v"])
+        stats[name] = chain.shown(name, _number(row["v"]) if exact_kind else row["v"])
         if row["f"] != row["v"]:
             filled[name] = chain.shown(name, row["f"])
         new[name] = f"coalesce({q}, CAST({literal(row['f'])} AS {kind}))"
@@ -499,10 +510,39 @@ def _fill_missing(
     _value_stage(chain, label, rule.rule, new, columns, report)
 
 
+def _exact_statistic(chain: Chain, q: str, strategy: str, values: str) -> Decimal | None:
+    """The mean or median of an integer or decimal column, exactly (None without values)."""
+    [row] = chain.rows(f"SELECT sum({q}) AS s, count({q}) AS n {values}")
+    count = int(row["n"])
+    if not count:
+        return None
+    if strategy == "mean":
+        middle = [row["s"]]
+    else:
+        rows = chain.rows(
+            f"SELECT {q} AS x {values} ORDER BY {q} LIMIT {2 - count % 2} OFFSET {(count - 1) // 2}"
+        )
+        middle, count = [r["x"] for r in rows], 2 - count % 2
+    with localcontext() as context:
+        context.prec = 80
+        return sum((Decimal(m) for m in middle), Decimal(0)) / count
+
+
+def _number(value: Decimal) -> float | str:
+    """A statistic as it is recorded: a float when one holds it exactly, else its digits."""
+    return float(value) if Decimal(float(value)) == value else format(value, "f")
+
+
 def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str:
     """SQL for a fill value of column type `kind`, refused unless it fits exactly."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: value {value} is not a number", fix="give a finite number")
+    if isinstance(value, bool) != kind.startswith("BOOLEAN"):  # true is no 1, nor 1 true
+        raise ConfigError(
+            f"{where}: value {value!r} does not fit column '{name}' ({kind}): "
+            + ("a boolean is no number or text" if isinstance(value, bool) else "it is no boolean"),
+            fix=f"give a value of the column's type, or cast '{name}' first",
+        )
     source = (
         "BOOLEAN"
         if isinstance(value, bool)
@@ -515,9 +555,11 @@ def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str
     expression = exact_cast(f"CAST({literal(value)} AS {source})", source, kind)
     [row] = chain.rows(f"SELECT ({expression}) IS NULL AS refused")
     if row["refused"]:
+        fix = f"give a value of the column's type, or cast '{name}' first"
+        if kind.startswith("DECIMAL"):  # a cast makes no decimal: the value is what to fix
+            fix = f"give a number {kind} holds as it is (no more decimals than its scale)"
         raise ConfigError(
-            f"{where}: value {value!r} does not fit column '{name}' ({kind}) exactly",
-            fix=f"give a value of the column's type, or cast '{name}' first",
+            f"{where}: value {value!r} does not fit column '{name}' ({kind}) exactly", fix=fix
         )
     return f"({expression})"
 
@@ -549,9 +591,8 @@ def _outliers(
     elif rule.method == "iqr":
         [row] = chain.rows(f"SELECT quantile_cont({q}, [0.25, 0.75]) AS b {values}")
         q1, q3 = row["b"] or (None, None)
-        low, high = (
-            (None, None) if q1 is None else (q1 - rule.k * (q3 - q1), q3 + rule.k * (q3 - q1))
-        )
+        k = Decimal(str(rule.k)) if isinstance(q1, Decimal) else rule.k  # a decimal's, exact
+        low, high = (None, None) if q1 is None else (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
     else:
         [row] = chain.rows(f"SELECT avg({q}) AS m, stddev_pop({q}) AS s {values}")
         mean, std = row["m"], row["s"]
@@ -578,15 +619,14 @@ def _outliers(
         else:
             chain.add("SELECT * FROM {prev}", report)
         return
-    if kind.startswith(INTEGERS) and math.ceil(low) <= math.floor(high):
-        low, high = math.ceil(low), math.floor(high)  # an integer clipped stays within them
+    lower, upper = _fences_in(kind, low, high)
     number = f"NOT isnan({q}) AND " if floats else ""
-    below, above = f"{q} < {literal(float(low))}", f"{q} > {literal(float(high))}"
+    below, above = f"{q} < {lower}", f"{q} > {upper}"
     outside = f"({number}({below} OR {above}))"
     if rule.action == "clip":
         clipped = (
-            f"CAST(CASE WHEN {number}{below} THEN {literal(float(low))} "
-            f"WHEN {number}{above} THEN {literal(float(high))} ELSE {q} END AS {kind})"
+            f"CAST(CASE WHEN {number}{below} THEN {lower} "
+            f"WHEN {number}{above} THEN {upper} ELSE {q} END AS {kind})"
         )
         _value_stage(chain, label, rule.rule, {rule.column: clipped}, columns, stats)
     else:
@@ -595,3 +635,26 @@ def _outliers(
             report,
             changed=f"coalesce({outside}, false)::INT",
         )
+
+
+def _fences_in(kind: str, low: Any, high: Any) -> tuple[str, str]:
+    """SQL for the fences as values of the column's type, moved inward onto the values it
+    holds (an integer's, a decimal's last digit): a value clipped stays within them, and a
+    value within them is compared and kept exactly (a float fence would make a BIGINT or
+    DECIMAL column a DOUBLE, rounding the values it keeps)."""
+    if kind.startswith(INTEGERS) and math.ceil(low) <= math.floor(high):
+        return literal(math.ceil(low)), literal(math.floor(high))
+    if kind.startswith("DECIMAL"):
+        precision, _, scale = kind.partition("(")[2].rstrip(") ").partition(",")
+        with localcontext() as context:
+            context.prec = 100
+            step = Decimal(1).scaleb(-int(scale or 0))
+            limit = Decimal(10) ** (int(precision) - int(scale or 0)) - step
+            lower = max(Decimal(str(low)).quantize(step, ROUND_CEILING), -limit)
+            upper = min(Decimal(str(high)).quantize(step, ROUND_FLOOR), limit)
+        if lower <= upper:
+            return (
+                f"CAST({literal(str(lower))} AS {kind})",
+                f"CAST({literal(str(upper))} AS {kind})",
+            )
+    return literal(float(low)), literal(float(high))

@@ -8,9 +8,12 @@ without an offset is read in the session's zone (UTC) while a zone name's ambigu
 picked by the engine. Here each of those is NULL instead, so the rule's `on_error` decides
 (the step fails naming them, or they are nulled and counted). What stays is a conversion
 that keeps the value: an integer written as text (surrounding blanks, a sign, '4.0'), a
-float within its type's range (rounded to its precision, as floats are), 0 and 1 as
-booleans, a date or an instant in years 1-9999 (text with a time of day other than a
-zone-less midnight is no date), a time written with an offset.
+float within its type's range (rounded to its precision, as floats are; a decimal only when
+the float gives its digits back, as ingest), a decimal that casts back unchanged (text with
+no more fraction digits than the scale, other than trailing zeros: '1.239' is no
+DECIMAL(10,2)), 0 and 1 as booleans, a date or an instant in years 1-9999 (a time of day is
+never dropped to make a date: text with one other than a zone-less midnight, or a timestamp
+other than midnight, UTC's for an instant, as ingest), a time written with an offset.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ NUMBERS = (*INTEGERS, *FLOATS, "DECIMAL")
 
 # RE2, whole value: an integer, perhaps with '.0'
 _INTEGER_TEXT = r"\s*[+-]?[0-9]+(\.0*)?\s*"
+# RE2, whole value: a decimal number, its fraction digits F (the scale's, then zeros)
+_DECIMAL_TEXT = r"\s*[+-]?([0-9]+(\.F)?|\.F)\s*"
 # a time of day, then an offset: Z, UTC, GMT, +hh, +hhmm, +hh:mm; at most 6 fraction digits
 # unless the rest are zeros (microseconds keep them)
 _TIME_WITH_OFFSET = (
@@ -34,6 +39,12 @@ _OFFSET = r"(?i:z|utc|gmt|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
 _FIRST_DAY, _LAST_DAY = "DATE '0001-01-01'", "DATE '9999-12-31'"
 _FIRST_US = "TIMESTAMPTZ '0001-01-01 00:00:00+00'"
 _LAST_US = "TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
+
+
+def _scale(duckdb_type: str) -> int:
+    """'DECIMAL(10,2)' -> 2."""
+    inside = duckdb_type.partition("(")[2].rstrip(") ")
+    return int(inside.split(",")[1]) if "," in inside else 0
 
 
 def _kind(duckdb_type: str) -> str:
@@ -67,6 +78,16 @@ def exact_cast(value: str, source: str, target: str) -> str:
         keeps = f"{finite} AND NOT ({as_float} = 0 AND {nonzero})"
         if src in INTEGERS:
             keeps += f" AND try_cast({cast} AS HUGEINT) = {value}"
+        elif src == "DECIMAL":  # the float's shortest digits are the decimal's (as ingest)
+            keeps += f" AND try_cast(try_cast({cast} AS VARCHAR) AS {source}) = {value}"
+    elif tgt == "DECIMAL":
+        if src == "VARCHAR":  # plain digits, no more fraction digits than the scale holds
+            text = _DECIMAL_TEXT.replace("F", f"[0-9]{{0,{_scale(target)}}}0*")
+            keeps = f"regexp_full_match({value}, '{text}')"
+        elif src in NUMBERS:  # kept when it casts back unchanged
+            keeps = f"try_cast({cast} AS {source}) = {value}"
+        else:
+            keeps = "false"
     elif tgt == "BOOLEAN" and src in NUMBERS:
         keeps = f"{value} IN (0, 1)"
     elif tgt == "DATE":
@@ -77,6 +98,8 @@ def exact_cast(value: str, source: str, target: str) -> str:
                 f"try_cast({value} AS TIMESTAMP) = {cast}::TIMESTAMP)"
             )
             keeps += f" AND (NOT contains({value}, ':') OR {midnight})"
+        elif src.startswith("TIMESTAMP"):  # midnight only (the session's zone is UTC)
+            keeps += f" AND try_cast({cast} AS {source}) = {value}"
     elif tgt == "TIMESTAMPTZ":
         if src == "VARCHAR":
             keeps = f"regexp_full_match({value}, '{_TIME_WITH_OFFSET}')"

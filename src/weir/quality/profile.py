@@ -1,6 +1,7 @@
 """Table profiles: what each column looks like, computed in the engine.
 
-Row and null counts are exact, from the whole table (cheap: they read no values). The
+Row and null counts, and the count of NaN and ±Infinity, are exact, from the whole table
+(cheap: one scan, which the table's fingerprint makes anyway). The
 distribution (distinct count, min and max, mean and std, quantiles, histogram, top values)
 comes from the whole table up to SAMPLE_ABOVE rows, and above that from a seeded sample of
 about SAMPLE_ROWS rows (drawn while the table was written when the writer kept one, else a
@@ -129,11 +130,13 @@ def profile_table(
     sample_above: int | None = None,
     sample_rows: int | None = None,
     counts: tuple[int, ...] | None = None,
+    not_finite: tuple[int, ...] | None = None,
     sample: pa.Table | None = None,
     withheld: Mapping[str, str] | None = None,
 ) -> TableProfile:
     """`counts`: row count then each column's non-null count, when a scan already made them
-    (the fingerprint's does): a large table is then read once less. `sample`: a uniform
+    (the fingerprint's does), and `not_finite`, each column's NaN and ±Infinity from that
+    scan: a large table is then read once less. `sample`: a uniform
     sample drawn while the table was written (quality.sample), used instead of drawing one.
     `withheld`: column -> class of the columns profiled by counts only (no values)."""
     sample_above = SAMPLE_ABOVE if sample_above is None else sample_above
@@ -148,10 +151,26 @@ def profile_table(
         if (pat.is_string(f.type) or pat.is_large_string(f.type) or pat.is_boolean(f.type))
         and f.name not in withheld
     ]
-    if counts is not None and len(counts) == len(schema) + 1:
-        exact: list[Any] = list(counts)
+    width = len(schema)
+    if (
+        counts is not None
+        and len(counts) == width + 1
+        and not_finite is not None
+        and len(not_finite) == width
+    ):
+        exact: list[Any] = [*counts, *not_finite]
     else:
-        wanted = ", ".join(["count(*)", *(f"count({_ident(f.name)})" for f in schema)])
+        items = [
+            "count(*)",
+            *(f"count({_ident(f.name)})" for f in schema),
+            *(
+                f"count({_ident(f.name)}) FILTER (WHERE NOT isfinite({_ident(f.name)}::DOUBLE))"
+                if f.name in numeric
+                else "0"
+                for f in schema
+            ),
+        ]
+        wanted = ", ".join(f"{item} AS c{i}" for i, item in enumerate(items))
         with engine.query(f"SELECT {wanted} FROM t", {"t": data}) as reader:
             exact = list(reader.read_all().to_pylist()[0].values())
     rows = int(exact[0])
@@ -185,7 +204,7 @@ def profile_table(
                 f"quantile_cont({q}::DOUBLE, [{quantiles}]) {finite}"
                 if sampled
                 else f"approx_quantile({q}::DOUBLE, [{quantiles}]) {finite}",
-                f"count({q}) FILTER (WHERE NOT isfinite({q}::DOUBLE))",
+                f"count({q}) {finite}",  # in what is read: a one-value histogram's count
                 f"min({q}::DOUBLE) {finite}",
                 f"max({q}::DOUBLE) {finite}",
             ]
@@ -194,7 +213,10 @@ def profile_table(
     sample_count = int(next(values))
     profile.sample_rows = sample_count if sampled else None
     bounds: dict[str, tuple[float | None, float | None]] = {}  # finite extremes: histograms
-    for f, count in zip(schema, exact[1:], strict=True):
+    finite_read: dict[str, int] = {}
+    for f, count, not_finite_count in zip(
+        schema, exact[1 : width + 1], exact[width + 1 :], strict=True
+    ):
         count = int(count)
         column = ColumnProfile(
             f.name, str(f.type), count, rows - count, (rows - count) / rows if rows else 0.0
@@ -212,10 +234,11 @@ def profile_table(
                     f"p{round(p * 100):02d}": _json_number(v)
                     for p, v in zip(QUANTILES, quantiles_found, strict=True)
                 }
-            column.not_finite = int(next(values))
+            column.not_finite = int(not_finite_count)
+            finite_read[f.name] = int(next(values))
             bounds[f.name] = (_json_number(next(values)), _json_number(next(values)))
         profile.columns.append(column)
-    _histograms(engine, data, source, profile, bounds, bins)
+    _histograms(engine, data, source, profile, bounds, finite_read, bins)
     for name in others:
         profile.column(name).top_values = _top_values(engine, data, source, name, top_k)
     return profile
@@ -227,9 +250,11 @@ def _histograms(
     source: str,
     profile: TableProfile,
     bounds: Mapping[str, tuple[float | None, float | None]],
+    finite: Mapping[str, int],
     bins: int,
 ) -> None:
-    """Equal-width bins between each column's finite min and max, of its finite values:
+    """Equal-width bins between each column's finite min and max, of its finite values in
+    what is read (the sample, when there is one; `finite` counts them):
     [{'upper': u, 'count': n}, ...]."""
     wanted = []
     for name, (low, high) in bounds.items():
@@ -237,8 +262,7 @@ def _histograms(
         if low is None or high is None:
             continue
         if low == high:
-            finite = column.count - (column.not_finite or 0)
-            column.histogram = [{"upper": high, "count": float(finite)}]
+            column.histogram = [{"upper": high, "count": float(finite[name])}]
             continue
         wanted.append((name, low, high))
     if not wanted:

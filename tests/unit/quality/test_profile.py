@@ -141,3 +141,43 @@ def test_the_profile_view_states_nan_and_infinity() -> None:
     console = Console(width=200, record=True)
     console.print(view(record, profile.as_record()))
     assert "25.0% (+2 NaN/inf)" in console.export_text()
+
+
+def _nan_every_tenth(n: int, value: float | None = None) -> pa.Table:
+    import math
+
+    return pa.table(
+        {
+            "x": [
+                math.nan if i % 10 == 0 else (float(i) if value is None else value)
+                for i in range(n)
+            ]
+        }
+    )
+
+
+def test_a_sampled_profile_counts_nan_and_infinity_over_the_whole_table() -> None:
+    table = _nan_every_tenth(20_000)
+    profile = profile_table(ENGINE, table, sample_above=1_000, sample_rows=1_000)
+    column = profile.column("x")
+    assert profile.sample_rows is not None and profile.sample_rows < 20_000
+    assert (column.count, column.not_finite) == (20_000, 2_000)  # exact, as nulls are
+    # given by the scan that made the fingerprint, the same
+    fingerprint = ENGINE.fingerprint(table)
+    given_counts = profile_table(
+        ENGINE,
+        table,
+        sample_above=1_000,
+        sample_rows=1_000,
+        counts=(fingerprint.row_count, *fingerprint.non_null),
+        not_finite=fingerprint.not_finite,
+    )
+    assert given_counts.column("x").not_finite == 2_000
+
+
+def test_a_sampled_histogram_of_one_value_counts_the_sample() -> None:
+    profile = profile_table(
+        ENGINE, _nan_every_tenth(20_000, 5.0), sample_above=1_000, sample_rows=1_000
+    )
+    [only] = profile.column("x").histogram or []
+    assert profile.sample_rows is not None and 0 < only["count"] < profile.sample_rows
