@@ -204,7 +204,7 @@ class QualitySteps(StepBase):
             f"SELECT *, CASE WHEN {any_bad} THEN concat_ws('; ', {reasons}) END AS {REJECT_COLUMN}, "
             f"CASE WHEN {any_bad} THEN to_json(t)::VARCHAR END AS {RAW_COLUMN} FROM t"
         )
-        failed = _RuleFailure(table, bool(withheld_columns(self.ws.project, table)))
+        failed = _RuleFailure(table, bool(self._withheld(table, data.schema.names)))
         with ExitStack() as stack:
             try:
                 reader = stack.enter_context(self.ws.engine.query(sql, {"t": data, **others}))

@@ -51,6 +51,8 @@ checks:
     - {rule: accepted_values, column: handle, values: [x], severity: warn}
   labels:
     - {rule: accepted_values, column: label, values: [x], severity: warn}
+  cast_via:
+    - {rule: expression, expression: "CAST(handle AS INT) > 0", severity: quarantine}
 """
 
 
@@ -67,6 +69,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     (root / "steps" / "s.py").write_text(STEPS)
     (root / "sql").mkdir()
     (root / "sql" / "via.sql").write_text("SELECT id, nick AS handle FROM handles")
+    (root / "sql" / "cast_via.sql").write_text("SELECT id, nick AS handle FROM handles")
     (root / "sql" / "bad.sql").write_text("SELECT CAST(nick AS INT) AS n FROM clean_people")
     (root / "weir.yaml").write_text(CONFIG)
     ws = open_workspace(load_project(root))
@@ -137,7 +140,9 @@ def test_a_model_or_step_over_kept_pii_fails_without_quoting_the_value(ran: Work
     """`CAST(nick AS INT)` failed with DuckDB's "Could not convert string 'annie-secret'"
     as the step's error, printed and stored in the catalog."""
     stored = {s.step: s.error or "" for s in ran.catalog.run().steps}
-    bad, shout = stored["sql:bad"], stored["python:shout"]
+    bad, shout, rule = stored["sql:bad"], stored["python:shout"], stored["sql:cast_via"]
     assert "Conversion Error" in bad and "sql/bad.sql:1" in bad, bad
     assert "ValueError" in shout, shout
-    assert "secret" not in bad + shout + " ".join(reported), (bad, shout, reported)
+    # a quarantine rule failing in the engine on a model whose lineage stops at kept PII
+    assert "Conversion Error" in rule, rule
+    assert "secret" not in bad + shout + rule + " ".join(reported), (bad, shout, rule, reported)
