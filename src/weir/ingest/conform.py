@@ -60,8 +60,8 @@ ZONE_NAME_PATTERN = (
 )
 UTC_NAMES = ("UTC", "UCT", "GMT", "UT", "Z", "ZULU", "ETC/UTC", "ETC/UCT", "ETC/GMT", "ETC/ZULU")
 ZONE_NAMED = (
-    "names a time zone ({zone}), whose local times the declared time rule does not cover; "
-    "write it with an offset (+02:00), or without a zone and declare timezone"
+    "ends in '{zone}', not an offset: write the time with an offset (+02:00), or without a "
+    "zone and declare timezone (a zone's name leaves its ambiguous and skipped times undecided)"
 )
 
 _INT64_MAX = 2**63 - 1
