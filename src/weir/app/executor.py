@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from weir.app.lake_format import QUARANTINE_SUFFIX
 from weir.app.pii import kept_pii_read
 from weir.app.plan import views_read
 from weir.app.source_step import SourceSteps
-from weir.app.step_base import QUARANTINE_SUFFIX
+from weir.app.training import train_model
 from weir.core.errors import ConfigError, LakeError, NotFoundError, StepError, WeirError
 from weir.core.hashing import file_sha256, fingerprint
 from weir.dag import InputState, PriorRun, Step
@@ -233,8 +234,6 @@ class ProjectExecutor(SourceSteps):
         return summary | self._keep_quarantined(step.target, diverted, record, token)
 
     def _train(self, step: Step, token: int) -> dict[str, Any]:
-        from weir.app.training import train_model
-
         spec = self.config.ml[step.target]
         return train_model(
             self.ws,

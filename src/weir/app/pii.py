@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from weir.app.step_base import QUARANTINE_SUFFIX
+from weir.app.lake_format import QUARANTINE_SUFFIX
 from weir.catalog import Catalog
 from weir.project import Project
 from weir.transform import SqlModel, column_sources

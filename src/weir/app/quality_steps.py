@@ -10,8 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from weir.app.lake_format import QUARANTINE_SUFFIX
 from weir.app.pii import withheld_columns
-from weir.app.step_base import QUARANTINE_SUFFIX, StepBase
+from weir.app.step_base import StepBase
 from weir.catalog import CheckRecord, VersionRecord
 from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text

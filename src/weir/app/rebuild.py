@@ -1,7 +1,7 @@
 """`weir catalog rebuild`: a new catalog from what the lake holds, when the old one is lost.
 
 Every Delta commit Weir makes carries its run, step run, kind, parent versions and Weir
-version (`weir.app.step_base.COMMIT_FORMAT`), and its time is in the Delta log. From those
+version (`weir.app.lake_format.COMMIT_FORMAT`), and its time is in the Delta log. From those
 the table versions come back whole: schema, row count and fingerprint (computed again from
 the data), the run and step run that made them, the versions they were made from, and a
 profile of each table's latest version. Sources' positions never left the lake.
@@ -28,8 +28,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from weir.app.catalog_view import table_entries
-from weir.app.plan import build_plan
-from weir.app.step_base import (
+from weir.app.lake_format import (
     KIND_KEY,
     PARENTS_KEY,
     QUARANTINE_SUFFIX,
@@ -37,6 +36,7 @@ from weir.app.step_base import (
     STEP_RUN_KEY,
     VERSION_KEY,
 )
+from weir.app.plan import build_plan
 from weir.app.workspace import REBUILD_UNFINISHED, Workspace, open_workspace, run_lock
 from weir.catalog import (
     Catalog,

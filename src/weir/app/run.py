@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Collection
 from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from weir.app.catalog_view import table_entries
 from weir.app.executor import ProjectExecutor
+from weir.app.git_state import git_state
 from weir.app.lineage import build_graph
 from weir.app.liveness import reap_dead_runs, this_process
 from weir.app.openlineage import OpenLineageEmitter
@@ -86,22 +85,6 @@ def masked(report: StepReport, secrets: Secrets) -> StepReport:
     if report.summary.get("warnings"):
         report.summary["warnings"] = [secrets.redact(w) for w in report.summary["warnings"]]
     return report
-
-
-def git_state(directory: Path) -> dict[str, Any]:
-    """Commit and dirtiness of the project's repository, if it is one."""
-
-    def git(*args: str) -> str:
-        command = ["git", "-C", str(directory), *args]
-        return subprocess.run(
-            command, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-
-    try:
-        commit, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain")
-    except (OSError, subprocess.SubprocessError):
-        return {"repository": False}
-    return {"repository": True, "commit": commit, "dirty": bool(dirty)}
 
 
 def begin_run(workspace: Workspace, settings: dict[str, Any]) -> int:

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from weir.app.lake_format import commit_metadata
 from weir.app.run import begin_run
-from weir.app.step_base import commit_metadata
 from weir.app.workspace import Workspace, run_lock
 from weir.catalog import ModelVersionRecord, VersionRecord
 from weir.core.errors import ConfigError

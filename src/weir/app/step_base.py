@@ -2,52 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import pyarrow as pa
 
+# QUARANTINE_SUFFIX is re-exported for source_step.py, until it imports it from lake_format
+from weir.app.lake_format import QUARANTINE_SUFFIX as QUARANTINE_SUFFIX
+from weir.app.lake_format import commit_metadata
+from weir.app.pii import withheld_columns
 from weir.app.plan import view_models
 from weir.app.workspace import Workspace
 from weir.catalog import VersionRecord
 from weir.core.errors import LakeError, NotFoundError
-from weir.core.version import __version__
 from weir.engines import schema_record
 from weir.ingest import FileState
 from weir.quality import profile_table
 from weir.quality.sample import StreamSample
 from weir.transform import SqlModel
-
-QUARANTINE_SUFFIX = "__quarantine"
-
-# What every commit says about itself, so that the lake alone can rebuild the catalog's
-# table versions (`weir catalog rebuild`). Format 1 had the run and step run only; format 2
-# adds the table's kind, the versions it was made from, and the Weir version.
-COMMIT_FORMAT = "2"
-RUN_KEY, STEP_RUN_KEY = "weir.run", "weir.step_run"
-FORMAT_KEY, KIND_KEY, PARENTS_KEY, VERSION_KEY = (
-    "weir.format",
-    "weir.kind",
-    "weir.parents",
-    "weir.version",
-)
-
-
-def commit_metadata(
-    run_id: int, token: int | None, kind: str, parents: Iterable[VersionRecord]
-) -> dict[str, str]:
-    """The commit metadata Weir writes with every version (see COMMIT_FORMAT)."""
-    record = {
-        FORMAT_KEY: COMMIT_FORMAT,
-        RUN_KEY: str(run_id),
-        KIND_KEY: kind,
-        PARENTS_KEY: json.dumps([[p.table, p.version] for p in parents]),
-        VERSION_KEY: __version__,
-    }
-    if token is not None:
-        record[STEP_RUN_KEY] = str(token)
-    return record
 
 
 class StepBase:
@@ -81,8 +53,6 @@ class StepBase:
         """Column -> class of the columns of `table` (named `columns`) whose values are not
         shown: governed PII, and, by lineage, a model's column made from PII a clean step
         keeps."""
-        from weir.app.pii import withheld_columns  # pii imports this module
-
         return withheld_columns(
             self.ws.project,
             table,

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from weir.app.git_state import git_state
 from weir.app.pii import feature_origins
-from weir.app.run import git_state
 from weir.app.workspace import Workspace
 from weir.catalog import ModelVersionRecord, VersionRecord
 from weir.core.errors import ConfigError

@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from weir.cli import render
 from weir.cli.common import ProjectOption, console, handled, open_project_workspace
+from weir.cli.running import run_steps
 from weir.core.errors import ConfigError
 from weir.core.secrets import display_url
 
@@ -243,8 +244,6 @@ def train(
     project: ProjectOption = Path(),
 ) -> None:
     """Train models (and build what they read), or reproduce a recorded version."""
-    from weir.cli.main import run_steps
-
     if reproduce is None:
         run_steps(project, models or None, force)
         return

@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from weir.app.run import git_state
+from weir.app.git_state import git_state
 
 
 def test_outside_a_repository(tmp_path: Path) -> None:
