@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from tests.integration.sources import run, table, write_project
+from tests.integration.sources import run, table, versions, write_project
 
 Execute = Callable[[str], None]
 
@@ -87,8 +87,10 @@ def test_full_then_incremental_by_cursor_streams_in_batches(
 
     if url.startswith("sqlite"):  # an unchanged database file: the cache skips the step
         assert run(root)["source:orders"]["status"] == "skipped"
+    committed = versions(root, "orders"), versions(root, "orders__quarantine")
     third = run(root, force=True)["source:orders"]  # read, and find nothing new
     assert third["status"] == "succeeded", third["error"]
+    assert (versions(root, "orders"), versions(root, "orders__quarantine")) == committed
     assert third["summary"]["new_rows"] == 0
     assert third["summary"]["version"] == second["summary"]["version"]
 
@@ -262,3 +264,37 @@ def test_a_wide_numeric_cursor_is_read_and_compared_exactly(
     assert second["status"] == "succeeded", second["error"]
     assert second["summary"]["new_rows"] == 1
     assert sorted(table(root, "ledger").column("v").to_pylist()) == [1, 2]
+
+
+def test_an_unchanged_full_load_commits_nothing_and_a_changed_row_commits(
+    database: tuple[str, Execute], tmp_path: Path
+) -> None:
+    """Every run committed the same rows again as a new version (and its quarantine too)."""
+    url, execute = database
+    execute("CREATE TABLE readings (id INTEGER, value VARCHAR(20))")
+    execute("INSERT INTO readings VALUES (1, '10'), (2, 'n/a'), (3, '30')")
+    source = {"kind": "sql", "url": url, "table": "readings", "columns": {"value": "int64"}}
+    root = write_project(tmp_path / "p", {"readings": source})
+    first = run(root)["source:readings"]
+    assert first["status"] == "succeeded", first["error"]
+    before = versions(root, "readings"), versions(root, "readings__quarantine")
+
+    again = run(root, force=True)["source:readings"]  # read again (SQLite's file is unchanged)
+    assert again["status"] == "succeeded", again["error"]
+    assert again["summary"]["unchanged"].startswith("unchanged: the same content as readings@")
+    assert again["summary"]["version"] == first["summary"]["version"]
+    assert (versions(root, "readings"), versions(root, "readings__quarantine")) == before
+    assert not list((root / ".weir" / "staging" / "readings").iterdir())
+
+    execute("UPDATE readings SET value = '31' WHERE id = 3")
+    changed = run(root, force=True)["source:readings"]
+    assert changed["status"] == "succeeded", changed["error"]
+    assert "unchanged" not in changed["summary"]
+    assert changed["summary"]["version"] == first["summary"]["version"] + 1
+    assert sorted(table(root, "readings").column("value").to_pylist()) == [10, 31]
+    assert len(table(root, "readings__quarantine")) == 1
+
+    execute("UPDATE readings SET value = 'none' WHERE id = 2")  # only a reject changed
+    rejected = run(root, force=True)["source:readings"]
+    assert "unchanged" not in rejected["summary"]
+    assert "none" in table(root, "readings__quarantine").column("raw")[0].as_py()
