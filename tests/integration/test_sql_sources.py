@@ -241,6 +241,8 @@ def test_a_full_load_whose_every_row_is_set_aside_does_not_empty_the_table(
     assert "all 2 were set aside (the first: row 1, column value: a value" in report["error"]
     assert "n/a" not in report["error"]  # the error is stored: it quotes no value
     assert sorted(table(root, "readings").column("value").to_pylist()) == [10, 20]
+    assert versions(root, "readings") == [0]
+    assert not list((root / ".weir" / "staging" / "readings").iterdir())  # staged rows gone
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "mariadb"])

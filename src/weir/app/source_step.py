@@ -113,6 +113,7 @@ class SourceSteps(QualitySteps):
                         mode == "overwrite"
                         and source.kind in ("sql", "http")
                         and not contract.changes
+                        and self.ws.catalog.current_version(name) is not None
                     ):
                         # no cheap look at the source says it is unchanged: stage the load,
                         # compare it with the current version, commit only what differs
