@@ -40,3 +40,12 @@ def table(root: Path, name: str) -> pa.Table:
         return workspace.lake.read(name, record.version)
     finally:
         workspace.close()
+
+
+def versions(root: Path, name: str) -> list[int]:
+    """The Delta versions the lake holds of a table (none when it was never written)."""
+    workspace = open_workspace(load_project(root))
+    try:
+        return workspace.lake.versions(name)
+    finally:
+        workspace.close()

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from tests.integration.sources import run, table, write_project
+from tests.integration.sources import run, table, versions, write_project
 
 RECORDS = [{"id": i, "name": f"n{i}", "score": i / 2} for i in range(1, 24)]
 Handler = Callable[[str, dict[str, str], dict[str, str]], tuple[int, dict[str, str], bytes]]
@@ -351,3 +351,34 @@ def test_declared_exact_fields_are_matched_by_their_stored_name_and_only_at_the_
     row = table(root, "items").to_pylist()[0]
     assert str(row["unit_price"]) == "0.123456789012345678901234567891"
     assert row["meta"] == {"unit_price": 0.25}
+
+
+def test_an_unchanged_api_commits_nothing_and_a_changed_record_commits(
+    api: Api, tmp_path: Path
+) -> None:
+    """Every run committed the same records again as a new version."""
+    at = "2026-01-01T10:00:00Z"
+    body: list[dict[str, Any]] = [
+        {"id": 1, "n": 3, "at": at, "name": "a", "score": 0.5, "tags": ["x"]},
+        {"id": 2, "n": "three", "at": at, "name": "b", "score": 1.5, "tags": []},
+        {"id": 3, "n": 5, "at": at, "name": None, "score": None, "tags": ["y", "z"]},
+    ]
+    api.handle = lambda *_: ok(body)
+    settings = source(api, key="id", columns={"id": "int64", "n": "int64", "at": "timestamp"})
+    first, root = load(tmp_path, settings)
+    assert first["status"] == "succeeded", first["error"]
+    before = versions(root, "items"), versions(root, "items__quarantine")
+
+    again = run(root)["source:items"]
+    assert again["status"] == "succeeded", again["error"]
+    assert again["summary"]["unchanged"] == (
+        f"unchanged: the same content as items@{first['summary']['version']}, not committed"
+    )
+    assert (versions(root, "items"), versions(root, "items__quarantine")) == before
+
+    body[2]["n"] = 6
+    changed = run(root)["source:items"]
+    assert changed["status"] == "succeeded", changed["error"]
+    assert "unchanged" not in changed["summary"]
+    assert sorted(table(root, "items").column("n").to_pylist()) == [3, 6]
+    assert len(versions(root, "items")) == len(before[0]) + 1

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from tests.integration.sources import run, table, write_project
+from tests.integration.sources import run, table, versions, write_project
 
 Execute = Callable[[str], None]
 
@@ -87,8 +87,10 @@ def test_full_then_incremental_by_cursor_streams_in_batches(
 
     if url.startswith("sqlite"):  # an unchanged database file: the cache skips the step
         assert run(root)["source:orders"]["status"] == "skipped"
+    committed = versions(root, "orders"), versions(root, "orders__quarantine")
     third = run(root, force=True)["source:orders"]  # read, and find nothing new
     assert third["status"] == "succeeded", third["error"]
+    assert (versions(root, "orders"), versions(root, "orders__quarantine")) == committed
     assert third["summary"]["new_rows"] == 0
     assert third["summary"]["version"] == second["summary"]["version"]
 
@@ -239,6 +241,8 @@ def test_a_full_load_whose_every_row_is_set_aside_does_not_empty_the_table(
     assert "all 2 were set aside (the first: row 1, column value: a value" in report["error"]
     assert "n/a" not in report["error"]  # the error is stored: it quotes no value
     assert sorted(table(root, "readings").column("value").to_pylist()) == [10, 20]
+    assert versions(root, "readings") == [0]
+    assert not list((root / ".weir" / "staging" / "readings").iterdir())  # staged rows gone
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "mariadb"])
@@ -262,3 +266,62 @@ def test_a_wide_numeric_cursor_is_read_and_compared_exactly(
     assert second["status"] == "succeeded", second["error"]
     assert second["summary"]["new_rows"] == 1
     assert sorted(table(root, "ledger").column("v").to_pylist()) == [1, 2]
+
+
+def test_an_unchanged_full_load_commits_nothing_and_a_changed_row_commits(
+    database: tuple[str, Execute], tmp_path: Path
+) -> None:
+    """Every run committed the same rows again as a new version (and its quarantine too)."""
+    url, execute = database
+    execute("CREATE TABLE readings (id INTEGER, value VARCHAR(20))")
+    execute("INSERT INTO readings VALUES (1, '10'), (2, 'n/a'), (3, '30')")
+    source = {"kind": "sql", "url": url, "table": "readings", "columns": {"value": "int64"}}
+    root = write_project(tmp_path / "p", {"readings": source})
+    first = run(root)["source:readings"]
+    assert first["status"] == "succeeded", first["error"]
+    before = versions(root, "readings"), versions(root, "readings__quarantine")
+
+    again = run(root, force=True)["source:readings"]  # read again (SQLite's file is unchanged)
+    assert again["status"] == "succeeded", again["error"]
+    assert again["summary"]["unchanged"].startswith("unchanged: the same content as readings@")
+    assert again["summary"]["version"] == first["summary"]["version"]
+    assert (versions(root, "readings"), versions(root, "readings__quarantine")) == before
+    assert not list((root / ".weir" / "staging" / "readings").iterdir())
+
+    execute("UPDATE readings SET value = '31' WHERE id = 3")
+    changed = run(root, force=True)["source:readings"]
+    assert changed["status"] == "succeeded", changed["error"]
+    assert "unchanged" not in changed["summary"]
+    assert changed["summary"]["version"] == first["summary"]["version"] + 1
+    assert sorted(table(root, "readings").column("value").to_pylist()) == [10, 31]
+    assert len(table(root, "readings__quarantine")) == 1
+
+    execute("UPDATE readings SET value = 'none' WHERE id = 2")  # only a reject changed
+    rejected = run(root, force=True)["source:readings"]
+    assert "unchanged" not in rejected["summary"]
+    assert "none" in table(root, "readings__quarantine").column("raw")[0].as_py()
+
+
+@pytest.mark.parametrize(
+    ("dialect", "columns", "values"),
+    [
+        ("postgresql", "b BYTEA, a INT[]", "'\\x01', '{1,2}'"),
+        ("mariadb", "b BLOB, a INT", "x'01', 1"),
+    ],
+)
+def test_bytes_and_arrays_load_again_unchanged(
+    request: pytest.FixtureRequest, tmp_path: Path, dialect: str, columns: str, values: str
+) -> None:
+    """The second load of a table with a bytea or an array column failed: 'column b: binary
+    -> large_binary changed type' (the lake keeps binary, a read gives large_binary)."""
+    url = request.getfixturevalue("postgres_url" if dialect == "postgresql" else "mariadb_url")
+    execute = executor(url)
+    execute(f"CREATE TABLE blobs (id INT, {columns})")
+    execute(f"INSERT INTO blobs VALUES (1, {values}), (2, NULL, NULL)")
+    root = write_project(tmp_path / "p", {"blobs": {"kind": "sql", "url": url, "table": "blobs"}})
+    first = run(root)["source:blobs"]
+    assert first["status"] == "succeeded", first["error"]
+    again = run(root)["source:blobs"]
+    assert again["status"] == "succeeded", again["error"]
+    assert again["summary"]["unchanged"].startswith("unchanged")
+    assert table(root, "blobs").sort_by("id").column("b").to_pylist() == [b"\x01", None]

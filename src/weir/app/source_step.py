@@ -27,12 +27,14 @@ import pyarrow.parquet as pq
 
 from weir.app.quality_steps import QualitySteps
 from weir.app.step_base import QUARANTINE_SUFFIX
+from weir.catalog import VersionRecord
 from weir.core.errors import WRITE_FIXES, LakeError
+from weir.core.tables import TableFiles
 from weir.dag import Step
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest import FileState, RereadError, open_source
 from weir.ingest.contract import Contract, plan
-from weir.lake import InputStreamError
+from weir.lake import InputStreamError, stream_failure
 from weir.project.sources import FileSource
 from weir.quality.sample import StreamSample
 
@@ -104,11 +106,28 @@ class SourceSteps(QualitySteps):
                     rejects = pa.concat_tables([read.rejects(), *schema_rejects, diverted.table()])
                     _write_atomically(rejects, staging)
 
+                rows = _then(checked, stage)
+                staged_rows = self._staging(name) / f"{load_id}.rows.tmp"
                 try:
+                    if (
+                        mode == "overwrite"
+                        and source.kind in ("sql", "http")
+                        and not contract.changes
+                        and self.ws.catalog.current_version(name) is not None
+                    ):
+                        # no cheap look at the source says it is unchanged: stage the load,
+                        # compare it with the current version, commit only what differs
+                        rows = self._stage_rows(name, rows, staged_rows)
+                        same = self._same_as_current(name, staged_rows, rows.schema, staging)
+                        if same is not None:
+                            staged_rows.unlink()
+                            staging.unlink()
+                            self._record_quarantine_checks(name, diverted, same, token)
+                            return _unchanged(name, same, recovered)
                     record = self._commit(
                         name,
                         "source",
-                        _then(checked, stage),
+                        rows,
                         token,
                         [],
                         source.description,
@@ -120,12 +139,15 @@ class SourceSteps(QualitySteps):
                     )
                 except (LakeError, InputStreamError):
                     staging.unlink(missing_ok=True)
+                    staged_rows.unlink(missing_ok=True)
                     if read.failure is not None:  # the source said what broke, and where
                         raise read.failure from None
                     raise
                 except BaseException:
                     staging.unlink(missing_ok=True)
+                    staged_rows.unlink(missing_ok=True)
                     raise
+                staged_rows.unlink(missing_ok=True)
             self._record_quarantine_checks(name, diverted, record, token)
         quarantine = self._publish(name, staging, token)
         summary: dict[str, Any] = {
@@ -153,6 +175,46 @@ class SourceSteps(QualitySteps):
                 f"{what} ({count:,})" for what, count in sorted(read.coerced.items())
             )
         return summary | {k: v for k, v in read.detail.items() if k in ("pages", "requests")}
+
+    # an unchanged load ----------------------------------------------------------------------
+
+    def _stage_rows(
+        self, name: str, rows: pa.RecordBatchReader, path: Path
+    ) -> pa.RecordBatchReader:
+        """Write the load's rows to `path` (Parquet); return a reader of them for the commit.
+        A failure of the rows' stream is raised as the lake's write raises it."""
+        try:
+            with pq.ParquetWriter(path, rows.schema) as writer:
+                for batch in rows:
+                    writer.write_batch(batch)
+        except BaseException as exc:
+            path.unlink(missing_ok=True)
+            raise stream_failure(name, exc) from exc
+        staged = pq.ParquetFile(path)
+        return pa.RecordBatchReader.from_batches(staged.schema_arrow, staged.iter_batches())
+
+    def _same_as_current(
+        self, name: str, rows: Path, schema: pa.Schema, rejects: Path
+    ) -> VersionRecord | None:
+        """The current version of `name`, when the staged load holds exactly its content:
+        the same fingerprint (schema, row count, sum and xor of row hashes) for the rows, and
+        for the rejects the same as the quarantine version that the current load committed."""
+        current = self.ws.catalog.current_version(name)
+        committed = self._committed_state(name, required=False)
+        if current is None or committed is None or committed[0] != current.version:
+            return None
+        digest = self.ws.engine.fingerprint(TableFiles((str(rows),), schema)).digest
+        if digest != current.fingerprint:
+            return None
+        staged = self._display_files(pq.read_table(rejects).cast(QUARANTINE_SCHEMA))
+        quarantine = self.ws.catalog.current_version(name + QUARANTINE_SUFFIX)
+        if quarantine is None:
+            return current if staged.num_rows == 0 else None
+        load = self.ws.lake.commit_metadata(quarantine.table, LOAD_KEY)
+        if load != (quarantine.version, committed[1].get("load")):
+            return None  # the quarantine holds rejects of another load
+        same = self.ws.engine.fingerprint(staged).digest == quarantine.fingerprint
+        return current if same else None
 
     # crash recovery -------------------------------------------------------------------------
 
@@ -300,6 +362,17 @@ class SourceSteps(QualitySteps):
             self.progress(f"{rows:,} rows · {size / 1e6:,.1f} MB · {rate:,.0f} rows/s")
 
         return report
+
+
+def _unchanged(name: str, current: VersionRecord, recovered: list[str]) -> dict[str, Any]:
+    return {
+        "table": name,
+        "version": current.version,
+        "rows": current.row_count,
+        "new_rows": 0,
+        "quarantined_rows": 0,
+        "unchanged": f"unchanged: the same content as {name}@{current.version}, not committed",
+    } | ({"recovered": recovered} if recovered else {})
 
 
 def _schema_version(prior: dict[str, Any] | None, contract: Contract) -> int:

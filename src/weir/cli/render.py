@@ -107,6 +107,8 @@ def step_line(report: StepReport, explain: bool = False) -> str:
 
 
 def _outcome(summary: dict[str, Any]) -> str:
+    if summary.get("unchanged"):  # a source read whole that found its table's content
+        return f"{summary['unchanged']} ({summary['rows']:,} rows)"
     if "new_rows" in summary:  # a source
         text = f"{summary['new_rows']:,} rows in"
         if summary.get("quarantined_rows"):

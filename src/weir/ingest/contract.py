@@ -95,8 +95,8 @@ class Contract:
 def widened(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
     """A type both fit in, or None: int32→int64, ints→float64 (a value float64 cannot hold
     exactly refuses the load when it comes), decimals to one holding both, anything→string."""
-    if old == new:
-        return old
+    if old == new or _plain(old) == _plain(new):
+        return old  # the same values in another layout (Delta keeps binary, not large_binary)
     if pa.types.is_null(old):
         return new
     if pa.types.is_null(new):
@@ -112,6 +112,17 @@ def widened(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
     if (pa.types.is_string(new) or pa.types.is_large_string(new)) and _scalar(old):
         return new  # a number or a boolean has an exact text form: the stored rows become text
     return None
+
+
+def _plain(kind: pa.DataType) -> pa.DataType:
+    """`kind` with 64-bit offsets and list item names left out: what tells values apart."""
+    if pa.types.is_large_string(kind):
+        return pa.string()
+    if pa.types.is_large_binary(kind):
+        return pa.binary()
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pa.list_(_plain(kind.value_type))
+    return kind
 
 
 def _scalar(kind: pa.DataType) -> bool:

@@ -6,6 +6,7 @@ from weir.lake.failures import (
     InputStreamError,
     MissingDataError,
     UnreadableDataError,
+    stream_failure,
 )
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "TableData",
     "UnreadableDataError",
     "check_latest",
+    "stream_failure",
 ]

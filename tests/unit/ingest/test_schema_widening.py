@@ -61,3 +61,37 @@ def test_a_change_evolve_cannot_hold_does_not_suggest_evolve() -> None:
     with pytest.raises(StepError, match="no type holds both") as refused:
         plan(table, incoming, SchemaPolicy(type_changes="evolve"), "s")
     assert "evolve" not in refused.value.fix and "type_changes: quarantine" in refused.value.fix
+
+
+def test_the_lakes_binary_and_list_hold_a_loads_large_binary_and_large_list() -> None:
+    """Delta stores binary and list; a database read gives large_binary and large_list. The
+    second load of a table with a bytea or an array column was refused as a type change."""
+    table = pa.schema(
+        [("b", pa.binary()), ("a", pa.list_(pa.field("element", pa.int32()))), ("s", pa.string())]
+    )
+    incoming = pa.schema(
+        [("b", pa.large_binary()), ("a", pa.large_list(pa.int32())), ("s", pa.large_string())]
+    )
+    contract = plan(table, incoming, SchemaPolicy(), "s")
+    assert contract.changes == [] and contract.target == table
+    batch = pa.record_batch(
+        [
+            pa.array([b"\x01", None], pa.large_binary()),
+            pa.array([[1, 2], None], pa.large_list(pa.int32())),
+            pa.array(["x", None], pa.large_string()),
+        ],
+        schema=incoming,
+    )
+    applied = contract.apply(batch, [])
+    assert applied.schema == table
+    assert applied.to_pylist() == [
+        {"b": b"\x01", "a": [1, 2], "s": "x"},
+        {"b": None, "a": None, "s": None},
+    ]
+
+
+def test_a_list_of_another_item_type_is_still_a_type_change() -> None:
+    table = pa.schema([("a", pa.list_(pa.int32()))])
+    incoming = pa.schema([("a", pa.large_list(pa.string()))])
+    with pytest.raises(StepError, match="changed type"):
+        plan(table, incoming, SchemaPolicy(), "s")
