@@ -11,6 +11,8 @@ from weir.catalog import VersionRecord
 from weir.core.version import __version__
 
 QUARANTINE_SUFFIX = "__quarantine"
+# a source's position (its cursor, the files it loaded), committed with the rows it read
+STATE_KEY = "weir.source_state"
 
 # Format 1 had the run and step run only; format 2 adds the table's kind, the versions it was
 # made from, and the Weir version.

@@ -33,6 +33,7 @@ from weir.app.lake_format import (
     PARENTS_KEY,
     QUARANTINE_SUFFIX,
     RUN_KEY,
+    STATE_KEY,
     STEP_RUN_KEY,
     VERSION_KEY,
 )
@@ -50,8 +51,6 @@ from weir.engines import schema_record
 from weir.lake import Commit
 from weir.project import Project
 from weir.quality import profile_table
-
-STATE_KEY = "weir.source_state"
 
 
 @dataclass

@@ -25,8 +25,8 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from weir.app.lake_format import QUARANTINE_SUFFIX, STATE_KEY
 from weir.app.quality_steps import QualitySteps
-from weir.app.step_base import QUARANTINE_SUFFIX
 from weir.catalog import VersionRecord
 from weir.core.errors import WRITE_FIXES, LakeError
 from weir.core.tables import TableFiles
@@ -38,7 +38,6 @@ from weir.lake import InputStreamError, stream_failure
 from weir.project.sources import FileSource
 from weir.quality.sample import StreamSample
 
-STATE_KEY = "weir.source_state"
 LOAD_KEY = "weir.load"
 
 

@@ -7,8 +7,6 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-# QUARANTINE_SUFFIX is re-exported for source_step.py, until it imports it from lake_format
-from weir.app.lake_format import QUARANTINE_SUFFIX as QUARANTINE_SUFFIX
 from weir.app.lake_format import commit_metadata
 from weir.app.pii import withheld_columns
 from weir.app.plan import view_models
