@@ -35,7 +35,6 @@ from weir.core.errors import NotFoundError, WeirError
 from weir.ml.features import MISSING
 from weir.project.ml_config import ServeConfig
 from weir.serve.auth import Keys
-from weir.serve.cpu_quota import busy_poll_seconds
 from weir.serve.docs import add_docs
 from weir.serve.errors import public_errors
 from weir.serve.guard import ID, ROLE, Guard
@@ -89,7 +88,7 @@ def create_app(
             config.log.flush_rows,
             config.log.flush_seconds,
             model,
-            busy_poll_seconds(config.busy_poll_ms),
+            config.busy_poll_ms / 1000,
         )
         if config.log.enabled
         else None
