@@ -125,3 +125,13 @@ class ModelVersionRecord:
             if isinstance(entry, dict) and "path" in entry and "sha256" in entry:
                 found.append((str(entry["path"]), str(entry["sha256"])))
         return found
+
+    def served_graph(self) -> tuple[str, str] | None:
+        """The ONNX graph that serving runs (its int8 twin if that passed its check), as
+        (path in the artifact store, SHA-256); None for a version with no ONNX export or
+        no serving spec."""
+        onnx = self.details.get("onnx")
+        if not onnx or not self.details.get("serving"):
+            return None
+        chosen = onnx.get("quantized") or onnx
+        return str(chosen["path"]), str(chosen["sha256"])

@@ -345,14 +345,14 @@ class ServeConfig(Strict):
     reload_seconds: float = Field(
         default=2.0, gt=0, description="how often to look for a promotion"
     )
-    busy_poll_ms: float | None = Field(
-        default=None,
+    busy_poll_ms: float = Field(
+        default=0,
         ge=0,
         le=1000,
-        description="after each answer, keep polling for the next one this long (at the "
-        "lowest CPU priority: it takes only idle CPU) so the CPU does not go idle between "
-        "requests, which on a VM is slow to wake; done by the prediction-log writer. "
-        "Unset: 5 unless the server runs under a CPU quota; 0: off",
+        description="opt-in tuning for a VM whose idle vCPUs are slow to wake: after each "
+        "answer, keep polling for the next one this long instead of sleeping (at the "
+        "lowest CPU priority), so one caller's next request finds the CPU awake; the price "
+        "is a CPU kept busy while requests come. Done by the prediction-log writer. 0: off",
     )
     log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
 

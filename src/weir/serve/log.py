@@ -9,8 +9,8 @@ Right after an answer is sent (the caller does not wait for this), it becomes on
 line written to a pipe (non-blocking; if the pipe is full the line waits in memory for the
 next write). The writer process (`log_writer.py`, at the lowest CPU priority and in the
 server's session) polls the pipe and appends every `flush_seconds` or `flush_rows`; while
-answers flow it polls without sleeping, for `busy_poll_seconds` after each (why: see
-`log_writer.py`).
+answers flow it can poll without sleeping, for `busy_poll_seconds` after each (opt-in VM
+tuning, off unless set; why: see `log_writer.py`).
 Nothing is lost on a clean shutdown: requests in flight finish, then closing the pipe
 makes the writer write everything and exit (after 60 s the server stops waiting and
 leaves the writer to finish alone). A killed server closes the pipe too, so the answers

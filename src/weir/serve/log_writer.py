@@ -14,14 +14,15 @@ writer and 143 with a polling one. Nobody waits on a polled pipe, so a write is 
 copy. The 1 MB pipe holds about a second of single-row answers at 2,500 a second, twenty
 polls; what does not fit waits in the server (see `PredictionLog`).
 
-For `busy_poll_seconds` after each answer it polls without sleeping. This keeps a CPU
-from going idle between requests: on a VM whose idle vCPUs halt (here: a Firecracker guest
-with halt polling off), waking one goes through the hypervisor, and that shows at the
-tail. bench/serving.py measures it at one connection: in a quiet spell of the machine,
-p99 was 2.00x a minimal FastAPI + onnxruntime app's without it and 0.92x with it (that
-app gets the same from onnxruntime's spinning worker thread). At the lowest priority the
-polling takes only CPU nobody wants, but the CPU is busy: see `cpu_quota` for where it is
-off by default.
+For `busy_poll_seconds` after each answer (0 unless `serve.busy_poll_ms` turns it on:
+opt-in VM tuning) it polls without sleeping. This keeps a CPU from going idle between
+requests: on a VM whose idle vCPUs halt (here: a Firecracker guest with halt polling off),
+waking one goes through the hypervisor, and that shows at the tail. bench/serving.py
+measures it at one connection: in a quiet spell of the machine, p99 was 2.00x a minimal
+FastAPI + onnxruntime app's without it and 0.92x with it (that app gets the same from
+onnxruntime's spinning worker thread). At the lowest priority the polling takes only CPU
+nobody wants, but the core is busy: it counts against a container's CPU limit, spends
+burstable credits, and shows an autoscaler load that is not there.
 
 It reports on stdout, one line each: `written N` (total rows), `failed MESSAGE`. A failed
 write keeps its lines for the next try; a last write (at end of input) that still fails

@@ -10,18 +10,19 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from weir.app.scoring import exported_session
-from weir.app.workspace import Workspace
 from weir.catalog import ModelVersionRecord
-from weir.core.errors import NotFoundError
+from weir.core.errors import ConfigError, NotFoundError
 from weir.ml.metrics import decide, decide_one
-from weir.ml.onnx_export import run
+from weir.ml.onnx_export import run, session
 from weir.ml.rows import prepare_columns
 from weir.project.ml_config import FeatureSpec
+
+if TYPE_CHECKING:  # only a type here: the weir.app package loads every stage
+    from weir.app.workspace import Workspace
 
 
 class NotFiniteError(Exception):
@@ -88,7 +89,14 @@ class LoadedModel:
 
 def load(ws: Workspace, record: ModelVersionRecord, threads: int = 1) -> LoadedModel:
     """The version's ONNX graph (checksum verified) with its serving spec."""
-    sess, features = exported_session(ws, record, threads)
+    graph = record.served_graph()
+    if graph is None:
+        raise ConfigError(
+            f"model {record.model} v{record.version} has no ONNX export",
+            fix="train it with ml.<model>.export.onnx: true (the default) and use that version",
+        )
+    sess = session(ws.artifacts.read_verified(*graph), threads)
+    features = FeatureSpec.model_validate(record.details["config"]["features"])
     serving = record.details["serving"]
     return LoadedModel(
         name=record.model,

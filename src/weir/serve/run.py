@@ -6,10 +6,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from weir.app.workspace import Workspace
 from weir.core.errors import ConfigError
 from weir.serve.auth import LOOPBACK, Keys, load_keys
+
+if TYPE_CHECKING:  # only a type here: the weir.app package loads every stage
+    from weir.app.workspace import Workspace
 
 logger = logging.getLogger("weir.serve")
 

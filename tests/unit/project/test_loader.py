@@ -214,4 +214,4 @@ def test_busy_polling_needs_the_prediction_log_that_does_it() -> None:
         MINIMAL + "serve:\n  busy_poll_ms: 0\n  log: {enabled: false}\n", FILE, {}
     )
     assert off.serve.busy_poll_ms == 0
-    assert parse_project_text(MINIMAL, FILE, {}).serve.busy_poll_ms is None
+    assert parse_project_text(MINIMAL, FILE, {}).serve.busy_poll_ms == 0  # opt-in: off unless set

@@ -1,0 +1,114 @@
+"""What the routes of one server share: the model being served (swapped on promotion),
+its metrics, the prediction log, and why a promoted version is not served."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from weir.catalog import ModelVersionRecord
+from weir.project.ml_config import ServeConfig
+from weir.serve.log import PredictionLog
+from weir.serve.metrics import Metrics
+from weir.serve.model import ModelHolder
+
+if TYPE_CHECKING:  # only a type here: the weir.app package loads every stage
+    from weir.app.workspace import Workspace
+
+logger = logging.getLogger("weir.serve")
+
+
+@dataclass
+class Served:
+    ws: Workspace
+    model: str
+    config: ServeConfig
+    holder: ModelHolder
+    metrics: Metrics
+    log: PredictionLog | None
+    first: int  # the version served at start, whose inputs the request schemas take
+    inputs: dict[str, str]
+    pinned: bool  # a version was asked for: no promotion is looked for
+    blocked: str | None = None  # why the registry's version is not served
+
+    @classmethod
+    def start(
+        cls,
+        ws: Workspace,
+        model: str,
+        config: ServeConfig,
+        version: int | None = None,
+        log_path: Path | None = None,
+    ) -> Served:
+        """Load the model and start the prediction log's writer."""
+        holder = ModelHolder(ws, model, config.stage, version, config.onnx_threads)
+        first = holder.current
+        metrics = Metrics()
+        metrics.version.labels(model).set(first.version)
+        log = (
+            PredictionLog(
+                log_path or ws.project.workspace / "predictions" / model,
+                first.inputs,
+                config.log.flush_rows,
+                config.log.flush_seconds,
+                model,
+                config.busy_poll_ms / 1000,
+            )
+            if config.log.enabled
+            else None
+        )
+        pinned = version is not None
+        return cls(ws, model, config, holder, metrics, log, first.version, first.inputs, pinned)
+
+    def other_inputs(self, wanted: ModelVersionRecord) -> str | None:
+        """Why `wanted` cannot be swapped in: its inputs differ from the request schemas'."""
+        if (wanted.details.get("serving") or {}).get("inputs") == self.inputs:
+            return None
+        return (
+            f"v{wanted.version} takes other inputs than v{self.first}; "
+            "restart weir serve to serve it"
+        )
+
+    def refresh(self) -> bool:
+        """Serve the version the registry names now, if it can be; True if it was swapped."""
+        try:
+            swapped, self.blocked = self.holder.refresh(self.other_inputs)
+        except Exception as exc:  # the registry is unreachable or empty: keep serving
+            self.blocked = str(exc)
+            return False
+        if swapped:
+            self.metrics.version.labels(self.model).set(self.holder.current.version)
+            logger.warning("now serving %s v%s", self.model, self.holder.current.version)
+        return swapped
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: Any) -> AsyncIterator[None]:
+        """While the server runs: look for promotions (unless pinned); at the end, write
+        what the prediction log holds."""
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(self.config.reload_seconds)
+                await asyncio.to_thread(self.refresh)
+
+        # Everything loaded so far (libraries, the model) lives as long as the process:
+        # frozen, full garbage collections stop walking it. Without this, rows waiting in
+        # the prediction log set off full collections over a million objects (p99 73 ms
+        # instead of about 1 ms under load).
+        gc.collect()
+        gc.freeze()
+        task = None if self.pinned else asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+            if self.log:
+                await asyncio.to_thread(self.log.close)
+            gc.unfreeze()  # back to normal collection (and a clean interpreter exit)
