@@ -55,14 +55,7 @@ def exported_session(
 ) -> tuple[Any, FeatureSpec]:
     """The version's ONNX graph (int8 if it passed its check), checksum verified, as an
     onnxruntime session, with the feature spec that prepares its input. Serving uses it too."""
-    onnx = record.details.get("onnx")
-    if not onnx or not record.details.get("serving"):
-        raise ConfigError(
-            f"model {record.model} v{record.version} has no ONNX export",
-            fix="train it with ml.<model>.export.onnx: true (the default) and use that version",
-        )
-    chosen = onnx.get("quantized") or onnx
-    graph = ws.artifacts.read_verified(chosen["path"], chosen["sha256"])
+    graph = ws.artifacts.read_verified(*record.graph_to_serve())
     return session(graph, threads), FeatureSpec.model_validate(record.details["config"]["features"])
 
 

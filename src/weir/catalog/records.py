@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from weir.core.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class StepRunRecord:
@@ -135,3 +137,13 @@ class ModelVersionRecord:
             return None
         chosen = onnx.get("quantized") or onnx
         return str(chosen["path"]), str(chosen["sha256"])
+
+    def graph_to_serve(self) -> tuple[str, str]:
+        """`served_graph()`, or the refusal a user sees for a version with no ONNX export."""
+        graph = self.served_graph()
+        if graph is None:
+            raise ConfigError(
+                f"model {self.model} v{self.version} has no ONNX export",
+                fix="train it with ml.<model>.export.onnx: true (the default) and use that version",
+            )
+        return graph

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from weir.catalog import ModelVersionRecord
-from weir.core.errors import ConfigError, NotFoundError
+from weir.core.errors import NotFoundError
 from weir.ml.metrics import decide, decide_one
 from weir.ml.onnx_export import run, session
 from weir.ml.rows import prepare_columns
@@ -89,13 +89,7 @@ class LoadedModel:
 
 def load(ws: Workspace, record: ModelVersionRecord, threads: int = 1) -> LoadedModel:
     """The version's ONNX graph (checksum verified) with its serving spec."""
-    graph = record.served_graph()
-    if graph is None:
-        raise ConfigError(
-            f"model {record.model} v{record.version} has no ONNX export",
-            fix="train it with ml.<model>.export.onnx: true (the default) and use that version",
-        )
-    sess = session(ws.artifacts.read_verified(*graph), threads)
+    sess = session(ws.artifacts.read_verified(*record.graph_to_serve()), threads)
     features = FeatureSpec.model_validate(record.details["config"]["features"])
     serving = record.details["serving"]
     return LoadedModel(
