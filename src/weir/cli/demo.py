@@ -117,7 +117,11 @@ def serve_sample(console: Console, directory: Path, model: str = "fraud", count:
         table = record.trained_on[0].partition("@")[0]
         current = ws.catalog.version(table)
         latest_rows = ws.lake.read(table, current.version, [*inputs, "is_fraud"])
-        sample = latest_rows.slice(latest_rows.num_rows - count).to_pylist()
+        # a SQL model's rows come in no fixed order (DuckDB's threads): sorted, and taken
+        # evenly spaced, the same ordinary rows are sent on every machine
+        ordered = latest_rows.sort_by([(c, "ascending") for c in latest_rows.column_names])
+        step = ordered.num_rows // (count + 1)
+        sample = ordered.take([step * (i + 1) for i in range(count)]).to_pylist()
         with BackgroundServer(ws, model) as server:
             for row in sample:
                 truth = row.pop("is_fraud")
