@@ -74,15 +74,7 @@ class SourceSteps(QualitySteps):
             scratch=self._staging(name) / "csv",
         ) as read:
             if read.nothing_new:
-                current = self._current(name)
-                return {
-                    "table": name,
-                    "version": current.version,
-                    "rows": current.row_count,
-                    "new_rows": 0,
-                    "quarantined_rows": 0,
-                    "incremental": "nothing new",
-                } | ({"recovered": recovered} if recovered else {})
+                return _untouched(name, self._current(name), recovered, incremental="nothing new")
             append = bool(read.detail.get("append")) and self.ws.lake.exists(name)
             contract = plan(
                 self.ws.lake.schema(name), read.batches.schema, source.schema_policy, name
@@ -363,15 +355,23 @@ class SourceSteps(QualitySteps):
         return report
 
 
-def _unchanged(name: str, current: VersionRecord, recovered: list[str]) -> dict[str, Any]:
+def _untouched(
+    name: str, current: VersionRecord, recovered: list[str], **said: str
+) -> dict[str, Any]:
+    """The summary of a load that committed nothing: the table stays at `current`."""
     return {
         "table": name,
         "version": current.version,
         "rows": current.row_count,
         "new_rows": 0,
         "quarantined_rows": 0,
-        "unchanged": f"unchanged: the same content as {name}@{current.version}, not committed",
+        **said,
     } | ({"recovered": recovered} if recovered else {})
+
+
+def _unchanged(name: str, current: VersionRecord, recovered: list[str]) -> dict[str, Any]:
+    said = f"unchanged: the same content as {name}@{current.version}, not committed"
+    return _untouched(name, current, recovered, unchanged=said)
 
 
 def _schema_version(prior: dict[str, Any] | None, contract: Contract) -> int:
