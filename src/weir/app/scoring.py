@@ -67,7 +67,7 @@ def _input(ws: Workspace, text: str) -> tuple[pads.Dataset, VersionRecord | None
                 f"input file {text} does not exist", fix="give a file path or a table name"
             )
         if FILE_FORMATS[path.suffix.lower()] == "csv":  # pyarrow's reader lets a quote swallow
-            check_csv(ws.engine, path, f"input {text}")  # lines: Weir's checks go first
+            check_csv(ws.local, path, f"input {text}")  # lines: Weir's checks go first
         return pads.dataset(path, format=FILE_FORMATS[path.suffix.lower()]), None
     record = ws.catalog.current_version(text)
     if record is None:

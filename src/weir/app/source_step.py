@@ -63,7 +63,7 @@ class SourceSteps(QualitySteps):
         load_id = uuid.uuid4().hex
         report = self._progress_reporter()
         with open_source(
-            self.ws.engine,
+            self.ws.local,
             self.ws.project.root,
             name,
             source,

@@ -12,20 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weir.catalog import Catalog, CatalogLostError
-from weir.core.errors import WeirError
-from weir.engines import DuckDBEngine
+from weir.core.errors import ConfigError, WeirError
+from weir.engines import ENGINES, DuckDBEngine, Engine, EngineOptions
 from weir.lake import Lake
 from weir.project import Project
+from weir.project.loader import Problem, ProjectFileError
 from weir.registry import ArtifactStore
 
 
 @dataclass
 class Workspace:
+    """`engine` runs SQL models, checks, cleaning and profiles (engine.kind in weir.yaml);
+    `local` is the in-process DuckDB that reads files for ingestion (its readers, its
+    spool), whatever the engine: the same object when the engine is DuckDB."""
+
     project: Project
     lake: Lake
     catalog: Catalog
-    engine: DuckDBEngine
+    engine: Engine
     artifacts: ArtifactStore
+    local: DuckDBEngine
 
     def close(self) -> None:
         self.catalog.close()
@@ -59,7 +65,8 @@ def open_workspace(project: Project, *, lost_catalog_ok: bool = False) -> Worksp
     refused (unless `lost_catalog_ok`, for the rebuild): it was lost or replaced, and running
     on would call every step a first run and bury the lake's versions under new ones."""
     owner_only(project.workspace)
-    engine_config = project.config.engine
+    engine = build_engine(project)
+    local = engine if isinstance(engine, DuckDBEngine) else _local_engine(project)
     lake = Lake(project.lake_root)
     catalog = Catalog.open(project.catalog_url)
     try:
@@ -72,13 +79,44 @@ def open_workspace(project: Project, *, lost_catalog_ok: bool = False) -> Worksp
         project=project,
         lake=lake,
         catalog=catalog,
-        engine=DuckDBEngine(
-            threads=engine_config.threads,
-            memory_limit=engine_config.memory_limit,
-            temp_directory=project.workspace / "tmp",  # spilled rows stay in the workspace
-            query_timeout_seconds=engine_config.query_timeout_seconds,
-        ),
+        engine=engine,
         artifacts=ArtifactStore(project.artifacts_root),
+        local=local,
+    )
+
+
+def _options(project: Project) -> EngineOptions:
+    config = project.config.engine
+    return EngineOptions(
+        threads=config.threads,
+        memory_limit=config.memory_limit,
+        query_timeout_seconds=config.query_timeout_seconds,
+        temp_directory=project.workspace / "tmp",  # spilled rows stay in the workspace
+    )
+
+
+def build_engine(project: Project) -> Engine:
+    """The engine weir.yaml names (`engine.kind`), from the engines' registry. An unknown
+    name is a problem of the project file, reported as the loader reports its others: the
+    file, the key and a suggestion."""
+    kind = project.config.engine.kind
+    try:
+        factory = ENGINES.get(kind)
+    except ConfigError as exc:
+        raise ProjectFileError(
+            project.file, [Problem("engine.kind", exc.message, fix=exc.fix)]
+        ) from None
+    return factory(_options(project))
+
+
+def _local_engine(project: Project) -> DuckDBEngine:
+    """DuckDB for reading a source's files when another engine runs the queries."""
+    options = _options(project)
+    return DuckDBEngine(
+        threads=options.threads,
+        memory_limit=options.memory_limit,
+        temp_directory=options.temp_directory,
+        query_timeout_seconds=options.query_timeout_seconds,
     )
 
 

@@ -1,7 +1,12 @@
 """What every engine offers to the stages. DuckDB today; Spark implements the same protocol.
 
 Quality checks, profiles and cleaning are written against `Engine`, so mypy checks that each
-engine provides what they use. Ingestion is engine-specific (it uses the engine's readers).
+engine provides what they use. An engine has a `dialect` (a sqlglot dialect name): Weir's
+own SQL is built as sqlglot trees and rendered in it (`weir.engines.sql.render`), and the
+dialect is part of every cache key (`settings()`). `materialise` runs a query over table
+versions and commits its result to a lake table itself: DuckDB streams Arrow into the lake
+through this process, an engine like Spark writes the Delta table from its own workers.
+Ingestion is engine-specific (it uses DuckDB's readers on local files).
 """
 
 from __future__ import annotations
@@ -10,12 +15,14 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
 
 from weir.core.errors import WeirError
 from weir.core.tables import TableFiles
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pyarrow as pa
     import pyarrow.dataset as pads
 
@@ -51,8 +58,91 @@ class Fingerprint:
     not_finite: tuple[int, ...] = ()  # per column, NaN and ±Infinity (0 but for floats): too
 
 
+WriteMode = Literal["overwrite", "append", "merge"]
+
+
+@dataclass(frozen=True)
+class TableAt:
+    """One input of a query: a lake table at a version, and the name the SQL reads it by."""
+
+    table: str
+    version: int
+    alias: str | None = None  # default: the table's own name
+
+    @property
+    def name(self) -> str:
+        return self.alias or self.table
+
+
+@dataclass(frozen=True)
+class Materialise:
+    """What `Engine.materialise` is asked to do: run `sql` (one SELECT in the engine's
+    dialect) over `inputs` and `views` of them, and commit the result to lake table `target`
+    as one Delta commit carrying `metadata`.
+
+    mode:  overwrite (the result is the table's next version, schema included), append
+           (rows added; new columns merged in), merge (upsert on `keys`: matching rows
+           updated, others inserted).
+    views: name -> SELECT over the inputs, in dependency order (a SQL model's upstream
+           views).
+    """
+
+    sql: str
+    inputs: tuple[TableAt, ...]
+    target: str
+    mode: WriteMode = "overwrite"
+    keys: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
+    views: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.mode == "merge") != bool(self.keys):
+            raise ValueError("a merge needs its key columns, and only a merge takes keys")
+        names = [i.name for i in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two inputs are read by the same name: {sorted(names)}")
+
+
+@dataclass(frozen=True)
+class Materialised:
+    """What a materialise committed: the target's new version, and for a merge the counts
+    of rows it inserted, updated... (Delta's `num_target_rows_*` metrics)."""
+
+    version: int
+    merge_counts: tuple[tuple[str, int], ...] = ()
+
+
+class TableStore(Protocol):
+    """The lake as an engine sees it: where table versions are read and commits made.
+    `weir.lake.Lake` is one; an engine that writes Delta itself uses only `path`."""
+
+    def path(self, table: str) -> Path: ...
+
+    def scan(self, table: str, version: int) -> TableFiles | pads.Dataset: ...
+
+    def write(
+        self,
+        table: str,
+        data: pa.RecordBatchReader,
+        *,
+        mode: Literal["overwrite", "append"] = "overwrite",
+        metadata: Mapping[str, str] | None = None,
+    ) -> int: ...
+
+    def merge(
+        self,
+        table: str,
+        data: pa.RecordBatchReader,
+        keys: list[str],
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, int]]: ...
+
+
 class Engine(Protocol):
     name: str
+    #: the sqlglot dialect the engine runs (duckdb, spark...): Weir's SQL is rendered in it
+    dialect: str
 
     def settings(self) -> Mapping[str, Any]:
         """What, besides inputs and code, can change an engine's results (goes into cache keys)."""
@@ -73,6 +163,13 @@ class Engine(Protocol):
         ...
 
     def fingerprint(self, data: Readable) -> Fingerprint: ...
+
+    def materialise(self, request: Materialise, lake: TableStore) -> Materialised:
+        """Run `request.sql` over its inputs (read from `lake` at their versions) in the
+        same sandbox as `query`, and commit the result to `request.target` as one commit
+        with `request.metadata`; return the new version. Whole or nothing: a query that
+        fails commits nothing. Raises SqlError for the query, LakeError for the commit."""
+        ...
 
 
 def schema_record(schema: pa.Schema) -> list[dict[str, Any]]:

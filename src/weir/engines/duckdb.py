@@ -25,10 +25,19 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import sqlglot.expressions as exp
 
 from weir.core.tables import TableFiles
-from weir.engines.base import Fingerprint, Readable, SqlError
+from weir.engines.base import (
+    Fingerprint,
+    Materialise,
+    Materialised,
+    Readable,
+    SqlError,
+    TableStore,
+)
 from weir.engines.sandbox import CONNECT_CONFIG, check_sql
+from weir.engines.sql import call, column, literal, render, template
 
 BATCH_ROWS = 122_880  # DuckDB's row-group size: batches map onto its vectors cleanly
 
@@ -116,6 +125,7 @@ def _engine_errors(reader: pa.RecordBatchReader, timeout: _Timeout) -> Iterator[
 
 class DuckDBEngine:
     name = "duckdb"
+    dialect = "duckdb"
 
     def __init__(
         self,
@@ -131,8 +141,9 @@ class DuckDBEngine:
         self.query_timeout_seconds = query_timeout_seconds
 
     def settings(self) -> Mapping[str, Any]:
-        # Threads and memory change speed, not results, so they stay out of cache keys.
-        return {"engine": self.name, "duckdb": duckdb.__version__}
+        # Threads and memory change speed, not results, so they stay out of cache keys; the
+        # dialect Weir's own SQL is rendered in does change what runs.
+        return {"engine": self.name, "dialect": self.dialect, "duckdb": duckdb.__version__}
 
     def scratch(self) -> Path | None:
         """The directory for rows that do not fit in memory and files a load spools (made
@@ -247,19 +258,8 @@ class DuckDBEngine:
         and types are part of the digest: the same values under another schema differ.
         """
         connection = self._sandbox({"t": data})
-        columns = ", ".join(_ident(name) for name in data.schema.names) or "NULL"
         try:
-            non_null = "".join(f", count({_ident(n)})" for n in data.schema.names)
-            not_finite = "".join(
-                f", count({_ident(f.name)}) FILTER (WHERE NOT isfinite({_ident(f.name)}))"
-                if pa.types.is_floating(f.type)
-                else ", 0"
-                for f in data.schema
-            )
-            sql = (
-                f"SELECT count(*), coalesce(sum(h::HUGEINT), 0), coalesce(bit_xor(h), 0)"
-                f"{non_null}{not_finite} FROM (SELECT hash({columns}) AS h, * FROM t)"
-            )
+            sql = render(_fingerprint_query(data.schema), self.dialect)
             check_sql(sql, ["t"], connection)
             count, total, xor, *counts = connection.execute(sql).fetchone() or (0, 0, 0)
         finally:
@@ -273,3 +273,42 @@ class DuckDBEngine:
             tuple(int(c) for c in counts[:width]),
             tuple(int(c) for c in counts[width:]),
         )
+
+    def materialise(self, request: Materialise, lake: TableStore) -> Materialised:
+        """Stream the query's Arrow result through this process into the lake (delta-rs):
+        the commit is made only once every batch has been read, so a query that fails
+        midway commits nothing."""
+        tables: dict[str, Readable] = {
+            i.name: lake.scan(i.table, i.version) for i in request.inputs
+        }
+        metadata = dict(request.metadata)
+        with self.query(request.sql, tables, views=dict(request.views)) as reader:
+            if request.mode == "merge":
+                version, counts = lake.merge(
+                    request.target, reader, list(request.keys), metadata=metadata
+                )
+                return Materialised(version, tuple(sorted(counts.items())))
+            version = lake.write(request.target, reader, mode=request.mode, metadata=metadata)
+        return Materialised(version)
+
+
+def _fingerprint_query(schema: pa.Schema) -> exp.Select:
+    """Row count, the sum and xor of row hashes, each column's non-null count and each
+    float column's NaN and \u00b1Infinity count, in one scan of `t`."""
+    rows = template("SELECT hash(:row) AS h, * FROM t", row=exp.null())
+    columns = [column(name) for name in schema.names]
+    if columns:
+        rows.expressions[0].set("this", call("hash", *columns))
+    non_null = [template("count(:c)", c=c) for c in columns]
+    not_finite = [
+        template("count(:c) FILTER (WHERE NOT isfinite(:c))", c=c)
+        if pa.types.is_floating(f.type)
+        else literal(0)
+        for f, c in zip(schema, columns, strict=True)
+    ]
+    totals = [
+        template("count(*)"),
+        template("coalesce(sum(h::HUGEINT), 0)"),
+        template("coalesce(bit_xor(h), 0)"),
+    ]
+    return exp.select(*totals, *non_null, *not_finite).from_(rows.subquery())

@@ -29,7 +29,11 @@ def _check_identifier(name: str, what: str) -> str:
 
 
 class EngineConfig(Strict):
-    kind: Literal["duckdb"] = "duckdb"
+    kind: str = Field(
+        default="duckdb",
+        description="the engine that runs SQL models, checks and cleaning, by its registered "
+        "name (weir.engines.ENGINES); default duckdb, in process",
+    )
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads; default: all")
     memory_limit: str | None = Field(default=None, description="e.g. '4GB'; default: DuckDB's")
     query_timeout_seconds: float | None = Field(
@@ -38,6 +42,16 @@ class EngineConfig(Strict):
         description="a query over data (a SQL model, a check, cleaning) that runs longer is "
         "stopped and its step fails; default: no limit",
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_is_a_name(cls, value: str) -> str:
+        # Which names exist is the engines' registry's to say (the project file is read
+        # without importing any engine); the app checks the name against it when it builds
+        # the engine, with a suggestion. Here: only that it is a name at all.
+        if not IDENTIFIER.match(value):
+            raise ValueError(f"engine kind '{value}' is not an engine name, e.g. duckdb")
+        return value
 
 
 class CatalogConfig(Strict):

@@ -1,6 +1,8 @@
 """Cleaning rules compiled to a chain of SQL stages, each counted.
 
-Each rule reads the stage before it and becomes one CTE. Statistics a rule needs (a median
+Each rule reads the stage before it and becomes one CTE, a sqlglot tree (rendered in the
+engine's dialect when the chain runs; a stage reads the one before it through the `:prev`
+placeholder, which the chain fills). Statistics a rule needs (a median
 to fill with, outlier fences) are computed from the stage it reads, become literals in its
 SQL, and are reported, so the exact cleaning can be replayed and explained. Every rule
 reports how many rows it removed or values it changed.
@@ -19,11 +21,23 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 import pyarrow as pa
+import sqlglot.expressions as exp
 
 from weir.core.errors import ConfigError, StepError
 from weir.core.suggest import suggestion_text
 from weir.engines.base import Engine, Readable
 from weir.engines.split import RESERVED_PREFIX
+from weir.engines.sql import (
+    call,
+    cast,
+    column,
+    join,
+    literal,
+    parse_expression,
+    parse_query,
+    render,
+    template,
+)
 from weir.project.base import COLUMN_TYPES
 from weir.project.cleaning import (
     Case,
@@ -38,7 +52,6 @@ from weir.project.cleaning import (
     Trim,
 )
 from weir.quality.exact import FLOATS, INTEGERS, exact_cast
-from weir.quality.rules import ident, literal
 from weir.quality.times import read_times
 
 NUMERIC = (
@@ -71,10 +84,21 @@ class StageReport:
 @dataclass
 class _Stage:
     name: str
-    sql: str
+    query: exp.Select
     report: StageReport
-    changed: str | None  # per-row count of changed values, over the previous stage
+    changed: exp.Expr | None  # per-row count of changed values, over the previous stage
     removes_rows: bool
+
+
+Query = str | exp.Expr  # a tree, or DuckDB text (the governance stage's, parsed)
+
+
+def _tree(query: Query, current: str) -> Any:
+    """A stage's or a statistic's query as a tree reading `current` where it says `:prev`
+    (text: `{prev}`, as the governance stage writes it)."""
+    if isinstance(query, str):
+        return parse_query(query.replace("{prev}", current))
+    return exp.replace_placeholders(query.copy(), prev=exp.to_table(current))
 
 
 class Chain:
@@ -110,64 +134,81 @@ class Chain:
     def current(self) -> str:
         return self.stages[-1].name if self.stages else "t"
 
-    def sql(self, final: str) -> str:
-        if not self.stages:
-            return final
-        ctes = ", ".join(f"{s.name} AS ({s.sql})" for s in self.stages)
-        return f"WITH {ctes} {final}"
+    def query(self, final: Query) -> exp.Select:
+        """`final` (reading the current stage through `:prev`) after every stage as a CTE."""
+        tree: exp.Select = _tree(final, self.current)
+        for stage in self.stages:
+            tree = tree.with_(stage.name, as_=stage.query.copy(), copy=False)
+        return tree
 
-    def rows(self, select: str) -> list[dict[str, Any]]:
+    def sql(self, final: Query) -> str:
+        return render(self.query(final), self.engine.dialect)
+
+    def rows(self, select: Query) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.table(select).to_pylist()
         return result
 
-    def table(self, select: str) -> pa.Table:
+    def table(self, select: Query) -> pa.Table:
         with self.engine.query(self.sql(select), self.inputs(), self.params) as reader:
             return reader.read_all()
 
     def columns(self) -> dict[str, str]:
-        """Column name -> DuckDB type of the current stage."""
-        described = self.rows(f"SELECT * FROM (DESCRIBE SELECT * FROM {self.current})")
+        """Column name -> DuckDB type of the current stage (the rules are written against
+        DuckDB's type names: a known gap for another engine)."""
+        described = self.rows("SELECT * FROM (DESCRIBE SELECT * FROM {prev})")
         return {r["column_name"]: r["column_type"] for r in described}
 
     def add(
         self,
-        sql: str,
+        query: Query,
         report: StageReport,
         *,
-        changed: str | None = None,
+        changed: Query | None = None,
         removes_rows: bool = False,
     ) -> None:
+        """A stage after the current one: `query` reads it as `:prev` (`{prev}` in text)."""
+        per_row = None
+        if isinstance(changed, str):
+            per_row = parse_expression(changed)
+        elif changed is not None:
+            per_row = changed
         self.stages.append(
             _Stage(
                 f"s{len(self.stages) + 1}",
-                sql.replace("{prev}", self.current),
+                _tree(query, self.current),
                 report,
-                changed,
+                per_row,
                 removes_rows,
             )
         )
 
     def final_sql(self) -> str:
-        return self.sql(f"SELECT * FROM {self.current}")
+        return self.sql("SELECT * FROM {prev}")
 
     def count(self) -> list[StageReport]:
         """Fill in each stage's counts with one query over the whole chain."""
         if not self.stages:
             return []
-        parts = []
+        parts: list[exp.Expr] = []
         for index, stage in enumerate(self.stages):
-            before = self.stages[index - 1].name if index else "t"
+            before = exp.to_table(self.stages[index - 1].name if index else "t")
             if stage.removes_rows:
                 parts.append(
-                    f"(SELECT count(*) FROM {before}) - (SELECT count(*) FROM {stage.name})"
+                    template(
+                        "(SELECT count(*) FROM :before) - (SELECT count(*) FROM :after)",
+                        before=before,
+                        after=exp.to_table(stage.name),
+                    )
                 )
             elif stage.changed is not None:
+                per_row = exp.select(exp.alias_(stage.changed, "c")).from_(before)
                 parts.append(
-                    f"(SELECT coalesce(sum(c), 0) FROM (SELECT {stage.changed} AS c FROM {before}))"
+                    template("(SELECT coalesce(sum(c), 0) FROM :rows)", rows=per_row.subquery())
                 )
             else:
-                parts.append("0")
-        [values] = self.rows("SELECT " + ", ".join(f"{p} AS c{i}" for i, p in enumerate(parts)))
+                parts.append(literal(0))
+        totals = exp.select(*(exp.alias_(p, f"c{i}") for i, p in enumerate(parts)))
+        [values] = self.rows(totals)
         for stage, value in zip(self.stages, values.values(), strict=True):
             if stage.removes_rows:
                 stage.report.removed_rows = int(value)
@@ -184,25 +225,44 @@ def _need(columns: Mapping[str, str], names: list[str], where: str) -> None:
             )
 
 
-def _replace(columns: Mapping[str, str], new: Mapping[str, str]) -> str:
-    """SELECT list: every column, with `new` expressions for some, in the original order."""
-    return ", ".join(f"{new[c]} AS {ident(c)}" if c in new else ident(c) for c in columns)
+PREV = exp.Placeholder(this="prev")  # the stage a stage reads; the chain fills it
 
 
-def _changed(new: Mapping[str, str]) -> str:
-    return " + ".join(f"({ident(c)} IS DISTINCT FROM ({e}))::INT" for c, e in new.items()) or "0"
+def _replace(columns: Mapping[str, str], new: Mapping[str, exp.Expr]) -> exp.Select:
+    """Every column, with `new` expressions for some, in the original order."""
+    items = [
+        exp.alias_(new[c].copy(), exp.to_identifier(c, quoted=True)) if c in new else column(c)
+        for c in columns
+    ]
+    return exp.select(*items).from_(PREV.copy())
+
+
+def _changed(new: Mapping[str, exp.Expr]) -> exp.Expr:
+    return join(
+        [
+            template("(:c IS DISTINCT FROM :e)::INT", c=column(c), e=exp.Paren(this=e.copy()))
+            for c, e in new.items()
+        ],
+        exp.Add,
+        "0",
+    )
 
 
 def _value_stage(
     chain: Chain,
     label: str,
     rule: str,
-    new: Mapping[str, str],
+    new: Mapping[str, exp.Expr],
     columns: Mapping[str, str],
     stats: dict[str, Any] | None = None,
 ) -> None:
     report = StageReport(rule, label, stats=stats or {})
-    chain.add(f"SELECT {_replace(columns, new)} FROM {{prev}}", report, changed=_changed(new))
+    chain.add(_replace(columns, new), report, changed=_changed(new))
+
+
+def _rows_of(current: str, where: exp.Expr) -> Any:
+    """SELECT count(*) AS n FROM the current stage WHERE `where`."""
+    return template("SELECT count(*) AS n FROM :prev WHERE :w", prev=exp.to_table(current), w=where)
 
 
 def apply_rule(chain: Chain, rule: Any, index: int) -> None:
@@ -212,9 +272,11 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
     label = rule.description or rule.rule
     if isinstance(rule, DropMissing):
         _need(columns, rule.columns, where)
-        condition = " AND ".join(f"{ident(c)} IS NOT NULL" for c in rule.columns)
+        condition = join(
+            [template(":c IS NOT NULL", c=column(c)) for c in rule.columns], exp.And, "true"
+        )
         chain.add(
-            f"SELECT * FROM {{prev}} WHERE {condition}",
+            template("SELECT * FROM :prev WHERE :w", prev=PREV, w=condition),
             StageReport(rule.rule, label),
             removes_rows=True,
         )
@@ -222,37 +284,48 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
         _fill_missing(chain, rule, columns, where, label)
     elif isinstance(rule, ForwardFill):
         _need(columns, [*rule.columns, *rule.by, rule.order_by], where)
-        partition = f"PARTITION BY {', '.join(ident(b) for b in rule.by)} " if rule.by else ""
         # rows at the same time are taken in an order their values decide, not the run's
-        everything = ", ".join(ident(c) for c in columns)
-        order = f"{ident(rule.order_by)}, hash({everything})"
-        frame = f"({partition}ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
-        # a row without a time has no row before it: it is left as it is
-        timed = f"{ident(rule.order_by)} IS NOT NULL"
-        new = {
-            c: f"CASE WHEN {timed} THEN coalesce({ident(c)}, last_value({ident(c)} IGNORE NULLS) "
-            f"OVER {frame}) ELSE {ident(c)} END"
-            for c in rule.columns
-        }
+        everything = call("hash", *(column(c) for c in columns))
+        new = {}
+        for c in rule.columns:
+            # a row without a time has no row before it: it is left as it is
+            filled = template(
+                "CASE WHEN :o IS NOT NULL THEN coalesce(:c, last_value(:c IGNORE NULLS) OVER "
+                "(ORDER BY :o, :h ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) ELSE :c END",
+                o=column(rule.order_by),
+                c=column(c),
+                h=everything,
+            )
+            if rule.by:
+                filled.find(exp.Window).set("partition_by", [column(b) for b in rule.by])
+            new[c] = filled
         _value_stage(chain, label, rule.rule, new, columns)
     elif isinstance(rule, Deduplicate):
         if rule.key is None:
             chain.add(
-                "SELECT DISTINCT * FROM {prev}", StageReport(rule.rule, label), removes_rows=True
+                template("SELECT DISTINCT * FROM :prev", prev=PREV),
+                StageReport(rule.rule, label),
+                removes_rows=True,
             )
         else:
             assert rule.order_by is not None
             _need(columns, [*rule.key, rule.order_by], where)
             direction = "ASC" if rule.keep == "first" else "DESC"
-            everything = ", ".join(ident(c) for c in columns)
-            order = f"{ident(rule.order_by)} {direction} NULLS LAST, hash({everything})"
-            key = ", ".join(ident(k) for k in rule.key)
             # a row whose key has a null is no known duplicate of another: it stays
-            unknown = " OR ".join(f"{ident(k)} IS NULL" for k in rule.key)
-            [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE {unknown}")
+            unknown = join([template(":k IS NULL", k=column(k)) for k in rule.key], exp.Or, "false")
+            [row] = chain.rows(_rows_of(chain.current, unknown))
+            kept = template(
+                f"SELECT * FROM :prev QUALIFY :unknown OR row_number() OVER "
+                f"(PARTITION BY :k ORDER BY :o {direction} NULLS LAST, :h) = 1",
+                prev=PREV,
+                unknown=unknown,
+                k=column(rule.key[0]),
+                o=column(rule.order_by),
+                h=call("hash", *(column(c) for c in columns)),
+            )
+            kept.find(exp.Window).set("partition_by", [column(k) for k in rule.key])
             chain.add(
-                f"SELECT * FROM {{prev}} QUALIFY ({unknown}) OR row_number() OVER "
-                f"(PARTITION BY {key} ORDER BY {order}) = 1",
+                kept,
                 StageReport(
                     rule.rule,
                     label,
@@ -269,15 +342,15 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
         _outliers(chain, rule, columns, where, label)
     elif isinstance(rule, Cast):
         _need(columns, [rule.column], where)
-        q, target = ident(rule.column), COLUMN_TYPES[rule.to]
+        q, target = column(rule.column), COLUMN_TYPES[rule.to]
         converted = exact_cast(q, columns[rule.column], target)
-        failing = f"{q} IS NOT NULL AND ({converted}) IS NULL"
+        failing = template(":q IS NOT NULL AND :c IS NULL", q=q, c=exp.Paren(this=converted))
         _fail_if_any(chain, rule, failing, q, where)
         report = StageReport(rule.rule, label, stats={"to": rule.to})
         chain.add(
-            f"SELECT {_replace(columns, {rule.column: converted})} FROM {{prev}}",
+            _replace(columns, {rule.column: converted}),
             report,
-            changed=f"({failing})::INT",
+            changed=template(":f::INT", f=failing),
         )
     elif isinstance(rule, Trim | Case | NormaliseWhitespace):
         _need(columns, rule.columns, where)
@@ -287,7 +360,7 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
                     f"{where}: '{name}' is {columns[name]}, not text",
                     fix=f"{rule.rule} changes text; cast the column to string first",
                 )
-        new = {c: _text(rule, f"{ident(c)}") for c in rule.columns}
+        new = {c: _text(rule, column(c)) for c in rule.columns}
         _value_stage(chain, label, rule.rule, new, columns)
     elif isinstance(rule, ParseDatetime):
         _parse_datetime(chain, rule, columns, where, label)
@@ -300,15 +373,23 @@ def apply_rule(chain: Chain, rule: Any, index: int) -> None:
 SPACE = r"[\s\x{0B}\x{85}\p{Z}]"
 
 
-def _text(rule: Trim | Case | NormaliseWhitespace, q: str) -> str:
+def _text(rule: Trim | Case | NormaliseWhitespace, q: exp.Expr) -> exp.Expr:
+    changed: exp.Expr
     if isinstance(rule, Trim):
-        return f"regexp_replace({q}, '^{SPACE}+|{SPACE}+$', '', 'g')"
-    if isinstance(rule, NormaliseWhitespace):
-        runs = f"regexp_replace({q}, '{SPACE}+', ' ', 'g')"
-        return f"regexp_replace({runs}, '^ | $', '', 'g')"
-    if rule.to == "title":
-        return f"array_to_string(list_transform(string_split(lower({q}), ' '), lambda w: upper(w[1]) || w[2:]), ' ')"
-    return f"{rule.to}({q})"
+        edges = literal(f"^{SPACE}+|{SPACE}+$")
+        changed = template("regexp_replace(:q, :p, '', 'g')", q=q, p=edges)
+    elif isinstance(rule, NormaliseWhitespace):
+        runs = template("regexp_replace(:q, :p, ' ', 'g')", q=q, p=literal(f"{SPACE}+"))
+        changed = template("regexp_replace(:runs, '^ | $', '', 'g')", runs=runs)
+    elif rule.to == "title":
+        changed = template(
+            "array_to_string(list_transform(string_split(lower(:q), ' '), "
+            "lambda w: upper(w[1]) || w[2:]), ' ')",
+            q=q,
+        )
+    else:
+        changed = call(rule.to, q)
+    return changed
 
 
 def _parse_datetime(
@@ -329,15 +410,24 @@ def _parse_datetime(
             f"{where}: '{rule.column}' is {columns[rule.column]}, not text",
             fix="parse_datetime reads text",
         )
-    q = ident(rule.column)
-    reads = ", ".join(
-        f"try_strptime(v, {literal(fmt)}) AS f{i}" for i, fmt in enumerate(rule.formats)
+    q = column(rule.column)
+    numbered = template(
+        "SELECT :q AS v, row_number() OVER () AS r FROM :prev",
+        q=q,
+        prev=exp.to_table(chain.current),
     )
-    texts = chain.table(
-        f"SELECT v, count(*) AS n, min(r) AS r, {reads} FROM (SELECT {q} AS v, "
-        f"row_number() OVER () AS r FROM {chain.current}) WHERE v IS NOT NULL "
-        "GROUP BY v ORDER BY r"
+    reads = [
+        exp.alias_(template("try_strptime(v, :f)", f=literal(fmt)), f"f{i}")
+        for i, fmt in enumerate(rule.formats)
+    ]
+    distinct = (
+        exp.select(template("v"), template("count(*) AS n"), template("min(r) AS r"), *reads)
+        .from_(numbered.subquery())
+        .where(template("v IS NOT NULL"))
+        .group_by(exp.column("v"))
+        .order_by(exp.column("r"))
     )
+    texts = chain.table(distinct)
     done = read_times(texts, rule)
     counts = texts.column("n").to_pylist()
     failed = done.failed
@@ -362,14 +452,29 @@ def _parse_datetime(
     lookup = f"weir_times_{len(chain.stages) + 1}"
     text, instant, row = (f"{RESERVED_PREFIX}_{n}" for n in ("text", "instant", "row"))
     chain.lookups[lookup] = pa.table({text: texts.column("v"), instant: done.values})
-    items = ", ".join(
-        f"l.{instant} AS {q}" if c == rule.column else f"p.{ident(c)}" for c in columns
+    items = [
+        exp.alias_(exp.column(instant, table="l"), exp.to_identifier(c, quoted=True))
+        if c == rule.column
+        else column(c, table="p")
+        for c in columns
+    ]
+    numbered_rows = template(
+        "SELECT *, row_number() OVER () AS :row FROM :prev", row=exp.column(row), prev=PREV
+    )
+    joined = (
+        exp.select(*items)
+        .from_(exp.alias_(numbered_rows.subquery(), "p"))
+        .join(
+            exp.alias_(exp.to_table(lookup), "l"),
+            on=template(":a = :b", a=column(rule.column, table="p"), b=exp.column(text, table="l")),
+            join_type="LEFT",
+        )
+        .order_by(exp.column(row, table="p"))
     )
     chain.add(
-        f"SELECT {items} FROM (SELECT *, row_number() OVER () AS {row} FROM {{prev}}) AS p "
-        f"LEFT JOIN {lookup} AS l ON p.{q} = l.{text} ORDER BY p.{row}",
+        joined,
         StageReport(rule.rule, label, stats=stats),
-        changed=f"({q} IS NOT NULL)::INT",
+        changed=template("(:q IS NOT NULL)::INT", q=q),
     )
 
 
@@ -414,7 +519,7 @@ def _refuse_times(
     )
 
 
-def _fail_if_any(chain: Chain, rule: Cast, failing: str, q: str, where: str) -> None:
+def _fail_if_any(chain: Chain, rule: Cast, failing: exp.Expr, q: exp.Expr, where: str) -> None:
     if rule.on_error != "fail":
         return
     fix = (
@@ -423,7 +528,7 @@ def _fail_if_any(chain: Chain, rule: Cast, failing: str, q: str, where: str) -> 
         "day dropped to make a date, no time without an offset (read those with parse_datetime and a timezone)"
     )
     if rule.column in chain.withheld:
-        [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE {failing}")
+        [row] = chain.rows(_rows_of(chain.current, failing))
         if row["n"]:
             raise StepError(
                 chain.where,
@@ -432,7 +537,14 @@ def _fail_if_any(chain: Chain, rule: Cast, failing: str, q: str, where: str) -> 
                 fix=fix,
             )
         return
-    bad = chain.rows(f"SELECT {q}::VARCHAR AS v FROM {chain.current} WHERE {failing} LIMIT 5")
+    bad = chain.rows(
+        template(
+            "SELECT :q::VARCHAR AS v FROM :prev WHERE :w LIMIT 5",
+            q=q,
+            prev=exp.to_table(chain.current),
+            w=failing,
+        )
+    )
     if bad:
         examples = ", ".join(repr(r["v"]) for r in bad)
         raise StepError(
@@ -454,13 +566,14 @@ def _fill_missing(
     DECIMAL(10,2) is refused, not rounded), and only a boolean fills a boolean column (true
     is not filled as 1)."""
     _need(columns, rule.columns, where)
-    new: dict[str, str] = {}
+    new: dict[str, exp.Expr] = {}
     stats: dict[str, Any] = {}
     filled: dict[str, Any] = {}
     for name in rule.columns:
-        q, kind = ident(name), columns[name]
+        q, kind = column(name), columns[name]
         if rule.strategy == "constant":
-            new[name] = f"coalesce({q}, {_constant(chain, rule.value, name, kind, where)})"
+            fill = _constant(chain, rule.value, name, kind, where)
+            new[name] = template("coalesce(:q, :v)", q=q, v=fill)
             stats[name] = chain.shown(name, rule.value)
             continue
         if rule.strategy in ("mean", "median") and not kind.startswith(NUMERIC):
@@ -468,19 +581,30 @@ def _fill_missing(
                 f"{where}: '{name}' is {kind}; {rule.strategy} needs numbers",
                 fix="use mode or constant",
             )
-        finite = f" AND isfinite({q})" if kind.startswith(FLOATS) else ""
-        values = f"FROM {chain.current} WHERE {q} IS NOT NULL{finite}"
+        finite = kind.startswith(FLOATS)
+        values = _values_of(chain.current, q, finite)
+        statistic: exp.Expr
         if rule.strategy == "mode":  # the most frequent; of those, the least: the same each run
-            statistic = f"(SELECT {q} {values} GROUP BY {q} ORDER BY count(*) DESC, {q} LIMIT 1)"
-        elif kind.startswith(FLOATS):
+            statistic = template(
+                "SELECT :q FROM :present GROUP BY :q ORDER BY count(*) DESC, :q LIMIT 1",
+                q=q,
+                present=values,
+            ).subquery()
+        elif finite:
             function = {"mean": "avg", "median": "median"}[rule.strategy]
-            statistic = f"(SELECT {function}({q}) {values})"
+            statistic = exp.select(call(function, q)).from_(values).subquery()
         else:
             exact = _exact_statistic(chain, q, rule.strategy, values)
-            statistic = "NULL" if exact is None else literal(format(exact, "f"))
-        gaps = f"(SELECT count(*) FROM {chain.current} WHERE {q} IS NULL)"
+            statistic = exp.null() if exact is None else literal(format(exact, "f"))
+        gaps = template(
+            "(SELECT count(*) FROM :prev WHERE :q IS NULL)", prev=exp.to_table(chain.current), q=q
+        )
         [row] = chain.rows(
-            f"SELECT {statistic} AS v, try_cast({statistic} AS {kind}) AS f, {gaps} AS gaps"
+            exp.select(
+                exp.alias_(statistic, "v"),
+                exp.alias_(cast(statistic, kind, safe=True), "f"),
+                exp.alias_(gaps, "gaps"),
+            )
         )
         exact_kind = rule.strategy != "mode" and not kind.startswith(FLOATS)
         if exact_kind:
@@ -505,14 +629,26 @@ def _fill_missing(
         stats[name] = chain.shown(name, _number(row["v"]) if exact_kind else row["v"])
         if row["f"] != row["v"]:
             filled[name] = chain.shown(name, row["f"])
-        new[name] = f"coalesce({q}, CAST({literal(row['f'])} AS {kind}))"
+        new[name] = template("coalesce(:q, :v)", q=q, v=cast(literal(row["f"]), kind))
     report = {rule.strategy: stats} | ({"filled_with": filled} if filled else {})
     _value_stage(chain, label, rule.rule, new, columns, report)
 
 
-def _exact_statistic(chain: Chain, q: str, strategy: str, values: str) -> Decimal | None:
+def _values_of(current: str, q: exp.Expr, finite: bool) -> exp.Expr:
+    """The non-null (and, `finite`, finite) values of `q` in the current stage: a
+    subquery of the rows that have one."""
+    present = template(":q IS NOT NULL", q=q)
+    if finite:
+        present = template(":p AND isfinite(:q)", p=present, q=q)
+    rows: exp.Expr = template(
+        "SELECT * FROM :prev WHERE :w", prev=exp.to_table(current), w=present
+    ).subquery()
+    return rows
+
+
+def _exact_statistic(chain: Chain, q: exp.Expr, strategy: str, values: exp.Expr) -> Decimal | None:
     """The mean or median of an integer or decimal column, exactly (None without values)."""
-    [row] = chain.rows(f"SELECT sum({q}) AS s, count({q}) AS n {values}")
+    [row] = chain.rows(template("SELECT sum(:q) AS s, count(:q) AS n FROM :v", q=q, v=values))
     count = int(row["n"])
     if not count:
         return None
@@ -520,7 +656,9 @@ def _exact_statistic(chain: Chain, q: str, strategy: str, values: str) -> Decima
         middle = [row["s"]]
     else:
         rows = chain.rows(
-            f"SELECT {q} AS x {values} ORDER BY {q} LIMIT {2 - count % 2} OFFSET {(count - 1) // 2}"
+            template("SELECT :q AS x FROM :v ORDER BY :q", q=q, v=values)
+            .limit(2 - count % 2)
+            .offset((count - 1) // 2)
         )
         middle, count = [r["x"] for r in rows], 2 - count % 2
     with localcontext() as context:
@@ -533,7 +671,7 @@ def _number(value: Decimal) -> float | str:
     return float(value) if Decimal(float(value)) == value else format(value, "f")
 
 
-def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str:
+def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> exp.Expr:
     """SQL for a fill value of column type `kind`, refused unless it fits exactly."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: value {value} is not a number", fix="give a finite number")
@@ -552,8 +690,8 @@ def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str
         if isinstance(value, float)
         else "VARCHAR"
     )
-    expression = exact_cast(f"CAST({literal(value)} AS {source})", source, kind)
-    [row] = chain.rows(f"SELECT ({expression}) IS NULL AS refused")
+    expression = exact_cast(cast(literal(value), source), source, kind)
+    [row] = chain.rows(template("SELECT :e IS NULL AS refused", e=exp.Paren(this=expression)))
     if row["refused"]:
         fix = f"give a value of the column's type, or cast '{name}' first"
         if kind.startswith("DECIMAL"):  # a cast makes no decimal: the value is what to fix
@@ -561,7 +699,7 @@ def _constant(chain: Chain, value: Any, name: str, kind: str, where: str) -> str
         raise ConfigError(
             f"{where}: value {value!r} does not fit column '{name}' ({kind}) exactly", fix=fix
         )
-    return f"({expression})"
+    return exp.Paren(this=expression)
 
 
 def _outliers(
@@ -582,19 +720,28 @@ def _outliers(
             f"{where}: the flag column '{flag}' exists already",
             fix=f"rename or drop '{flag}' before this rule, or clip instead",
         )
-    q = ident(rule.column)
+    q = column(rule.column)
     floats = kind.startswith(FLOATS)
-    values = f"FROM {chain.current} WHERE isfinite({q})" if floats else f"FROM {chain.current}"
+    values: exp.Expr = exp.to_table(chain.current)
+    if floats:
+        values = template("SELECT * FROM :prev WHERE isfinite(:q)", prev=values, q=q).subquery()
+
+    def quantiles(*at: float) -> Any:
+        points = exp.Array(expressions=[literal(p) for p in at])
+        return template("SELECT quantile_cont(:q, :p) AS b FROM :v", q=q, p=points, v=values)
+
     if rule.method == "percentile":
-        [row] = chain.rows(f"SELECT quantile_cont({q}, [{rule.lower}, {rule.upper}]) AS b {values}")
+        [row] = chain.rows(quantiles(rule.lower, rule.upper))
         low, high = row["b"] or (None, None)
     elif rule.method == "iqr":
-        [row] = chain.rows(f"SELECT quantile_cont({q}, [0.25, 0.75]) AS b {values}")
+        [row] = chain.rows(quantiles(0.25, 0.75))
         q1, q3 = row["b"] or (None, None)
         k = Decimal(str(rule.k)) if isinstance(q1, Decimal) else rule.k  # a decimal's, exact
         low, high = (None, None) if q1 is None else (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
     else:
-        [row] = chain.rows(f"SELECT avg({q}) AS m, stddev_pop({q}) AS s {values}")
+        [row] = chain.rows(
+            template("SELECT avg(:q) AS m, stddev_pop(:q) AS s FROM :v", q=q, v=values)
+        )
         mean, std = row["m"], row["s"]
         low, high = (
             (None, None)
@@ -609,35 +756,47 @@ def _outliers(
         "upper_fence": high if high is None else chain.shown(rule.column, high),
     }
     if floats:
-        [row] = chain.rows(f"SELECT count(*) AS n FROM {chain.current} WHERE isnan({q})")
+        [row] = chain.rows(_rows_of(chain.current, template("isnan(:q)", q=q)))
         if row["n"]:
             stats["not_numbers"] = row["n"]
     report = StageReport(rule.rule, label, stats=stats)
     if low is None or high is None:
         if rule.action == "flag":  # the column is there whatever the data
-            chain.add(f"SELECT *, false AS {ident(flag)} FROM {{prev}}", report, changed="0")
+            chain.add(_with_flag(template("false"), flag), report, changed=literal(0))
         else:
-            chain.add("SELECT * FROM {prev}", report)
+            chain.add(template("SELECT * FROM :prev", prev=PREV), report)
         return
     lower, upper = _fences_in(kind, low, high)
-    number = f"NOT isnan({q}) AND " if floats else ""
-    below, above = f"{q} < {lower}", f"{q} > {upper}"
-    outside = f"({number}({below} OR {above}))"
+    below = template(":q < :f", q=q, f=lower)
+    above = template(":q > :f", q=q, f=upper)
+    if floats:  # NaN is beyond no fence
+        below, above = (template("NOT isnan(:q) AND :c", q=q, c=c) for c in (below, above))
     if rule.action == "clip":
-        clipped = (
-            f"CAST(CASE WHEN {number}{below} THEN {lower} "
-            f"WHEN {number}{above} THEN {upper} ELSE {q} END AS {kind})"
+        clipped = cast(
+            template(
+                "CASE WHEN :below THEN :lower WHEN :above THEN :upper ELSE :q END",
+                below=below,
+                lower=lower,
+                above=above,
+                upper=upper,
+                q=q,
+            ),
+            kind,
         )
         _value_stage(chain, label, rule.rule, {rule.column: clipped}, columns, stats)
     else:
-        chain.add(
-            f"SELECT *, coalesce({outside}, false) AS {ident(flag)} FROM {{prev}}",
-            report,
-            changed=f"coalesce({outside}, false)::INT",
-        )
+        outside = template("coalesce(:b OR :a, false)", b=below, a=above)
+        chain.add(_with_flag(outside, flag), report, changed=template(":o::INT", o=outside))
 
 
-def _fences_in(kind: str, low: Any, high: Any) -> tuple[str, str]:
+def _with_flag(value: exp.Expr, flag: str) -> exp.Select:
+    """Every column of the stage before, then `flag`."""
+    return exp.select(exp.Star(), exp.alias_(value, exp.to_identifier(flag, quoted=True))).from_(
+        PREV.copy()
+    )
+
+
+def _fences_in(kind: str, low: Any, high: Any) -> tuple[exp.Expr, exp.Expr]:
     """SQL for the fences as values of the column's type, moved inward onto the values it
     holds (an integer's, a decimal's last digit): a value clipped stays within them, and a
     value within them is compared and kept exactly (a float fence would make a BIGINT or
@@ -653,8 +812,5 @@ def _fences_in(kind: str, low: Any, high: Any) -> tuple[str, str]:
             lower = max(Decimal(str(low)).quantize(step, ROUND_CEILING), -limit)
             upper = min(Decimal(str(high)).quantize(step, ROUND_FLOOR), limit)
         if lower <= upper:
-            return (
-                f"CAST({literal(str(lower))} AS {kind})",
-                f"CAST({literal(str(upper))} AS {kind})",
-            )
+            return cast(literal(str(lower)), kind), cast(literal(str(upper)), kind)
     return literal(float(low)), literal(float(high))

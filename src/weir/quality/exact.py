@@ -18,6 +18,10 @@ other than midnight, UTC's for an instant, as ingest), a time written with an of
 
 from __future__ import annotations
 
+import sqlglot.expressions as exp
+
+from weir.engines.sql import cast, literal, template
+
 INTEGERS = (
     *("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"),
     *("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"),
@@ -53,59 +57,100 @@ def _kind(duckdb_type: str) -> str:
     return {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ", "BOOL": "BOOLEAN"}.get(base, base)
 
 
-def exact_cast(value: str, source: str, target: str) -> str:
-    """SQL: `value` (an expression of DuckDB type `source`) as `target`, or NULL where the
-    cast would not keep it."""
+def exact_cast(value: exp.Expr, source: str, target: str) -> exp.Expr:
+    """`value` (an expression of DuckDB type `source`) as `target`, or NULL where the cast
+    would not keep it: a sqlglot tree."""
     src, tgt = _kind(source), _kind(target)
-    cast = f"try_cast({value} AS {target})"
+    converted = cast(value, target, safe=True)
     if src == tgt and src not in ("DECIMAL",):
-        return value
-    keeps: str | None = None
+        return value.copy()
+    keeps: exp.Expr | None = None
     if tgt in INTEGERS:
         if src == "VARCHAR":
-            keeps = f"regexp_full_match({value}, '{_INTEGER_TEXT}')"
+            keeps = _full_match(value, _INTEGER_TEXT)
         elif src in FLOATS or src == "DECIMAL":
-            keeps = f"{value} = trunc({value})"
+            keeps = template(":v = trunc(:v)", v=value)
     elif tgt in FLOATS:
-        as_float = f"try_cast({cast} AS DOUBLE)"
-        finite = f"isfinite({as_float})"
-        if src in FLOATS:  # NaN and infinity stay what they were; an overflow does not
-            finite = f"({finite} OR NOT isfinite({value}))"
-        if src == "VARCHAR":  # a mantissa with a digit other than 0 is not zero
-            nonzero = f"regexp_matches(regexp_extract({value}, '^[^eE]*'), '[1-9]')"
-        else:
-            nonzero = f"try_cast({value} AS DOUBLE) <> 0"
-        keeps = f"{finite} AND NOT ({as_float} = 0 AND {nonzero})"
-        if src in INTEGERS:
-            keeps += f" AND try_cast({cast} AS HUGEINT) = {value}"
-        elif src == "DECIMAL":  # the float's shortest digits are the decimal's (as ingest)
-            keeps += f" AND try_cast(try_cast({cast} AS VARCHAR) AS {source}) = {value}"
+        keeps = _keeps_float(value, converted, src, source)
     elif tgt == "DECIMAL":
         if src == "VARCHAR":  # plain digits, no more fraction digits than the scale holds
-            text = _DECIMAL_TEXT.replace("F", f"[0-9]{{0,{_scale(target)}}}0*")
-            keeps = f"regexp_full_match({value}, '{text}')"
+            keeps = _full_match(value, _DECIMAL_TEXT.replace("F", f"[0-9]{{0,{_scale(target)}}}0*"))
         elif src in NUMBERS:  # kept when it casts back unchanged
-            keeps = f"try_cast({cast} AS {source}) = {value}"
+            keeps = _casts_back(converted, source, value)
         else:
-            keeps = "false"
+            keeps = template("false")
     elif tgt == "BOOLEAN" and src in NUMBERS:
-        keeps = f"{value} IN (0, 1)"
+        keeps = template(":v IN (0, 1)", v=value)
     elif tgt == "DATE":
-        keeps = f"{cast} BETWEEN {_FIRST_DAY} AND {_LAST_DAY}"
-        if src == "VARCHAR":  # a time of day is not dropped to make a date (as ingest)
-            midnight = (
-                f"(NOT regexp_matches({value}, '{_OFFSET}') AND "
-                f"try_cast({value} AS TIMESTAMP) = {cast}::TIMESTAMP)"
-            )
-            keeps += f" AND (NOT contains({value}, ':') OR {midnight})"
-        elif src.startswith("TIMESTAMP"):  # midnight only (the session's zone is UTC)
-            keeps += f" AND try_cast({cast} AS {source}) = {value}"
+        keeps = _keeps_date(value, converted, src, source)
     elif tgt == "TIMESTAMPTZ":
+        keeps = template("true")
         if src == "VARCHAR":
-            keeps = f"regexp_full_match({value}, '{_TIME_WITH_OFFSET}')"
+            keeps = _full_match(value, _TIME_WITH_OFFSET)
         elif src in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
-            keeps = "false"  # a wall-clock time: which zone is not said
-        keeps = f"{keeps or 'true'} AND {cast} BETWEEN {_FIRST_US} AND {_LAST_US}"
+            keeps = template("false")  # a wall-clock time: which zone is not said
+        keeps = template(
+            f":keeps AND :c BETWEEN {_FIRST_US} AND {_LAST_US}", keeps=keeps, c=converted
+        )
     if keeps is None:
-        return cast
-    return f"CASE WHEN {keeps} THEN {cast} END"
+        return converted
+    kept: exp.Expr = template("CASE WHEN :keeps THEN :c END", keeps=keeps, c=converted)
+    return kept
+
+
+def _full_match(value: exp.Expr, pattern: str) -> exp.Expr:
+    matched: exp.Expr = template("regexp_full_match(:v, :p)", v=value, p=literal(pattern))
+    return matched
+
+
+def _casts_back(converted: exp.Expr, source: str, value: exp.Expr) -> exp.Expr:
+    back: exp.Expr = template(":back = :v", back=cast(converted, source, safe=True), v=value)
+    return back
+
+
+def _keeps_float(value: exp.Expr, converted: exp.Expr, src: str, source: str) -> exp.Expr:
+    as_float = cast(converted, "DOUBLE", safe=True)
+    finite = template("isfinite(:f)", f=as_float)
+    if src in FLOATS:  # NaN and infinity stay what they were; an overflow does not
+        finite = template(":finite OR NOT isfinite(:v)", finite=finite, v=value)
+    if src == "VARCHAR":  # a mantissa with a digit other than 0 is not zero
+        nonzero = template("regexp_matches(regexp_extract(:v, '^[^eE]*'), '[1-9]')", v=value)
+    else:
+        nonzero = template(":d <> 0", d=cast(value, "DOUBLE", safe=True))
+    keeps: exp.Expr = template(
+        ":finite AND NOT (:f = 0 AND :nonzero)", finite=finite, f=as_float, nonzero=nonzero
+    )
+    if src in INTEGERS:
+        keeps = template(
+            ":keeps AND :back = :v",
+            keeps=keeps,
+            back=cast(converted, "HUGEINT", safe=True),
+            v=value,
+        )
+    elif src == "DECIMAL":  # the float's shortest digits are the decimal's (as ingest)
+        text = cast(converted, "VARCHAR", safe=True)
+        keeps = template(":keeps AND :back", keeps=keeps, back=_casts_back(text, source, value))
+    return keeps
+
+
+def _keeps_date(value: exp.Expr, converted: exp.Expr, src: str, source: str) -> exp.Expr:
+    keeps: exp.Expr = template(f":c BETWEEN {_FIRST_DAY} AND {_LAST_DAY}", c=converted)
+    if src == "VARCHAR":  # a time of day is not dropped to make a date (as ingest)
+        midnight = template(
+            "NOT regexp_matches(:v, :offset) AND :at = :c::TIMESTAMP",
+            v=value,
+            offset=literal(_OFFSET),
+            at=cast(value, "TIMESTAMP", safe=True),
+            c=converted,
+        )
+        keeps = template(
+            ":keeps AND (NOT contains(:v, ':') OR :midnight)",
+            keeps=keeps,
+            v=value,
+            midnight=midnight,
+        )
+    elif src.startswith("TIMESTAMP"):  # midnight only (the session's zone is UTC)
+        keeps = template(
+            ":keeps AND :back", keeps=keeps, back=_casts_back(converted, source, value)
+        )
+    return keeps

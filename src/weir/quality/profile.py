@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.types as pat
+import sqlglot.expressions as exp
 
 from weir.core.tables import TableFiles
 from weir.engines.base import Engine
+from weir.engines.sql import cast, literal, render, template
+from weir.engines.sql import column as named
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pads
@@ -102,8 +105,26 @@ class TableProfile:
         raise KeyError(name)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _read(
+    engine: Engine, data: pads.Dataset | pa.Table | TableFiles, items: list[exp.Expr]
+) -> list[Any]:
+    """The one row of `SELECT items FROM t`, the query rendered in the engine's dialect."""
+    query = exp.select(*items).from_(exp.to_table("t"))
+    with engine.query(render(query, engine.dialect), {"t": data}) as reader:
+        return list(reader.read_all().to_pylist()[0].values())
+
+
+def _finite(value: exp.Expr) -> exp.Expr:
+    """`value` as a double, for a statistic over the finite values only (FILTER)."""
+    return cast(value, "DOUBLE")
+
+
+def _over_finite(aggregate: exp.Expr, value: exp.Expr) -> exp.Expr:
+    """`aggregate FILTER (WHERE isfinite(value::DOUBLE))`."""
+    return exp.Filter(
+        this=aggregate,
+        expression=exp.Where(this=template("isfinite(:v)", v=_finite(value))),
+    )
 
 
 def _numeric(kind: pa.DataType) -> bool:
@@ -161,21 +182,22 @@ def profile_table(
         exact: list[Any] = [*counts, *not_finite]
     else:
         items = [
-            "count(*)",
-            *(f"count({_ident(f.name)})" for f in schema),
+            template("count(*)"),
+            *(template("count(:c)", c=named(f.name)) for f in schema),
             *(
-                f"count({_ident(f.name)}) FILTER (WHERE NOT isfinite({_ident(f.name)}::DOUBLE))"
+                template(
+                    "count(:c) FILTER (WHERE NOT isfinite(:v))",
+                    c=named(f.name),
+                    v=_finite(named(f.name)),
+                )
                 if f.name in numeric
-                else "0"
+                else literal(0)
                 for f in schema
             ),
         ]
-        wanted = ", ".join(f"{item} AS c{i}" for i, item in enumerate(items))
-        with engine.query(f"SELECT {wanted} FROM t", {"t": data}) as reader:
-            exact = list(reader.read_all().to_pylist()[0].values())
+        exact = _read(engine, data, [exp.alias_(e, f"c{i}") for i, e in enumerate(items)])
     rows = int(exact[0])
     profile = TableProfile(rows)
-    source = "t"
     sampled = rows > sample_above
     if sampled:
         # Drawn once and kept in memory: the statistics, histogram and top-value queries
@@ -184,32 +206,10 @@ def profile_table(
         if sample is not None and sample.schema.names == schema.names:
             data = sample
         else:
-            with engine.query(
-                f"SELECT * FROM t USING SAMPLE {percent:.6f} PERCENT (system, 42)", {"t": data}
-            ) as reader:
+            sampling = template(f"SELECT * FROM t USING SAMPLE {percent:.6f} PERCENT (system, 42)")
+            with engine.query(render(sampling, engine.dialect), {"t": data}) as reader:
                 data = reader.read_all()
-    parts = ["count(*)"]
-    for f in schema:
-        q = _ident(f.name)
-        if _scalar(f.type):
-            parts.append(f"approx_count_distinct({q})")
-            if f.name not in withheld:
-                parts += [f"min({q})::VARCHAR", f"max({q})::VARCHAR"]
-        if f.name in numeric:
-            quantiles = ", ".join(str(p) for p in QUANTILES)
-            finite = f"FILTER (WHERE isfinite({q}::DOUBLE))"
-            parts += [
-                f"avg({q}::DOUBLE) {finite}",
-                f"stddev_samp({q}::DOUBLE) {finite}",
-                f"quantile_cont({q}::DOUBLE, [{quantiles}]) {finite}"
-                if sampled
-                else f"approx_quantile({q}::DOUBLE, [{quantiles}]) {finite}",
-                f"count({q}) {finite}",  # in what is read: a one-value histogram's count
-                f"min({q}::DOUBLE) {finite}",
-                f"max({q}::DOUBLE) {finite}",
-            ]
-    with engine.query(f"SELECT {', '.join(parts)} FROM {source}", {"t": data}) as reader:
-        values = iter(reader.read_all().to_pylist()[0].values())
+    values = iter(_read(engine, data, _statistics(schema, numeric, withheld, sampled)))
     sample_count = int(next(values))
     profile.sample_rows = sample_count if sampled else None
     bounds: dict[str, tuple[float | None, float | None]] = {}  # finite extremes: histograms
@@ -238,16 +238,42 @@ def profile_table(
             finite_read[f.name] = int(next(values))
             bounds[f.name] = (_json_number(next(values)), _json_number(next(values)))
         profile.columns.append(column)
-    _histograms(engine, data, source, profile, bounds, finite_read, bins)
+    _histograms(engine, data, profile, bounds, finite_read, bins)
     for name in others:
-        profile.column(name).top_values = _top_values(engine, data, source, name, top_k)
+        profile.column(name).top_values = _top_values(engine, data, name, top_k)
     return profile
+
+
+def _statistics(
+    schema: pa.Schema, numeric: list[str], withheld: Mapping[str, str], sampled: bool
+) -> list[exp.Expr]:
+    """What one scan of what is read gives: its row count, then per column its distinct
+    count, min and max (as text), and for numbers the moments, quantiles (exact over a
+    sample, approximate over the whole table), count, min and max of the finite values."""
+    parts: list[exp.Expr] = [template("count(*)")]
+    quantiles = exp.Array(expressions=[literal(p) for p in QUANTILES])
+    for f in schema:
+        q = named(f.name)
+        if _scalar(f.type):
+            parts.append(template("approx_count_distinct(:c)", c=q))
+            if f.name not in withheld:
+                parts += [template("min(:c)::VARCHAR", c=q), template("max(:c)::VARCHAR", c=q)]
+        if f.name in numeric:
+            x = _finite(q)
+            quantile = "quantile_cont(:x, :p)" if sampled else "approx_quantile(:x, :p)"
+            parts += [
+                _over_finite(template(aggregate, x=x, p=quantiles), q)
+                for aggregate in ("avg(:x)", "stddev_samp(:x)", quantile)
+            ]
+            # in what is read: a one-value histogram's count
+            parts.append(_over_finite(template("count(:c)", c=q), q))
+            parts += [_over_finite(template(m, x=x), q) for m in ("min(:x)", "max(:x)")]
+    return parts
 
 
 def _histograms(
     engine: Engine,
     data: pads.Dataset | pa.Table | TableFiles,
-    source: str,
     profile: TableProfile,
     bounds: Mapping[str, tuple[float | None, float | None]],
     finite: Mapping[str, int],
@@ -268,12 +294,19 @@ def _histograms(
     if not wanted:
         return
     parts = [
-        f"histogram({_ident(n)}::DOUBLE, equi_width_bins({lo!r}::DOUBLE, {hi!r}::DOUBLE, {bins}, true)) "
-        f"FILTER (WHERE isfinite({_ident(n)}::DOUBLE))"
+        _over_finite(
+            template(
+                "histogram(:x, equi_width_bins(:low, :high, :bins, true))",
+                x=_finite(named(n)),
+                low=cast(literal(float(lo)), "DOUBLE"),
+                high=cast(literal(float(hi)), "DOUBLE"),
+                bins=literal(bins),
+            ),
+            named(n),
+        )
         for n, lo, hi in wanted
     ]
-    with engine.query(f"SELECT {', '.join(parts)} FROM {source}", {"t": data}) as reader:
-        results = reader.read_all().to_pylist()[0].values()
+    results = _read(engine, data, parts)
     for (name, _, _), mapping in zip(wanted, results, strict=True):
         pairs = mapping.items() if isinstance(mapping, dict) else mapping
         profile.column(name).histogram = [{"upper": float(k), "count": float(v)} for k, v in pairs]
@@ -282,16 +315,19 @@ def _histograms(
 def _top_values(
     engine: Engine,
     data: pads.Dataset | pa.Table | TableFiles,
-    source: str,
     name: str,
     top_k: int,
 ) -> list[dict[str, Any]]:
-    q = _ident(name)
-    sql = (
-        f"SELECT {q}::VARCHAR AS value, count(*) AS count FROM {source} WHERE {q} IS NOT NULL "
-        f"GROUP BY 1 ORDER BY count DESC, value LIMIT {int(top_k)}"
+    q = named(name)
+    query = (
+        exp.select(exp.alias_(cast(q, "VARCHAR"), "value"), template("count(*) AS count"))
+        .from_(exp.to_table("t"))
+        .where(template(":c IS NOT NULL", c=q))
+        .group_by(exp.Literal.number(1))
+        .order_by(exp.Ordered(this=exp.column("count"), desc=True), exp.column("value"))
+        .limit(int(top_k))
     )
-    with engine.query(sql, {"t": data}) as reader:
+    with engine.query(render(query, engine.dialect), {"t": data}) as reader:
         return [
             {"value": r["value"], "count": int(r["count"])} for r in reader.read_all().to_pylist()
         ]

@@ -6,10 +6,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlglot.expressions as exp
+
 from weir.core.suggest import suggestion_text
 from weir.engines.base import Engine, Readable, SqlError
 from weir.engines.sandbox import columns_named
-from weir.quality.rules import EXAMPLES, CompiledCheck, compile_check, ident
+from weir.engines.sql import SOURCE_DIALECT, column, render, template
+from weir.quality.rules import EXAMPLES, CompiledCheck, compile_check
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def run_checks(
             continue
         if check.row_rule and guarded:
             if empty is None:
-                empty = _scalar(engine, "SELECT count(*) = 0 FROM t", data, {}) is True
+                empty = _scalar(engine, template("SELECT count(*) = 0 FROM t"), data, {}) is True
             if empty:
                 outcomes.append(
                     CheckOutcome(
@@ -80,7 +83,7 @@ def run_checks(
                 continue
         try:
             value = _scalar(
-                engine, check.count_sql(), data, {t: (others or {})[t] for t in check.reads}
+                engine, check.count_query(), data, {t: (others or {})[t] for t in check.reads}
             )
         except SqlError as exc:
             message = exc.without_values() if withheld else exc.message
@@ -125,23 +128,30 @@ def _examples(
     """', e.g. 'D\u0395', 'de'': a few failing values of the columns the check judges (a
     row expression: the columns it names), or why none are shown."""
     if check.examples is not None:
-        sql, shown = check.examples, list(check.columns)
+        query, shown = check.examples, list(check.columns)
     else:
         shown = list(check.columns)
-        if not shown and check.fails is not None:
-            named = columns_named(f"SELECT {check.fails} FROM t")
+        if not shown and check.predicate is not None:
+            read = exp.select(check.predicate.copy()).from_(exp.to_table("t"))
+            named = columns_named(render(read, SOURCE_DIALECT))
             if named is None:
                 return " (examples not shown: the check reads the whole row)"
             shown = [c for c in columns if c.lower() in named]
-        if not shown or check.label.startswith("not_null("):
+        if not shown or check.label.startswith("not_null(") or check.predicate is None:
             return ""
-        listed = ", ".join(ident(c) for c in shown)
-        sql = f"SELECT DISTINCT {listed} FROM t WHERE {check.fails} ORDER BY ALL LIMIT {EXAMPLES}"
+        query = (
+            exp.select(*(column(c) for c in shown))
+            .distinct()
+            .from_(exp.to_table("t"))
+            .where(check.predicate.copy())
+            .order_by(exp.Ordered(this=exp.var("ALL"), nulls_first=False))
+            .limit(EXAMPLES)
+        )
     hidden = {c.lower() for c in withheld}
     if any(c.lower() in hidden for c in shown):
         return " (examples withheld: PII)"
     try:
-        with engine.query(sql, tables) as reader:
+        with engine.query(render(query, engine.dialect), tables) as reader:
             rows = reader.read_all().to_pylist()
     except SqlError:
         return ""
@@ -173,14 +183,14 @@ def _may_read(check: CompiledCheck, columns: Collection[str], withheld: Collecti
     """Whether a table rule's value may be computed from a withheld column: it names one,
     or something that is not a column of the table's others (the row `t`, a lambda's
     parameter), or reads columns it does not name (`*`, `COLUMNS(...)`)."""
-    if check.sql is None:
+    if check.query is None:
         return False
-    named = columns_named(check.sql)
+    named = columns_named(render(check.query, SOURCE_DIALECT))
     hidden = {c.lower() for c in withheld}
     shown = {c.lower() for c in columns} - hidden
     return named is None or not named <= shown
 
 
-def _scalar(engine: Engine, sql: str, data: Readable, others: Mapping[str, Readable]) -> Any:
-    with engine.query(sql, {"t": data, **others}) as reader:
+def _scalar(engine: Engine, query: exp.Expr, data: Readable, others: Mapping[str, Readable]) -> Any:
+    with engine.query(render(query, engine.dialect), {"t": data, **others}) as reader:
         return reader.read_all().column(0)[0].as_py()

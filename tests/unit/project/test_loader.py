@@ -215,3 +215,10 @@ def test_busy_polling_needs_the_prediction_log_that_does_it() -> None:
     )
     assert off.serve.busy_poll_ms == 0
     assert parse_project_text(MINIMAL, FILE, {}).serve.busy_poll_ms == 0  # opt-in: off unless set
+
+
+def test_engine_kind_is_a_name_the_engines_registry_decides_on() -> None:
+    config = parse_project_text(MINIMAL + "engine:\n  kind: spark\n", FILE, {})
+    assert config.engine.kind == "spark"  # known or not: the app asks the registry
+    [message] = problems(MINIMAL + "engine:\n  kind: 'duck db'\n")
+    assert "engine.kind" in message and "not an engine name" in message
