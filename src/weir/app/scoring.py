@@ -22,8 +22,8 @@ from weir.catalog import ModelVersionRecord, VersionRecord
 from weir.core.errors import ConfigError
 from weir.engines import schema_record
 from weir.ingest import check_csv
+from weir.ml.decision import decide
 from weir.ml.features import prepare_frame
-from weir.ml.metrics import decide
 from weir.ml.onnx_export import run as run_onnx
 from weir.ml.onnx_export import session
 from weir.project.ml_config import FeatureSpec

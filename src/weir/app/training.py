@@ -53,8 +53,9 @@ def train_model(
     token: int | None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    from weir.ml import environment, train
+    from weir.ml import environment
     from weir.ml.report import ReportContext, render
+    from weir.ml.train import train
 
     spec = ws.project.config.ml[name]
     table = _read(ws, spec, data)
@@ -216,8 +217,9 @@ def reproduce(
     ws: Workspace, name: str, version: int, progress: Progress | None = None
 ) -> Reproduction:
     """Retrain a recorded version from its data versions, settings and seed; compare."""
-    from weir.ml import environment, predictions, train
+    from weir.ml import environment, predictions
     from weir.ml.algorithms import trusted_types
+    from weir.ml.train import train
 
     record = ws.catalog.model_version(name, version)
     config = record.details.get("config")

@@ -16,7 +16,7 @@ import numpy as np
 
 from weir.catalog import ModelVersionRecord
 from weir.core.errors import NotFoundError
-from weir.ml.metrics import decide, decide_one
+from weir.ml.decision import decide, decide_one
 from weir.ml.onnx_export import run, session
 from weir.ml.rows import prepare_columns
 from weir.project.ml_config import FeatureSpec
