@@ -26,6 +26,12 @@ def loaded_by_serve() -> tuple[str, ...]:
     modules = [m.name for m in pkgutil.walk_packages(weir.serve.__path__, "weir.serve.")]
     assert "weir.serve.app" in modules and "weir.serve.routes.predict" in modules
     assert "weir.serve.run" in modules  # the entry point `weir serve` starts
+    return loaded_by_importing(tuple(modules))
+
+
+@functools.cache
+def loaded_by_importing(modules: tuple[str, ...]) -> tuple[str, ...]:
+    """Every module a fresh interpreter holds after importing `modules`."""
     script = (
         "import importlib, json, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
@@ -42,7 +48,7 @@ def loaded_by_serve() -> tuple[str, ...]:
         timeout=120,
     )
     loaded = tuple(json.loads(result.stdout))
-    assert "weir.serve.app" in loaded
+    assert set(modules) <= set(loaded)
     return loaded
 
 
@@ -52,4 +58,12 @@ def test_importing_serve_loads_no_ingest_quality_or_transform() -> None:
 
 def test_importing_serve_loads_no_training_library() -> None:
     found = {m.partition(".")[0] for m in loaded_by_serve()}
+    assert sorted(found.intersection(TRAINING)) == []
+
+
+def test_the_serve_command_loads_no_training_library() -> None:
+    """What `weir serve` imports before it serves: the CLI, the app package (the workspace)
+    and the server."""
+    command = ("weir.cli.main", "weir.cli.deploy", "weir.app", "weir.serve.run", "weir.serve.app")
+    found = {m.partition(".")[0] for m in loaded_by_importing(command)}
     assert sorted(found.intersection(TRAINING)) == []
