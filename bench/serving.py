@@ -217,19 +217,17 @@ def over_http(project: Path, seconds: int, rounds: int, connection_counts: list[
         return
     ws = open_workspace(load_project(project))
     record = ws.catalog.in_stage("fraud", "production") or ws.catalog.model_version("fraud")
-    onnx_path = str(ws.artifacts.resolve(record.details["onnx"]["path"]))
-    spec = record.details["serving"]["onnx_inputs"]
+    onnx, serving = record.details.onnx, record.serving_spec()
+    assert onnx is not None
+    onnx_path = str(ws.artifacts.resolve(onnx.path))
+    spec = serving.onnx_inputs
     table = record.trained_on[0].partition("@")[0]
     row = (
-        ws.lake.read(
-            table, ws.catalog.version(table).version, list(record.details["serving"]["inputs"])
-        )
+        ws.lake.read(table, ws.catalog.version(table).version, list(serving.inputs))
         .slice(0, 1)
         .to_pylist()[0]
     )
-    columns = prepare_columns(
-        [row], FeatureSpec.model_validate(record.details["config"]["features"])
-    )
+    columns = prepare_columns([row], FeatureSpec.model_validate(serving.features))
     prepared = {
         k: (float(columns[k][0]) if v == "float" else columns[k][0]) for k, v in spec.items()
     }
@@ -364,10 +362,9 @@ def mlflow_versus(
     (work / "model.pkl").write_bytes(
         pickle.dumps(native)
     )  # for MLflow's own format, in a scratch dir
-    features = json.dumps(record.details["config"]["features"])
-    timestamps = [
-        k for k, v in record.details["serving"]["inputs"].items() if v in ("timestamp", "date")
-    ]
+    serving = record.serving_spec()
+    features = json.dumps(serving.features)
+    timestamps = [k for k, v in serving.inputs.items() if v in ("timestamp", "date")]
     script = f"""
 import pickle, json, mlflow.pyfunc, pandas as pd, sys
 sys.path.insert(0, {str(Path(__file__).parent.parent / "src")!r})

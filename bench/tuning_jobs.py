@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from harness import compare
-from weir.ml import train
+from weir.ml.train import train
 from weir.project.ml_config import TrainConfig
 
 

@@ -50,11 +50,12 @@ def model_files(root: Path) -> dict[str, Path]:
     workspace = open_workspace(load_project(root))
     try:
         [version] = workspace.catalog.model_versions("quick")
-        details = version.details
+        onnx, report = version.details.onnx, version.details.report
+        assert onnx is not None and report is not None
         return {
             "model": workspace.artifacts.resolve(version.artifact_path),
-            "onnx": workspace.artifacts.resolve(details["onnx"]["path"]),
-            "report": workspace.artifacts.resolve(details["report"]["path"]),
+            "onnx": workspace.artifacts.resolve(onnx.path),
+            "report": workspace.artifacts.resolve(report.path),
         }
     finally:
         workspace.close()

@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from weir.app.workspace import Workspace
-from weir.catalog import ModelVersionRecord
+from weir.catalog import MlflowRun, ModelVersionRecord
 from weir.core.errors import ConfigError
 from weir.core.hashing import fingerprint
 from weir.core.secrets import display_url, url_secrets
@@ -22,13 +21,12 @@ from weir.core.secrets import display_url, url_secrets
 
 @dataclass
 class MlflowOutcome:
-    record: dict[str, Any] = field(default_factory=dict)
+    run: MlflowRun | None = None  # None: nothing was logged (the warnings say why)
     warnings: list[str] = field(default_factory=list)
 
 
 def _params(version: ModelVersionRecord) -> dict[str, str]:
-    resolved = version.details.get("resolved_params", {})
-    params = {f"param.{k}": str(v) for k, v in resolved.items()}
+    params = {f"param.{k}": str(v) for k, v in version.details.resolved_params.items()}
     params |= {
         "algorithm": version.algorithm,
         "seed": str(version.seed),
@@ -41,9 +39,9 @@ def _metrics(version: ModelVersionRecord) -> dict[str, float]:
     found = {
         f"test_{k}": float(v) for k, v in version.metrics.items() if isinstance(v, int | float)
     }
-    for name, summary in (version.details.get("cv") or {}).items():
-        found[f"cv_{name}_mean"] = float(summary["mean"])
-        found[f"cv_{name}_std"] = float(summary["std"])
+    for name, summary in version.details.cv.items():
+        found[f"cv_{name}_mean"] = summary.mean
+        found[f"cv_{name}_std"] = summary.std
     return {k: v for k, v in found.items() if math.isfinite(v)}
 
 
@@ -96,9 +94,7 @@ def log_version(ws: Workspace, version: ModelVersionRecord, report: Path) -> Mlf
             warnings=[f"MLflow run {run_id} does not hold what Weir logged (read back differs)"]
         )
     return MlflowOutcome(
-        record={
-            "run_id": run_id,
-            "experiment": experiment,
-            "tracking_uri": display_url(config.tracking_uri),
-        }
+        MlflowRun(
+            run_id=run_id, experiment=experiment, tracking_uri=display_url(config.tracking_uri)
+        )
     )

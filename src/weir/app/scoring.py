@@ -18,12 +18,12 @@ import pyarrow.dataset as pads
 from weir.app.lake_format import commit_metadata
 from weir.app.run import begin_run
 from weir.app.workspace import Workspace, run_lock
-from weir.catalog import ModelVersionRecord, VersionRecord
+from weir.catalog import ModelVersionRecord, ServingSpec, VersionRecord
 from weir.core.errors import ConfigError
 from weir.engines import schema_record
 from weir.ingest import check_csv
+from weir.ml.decision import decide
 from weir.ml.features import prepare_frame
-from weir.ml.metrics import decide
 from weir.ml.onnx_export import run as run_onnx
 from weir.ml.onnx_export import session
 from weir.project.ml_config import FeatureSpec
@@ -51,12 +51,12 @@ def resolve_model(ws: Workspace, text: str) -> ModelVersionRecord:
 
 
 def exported_session(
-    ws: Workspace, record: ModelVersionRecord, threads: int = 1
+    ws: Workspace, serving: ServingSpec, threads: int = 1
 ) -> tuple[Any, FeatureSpec]:
     """The version's ONNX graph (int8 if it passed its check), checksum verified, as an
-    onnxruntime session, with the feature spec that prepares its input. Serving uses it too."""
-    graph = ws.artifacts.read_verified(*record.graph_to_serve())
-    return session(graph, threads), FeatureSpec.model_validate(record.details["config"]["features"])
+    onnxruntime session, with the feature spec that prepares its input."""
+    graph = ws.artifacts.read_verified(*serving.graph.as_tuple())
+    return session(graph, threads), FeatureSpec.model_validate(serving.features)
 
 
 def _input(ws: Workspace, text: str) -> tuple[pads.Dataset, VersionRecord | None]:
@@ -94,18 +94,17 @@ def _read(
 
 
 def _answers(
-    record: ModelVersionRecord, sess: Any, features: FeatureSpec, batch: pa.Table
+    serving: ServingSpec, sess: Any, features: FeatureSpec, batch: pa.Table
 ) -> dict[str, pa.Array]:
-    serving = record.details["serving"]
-    kinds, task = serving["onnx_inputs"], serving["task"]
+    task = serving.task
     frame = prepare_frame(batch, features)
-    outputs = run_onnx(sess, frame, kinds, task)
+    outputs = run_onnx(sess, frame, dict(serving.onnx_inputs), task)
     if task == "regression":
         return {"prediction": pa.array(outputs, pa.float64())}
     if task == "clustering":
         return {"cluster": pa.array(outputs.astype(np.int64))}
-    classes = serving["classes"]
-    labels = pa.array(decide(outputs, classes, serving["threshold"]).tolist())
+    classes = serving.classes
+    labels = pa.array(decide(outputs, classes, serving.threshold).tolist())
     if len(classes) == 2:
         return {"prediction": labels, "probability": pa.array(outputs[:, 1], pa.float64())}
     columns = {"prediction": labels}
@@ -125,13 +124,14 @@ def score(
     progress: Callable[[int], None] | None = None,
 ) -> ScoreResult:
     record = resolve_model(ws, model)
-    sess, features = exported_session(ws, record)
+    serving = record.serving_spec()
+    sess, features = exported_session(ws, serving)
     dataset, parent = _input(ws, source)
-    missing = [c for c in record.details["serving"]["inputs"] if c not in dataset.schema.names]
+    missing = [c for c in serving.inputs if c not in dataset.schema.names]
     if missing:
         raise ConfigError(
             f"input {source} lacks the model's columns {missing}",
-            fix=f"{record.model} v{record.version} reads {list(record.details['serving']['inputs'])}",
+            fix=f"{record.model} v{record.version} reads {list(serving.inputs)}",
         )
     counted = {"rows": 0}
 
@@ -140,7 +140,7 @@ def score(
             if batch.num_rows == 0:
                 continue
             table = pa.Table.from_batches([batch])
-            for name, values in _answers(record, sess, features, table).items():
+            for name, values in _answers(serving, sess, features, table).items():
                 table = table.append_column(name, values)
             counted["rows"] += table.num_rows
             if progress:
@@ -165,11 +165,25 @@ def score(
             f"output '{target}' is a table of the project",
             fix="name a new table (or a .parquet/.csv file)",
         )
+    reader = pa.RecordBatchReader.from_batches(schema, stream())
+    version = _write_table(ws, record, reader, target, source, parent)
+    return ScoreResult(record.model, record.version, counted["rows"], target, version)
+
+
+def _write_table(
+    ws: Workspace,
+    record: ModelVersionRecord,
+    reader: pa.RecordBatchReader,
+    target: str,
+    source: str,
+    parent: VersionRecord | None,
+) -> int:
+    """The scored rows as a new version of lake table `target`, recorded in the catalog
+    in a run of its own, with lineage from the input version; returns the version."""
     with run_lock(ws.project.workspace):
         run_id = begin_run(ws, {"command": "predict"})
         status = "failed"
         try:
-            reader = pa.RecordBatchReader.from_batches(schema, stream())
             version = ws.lake.write(
                 target,
                 reader,
@@ -192,7 +206,7 @@ def score(
             status = "succeeded"
         finally:
             ws.catalog.finish_run(run_id, status)
-    return ScoreResult(record.model, record.version, counted["rows"], target, version)
+    return version
 
 
 def _write_file(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:

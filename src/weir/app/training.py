@@ -9,21 +9,36 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from weir.app.git_state import git_state
-from weir.app.pii import feature_origins
+from weir.app.pii import FeatureOrigin, feature_origins
 from weir.app.workspace import Workspace
-from weir.catalog import ModelVersionRecord, VersionRecord
+from weir.catalog import (
+    ArtifactRef,
+    CvScore,
+    GitState,
+    ModelDetails,
+    ModelVersionRecord,
+    OnnxExport,
+    ServingSpec,
+    Tuning,
+    VersionRecord,
+)
 from weir.core.errors import ConfigError
 from weir.core.hashing import fingerprint
 from weir.project.ml_config import TrainConfig
-from weir.registry import ArtifactWriteError
+from weir.registry import ArtifactWriteError, StoredArtifact
 from weir.transform import SqlModel
+
+if TYPE_CHECKING:  # the training libraries load when a model trains, not with the app
+    import pyarrow as pa
+
+    from weir.ml.train import TrainedModel
 
 Progress = Callable[[str], None]
 
@@ -53,8 +68,9 @@ def train_model(
     token: int | None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    from weir.ml import environment, train
-    from weir.ml.report import ReportContext, render
+    """Train, export, register, report and (optionally) log to MLflow one model version;
+    returns the step's summary (model, version, metrics, rows, report, warnings, tuning)."""
+    from weir.ml.train import train
 
     spec = ws.project.config.ml[name]
     table = _read(ws, spec, data)
@@ -66,29 +82,71 @@ def train_model(
         study_name=study_name(name, spec, data),
         progress=progress,
     )
+    origins, warnings = _feature_origins(ws, spec, sql_models)
+    artifact = ws.artifacts.save_model(name, trained.pipeline)
+    exported = _export(ws, name, spec, trained, table, progress)
+    warnings += exported.warnings
+    git = git_state(ws.project.root)
+    details = _details(spec, trained, exported, git)
+    version = _register(ws, name, spec, trained, artifact, details, origins, data, run_id, token)
+    report = _save_report(ws, spec, trained, version, git, warnings, progress)
+    mlflow = None
+    if ws.project.config.mlflow is not None:
+        from weir.app.mlflow_log import log_version
+
+        outcome = log_version(ws, version, report.path)
+        mlflow = outcome.run
+        warnings += outcome.warnings
+    ws.catalog.add_details(name, version.version, report=_ref(report), mlflow=mlflow)
+    return _summary(name, version.version, trained, ws.display_path(report.path), warnings)
+
+
+def _feature_origins(
+    ws: Workspace, spec: TrainConfig, sql_models: Mapping[str, SqlModel]
+) -> tuple[list[FeatureOrigin], list[str]]:
+    """Where each feature comes from (classified PII among them), and the warnings they give."""
     origins, unknown = feature_origins(
         ws.project, ws.catalog, sql_models, spec.table, spec.features.columns
     )
     warnings = [o.warning for o in origins if o.warning]
     warnings += [f"lineage of {c} is unknown: sqlglot could not trace it" for c in unknown]
-    artifact = ws.artifacts.save_model(name, trained.pipeline)
+    return origins, warnings
+
+
+def _details(
+    spec: TrainConfig, trained: TrainedModel, exported: _Exported, git: dict[str, Any]
+) -> ModelDetails:
+    """Everything the version records beyond its metrics (the report and MLflow run join
+    it after registration)."""
     evaluation = trained.evaluation
-    deploy = _export(ws, name, spec, trained, table, progress)
-    warnings += deploy.get("warnings", [])
-    git = git_state(ws.project.root)
-    details = {
-        "config": spec.model_dump(mode="json"),
-        "resolved_params": trained.resolved_params,
-        "cv": trained.cv,
-        "tuning": trained.tuning.summary() if trained.tuning else None,
-        "git": git,
-        "test_predictions_sha256": prediction_digest(evaluation.predictions)
-        if evaluation
-        else None,
-        "confusion_matrix": evaluation.confusion if evaluation else None,
-        **{k: v for k, v in deploy.items() if k != "warnings"},
-    }
-    version = ws.catalog.register_model_version(
+    return ModelDetails(
+        config=spec.model_dump(mode="json"),
+        resolved_params=trained.resolved_params,
+        cv={k: CvScore(mean=v["mean"], std=v["std"]) for k, v in trained.cv.items()},
+        tuning=Tuning.model_validate(trained.tuning.summary()) if trained.tuning else None,
+        git=GitState.model_validate(git),
+        test_predictions_sha256=prediction_digest(evaluation.predictions) if evaluation else None,
+        confusion_matrix=evaluation.confusion if evaluation else None,
+        onnx=exported.onnx,
+        serving=exported.serving,
+    )
+
+
+def _register(
+    ws: Workspace,
+    name: str,
+    spec: TrainConfig,
+    trained: TrainedModel,
+    artifact: StoredArtifact,
+    details: ModelDetails,
+    origins: list[FeatureOrigin],
+    data: VersionRecord,
+    run_id: int | None,
+    token: int | None,
+) -> ModelVersionRecord:
+    from weir.ml import environment
+
+    return ws.catalog.register_model_version(
         name,
         task=spec.task,
         algorithm=spec.algorithm,
@@ -119,42 +177,53 @@ def train_model(
         trained_on=[data.id],
         details=details,
     )
+
+
+def _save_report(
+    ws: Workspace,
+    spec: TrainConfig,
+    trained: TrainedModel,
+    version: ModelVersionRecord,
+    git: dict[str, Any],
+    warnings: list[str],
+    progress: Progress | None,
+) -> StoredArtifact:
+    """The HTML report. Failing to write it leaves the registered version, and says so."""
+    from weir.ml.report import ReportContext, render
+
     if progress:
         progress("writing the report")
     context = ReportContext(
-        model=name,
+        model=version.model,
         version=version.version,
         project=ws.project.config.name,
         trained_on=version.trained_on,
         environment=version.environment,
         git=git,
         created_at=version.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        warnings=warnings,
+        warnings=list(warnings),
     )
     try:
-        report = ws.artifacts.save_file(
-            f"reports/{name}", ".html", render(trained, spec, context).encode()
+        return ws.artifacts.save_file(
+            f"reports/{version.model}", ".html", render(trained, spec, context).encode()
         )
     except ArtifactWriteError as exc:  # the version is registered: say so, not "nothing"
         exc.message += (
-            f"; {name} v{version.version} was registered before its report and stays, "
-            "without one (the next run trains a new version)"
+            f"; {version.model} v{version.version} was registered before its report and "
+            "stays, without one (the next run trains a new version)"
         )
         raise
-    extra: dict[str, Any] = {"report": {"path": report.relative, "sha256": report.sha256}}
-    if ws.project.config.mlflow is not None:
-        from weir.app.mlflow_log import log_version
 
-        outcome = log_version(ws, version, report.path)
-        extra["mlflow"] = outcome.record
-        warnings += outcome.warnings
-    ws.catalog.add_details(name, version.version, extra)
+
+def _summary(
+    name: str, version: int, trained: TrainedModel, report: str, warnings: list[str]
+) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "model": name,
-        "version": version.version,
+        "version": version,
         "metrics": trained.metrics,
         "rows": trained.rows,
-        "report": ws.display_path(report.path),
+        "report": report,
         "warnings": warnings,
     }
     if trained.tuning is not None:
@@ -166,32 +235,51 @@ def train_model(
     return summary
 
 
+@dataclass(frozen=True)
+class _Exported:
+    """What the export adds to a version: the graph's record and the serving spec."""
+
+    onnx: OnnxExport | None = None
+    serving: ServingSpec | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
 def _export(
     ws: Workspace,
     name: str,
     spec: TrainConfig,
-    trained: Any,
-    table: Any,
+    trained: TrainedModel,
+    table: pa.Table,
     progress: Progress | None,
-) -> dict[str, Any]:
-    """The ONNX graph (parity-checked) and the serving spec, as artifacts and details."""
+) -> _Exported:
+    """The ONNX graph (parity-checked) and its int8 twin as artifacts, with the serving spec."""
     from weir.ml.export import export, serving_spec
 
     if not spec.export.onnx:
-        return {}
+        return _Exported()
     if progress:
         progress("exporting to ONNX and checking parity")
     exported = export(trained, spec, table.schema, f"train:{name}")
-    onnx = ws.artifacts.save_file(f"models/{name}", ".onnx", exported.onnx)
-    record = {**exported.record, "path": onnx.relative, "sha256": onnx.sha256}
+    saved = ws.artifacts.save_file(f"models/{name}", ".onnx", exported.onnx)
+    twin = None
     if exported.quantized is not None:
-        quantized = ws.artifacts.save_file(f"models/{name}", ".int8.onnx", exported.quantized)
-        record["quantized"] = {"path": quantized.relative, "sha256": quantized.sha256}
-    return {
-        "onnx": record,
-        "serving": serving_spec(trained, spec, table.schema),
-        "warnings": exported.warnings,
-    }
+        twin = _ref(ws.artifacts.save_file(f"models/{name}", ".int8.onnx", exported.quantized))
+    onnx = OnnxExport.model_validate(
+        {**exported.record, "path": saved.relative, "sha256": saved.sha256, "quantized": twin}
+    )
+    serving = ServingSpec.model_validate(
+        {
+            **serving_spec(trained, spec, table.schema),
+            "graph": twin or onnx.graph,
+            "quantized": twin is not None,
+            "features": spec.features.model_dump(mode="json"),
+        }
+    )
+    return _Exported(onnx, serving, exported.warnings)
+
+
+def _ref(stored: StoredArtifact) -> ArtifactRef:
+    return ArtifactRef(path=stored.relative, sha256=stored.sha256)
 
 
 def _read(ws: Workspace, spec: TrainConfig, data: VersionRecord) -> Any:
@@ -216,18 +304,19 @@ def reproduce(
     ws: Workspace, name: str, version: int, progress: Progress | None = None
 ) -> Reproduction:
     """Retrain a recorded version from its data versions, settings and seed; compare."""
-    from weir.ml import environment, predictions, train
+    from weir.ml import environment, predictions
     from weir.ml.algorithms import trusted_types
+    from weir.ml.train import train
 
     record = ws.catalog.model_version(name, version)
-    config = record.details.get("config")
+    config = record.details.config
     if not config:
         raise ConfigError(
             f"model {name} v{version} was registered before Weir recorded training settings",
             fix="train a new version with 'weir run', then reproduce that one",
         )
     spec = TrainConfig.model_validate(
-        {**config, "params": record.details.get("resolved_params", {}), "tune": None, "cv": None}
+        {**config, "params": record.details.resolved_params, "tune": None, "cv": None}
     )
     data = _trained_on(ws, record, spec)
     if progress:
@@ -257,8 +346,7 @@ def reproduce(
         rows=len(after),
         recorded_metrics=record.metrics,
         metrics=retrained.metrics,
-        matches_recorded_digest=prediction_digest(after)
-        == record.details.get("test_predictions_sha256"),
+        matches_recorded_digest=prediction_digest(after) == record.details.test_predictions_sha256,
         environment_changes=changes,
     )
 

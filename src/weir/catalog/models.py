@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from weir.catalog.base import CatalogBase, _utc
+from weir.catalog.model_details import ArtifactRef, MlflowRun, ModelDetails
 from weir.catalog.records import ModelVersionRecord
 from weir.catalog.schema import (
     Dataset,
@@ -57,7 +58,7 @@ class ModelCatalog(CatalogBase):
         run_id: int | None,
         step_run_id: int | None,
         trained_on: Sequence[int],
-        details: dict[str, Any] | None = None,
+        details: ModelDetails | None = None,
     ) -> ModelVersionRecord:
         with self._session() as session:
             model = session.scalars(select(Model).where(Model.name == name)).first()
@@ -80,7 +81,7 @@ class ModelCatalog(CatalogBase):
                 artifact_path=artifact_path,
                 artifact_sha256=artifact_sha256,
                 environment=environment,
-                details=details or {},
+                details=(details or ModelDetails()).to_stored(),
                 run_id=run_id,
                 step_run_id=step_run_id,
             )
@@ -121,11 +122,23 @@ class ModelCatalog(CatalogBase):
             fix=f"versions: {', '.join(str(v.version) for v in versions)}",
         )
 
-    def add_details(self, name: str, version: int, details: dict[str, Any]) -> None:
-        """Facts known after registration (the report, the MLflow run) join the version."""
+    def add_details(
+        self,
+        name: str,
+        version: int,
+        *,
+        report: ArtifactRef | None = None,
+        mlflow: MlflowRun | None = None,
+    ) -> ModelDetails:
+        """Facts known after registration (the report, the MLflow run) join the version;
+        returns its details as now recorded."""
         with self._session() as session:
             row = self._version_row(session, name, version)
-            row.details = {**(row.details or {}), **details}
+            stored = ModelDetails.from_stored(row.details, f"model {name} v{version}")
+            facts = {"report": report, "mlflow": mlflow}
+            details = stored.model_copy(update={k: v for k, v in facts.items() if v is not None})
+            row.details = details.to_stored()
+            return details
 
     # stages -------------------------------------------------------------------------------
 
@@ -256,7 +269,7 @@ class ModelCatalog(CatalogBase):
             artifact_path=row.artifact_path,
             artifact_sha256=row.artifact_sha256,
             environment=dict(row.environment),
-            details=dict(row.details or {}),
+            details=ModelDetails.from_stored(row.details, f"model {model.name} v{row.version}"),
             run_id=row.run_id,
             created_at=_utc(row.created_at) or row.created_at,
             trained_on=[f"{n}@{v}" for n, v in parents],

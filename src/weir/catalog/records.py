@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from weir.catalog.model_details import ModelDetails, ServingSpec
 from weir.core.errors import ConfigError
 
 
@@ -115,35 +116,34 @@ class ModelVersionRecord:
     run_id: int | None
     created_at: datetime
     trained_on: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
+    details: ModelDetails = field(default_factory=ModelDetails)
 
     def files(self) -> list[tuple[str, str]]:
         """Every artifact file the version consists of, as (path in the artifact store,
         SHA-256): the model, and the ONNX graph (and its quantized twin) and report that
         training records in `details`."""
-        found = [(self.artifact_path, self.artifact_sha256)]
-        onnx = self.details.get("onnx") or {}
-        for entry in (onnx, onnx.get("quantized"), self.details.get("report")):
-            if isinstance(entry, dict) and "path" in entry and "sha256" in entry:
-                found.append((str(entry["path"]), str(entry["sha256"])))
-        return found
+        return [(self.artifact_path, self.artifact_sha256)] + [
+            ref.as_tuple() for ref in self.details.files()
+        ]
 
     def served_graph(self) -> tuple[str, str] | None:
         """The ONNX graph that serving runs (its int8 twin if that passed its check), as
         (path in the artifact store, SHA-256); None for a version with no ONNX export or
         no serving spec."""
-        onnx = self.details.get("onnx")
-        if not onnx or not self.details.get("serving"):
-            return None
-        chosen = onnx.get("quantized") or onnx
-        return str(chosen["path"]), str(chosen["sha256"])
+        serving = self.details.serving
+        return serving.graph.as_tuple() if serving else None
 
     def graph_to_serve(self) -> tuple[str, str]:
         """`served_graph()`, or the refusal a user sees for a version with no ONNX export."""
-        graph = self.served_graph()
-        if graph is None:
+        return self.serving_spec().graph.as_tuple()
+
+    def serving_spec(self) -> ServingSpec:
+        """What serving and batch scoring need, or the refusal a user sees for a version
+        with no ONNX export (one place, so both refuse alike)."""
+        serving = self.details.serving
+        if serving is None:
             raise ConfigError(
                 f"model {self.model} v{self.version} has no ONNX export",
                 fix="train it with ml.<model>.export.onnx: true (the default) and use that version",
             )
-        return graph
+        return serving

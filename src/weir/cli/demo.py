@@ -77,9 +77,9 @@ def summarise(console: Console, directory: Path) -> None:
         console.print(render.models_table(versions))
         latest = {record.model: record for record in versions}
         for version in latest.values():
-            report = version.details.get("report")
+            report = version.details.report
             if report:
-                path = ws.artifacts.resolve(report["path"])
+                path = ws.artifacts.resolve(report.path)
                 console.print(
                     f"report of {version.model} v{version.version}: {path}", soft_wrap=True
                 )
@@ -108,12 +108,13 @@ def serve_sample(console: Console, directory: Path, model: str = "fraud", count:
             )
         record = ws.catalog.in_stage(model, "production")
         assert record is not None
-        parity = record.details["onnx"]["parity"]
+        onnx, serving = record.details.onnx, record.serving_spec()
+        assert onnx is not None  # a version with a serving spec has its graph's record
         console.print(
             f"\n[bold]Serving {model} v{record.version}[/] (ONNX, parity with scikit-learn: max difference "
-            f"{parity['max_difference']:.1e} on {parity['rows']:,} test rows)"
+            f"{onnx.parity.max_difference:.1e} on {onnx.parity.rows:,} test rows)"
         )
-        inputs = list(record.details["serving"]["inputs"])
+        inputs = list(serving.inputs)
         table = record.trained_on[0].partition("@")[0]
         current = ws.catalog.version(table)
         latest_rows = ws.lake.read(table, current.version, [*inputs, "is_fraud"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,6 +15,9 @@ from weir.cli.common import ProjectOption, console, handled, open_project_worksp
 from weir.cli.running import run_steps
 from weir.core.errors import ConfigError
 from weir.core.secrets import display_url
+
+if TYPE_CHECKING:
+    from weir.catalog import ModelVersionRecord
 
 
 class _NameOrCommand(TyperGroup):
@@ -84,34 +87,34 @@ def show(
             ws.close()
 
 
-def _facts(ws: Any, record: Any) -> list[tuple[str, str]]:
+def _facts(ws: Any, record: ModelVersionRecord) -> list[tuple[str, str]]:
     details = record.details
     facts = [("trained on", ", ".join(record.trained_on)), ("seed", str(record.seed))]
-    if details.get("cv"):
+    if details.cv:
         facts.append(
             (
                 "cross-validation",
-                ", ".join(f"{k} {v['mean']:.4f}±{v['std']:.4f}" for k, v in details["cv"].items()),
+                ", ".join(f"{k} {v.mean:.4f}±{v.std:.4f}" for k, v in details.cv.items()),
             )
         )
-    if details.get("tuning"):
-        t = details["tuning"]
+    if details.tuning:
+        t = details.tuning
         facts.append(
             (
                 "tuning",
-                f"{t['method']} on {t['metric']}: {t['trials']} trials ({t['pruned']} pruned), best {t['best_value']:.4f}",
+                f"{t.method} on {t.metric}: {t.trials} trials ({t.pruned} pruned), best {t.best_value:.4f}",
             )
         )
-    if details.get("resolved_params"):
-        facts.append(("hyper-parameters", json.dumps(details["resolved_params"])))
+    if details.resolved_params:
+        facts.append(("hyper-parameters", json.dumps(details.resolved_params)))
     facts.append(("artifact", f"{record.artifact_path} (sha256 {record.artifact_sha256[:16]})"))
-    if details.get("report"):
-        facts.append(("report", ws.display_path(ws.artifacts.resolve(details["report"]["path"]))))
-    if details.get("mlflow"):
+    if details.report:
+        facts.append(("report", ws.display_path(ws.artifacts.resolve(details.report.path))))
+    if details.mlflow:
         facts.append(
             (
                 "mlflow run",
-                f"{details['mlflow']['run_id']} at {display_url(details['mlflow']['tracking_uri'])}",
+                f"{details.mlflow.run_id} at {display_url(details.mlflow.tracking_uri)}",
             )
         )
     return facts
@@ -206,13 +209,13 @@ def report(
         ws = open_project_workspace(project)
         try:
             record = ws.catalog.model_version(name, version)
-            found = record.details.get("report")
+            found = record.details.report
             if not found:
                 raise ConfigError(
                     f"{name} v{record.version} has no report",
                     fix="retrain it with 'weir train --force'",
                 )
-            path = ws.artifacts.verified(found["path"], found["sha256"])
+            path = ws.artifacts.verified(found.path, found.sha256)
             console.print(render.cell(path), soft_wrap=True)
         finally:
             ws.close()

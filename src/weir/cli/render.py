@@ -385,19 +385,16 @@ def comparison(a: ModelVersionRecord, b: ModelVersionRecord) -> Table:
             _number(right) if right is not None else "",
             delta,
         )
-    cv_a, cv_b = a.details.get("cv") or {}, b.details.get("cv") or {}
+    cv_a, cv_b = a.details.cv, b.details.cv
     for name in sorted({*cv_a, *cv_b}):
         left, right = cv_a.get(name), cv_b.get(name)
         row(
             f"cv {name}",
-            f"{left['mean']:.4f}±{left['std']:.4f}" if left else "",
-            f"{right['mean']:.4f}±{right['std']:.4f}" if right else "",
-            f"{right['mean'] - left['mean']:+.4f}" if left and right else "",
+            f"{left.mean:.4f}±{left.std:.4f}" if left else "",
+            f"{right.mean:.4f}±{right.std:.4f}" if right else "",
+            f"{right.mean - left.mean:+.4f}" if left and right else "",
         )
-    params_a, params_b = (
-        a.details.get("resolved_params") or {},
-        b.details.get("resolved_params") or {},
-    )
+    params_a, params_b = a.details.resolved_params, b.details.resolved_params
     for name in sorted({*params_a, *params_b}):
         row(f"param {name}", params_a.get(name, "(default)"), params_b.get(name, "(default)"))
     features_a = {k: v for k, v in a.features.items() if k not in ("rows", "classified_origins")}

@@ -42,10 +42,10 @@ from sklearn.preprocessing import (
 
 from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
+from weir.ml.rows import MISSING as MISSING
 from weir.ml.transformers import CategoryMap, Clip, Log1p
 from weir.project.ml_config import CategoricalFeature, FeatureSpec, NumericFeature
 
-MISSING = "__missing__"
 _SECONDS_PER_DAY = 86_400.0
 
 

@@ -6,7 +6,6 @@ function computes it from a fitted pipeline and labelled rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,8 @@ from sklearn import metrics as skm
 
 from weir.core.errors import ConfigError
 from weir.core.suggest import suggestion_text
+from weir.ml.decision import decide as decide  # kept here too; serving imports the module
+from weir.ml.decision import decide_one as decide_one  # without scikit-learn
 
 LOWER_IS_BETTER = {"mse", "rmse", "mae", "mape", "log_loss"}
 BINARY = [
@@ -64,35 +65,6 @@ def check_metric(metric: str, task: str, classes: int, where: str) -> str:
 
 def direction(metric: str) -> str:
     return "minimize" if metric in LOWER_IS_BETTER else "maximize"
-
-
-def decide(probabilities: np.ndarray, classes: Any, threshold: float | None) -> np.ndarray:
-    """Labels from class probabilities: for two classes with a threshold, positive when
-    P >= threshold; otherwise the most probable class (ties to the first, as scikit-learn).
-    The one rule for evaluation, the quantisation check, batch scoring and serving."""
-    classes = np.asarray(classes)
-    if threshold is not None and len(classes) == 2:
-        labels: np.ndarray = np.where(probabilities[:, 1] >= threshold, classes[1], classes[0])
-        return labels
-    chosen: np.ndarray = classes[np.argmax(probabilities, axis=1)]
-    return chosen
-
-
-def decide_one(
-    probabilities: Sequence[float], classes: Sequence[Any], threshold: float | None
-) -> Any:
-    """`decide` for one row, in plain Python: for a single-row request the numpy calls cost
-    ten times the comparison (about 20 microseconds in the server). A property test holds
-    the two to the same answers."""
-    if threshold is not None and len(classes) == 2:
-        return classes[1] if probabilities[1] >= threshold else classes[0]
-    if any(p != p for p in probabilities):  # NaN: argmax's rule (the first NaN wins)
-        return decide(np.asarray([probabilities]), classes, None).tolist()[0]
-    best = 0
-    for index in range(1, len(probabilities)):
-        if probabilities[index] > probabilities[best]:  # ties stay with the first
-            best = index
-    return classes[best]
 
 
 def labels_at(pipeline: Any, x: Any, threshold: float | None) -> np.ndarray:

@@ -11,15 +11,17 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from weir.core.errors import StepError
 from weir.ml.rows import feeds_for
-from weir.ml.transformers import UNKNOWN, CategoryMap, Clip, Log1p
 from weir.project.ml_config import FeatureSpec
+
+if TYPE_CHECKING:  # types only: the server runs graphs (`session`, `run`) without scikit-learn
+    from weir.ml.transformers import CategoryMap, Clip
 
 OPSET = {"": 17, "ai.onnx.ml": 3}
 _REGISTERED = False
@@ -80,6 +82,8 @@ def _convert_category_map(scope: Any, operator: Any, container: Any) -> None:
         OnnxSlice,
     )
 
+    from weir.ml.transformers import UNKNOWN
+
     model: CategoryMap = operator.raw_operator
     columns = []
     for index, (mapping, default) in enumerate(zip(model.mapping_, model.default_, strict=True)):
@@ -107,6 +111,8 @@ def _register() -> None:
     if _REGISTERED:
         return
     from skl2onnx import update_registered_converter
+
+    from weir.ml.transformers import CategoryMap, Clip, Log1p
 
     update_registered_converter(Clip, "WeirClip", _same_shape, _convert_clip)
     update_registered_converter(Log1p, "WeirLog1p", _same_shape, _convert_log1p)

@@ -17,6 +17,9 @@ import pyarrow.types as pat
 
 from weir.project.ml_config import FeatureSpec
 
+# what a missing category becomes (training imputes it; serving checks it against the
+# categories training saw): here, not in `weir.ml.features`, which imports scikit-learn
+MISSING = "__missing__"
 _SECONDS_PER_DAY = 86_400.0
 _NAN = float("nan")
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from weir.catalog import ModelVersionRecord
 from weir.core.errors import NotFoundError
-from weir.ml.metrics import decide, decide_one
+from weir.ml.decision import decide, decide_one
 from weir.ml.onnx_export import run, session
 from weir.ml.rows import prepare_columns
 from weir.project.ml_config import FeatureSpec
@@ -89,22 +89,21 @@ class LoadedModel:
 
 def load(ws: Workspace, record: ModelVersionRecord, threads: int = 1) -> LoadedModel:
     """The version's ONNX graph (checksum verified) with its serving spec."""
-    sess = session(ws.artifacts.read_verified(*record.graph_to_serve()), threads)
-    features = FeatureSpec.model_validate(record.details["config"]["features"])
-    serving = record.details["serving"]
+    serving = record.serving_spec()
+    sess = session(ws.artifacts.read_verified(*serving.graph.as_tuple()), threads)
     return LoadedModel(
         name=record.model,
         version=record.version,
         stage=record.stage,
-        task=serving["task"],
-        features=features,
-        inputs=dict(serving["inputs"]),
-        onnx_inputs=dict(serving["onnx_inputs"]),
-        known_categories={k: frozenset(v) for k, v in serving["known_categories"].items()},
-        classes=list(serving["classes"]),
-        threshold=serving["threshold"],
+        task=serving.task,
+        features=FeatureSpec.model_validate(serving.features),
+        inputs=dict(serving.inputs),
+        onnx_inputs=dict(serving.onnx_inputs),
+        known_categories={k: frozenset(v) for k, v in serving.known_categories.items()},
+        classes=list(serving.classes),
+        threshold=serving.threshold,
         session=sess,
-        quantized="quantized" in record.details["onnx"],
+        quantized=serving.quantized,
     )
 
 

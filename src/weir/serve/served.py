@@ -68,7 +68,8 @@ class Served:
 
     def other_inputs(self, wanted: ModelVersionRecord) -> str | None:
         """Why `wanted` cannot be swapped in: its inputs differ from the request schemas'."""
-        if (wanted.details.get("serving") or {}).get("inputs") == self.inputs:
+        serving = wanted.details.serving
+        if serving is not None and serving.inputs == self.inputs:
             return None
         return (
             f"v{wanted.version} takes other inputs than v{self.first}; "

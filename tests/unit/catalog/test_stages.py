@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from weir.catalog import Catalog
+from weir.catalog import ArtifactRef, Catalog, CvScore, ModelDetails
 from weir.catalog.schema import SCHEMA_VERSION
 from weir.core import ConfigError, NotFoundError
 
@@ -39,7 +39,7 @@ def register(catalog: Catalog, count: int) -> None:
             run_id=run_id,
             step_run_id=None,
             trained_on=[],
-            details={"cv": {"roc_auc": {"mean": 0.7, "std": 0.01}}},
+            details=ModelDetails(cv={"roc_auc": CvScore(mean=0.7, std=0.01)}),
         )
 
 
@@ -87,9 +87,10 @@ def test_stage_mistakes_are_named(catalog: Catalog) -> None:
 
 def test_details_are_kept_and_extended(catalog: Catalog) -> None:
     register(catalog, 1)
-    catalog.add_details("fraud", 1, {"report": {"path": "r.html", "sha256": "x"}})
+    catalog.add_details("fraud", 1, report=ArtifactRef(path="r.html", sha256="x"))
     details = catalog.model_version("fraud", 1).details
-    assert details["report"]["path"] == "r.html" and details["cv"]["roc_auc"]["mean"] == 0.7
+    assert details.report is not None and details.report.path == "r.html"
+    assert details.cv["roc_auc"].mean == 0.7
 
 
 def test_a_schema_1_catalog_is_upgraded_in_place(tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_a_schema_1_catalog_is_upgraded_in_place(tmp_path: Path) -> None:
         db.execute("UPDATE weir_meta SET value = '1' WHERE key = 'schema_version'")
     upgraded = Catalog.open(url)
     record = upgraded.model_version("fraud", 1)
-    assert record.details == {} and record.metrics == {"roc_auc": 0.7}
+    assert record.details == ModelDetails() and record.metrics == {"roc_auc": 0.7}
     upgraded.set_stage("fraud", 1, "production")
     upgraded.close()
     with sqlite3.connect(tmp_path / "catalog.db") as db:

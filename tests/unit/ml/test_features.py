@@ -12,8 +12,9 @@ import pyarrow as pa
 import pytest
 
 from weir.core import ConfigError, StepError
-from weir.ml import predictions, prepare_frame, train
+from weir.ml import predictions, prepare_frame
 from weir.ml.algorithms import trusted_types
+from weir.ml.train import train
 from weir.project.ml_config import FeatureSpec, TrainConfig
 from weir.registry import ArtifactStore
 

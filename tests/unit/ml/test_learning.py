@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from weir.core import ConfigError, StepError
-from weir.ml import train
 from weir.ml.metrics import classification_metrics, regression_metrics
+from weir.ml.train import train
 from weir.project.ml_config import TrainConfig
 
 

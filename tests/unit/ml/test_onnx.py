@@ -10,10 +10,11 @@ import pytest
 from tests.unit.ml.test_features import shop
 
 from weir.core import StepError
-from weir.ml import predictions, train
+from weir.ml import predictions
 from weir.ml.export import export, serving_spec
 from weir.ml.onnx_export import check_parity, input_names, run, session, to_onnx
 from weir.ml.rows import prepare_rows
+from weir.ml.train import train
 from weir.project.ml_config import TrainConfig
 
 FEATURES: dict[str, Any] = {

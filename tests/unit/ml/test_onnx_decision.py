@@ -13,11 +13,11 @@ import pytest
 from tests.unit.ml.test_features import shop
 from tests.unit.ml.test_onnx import config
 
-from weir.ml import train
 from weir.ml.export import export
 from weir.ml.metrics import decide
 from weir.ml.onnx_export import input_names, run, session, to_onnx, with_decision
 from weir.ml.rows import feeds_for
+from weir.ml.train import train
 
 
 def plain_run(graph: bytes, frame: Any, features: Any) -> dict[str, np.ndarray]:

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from weir.core import ConfigError
-from weir.ml import algorithms, train
-from weir.ml.algorithms import trusted_types
+from weir.ml.algorithms import algorithms, trusted_types
+from weir.ml.train import train
 from weir.project.ml_config import TrainConfig
 from weir.registry import ArtifactStore
 

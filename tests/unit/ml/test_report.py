@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from weir.ml import train
 from weir.ml.report import ReportContext, render
+from weir.ml.train import train
 from weir.project.ml_config import TrainConfig
 
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from weir.core import ConfigError, StepError
-from weir.ml import train
+from weir.ml.train import train
 from weir.project.model import TrainConfig
 
 

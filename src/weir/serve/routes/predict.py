@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from weir.ml.features import MISSING
+from weir.ml.rows import MISSING
 from weir.serve.body_route import STARTED, BodyRoute
 from weir.serve.errors import public_errors
 from weir.serve.guard import ID
