@@ -8,8 +8,8 @@
     │                          (weir.catalog: CatalogUnavailableError is Transient, the rest Terminal)
     ├── StepError              a pipeline step failed; names the step
     └── SourceError            a source cannot be read; names the source ("source 'orders': ...")
-        ├── SourceRefused      Terminal: its data, settings or credentials are wrong
-        └── SourceUnavailable  Transient: connection refused, timeout, HTTP 5xx or 429
+        ├── SourceRefusedError      Terminal: its data, settings or credentials are wrong
+        └── SourceUnavailableError  Transient: connection refused, timeout, HTTP 5xx or 429
 
 Mixins decide what `weir.core.retry` may retry:
 
@@ -84,18 +84,18 @@ class StepError(WeirError, Terminal):
 class SourceError(WeirError):
     """A source cannot be read. The message starts with the source's name, which every
     connector knows (the step that loads it is the runner's business); `source` keeps it.
-    Raise a subclass: SourceRefused or SourceUnavailable say whether a retry may help."""
+    Raise a subclass: SourceRefusedError or SourceUnavailableError say whether a retry may help."""
 
     def __init__(self, source: str, message: str, *, fix: str | None = None) -> None:
         super().__init__(f"source '{source}': {message}", fix=fix)
         self.source = source
 
 
-class SourceRefused(SourceError, Terminal):
+class SourceRefusedError(SourceError, Terminal):
     """The source's data, settings or credentials are wrong: retrying cannot help."""
 
 
-class SourceUnavailable(SourceError, Transient):
+class SourceUnavailableError(SourceError, Transient):
     """The source did not answer (refused connection, timeout, HTTP 5xx or 429); it may
     answer later. `retry_after`: what the source asked to wait, if it said."""
 

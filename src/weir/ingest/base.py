@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines.split import QUARANTINE_SCHEMA, Diverted
 
 Progress = Callable[[int, int], None]  # (rows so far, bytes so far)
@@ -42,7 +42,7 @@ class SourceRead:
     state: dict[str, Any] = field(default_factory=dict)
     rows: int = 0
     bytes: int = 0
-    failure: StepError | None = None
+    failure: SourceRefusedError | None = None
     diverted: list[Diverted] = field(default_factory=list)
     extra_rejects: Callable[[], pa.Table] | None = None
     nothing_new: bool = False
@@ -107,8 +107,8 @@ def counted(
     set_aside = sum(d.rows for d in read.diverted)
     if read.rows == 0 and set_aside and not read.detail.get("append"):
         first = first_set_aside(t for d in read.diverted for t in d.tables)
-        read.failure = StepError(
-            f"source:{read.source}",
+        read.failure = SourceRefusedError(
+            read.source,
             f"no rows are left: all {set_aside:,} were set aside (the first: {first}); the "
             "table would be replaced by an empty one; nothing was committed",
             fix=f"fix the data at the source, or sources.{read.source}.columns (declare "

@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weir.core.errors import ConfigError, StepError
+from weir.core.errors import ConfigError, SourceRefusedError
 from weir.engines.base import iter_batches
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
 from weir.engines.split import (
@@ -222,7 +222,7 @@ def _read_error(
     source: FileSource,
     attempt: CsvAttempt | None,
     originals: Mapping[str, str] | None = None,
-) -> StepError:
+) -> SourceRefusedError:
     """DuckDB stopped reading. Its CSV state machine stops on a lone line-break character
     outside quotes, and its type sniffer on a quote that runs past the line limit; the
     scanner sets such lines aside, so a fast read is tried again, carefully."""
@@ -231,8 +231,8 @@ def _read_error(
             return RereadError(name, "DuckDB's CSV parser reached an invalid state")
         if "Error when sniffing file" in str(exc):
             return RereadError(name, "DuckDB could not infer the columns' types")
-    return StepError(
-        f"source:{name}",
+    return SourceRefusedError(
+        name,
         f"cannot read {source.path}: {said(exc, originals)}",
         fix=f"check the file and sources.{name} ({source.format} options, columns)",
     )
@@ -253,7 +253,7 @@ def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:
             rejects = _drained(engine, path, source, careful=False)
         except RereadError:
             rejects = _drained(engine, path, source, careful=True)
-    except StepError as exc:
+    except SourceRefusedError as exc:
         raise ConfigError(f"{what}: {exc.message.split(': ', 1)[-1]}", fix=exc.fix) from None
     if rejects.num_rows:
         first = rejects.slice(0, 1).to_pylist()[0]
@@ -294,8 +294,8 @@ def _files_to_load(
         return [root / f.path for f in now], state, False
     changed = [f.path for f in now if f.path in loaded and loaded[f.path]["sha256"] != f.sha256]
     if changed and source.on_change == "reject":
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"{', '.join(changed)} changed since it was loaded; nothing was committed",
             fix=f"restore the file, or set sources.{name}.on_change: reload to rebuild the table "
             "from every file, or run once with --full-refresh",
@@ -333,8 +333,8 @@ def _read_sql(
             ),
         )
     except duckdb.Error as exc:
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"cannot read {source.path}: {said(exc, staged.originals)}",
             fix=f"check the file and sources.{name} ({source.format} options, columns)",
         ) from None
@@ -354,8 +354,8 @@ def _refuse_bad_encoding(read: SourceRead, source: FileSource) -> None:
         first = bad.slice(0, 1).to_pylist()[0]
         path = Path(first["file"])
         at = undecodable_at(path, CsvFormat.of(path, source), first["byte_offset"])
-        read.failure = StepError(
-            f"source:{read.source}",
+        read.failure = SourceRefusedError(
+            read.source,
             f"{path.name} line {first['line']} (byte {at}) is not "
             f"{source.csv.encoding} text; nothing was committed",
             fix=f"declare the file's encoding: sources.{read.source}.csv.encoding "
@@ -382,8 +382,8 @@ def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
         )
         if not content or header_only:
             what = "is empty" if not content else "has a header but no data rows"
-            raise StepError(
-                f"source:{name}",
+            raise SourceRefusedError(
+                name,
                 f"{path.name} {what}; nothing was committed",
                 fix="check the export that wrote it; an empty load is refused so it cannot empty the table",
             )
@@ -395,7 +395,7 @@ def _first(guarded: Iterator[pa.RecordBatch], read: SourceRead) -> pa.RecordBatc
     try:
         return next(guarded)
     except StopIteration:
-        raise read.failure or StepError(f"source:{read.source}", "no rows") from None
+        raise read.failure or SourceRefusedError(read.source, "no rows") from None
     except duckdb.Error:
         assert read.failure is not None
         raise read.failure from None
@@ -429,7 +429,7 @@ def _guarded(
             where = f"{source.path} rows {rows + 1}-{rows + batch.num_rows}"
             try:
                 done = conform(batch, typing, where, first=rows)
-            except StepError as exc:
+            except SourceRefusedError as exc:
                 read.failure = exc
                 raise
             read.coerced.update(done.coerced)
@@ -449,8 +449,8 @@ def _guarded(
         # DuckDB's errors while streaming reach here through Arrow's reader, as OSError
         read.failure = _read_error(exc, read.source, source, attempt, originals)
         if not isinstance(read.failure, RereadError):
-            read.failure = StepError(
-                f"source:{read.source}",
+            read.failure = SourceRefusedError(
+                read.source,
                 f"cannot read {source.path}: {said(exc, originals)}",
                 fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
             )
@@ -460,7 +460,7 @@ def _guarded(
         try:
             attempt.finish(connection, len(without_helpers(reader.schema)))
             diverted.tables[:] = attempt.placed(connection, diverted.tables)
-        except StepError as exc:
+        except SourceRefusedError as exc:
             read.failure = exc
             raise
     _refuse_no_rows(read, source, diverted, rows)
@@ -469,16 +469,16 @@ def _guarded(
 def _refuse_no_rows(read: SourceRead, source: FileSource, diverted: Diverted, rows: int) -> None:
     """A load that leaves no row is refused, so a broken export cannot empty the table."""
     if rows == 0 and diverted.rows:
-        read.failure = StepError(
-            f"source:{read.source}",
+        read.failure = SourceRefusedError(
+            read.source,
             f"{source.path} has no data rows left: all {diverted.rows} were set aside (the "
             f"first: {first_set_aside(diverted.tables)}); nothing was committed",
             fix=f"fix the file, or sources.{read.source} (columns, timezone, formats)",
         )
         raise read.failure
     if rows == 0:
-        read.failure = StepError(
-            f"source:{read.source}",
+        read.failure = SourceRefusedError(
+            read.source,
             f"{source.path} has no data rows (empty or header only); nothing was committed",
             fix="check the file; an empty load is refused so a broken export cannot empty the table",
         )
@@ -510,7 +510,7 @@ def _decisions(
     return batch
 
 
-def _refusal(read: SourceRead, path: str, reason: str) -> StepError:
+def _refusal(read: SourceRead, path: str, reason: str) -> SourceRefusedError:
     if "NaN or Infinity" in reason:
         fix = (
             "write null for a missing number at the source, or declare "
@@ -521,8 +521,8 @@ def _refusal(read: SourceRead, path: str, reason: str) -> StepError:
             f"round the column to microseconds at the source, or declare it as string in "
             f"sources.{read.source}.columns"
         )
-    return StepError(
-        f"source:{read.source}", f"{Path(path).name}: {reason}; nothing was committed", fix=fix
+    return SourceRefusedError(
+        read.source, f"{Path(path).name}: {reason}; nothing was committed", fix=fix
     )
 
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import duckdb
 import pyarrow as pa
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceError
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
 from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
@@ -141,7 +141,7 @@ def read_http(
                 ),
             )
             stream = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
-        except StepError:
+        except SourceError:
             connection.close()
             raise
         except duckdb.Error as exc:

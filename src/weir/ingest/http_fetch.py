@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.core.secrets import Secrets, basic_credential, url_secrets
 from weir.ingest.names import normalise
 from weir.ingest.secrets import safe_url
@@ -442,7 +442,7 @@ class Fetcher:
             return out
         raise RetryableError(f"the body is not valid {encoding}")
 
-    def _too_large(self, page: int, url: str, how: str) -> StepError:
+    def _too_large(self, page: int, url: str, how: str) -> SourceRefusedError:
         return self.error(
             f"page {page} ({self.shown(url)}) is larger than max_response_bytes "
             f"({self.source.max_response_bytes:,}): {how}",
@@ -470,8 +470,8 @@ class Fetcher:
                 "fix the API's output; nothing was committed",
             ) from None
 
-    def error(self, message: str, fix: str) -> StepError:
-        return StepError(f"source:{self.name}", self.secrets.redact(message), fix=fix)
+    def error(self, message: str, fix: str) -> SourceRefusedError:
+        return SourceRefusedError(self.name, self.secrets.redact(message), fix=fix)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pyarrow as pa
 
-from weir.core.errors import ConfigError, StepError
+from weir.core.errors import ConfigError, SourceRefusedError
 from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
 from weir.ingest.conform import Typing
@@ -160,8 +160,8 @@ def check_connection(dialect: str, url: str, source: SqlSource, name: str) -> No
                 continue
             where = safe_url(source.url) if dialect != "sqlite" else url.removeprefix("sqlite://")
             tried = f" after {attempt + 1} attempts" if transient else ""
-            raise StepError(
-                f"source:{name}",
+            raise SourceRefusedError(
+                name,
                 f"cannot connect to {where}{tried}: {message}",
                 fix="check that the database is running and reachable"
                 if transient
@@ -243,8 +243,8 @@ def read_sql(
     except BaseException as exc:  # connectorx raises RuntimeError, and panics as BaseException
         if not isinstance(exc, Exception) and not _is_panic(exc):
             raise
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"{'the query' if source.query else source.table} failed: "
             + redact(_first_line(exc), url_secrets(source.url)),
             fix=f"check sources.{name}.{'query' if source.query else 'table'} "
@@ -252,8 +252,8 @@ def read_sql(
         ) from None
     columns = [n for n in stream.schema.names if not is_helper(n)]
     if source.cursor is not None and source.cursor not in columns:
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"the cursor column {source.cursor} is not in the result",
             fix=f"set sources.{name}.cursor to one of: {', '.join(columns)}",
         )
@@ -322,8 +322,8 @@ def _unpanicked(
         except BaseException as exc:
             if not _is_panic(exc):
                 raise
-            read.failure = StepError(
-                f"source:{read.source}",
+            read.failure = SourceRefusedError(
+                read.source,
                 f"a value could not be read: {redact(_first_line(exc), url_secrets(source.url))}; "
                 "nothing was committed",
                 fix=f"cast the column to text in sources.{read.source}.query "

@@ -9,8 +9,8 @@ import weir.lake.failures as lake_failures
 from weir.core import errors
 from weir.core.errors import (
     SourceError,
-    SourceRefused,
-    SourceUnavailable,
+    SourceRefusedError,
+    SourceUnavailableError,
     Terminal,
     Transient,
     WeirError,
@@ -33,8 +33,8 @@ class Flaky:
         return "ok"
 
 
-def down(after: float | None = None) -> SourceUnavailable:
-    return SourceUnavailable("orders", "connection refused", retry_after=after)
+def down(after: float | None = None) -> SourceUnavailableError:
+    return SourceUnavailableError("orders", "connection refused", retry_after=after)
 
 
 def test_transient_errors_are_retried_with_growing_capped_waits() -> None:
@@ -66,7 +66,7 @@ def test_a_retry_after_is_waited_exactly_and_a_long_one_is_not_waited() -> None:
 
 
 @pytest.mark.parametrize(
-    "error", [SourceRefused("orders", "wrong password"), ValueError("a bug"), WeirError("x")]
+    "error", [SourceRefusedError("orders", "wrong password"), ValueError("a bug"), WeirError("x")]
 )
 def test_anything_not_transient_is_raised_at_once_unchanged(error: Exception) -> None:
     call = Flaky(error)
@@ -77,20 +77,20 @@ def test_anything_not_transient_is_raised_at_once_unchanged(error: Exception) ->
 
 def test_when_attempts_run_out_the_caller_says_it() -> None:
     call = Flaky(down(), down(), down())
-    with pytest.raises(SourceRefused, match="after 3 attempts"):
+    with pytest.raises(SourceRefusedError, match="after 3 attempts"):
         retry(
             call,
             RetryPolicy.of_retries(2, 0),
-            exhausted=lambda error, n: SourceRefused("orders", f"failed after {n} attempts"),
+            exhausted=lambda error, n: SourceRefusedError("orders", f"failed after {n} attempts"),
             sleep=lambda _: None,
         )
     assert call.calls == 3
-    with pytest.raises(SourceUnavailable):  # without words of its own: the last error
+    with pytest.raises(SourceUnavailableError):  # without words of its own: the last error
         retry(Flaky(down(), down()), RetryPolicy(attempts=2), sleep=lambda _: None)
 
 
 def test_a_source_error_names_the_source_not_a_step() -> None:
-    error = SourceRefused("orders", "the table is gone", fix="check sources.orders.table")
+    error = SourceRefusedError("orders", "the table is gone", fix="check sources.orders.table")
     assert str(error) == "source 'orders': the table is gone\n  fix: check sources.orders.table"
     assert error.source == "orders" and isinstance(error, SourceError)
     assert not is_transient(error) and is_transient(down())
@@ -103,7 +103,7 @@ def _classes(module: object) -> list[type]:
 def test_no_error_class_is_both_terminal_and_transient() -> None:
     """CatalogUnavailableError was: CatalogError carried Terminal, and it added Transient."""
     found = _classes(errors) + _classes(catalog_failures) + _classes(lake_failures)
-    assert catalog_failures.CatalogUnavailableError in found and SourceUnavailable in found
+    assert catalog_failures.CatalogUnavailableError in found and SourceUnavailableError in found
     both = [c.__name__ for c in found if issubclass(c, Terminal) and issubclass(c, Transient)]
     assert both == []
     assert is_transient(catalog_failures.CatalogUnavailableError("locked"))
