@@ -66,8 +66,8 @@ def retry(
     *,
     exhausted: Callable[[BaseException, int], BaseException] | None = None,
     too_long: Callable[[BaseException, float], BaseException] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    random: Callable[[], float] = _random.random,
+    sleep: Callable[[float], None] | None = None,
+    random: Callable[[], float] | None = None,
 ) -> T:
     """`call()`, tried again after each Transient error as `policy` says.
 
@@ -75,6 +75,8 @@ def retry(
     the last error itself); `too_long(error, seconds)` the one raised when the other side
     asks for a wait beyond `policy.max_retry_after_seconds` (default: the error itself).
     """
+    pause = sleep or time.sleep  # looked up now, so a test may patch time.sleep
+    draw = random or _random.random
     tries = 0
     while True:
         tries += 1
@@ -92,4 +94,4 @@ def retry(
                 if too_long is None:
                     raise
                 raise too_long(error, asked) from None
-            sleep(asked if asked is not None else policy.delay(tries, random()))
+            pause(asked if asked is not None else policy.delay(tries, draw()))

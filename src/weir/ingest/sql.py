@@ -14,13 +14,12 @@ dies part-way changes nothing and the next one starts from the same place.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 
@@ -29,23 +28,12 @@ from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
 from weir.ingest.conform import Typing
 from weir.ingest.names import check_names
-from weir.ingest.secrets import redact, safe_url, url_secrets
+from weir.ingest.secrets import redact, url_secrets
+from weir.ingest.sql_connect import check_connection, split_password
 from weir.ingest.sql_types import ReadPlan, mysql_connect, mysql_plan, postgres_plan
 from weir.ingest.sqlite_read import read_sqlite, top_value
 from weir.ingest.typed_stream import typed_stream
 from weir.project.sources import SqlSource
-
-TRANSIENT_HINTS = (
-    "refused",
-    "timeout",
-    "timed out",
-    "could not connect",
-    "starting up",
-    "can't connect",
-    "lost connection",
-    "no route",
-    "temporarily",
-)
 
 
 def database_url(source: SqlSource, root: Path) -> tuple[str, str]:
@@ -129,7 +117,7 @@ def _driver_value(dialect: str, url: str, sql: str) -> Any:
     if dialect == "postgresql":
         import psycopg
 
-        conninfo, password = _split_password(url)
+        conninfo, password = split_password(url)
         with psycopg.connect(conninfo, password=password, autocommit=True) as connection:
             row = connection.execute(sql).fetchone()
         return None if row is None else row[0]
@@ -141,76 +129,6 @@ def _driver_value(dialect: str, url: str, sql: str) -> Any:
     finally:
         connection.close()
     return None if found is None else found[0]
-
-
-def check_connection(dialect: str, url: str, source: SqlSource, name: str) -> None:
-    """Connect once with the database's driver: retry what may pass, fail fast on the rest."""
-    secrets = url_secrets(source.url)
-    attempt = 0
-    while True:
-        try:
-            _connect(dialect, url, source.connect_timeout_seconds)
-            return
-        except _ConnectError as exc:
-            message = redact(str(exc), secrets)
-            transient = any(h in message.lower() for h in TRANSIENT_HINTS)
-            if transient and attempt < source.retries:
-                time.sleep(min(0.5 * 2**attempt, 8.0))
-                attempt += 1
-                continue
-            where = safe_url(source.url) if dialect != "sqlite" else url.removeprefix("sqlite://")
-            tried = f" after {attempt + 1} attempts" if transient else ""
-            raise SourceRefusedError(
-                name,
-                f"cannot connect to {where}{tried}: {message}",
-                fix="check that the database is running and reachable"
-                if transient
-                else f"check the user, password and database in sources.{name}.url "
-                "(keep the password in ${ENV})",
-            ) from None
-
-
-class _ConnectError(Exception):
-    pass
-
-
-def _connect(dialect: str, url: str, timeout: float) -> None:
-    if dialect == "sqlite":
-        path = Path(url.removeprefix("sqlite://"))
-        if not path.is_file():
-            raise _ConnectError(f"no database file at {path}")
-        with path.open("rb") as handle:
-            if handle.read(16) != b"SQLite format 3\x00" and path.stat().st_size > 0:
-                raise _ConnectError(f"{path} is not an SQLite database")
-        return
-    if dialect == "postgresql":
-        import psycopg
-
-        conninfo, password = _split_password(url)
-        try:
-            psycopg.connect(
-                conninfo, password=password, connect_timeout=max(1, int(timeout))
-            ).close()
-        except psycopg.Error as exc:
-            raise _ConnectError(" ".join(line.strip() for line in str(exc).splitlines())) from None
-        return
-    import pymysql
-
-    try:
-        mysql_connect(url, connect_timeout=timeout).close()
-    except pymysql.Error as exc:
-        raise _ConnectError(str(exc.args[-1]) if exc.args else str(exc)) from None
-
-
-def _split_password(url: str) -> tuple[str, str | None]:
-    """(the URL without its password, the password decoded): a driver that takes the
-    password as its own argument never has it in a connection string it may quote back."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url, None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}@{hostport}")), unquote(parts.password)
 
 
 @contextmanager
