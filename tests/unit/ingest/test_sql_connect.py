@@ -22,7 +22,7 @@ from weir.project.sources import SqlSource
         (pymysql.err.ProgrammingError(1064, "You have an error"), False),
         (psycopg.OperationalError('connection to server at "h", port 9 failed: refused'), True),
         (psycopg.OperationalError("connection failed: timeout expired"), True),
-        (psycopg.OperationalError('failed: FATAL:  password authentication failed'), False),
+        (psycopg.OperationalError("failed: FATAL:  password authentication failed"), False),
         (psycopg.OperationalError("failed: FATAL:  the database system is starting up"), True),
         (psycopg.OperationalError('could not translate host name "dbb" to address'), False),
         (psycopg.InterfaceError("the connection is closed"), False),
@@ -40,9 +40,9 @@ def test_an_error_that_is_not_a_drivers_is_not_worded_as_one() -> None:
     assert driver_failure(ValueError("bug")) == (None, "")
 
 
-def test_a_missing_sqlite_file_is_refused_at_once(tmp_path: object) -> None:
+def test_a_missing_sqlite_file_is_refused_at_once() -> None:
     source = SqlSource(kind="sql", url="sqlite:///none.db", table="t", retries=3)
-    with pytest.raises(SourceRefusedError, match="source 't': cannot connect to .*no database"):
+    with pytest.raises(SourceRefusedError, match=r"source 't': cannot connect to .*no database"):
         check_connection("sqlite", "sqlite:///nowhere/none.db", source, "t")
 
 
