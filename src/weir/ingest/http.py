@@ -28,6 +28,7 @@ from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
 from weir.ingest.conform import Typing
 from weir.ingest.http_fetch import Fetcher
+from weir.ingest.http_transport import Transport
 from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
 from weir.ingest.typed_stream import typed_stream
@@ -118,8 +119,11 @@ def read_http(
     source: HttpSource,
     *,
     progress: Progress | None = None,
+    transport: Transport | None = None,
 ) -> Iterator[SourceRead]:
-    fetch = Fetcher(name, source)
+    """Fetch every page, spool and check it, then stream the records typed; `transport`
+    carries the requests (None: the real one; tests pass a MockTransport)."""
+    fetch = Fetcher(name, source, transport)
     # in the engine's own directory (the workspace's tmp/): the records are raw data
     with tempfile.TemporaryDirectory(prefix="weir-http-", dir=engine.scratch()) as spool_dir:
         spool = Path(spool_dir) / "records.ndjson"
