@@ -56,7 +56,7 @@ class RetryPolicy:
 
     def delay(self, retry: int, draw: float) -> float:
         """The wait before retry number `retry` (1, 2, ...), `draw` a number in [0, 1)."""
-        wait = min(self.max_delay_seconds, self.backoff_seconds * 2 ** (retry - 1))
+        wait = min(self.max_delay_seconds, self.backoff_seconds * 2.0 ** (retry - 1))
         return wait * (1 - self.jitter * draw)
 
 

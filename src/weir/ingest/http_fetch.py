@@ -23,6 +23,7 @@ import json
 import math
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -138,6 +139,7 @@ class Fetcher:
     name: str
     source: HttpSource
     transport: Transport | None = None  # None: the real one (DeadlineTransport)
+    sleep: Callable[[float], None] = time.sleep  # tests wait in no time
     last_request: float = 0.0
     requests: int = 0
     secrets: Secrets = field(default_factory=Secrets)
@@ -237,14 +239,20 @@ class Fetcher:
                 "run again later, or raise max_retry_after_seconds / lower rate_limit",
             )
 
-        return retry(lambda: self._once(url, page), policy, exhausted=exhausted, too_long=too_long)
+        return retry(
+            lambda: self._once(url, page),
+            policy,
+            exhausted=exhausted,
+            too_long=too_long,
+            sleep=self.sleep,
+        )
 
     def _once(self, url: str, page: int) -> Any:
         """One attempt at a page, following redirects that stay where credentials may go."""
         if self.source.rate_limit:
             gap = 1.0 / self.source.rate_limit - (time.monotonic() - self.last_request)
             if gap > 0:
-                time.sleep(gap)
+                self.sleep(gap)
         self.last_request = time.monotonic()
         current = self.check(url, f"page {page}")
         visited = {current}
