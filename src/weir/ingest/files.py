@@ -25,13 +25,12 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -76,6 +75,7 @@ from weir.ingest.json_files import (
 from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
 from weir.ingest.parquet_check import check_parquet
+from weir.ingest.state import FileSeen, FilesState
 from weir.ingest.typed_stream import decision_text, decisions, raw_rows
 from weir.project.sources import FileSource
 
@@ -132,9 +132,9 @@ def read_files(
     name: str,
     source: FileSource,
     *,
-    prior: Mapping[str, Any] | None = None,
+    prior: FilesState | None = None,
     progress: Progress | None = None,
-    observed: list[FileState] | None = None,
+    observed: Sequence[FileState] | None = None,
     careful: bool = False,
     scratch: Path | None = None,
 ) -> Iterator[SourceRead]:
@@ -151,8 +151,9 @@ def read_files(
         yield SourceRead(
             name,
             pa.RecordBatchReader.from_batches(pa.schema([]), iter(())),
-            state=state,
+            position=state,
             nothing_new=True,
+            incremental="nothing new",
         )
         return
     _refuse_empty(files, name, source)
@@ -181,11 +182,14 @@ def read_files(
         read = SourceRead(
             name,
             raw,
-            state=state,
+            position=state,
             diverted=[diverted],
             extra_rejects=None if attempt is None else lambda: attempt.rejects(connection),
             detail={"append": append, "files": len(files)},
             lines=None if attempt is None else attempt.lines,
+            incremental=(f"{len(files)} new file(s)" if append else "full")
+            if source.incremental
+            else None,
         )
         if attempt is None and staged.marked:
             read.coerced["byte order mark removed (files)"] += staged.marked
@@ -281,18 +285,18 @@ def _files_to_load(
     root: Path,
     name: str,
     source: FileSource,
-    prior: Mapping[str, Any] | None,
-    observed: list[FileState] | None,
-) -> tuple[list[Path], dict[str, Any], bool]:
+    prior: FilesState | None,
+    observed: Sequence[FileState] | None,
+) -> tuple[list[Path], FilesState, bool]:
     """The files this load reads, the state after it, and whether it appends. `observed` is
     what the run saw when it decided to run this step (hashing a multi-GB file twice costs
     seconds)."""
     now = observed if observed is not None else observe_files(root, name, source)
-    state = {"files": {f.path: {"size": f.size, "sha256": f.sha256} for f in now}}
-    loaded: dict[str, dict[str, Any]] = dict((prior or {}).get("files", {}))
+    state = FilesState(files={f.path: FileSeen(size=f.size, sha256=f.sha256) for f in now})
+    loaded = dict(prior.files) if prior is not None else {}
     if not source.incremental or not loaded:
         return [root / f.path for f in now], state, False
-    changed = [f.path for f in now if f.path in loaded and loaded[f.path]["sha256"] != f.sha256]
+    changed = [f.path for f in now if f.path in loaded and loaded[f.path].sha256 != f.sha256]
     if changed and source.on_change == "reject":
         raise SourceRefusedError(
             name,
@@ -302,7 +306,7 @@ def _files_to_load(
         )
     if changed:
         return [root / f.path for f in now], state, False
-    state["files"] = {**loaded, **state["files"]}
+    state = FilesState(files={**loaded, **state.files})
     return [root / f.path for f in now if f.path not in loaded], state, True
 
 

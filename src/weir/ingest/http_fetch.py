@@ -140,6 +140,7 @@ class Fetcher:
     source: HttpSource
     transport: Transport | None = None  # None: the real one (DeadlineTransport)
     sleep: Callable[[float], None] = time.sleep  # tests wait in no time
+    extra_params: dict[str, str] = field(default_factory=dict)  # e.g. an incremental `since`
     last_request: float = 0.0
     requests: int = 0
     secrets: Secrets = field(default_factory=Secrets)

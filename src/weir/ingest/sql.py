@@ -14,7 +14,7 @@ dies part-way changes nothing and the next one starts from the same place.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +32,7 @@ from weir.ingest.secrets import redact, url_secrets
 from weir.ingest.sql_connect import check_connection, split_password
 from weir.ingest.sql_types import ReadPlan, mysql_connect, mysql_plan, postgres_plan
 from weir.ingest.sqlite_read import read_sqlite, top_value
+from weir.ingest.state import Cursor, CursorState
 from weir.ingest.typed_stream import typed_stream
 from weir.project.sources import SqlSource
 
@@ -137,7 +138,7 @@ def read_sql(
     name: str,
     source: SqlSource,
     *,
-    prior: Mapping[str, Any] | None = None,
+    prior: CursorState | None = None,
     progress: Progress | None = None,
 ) -> Iterator[SourceRead]:
     """Stream a table or query; with a cursor, only rows above the last load's maximum."""
@@ -145,11 +146,11 @@ def read_sql(
 
     dialect, url = database_url(source, root)
     check_connection(dialect, url, source, name)
-    prior_cursor = (prior or {}).get("cursor") if source.cursor else None
-    after = prior_cursor["value"] if prior_cursor else None
+    prior_cursor = prior.cursor if prior is not None and source.cursor else None
+    after = prior_cursor.value if prior_cursor else None
     # a numeric cursor is kept as text (JSON has no exact decimal) and compared as a number:
     # MariaDB compares a DECIMAL with a string as doubles, which cannot tell 23-digit ids apart
-    exact = bool(prior_cursor and prior_cursor.get("decimal"))
+    exact = bool(prior_cursor and prior_cursor.decimal)
     try:
         top = cursor_bound(url, dialect, source, _exact(after, exact)) if source.cursor else None
         upto = None if top is None else _json_value(top)
@@ -175,13 +176,19 @@ def read_sql(
             f"the cursor column {source.cursor} is not in the result",
             fix=f"set sources.{name}.cursor to one of: {', '.join(columns)}",
         )
-    state = dict(prior or {})
+    state = prior if prior is not None else CursorState()
+    wording = None
     if source.cursor is not None:
-        state["cursor"] = {"column": source.cursor, "value": upto}
-        if exact:
-            state["cursor"]["decimal"] = True
-    read = SourceRead(name, stream, state=state, detail={"append": after is not None})
+        state = state.model_copy(
+            update={"cursor": Cursor(column=source.cursor, value=upto, decimal=exact)}
+        )
+        wording = "rows above the cursor" if after is not None else "full"
+    read = SourceRead(
+        name, stream, position=state, detail={"append": after is not None}, incremental=wording
+    )
     read.nothing_new = source.cursor is not None and after is not None and upto == after
+    if read.nothing_new:
+        read.incremental = "nothing new"
     stored = check_names(columns, source.normalise_names, name, "the query's columns")
     cursor = stored[columns.index(source.cursor)] if source.cursor else ""
 
