@@ -7,13 +7,16 @@ urllib's defaults are not fit for an API whose answers an outsider may control:
   seconds holds a load forever;
 - `read()` holds a body of any size in memory.
 
-So the opener here has only HTTP and HTTPS handlers and no redirect handler. Every URL
+So the transport (weir.ingest.http_transport) has only HTTP and HTTPS handlers and no
+redirect handler, and the fetcher here follows redirects itself. Every URL
 requested, the first, a next link or a redirect's target, must be http(s) on the source's
 own origin (scheme, host and port) or on one of its `allowed_origins`, and must carry no
 user info; anything else refuses the load before a byte is sent. Credentials (bearer
 token, headers, the user info of the source's URL as a Basic header) therefore go only
 there. A timer closes the connection when `timeout_seconds` have passed since the request
 began, and a body, compressed or not, larger than `max_response_bytes` refuses the load.
+A failure that may pass (5xx, 429, a timeout, a broken body) is a SourceUnavailableError,
+retried by weir.core.retry; anything else a SourceRefusedError, at once.
 """
 
 from __future__ import annotations
