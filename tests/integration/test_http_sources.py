@@ -382,3 +382,34 @@ def test_an_unchanged_api_commits_nothing_and_a_changed_record_commits(
     assert "unchanged" not in changed["summary"]
     assert sorted(table(root, "items").column("n").to_pylist()) == [3, 6]
     assert len(versions(root, "items")) == len(before[0]) + 1
+
+
+def test_an_incremental_source_appends_only_records_above_the_cursor(
+    api: Api, tmp_path: Path
+) -> None:
+    """The API honours `since` as '>=': the boundary record comes again and is not loaded
+    twice; a run that finds nothing above the cursor commits nothing."""
+    body: list[dict[str, Any]] = [{"id": i, "at": f"2026-01-0{i}T10:00:00Z"} for i in (1, 2, 3)]
+
+    def handle(path: str, query: dict[str, str], headers: dict[str, str]) -> Any:
+        since = query.get("since")
+        return ok([r for r in body if since is None or r["at"] >= since])
+
+    api.handle = handle
+    settings = source(api, key="id", incremental={"cursor": "at", "since_param": "since"})
+    first, root = load(tmp_path, settings)
+    assert first["status"] == "succeeded", first["error"]
+    assert sorted(table(root, "items").column("id").to_pylist()) == [1, 2, 3]
+
+    body.append({"id": 4, "at": "2026-01-04T10:00:00Z"})
+    second = run(root)["source:items"]
+    assert second["status"] == "succeeded", second["error"]
+    assert second["summary"]["new_rows"] == 1
+    assert sorted(table(root, "items").column("id").to_pylist()) == [1, 2, 3, 4]
+    assert "since=2026-01-03T10%3A00%3A00Z" in api.requests[-1][1]
+
+    before = versions(root, "items")
+    third = run(root)["source:items"]
+    assert third["status"] == "succeeded", third["error"]
+    assert third["summary"].get("incremental") == "nothing new"
+    assert versions(root, "items") == before

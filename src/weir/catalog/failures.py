@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from weir.core.errors import CatalogError, Transient
+from weir.core.errors import CatalogError, Terminal, Transient
 
 REBUILD_FIX = (
     "restore {where} from a backup, or run 'weir catalog rebuild' to rebuild the table "
@@ -26,15 +26,15 @@ class CatalogUnavailableError(CatalogError, Transient):
     """The catalog database did not answer; it may answer later."""
 
 
-class CatalogCorruptError(CatalogError):
+class CatalogCorruptError(CatalogError, Terminal):
     """The catalog exists but cannot be read: truncated, overwritten or damaged."""
 
 
-class CatalogWriteError(CatalogError):
+class CatalogWriteError(CatalogError, Terminal):
     """The catalog could not be written: a full disk, a file-size limit, a read-only file."""
 
 
-class CatalogLostError(CatalogError):
+class CatalogLostError(CatalogError, Terminal):
     """The catalog holds no history while the lake holds tables: it was lost or replaced."""
 
 

@@ -5,14 +5,22 @@
     ├── NotFoundError          a table, version, run or model that does not exist
     ├── LakeError              a Delta table cannot be read or written
     ├── CatalogError           the metadata store cannot be opened or is of another schema
-    └── StepError              a pipeline step failed; names the step
+    │                          (weir.catalog: CatalogUnavailableError is Transient, the rest Terminal)
+    ├── StepError              a pipeline step failed; names the step
+    └── SourceError            a source cannot be read; names the source ("source 'orders': ...")
+        ├── SourceRefusedError      Terminal: its data, settings or credentials are wrong
+        └── SourceUnavailableError  Transient: connection refused, timeout, HTTP 5xx or 429
 
-Mixins decide what the runner and connectors may retry:
+Mixins decide what `weir.core.retry` may retry:
 
     Terminal                   retrying cannot help (bad config, auth failure, bad data)
     Transient                  retrying may help (connection refused, timeout)
 
-An error without a mixin is treated as Terminal.
+A class carries at most one of them (tests/unit/core checks every class Weir defines). A
+family whose members differ (SourceError, CatalogError) carries none on its base: an
+error without a mixin is treated as Terminal, and only a Transient one is ever retried.
+Connectors raise SourceError, never StepError: they do not know the app's step names; the
+runner reports which step failed.
 """
 
 from __future__ import annotations
@@ -43,7 +51,10 @@ class Terminal:
 
 
 class Transient:
-    """Marks an error that a retry with backoff may cure."""
+    """Marks an error that a retry with backoff may cure. `retry_after`: the seconds the
+    other side asked to wait (an HTTP Retry-After), which the retry honours."""
+
+    retry_after: float | None = None
 
 
 class ConfigError(WeirError, Terminal):
@@ -58,8 +69,8 @@ class LakeError(WeirError, Terminal):
     """A lake table cannot be read or written."""
 
 
-class CatalogError(WeirError, Terminal):
-    """The catalog database cannot be used."""
+class CatalogError(WeirError):
+    """The catalog database cannot be used (Terminal unless a subclass says Transient)."""
 
 
 class StepError(WeirError, Terminal):
@@ -70,8 +81,38 @@ class StepError(WeirError, Terminal):
         self.step = step
 
 
+class SourceError(WeirError):
+    """A source cannot be read. The message starts with the source's name, which every
+    connector knows (the step that loads it is the runner's business); `source` keeps it.
+    Raise a subclass: SourceRefusedError or SourceUnavailableError say whether a retry may help."""
+
+    def __init__(self, source: str, message: str, *, fix: str | None = None) -> None:
+        super().__init__(f"source '{source}': {message}", fix=fix)
+        self.source = source
+
+
+class SourceRefusedError(SourceError, Terminal):
+    """The source's data, settings or credentials are wrong: retrying cannot help."""
+
+
+class SourceUnavailableError(SourceError, Transient):
+    """The source did not answer (refused connection, timeout, HTTP 5xx or 429); it may
+    answer later. `retry_after`: what the source asked to wait, if it said."""
+
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        *,
+        fix: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(source, message, fix=fix)
+        self.retry_after = retry_after
+
+
 def is_transient(error: BaseException) -> bool:
-    """True when a retry may succeed."""
+    """True when a retry may succeed: the error says so (Transient); anything else is not."""
     return isinstance(error, Transient)
 
 

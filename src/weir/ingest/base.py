@@ -2,8 +2,9 @@
 
 A connector reads; it never writes. It yields Arrow batches, counts rows and bytes for the
 progress line, collects the records it had to set aside, and states the source's position
-after this load (files loaded, cursor reached). The position is committed in the same Delta
-commit as the rows, so a crash can never leave rows without their position or the reverse.
+after this load (files loaded, cursor reached: a typed `weir.ingest.state.SourceState`).
+The position is committed in the same Delta commit as the rows, so a crash can never leave
+rows without their position or the reverse.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines.split import QUARANTINE_SCHEMA, Diverted
+from weir.ingest.state import SourceState
 
 Progress = Callable[[int, int], None]  # (rows so far, bytes so far)
 
@@ -35,14 +37,17 @@ class LineCounts:
 
 @dataclass
 class SourceRead:
-    """A load in progress: stream `batches`, then read `rows`, `rejects()` and `state`."""
+    """A load in progress: stream `batches`, then read `rows`, `rejects()` and `position`.
+
+    `incremental` says, for the step's summary, what this load reads: "rows above the
+    cursor", "2 new file(s)", "full" (None: the source is not incremental)."""
 
     source: str
     batches: pa.RecordBatchReader
-    state: dict[str, Any] = field(default_factory=dict)
+    position: SourceState = field(default_factory=SourceState)
     rows: int = 0
     bytes: int = 0
-    failure: StepError | None = None
+    failure: SourceRefusedError | None = None
     diverted: list[Diverted] = field(default_factory=list)
     extra_rejects: Callable[[], pa.Table] | None = None
     nothing_new: bool = False
@@ -50,6 +55,12 @@ class SourceRead:
     lines: LineCounts | None = None
     # values repaired by a rule the source declared (what -> how many), for the run summary
     coerced: Counter[str] = field(default_factory=Counter)
+    incremental: str | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The position as the JSON object committed with the rows."""
+        return self.position.dump()
 
     def release(self) -> None:
         """Let go of the stream. Its generators refer back to this object (they count rows
@@ -107,8 +118,8 @@ def counted(
     set_aside = sum(d.rows for d in read.diverted)
     if read.rows == 0 and set_aside and not read.detail.get("append"):
         first = first_set_aside(t for d in read.diverted for t in d.tables)
-        read.failure = StepError(
-            f"source:{read.source}",
+        read.failure = SourceRefusedError(
+            read.source,
             f"no rows are left: all {set_aside:,} were set aside (the first: {first}); the "
             "table would be replaced by an empty one; nothing was committed",
             fix=f"fix the data at the source, or sources.{read.source}.columns (declare "

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines.split import (
     INVALID_PREFIX,
     LOCAL_PREFIX,
@@ -111,8 +111,8 @@ def conform(
     if typing.columns:
         missing = [c for c in typing.columns if c not in names]
         if missing:
-            raise StepError(
-                f"source:{typing.source}",
+            raise SourceRefusedError(
+                typing.source,
                 f"{where}: declared column(s) {', '.join(missing)} are not in the data "
                 f"(it has {', '.join(n for n in names if not is_helper(n)) or 'no columns'})",
                 fix=f"fix sources.{typing.source}.columns, or the query or file that feeds it",
@@ -177,12 +177,12 @@ class _Column:
         """The place of the batch's row `index` in the stream ('row 7')."""
         return f"{self.noun} {self.first + index + 1}"
 
-    def refuse(self, message: str, fix: str) -> StepError:
+    def refuse(self, message: str, fix: str) -> SourceRefusedError:
         """The load's refusal; `message` follows the column's name ('column x: ...'). It
         names the row, never its value: a step's error is printed and kept in the catalog,
         and the value may be PII."""
-        return StepError(
-            f"source:{self.typing.source}",
+        return SourceRefusedError(
+            self.typing.source,
             f"{self.where}: column {self.name}{message}; nothing was committed",
             fix=fix,
         )

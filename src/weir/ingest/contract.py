@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest.conform import fit_type
 from weir.ingest.typed_stream import raw_rows
@@ -49,8 +49,8 @@ class Contract:
                 # a widening that would change a value (an int64 above 2**53 as float64);
                 # said without the value: the error is printed and kept in the catalog
                 count = len(misfits)
-                raise StepError(
-                    f"source:{self.source}",
+                raise SourceRefusedError(
+                    self.source,
                     f"column {target_field.name}: {count:,} value{'s' if count > 1 else ''} "
                     f"would change if widened to {target_field.type}; nothing was committed",
                     fix=f"declare sources.{self.source}.columns.{target_field.name} as string "
@@ -161,8 +161,8 @@ def plan(
     if added:
         names = ", ".join(f.name for f in added)
         if policy.new_columns == "reject":
-            raise StepError(
-                f"source:{source}",
+            raise SourceRefusedError(
+                source,
                 f"new column(s) {names}; nothing was committed",
                 fix=f"{fix}.new_columns: evolve to add them",
             )
@@ -171,8 +171,8 @@ def plan(
     if removed:
         names = ", ".join(removed)
         if policy.removed_columns == "reject":
-            raise StepError(
-                f"source:{source}",
+            raise SourceRefusedError(
+                source,
                 f"column(s) {names} are missing from this load; nothing was committed",
                 fix=f"{fix}.removed_columns: evolve to keep them, null in new rows",
             )
@@ -194,14 +194,14 @@ def plan(
             contract.changes.append(f"{change}: rows that do not fit are quarantined")
         else:
             if policy.type_changes == "evolve":  # evolve is set: no type holds both
-                raise StepError(
-                    f"source:{source}",
+                raise SourceRefusedError(
+                    source,
                     f"column {change} changed type (no type holds both); nothing was committed",
                     fix=f"{fix}.type_changes: quarantine (rows that do not fit the table's "
                     "type are set aside), or rebuild the table with weir run --full-refresh",
                 )
-            raise StepError(
-                f"source:{source}",
+            raise SourceRefusedError(
+                source,
                 f"column {change} changed type; nothing was committed",
                 fix=f"{fix}.type_changes: evolve (widen) or quarantine",
             )

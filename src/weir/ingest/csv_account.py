@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest.base import LineCounts
 from weir.ingest.csv_files import CsvFile, RereadError, Staged, groups, stage
@@ -99,8 +99,8 @@ class CsvAttempt:
             )
         unknown = sorted(set(source.csv.column_null_values) - set(self.types.columns))
         if unknown:
-            raise StepError(
-                f"source:{self.name}",
+            raise SourceRefusedError(
+                self.name,
                 f"csv.column_null_values names {', '.join(unknown)}, which the file does not "
                 f"have (it has {', '.join(self.types.columns)})",
                 fix=f"fix sources.{self.name}.csv.column_null_values",
@@ -237,8 +237,8 @@ class CsvAttempt:
         staged = sum(s.records for s in self.staged)
         scanned = sum(s.lines for s in self.staged)
         if self.records + duckdb_rejects != staged or scanned != self.lines.read:
-            raise StepError(
-                f"source:{self.name}",
+            raise SourceRefusedError(
+                self.name,
                 f"{self.source.path} cannot be resynchronised: the scanner staged {staged:,} "
                 f"records of {scanned:,} lines ({self.lines.read:,} counted), DuckDB read "
                 f"{self.records + duckdb_rejects:,}; nothing was committed",

@@ -27,7 +27,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 import pyarrow as pa
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines.split import QUARANTINE_SCHEMA
 from weir.ingest.csv_scan import (
     BadLine,
@@ -53,12 +53,12 @@ from weir.project.sources import FileSource
 FLUSH = 65_536  # quarantine rows and index entries held before they are written out
 
 
-class RereadError(StepError):
+class RereadError(SourceRefusedError):
     """DuckDB's read of this load cannot be trusted; nothing of it may be committed, and the
     load is read again through the record scanner."""
 
     def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"source:{source}", f"re-reading line by line: {reason}")
+        super().__init__(source, f"re-reading line by line: {reason}")
         self.reason = reason
 
 
@@ -139,8 +139,8 @@ def read_header(path: Path, fmt: CsvFormat, newline: Literal["\n", "\r"], name: 
         lines.close()
     if not isinstance(event, Record):
         what = "is empty" if isinstance(event, Blank | None) else f"is broken: {event.message}"
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"{path.name} line 1 {what}; it must hold the header; nothing was committed",
             fix=f"put the column names on the first line, or set sources.{name}.csv.header: false",
         )
@@ -162,8 +162,8 @@ def bind(
         parts = [f"header: {', '.join(written)}", f"columns: {', '.join(declared)}"]
         parts += [f"missing: {', '.join(missing)}"] if missing else []
         parts += [f"not declared: {', '.join(unknown)}"] if unknown else []
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"{path.name} header does not match sources.{name}.columns ({'; '.join(parts)}); "
             "nothing was committed",
             fix=f"declare the columns as the header names them (compared after normalise_names: "
@@ -185,9 +185,11 @@ def _names(file: CsvFile) -> tuple[str, ...]:
     return tuple(file.header.names) if file.header else ()
 
 
-def encoding_error(name: str, path: Path, fmt: CsvFormat, problem: BadEncodingError) -> StepError:
-    return StepError(
-        f"source:{name}",
+def encoding_error(
+    name: str, path: Path, fmt: CsvFormat, problem: BadEncodingError
+) -> SourceRefusedError:
+    return SourceRefusedError(
+        name,
         f"{path.name} line {problem.line} (byte {problem.offset}) is not {fmt.encoding} text; "
         "nothing was committed",
         fix=f"declare the file's encoding: sources.{name}.csv.encoding "
@@ -238,8 +240,8 @@ def stage(file: CsvFile, target: Path, name: str) -> Staged:
         raise encoding_error(name, file.path, file.fmt, problem) from None
     except UnsynchronisableError as stuck:
         first, line = stuck.first, stuck.line
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"{file.path.name} line {first.number} (byte {first.offset}) starts quoting that "
             f"cannot be resynchronised: each line from there to line {line.number} opens a "
             "quoted field that runs past csv.max_line_bytes, and setting them aside one at a "

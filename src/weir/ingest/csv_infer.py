@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.ingest.csv_files import CsvFile, RereadError
 from weir.ingest.csv_sql import CsvTypes
 from weir.ingest.names import normalise
@@ -44,7 +44,7 @@ _WEIR_TYPES = {
 _ISO_FORMATS = (None, "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
-class SniffError(StepError):
+class SniffError(SourceRefusedError):
     """DuckDB's sniffer could not read the file (a quote that runs past the line limit, a
     line-break character out of place): the caller reads the records the scanner staged."""
 
@@ -85,7 +85,7 @@ def infer_types(
         ).fetchall()[0]
     except duckdb.Error as exc:
         raise SniffError(
-            f"source:{name}",
+            name,
             f"cannot read {source.path}: {exc}",
             fix=f"check the file and sources.{name}.csv, or declare sources.{name}.columns",
         ) from None
@@ -176,7 +176,7 @@ def _by_header(types: CsvTypes, file: CsvFile, name: str) -> CsvTypes:
     written = file.header.names
     if len(written) != len(types.columns):
         raise SniffError(
-            f"source:{name}",
+            name,
             f"{file.path.name}: DuckDB's sniffer found {len(types.columns)} columns, the header "
             f"has {len(written)}",
             fix=f"check sources.{name}.csv (delimiter, quote), or declare sources.{name}.columns",
@@ -230,8 +230,8 @@ class _Sample:
             if found[0]:
                 continue  # some value reads only one of the two ways
             key = "date_format" if kind == "date" else "timestamp_format"
-            raise StepError(
-                f"source:{self.name}",
+            raise SourceRefusedError(
+                self.name,
                 f"{self.path.name}: column(s) {', '.join(targets)} hold {kind}s whose "
                 f"{'day, month and year' if '%y' in sniffed else 'day and month'} cannot be "
                 f"told apart (read as {sniffed} or {other}); nothing was committed",

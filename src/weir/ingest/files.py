@@ -25,19 +25,18 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weir.core.errors import ConfigError, StepError
+from weir.core.errors import ConfigError, SourceRefusedError
 from weir.engines.base import iter_batches
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
 from weir.engines.split import (
@@ -76,6 +75,7 @@ from weir.ingest.json_files import (
 from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
 from weir.ingest.parquet_check import check_parquet
+from weir.ingest.state import FileSeen, FilesState
 from weir.ingest.typed_stream import decision_text, decisions, raw_rows
 from weir.project.sources import FileSource
 
@@ -132,9 +132,9 @@ def read_files(
     name: str,
     source: FileSource,
     *,
-    prior: Mapping[str, Any] | None = None,
+    prior: FilesState | None = None,
     progress: Progress | None = None,
-    observed: list[FileState] | None = None,
+    observed: Sequence[FileState] | None = None,
     careful: bool = False,
     scratch: Path | None = None,
 ) -> Iterator[SourceRead]:
@@ -151,8 +151,9 @@ def read_files(
         yield SourceRead(
             name,
             pa.RecordBatchReader.from_batches(pa.schema([]), iter(())),
-            state=state,
+            position=state,
             nothing_new=True,
+            incremental="nothing new",
         )
         return
     _refuse_empty(files, name, source)
@@ -181,11 +182,14 @@ def read_files(
         read = SourceRead(
             name,
             raw,
-            state=state,
+            position=state,
             diverted=[diverted],
             extra_rejects=None if attempt is None else lambda: attempt.rejects(connection),
             detail={"append": append, "files": len(files)},
             lines=None if attempt is None else attempt.lines,
+            incremental=(f"{len(files)} new file(s)" if append else "full")
+            if source.incremental
+            else None,
         )
         if attempt is None and staged.marked:
             read.coerced["byte order mark removed (files)"] += staged.marked
@@ -222,7 +226,7 @@ def _read_error(
     source: FileSource,
     attempt: CsvAttempt | None,
     originals: Mapping[str, str] | None = None,
-) -> StepError:
+) -> SourceRefusedError:
     """DuckDB stopped reading. Its CSV state machine stops on a lone line-break character
     outside quotes, and its type sniffer on a quote that runs past the line limit; the
     scanner sets such lines aside, so a fast read is tried again, carefully."""
@@ -231,8 +235,8 @@ def _read_error(
             return RereadError(name, "DuckDB's CSV parser reached an invalid state")
         if "Error when sniffing file" in str(exc):
             return RereadError(name, "DuckDB could not infer the columns' types")
-    return StepError(
-        f"source:{name}",
+    return SourceRefusedError(
+        name,
         f"cannot read {source.path}: {said(exc, originals)}",
         fix=f"check the file and sources.{name} ({source.format} options, columns)",
     )
@@ -253,7 +257,7 @@ def check_csv(engine: DuckDBEngine, path: Path, what: str) -> None:
             rejects = _drained(engine, path, source, careful=False)
         except RereadError:
             rejects = _drained(engine, path, source, careful=True)
-    except StepError as exc:
+    except SourceRefusedError as exc:
         raise ConfigError(f"{what}: {exc.message.split(': ', 1)[-1]}", fix=exc.fix) from None
     if rejects.num_rows:
         first = rejects.slice(0, 1).to_pylist()[0]
@@ -281,28 +285,28 @@ def _files_to_load(
     root: Path,
     name: str,
     source: FileSource,
-    prior: Mapping[str, Any] | None,
-    observed: list[FileState] | None,
-) -> tuple[list[Path], dict[str, Any], bool]:
+    prior: FilesState | None,
+    observed: Sequence[FileState] | None,
+) -> tuple[list[Path], FilesState, bool]:
     """The files this load reads, the state after it, and whether it appends. `observed` is
     what the run saw when it decided to run this step (hashing a multi-GB file twice costs
     seconds)."""
     now = observed if observed is not None else observe_files(root, name, source)
-    state = {"files": {f.path: {"size": f.size, "sha256": f.sha256} for f in now}}
-    loaded: dict[str, dict[str, Any]] = dict((prior or {}).get("files", {}))
+    state = FilesState(files={f.path: FileSeen(size=f.size, sha256=f.sha256) for f in now})
+    loaded = dict(prior.files) if prior is not None else {}
     if not source.incremental or not loaded:
         return [root / f.path for f in now], state, False
-    changed = [f.path for f in now if f.path in loaded and loaded[f.path]["sha256"] != f.sha256]
+    changed = [f.path for f in now if f.path in loaded and loaded[f.path].sha256 != f.sha256]
     if changed and source.on_change == "reject":
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"{', '.join(changed)} changed since it was loaded; nothing was committed",
             fix=f"restore the file, or set sources.{name}.on_change: reload to rebuild the table "
             "from every file, or run once with --full-refresh",
         )
     if changed:
         return [root / f.path for f in now], state, False
-    state["files"] = {**loaded, **state["files"]}
+    state = FilesState(files={**loaded, **state.files})
     return [root / f.path for f in now if f.path not in loaded], state, True
 
 
@@ -333,8 +337,8 @@ def _read_sql(
             ),
         )
     except duckdb.Error as exc:
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"cannot read {source.path}: {said(exc, staged.originals)}",
             fix=f"check the file and sources.{name} ({source.format} options, columns)",
         ) from None
@@ -354,8 +358,8 @@ def _refuse_bad_encoding(read: SourceRead, source: FileSource) -> None:
         first = bad.slice(0, 1).to_pylist()[0]
         path = Path(first["file"])
         at = undecodable_at(path, CsvFormat.of(path, source), first["byte_offset"])
-        read.failure = StepError(
-            f"source:{read.source}",
+        read.failure = SourceRefusedError(
+            read.source,
             f"{path.name} line {first['line']} (byte {at}) is not "
             f"{source.csv.encoding} text; nothing was committed",
             fix=f"declare the file's encoding: sources.{read.source}.csv.encoding "
@@ -382,8 +386,8 @@ def _refuse_empty(files: list[Path], name: str, source: FileSource) -> None:
         )
         if not content or header_only:
             what = "is empty" if not content else "has a header but no data rows"
-            raise StepError(
-                f"source:{name}",
+            raise SourceRefusedError(
+                name,
                 f"{path.name} {what}; nothing was committed",
                 fix="check the export that wrote it; an empty load is refused so it cannot empty the table",
             )
@@ -395,7 +399,7 @@ def _first(guarded: Iterator[pa.RecordBatch], read: SourceRead) -> pa.RecordBatc
     try:
         return next(guarded)
     except StopIteration:
-        raise read.failure or StepError(f"source:{read.source}", "no rows") from None
+        raise read.failure or SourceRefusedError(read.source, "no rows") from None
     except duckdb.Error:
         assert read.failure is not None
         raise read.failure from None
@@ -429,7 +433,7 @@ def _guarded(
             where = f"{source.path} rows {rows + 1}-{rows + batch.num_rows}"
             try:
                 done = conform(batch, typing, where, first=rows)
-            except StepError as exc:
+            except SourceRefusedError as exc:
                 read.failure = exc
                 raise
             read.coerced.update(done.coerced)
@@ -449,8 +453,8 @@ def _guarded(
         # DuckDB's errors while streaming reach here through Arrow's reader, as OSError
         read.failure = _read_error(exc, read.source, source, attempt, originals)
         if not isinstance(read.failure, RereadError):
-            read.failure = StepError(
-                f"source:{read.source}",
+            read.failure = SourceRefusedError(
+                read.source,
                 f"cannot read {source.path}: {said(exc, originals)}",
                 fix="fix the file, or declare sources.<name>.columns so bad rows are quarantined",
             )
@@ -460,7 +464,7 @@ def _guarded(
         try:
             attempt.finish(connection, len(without_helpers(reader.schema)))
             diverted.tables[:] = attempt.placed(connection, diverted.tables)
-        except StepError as exc:
+        except SourceRefusedError as exc:
             read.failure = exc
             raise
     _refuse_no_rows(read, source, diverted, rows)
@@ -469,16 +473,16 @@ def _guarded(
 def _refuse_no_rows(read: SourceRead, source: FileSource, diverted: Diverted, rows: int) -> None:
     """A load that leaves no row is refused, so a broken export cannot empty the table."""
     if rows == 0 and diverted.rows:
-        read.failure = StepError(
-            f"source:{read.source}",
+        read.failure = SourceRefusedError(
+            read.source,
             f"{source.path} has no data rows left: all {diverted.rows} were set aside (the "
             f"first: {first_set_aside(diverted.tables)}); nothing was committed",
             fix=f"fix the file, or sources.{read.source} (columns, timezone, formats)",
         )
         raise read.failure
     if rows == 0:
-        read.failure = StepError(
-            f"source:{read.source}",
+        read.failure = SourceRefusedError(
+            read.source,
             f"{source.path} has no data rows (empty or header only); nothing was committed",
             fix="check the file; an empty load is refused so a broken export cannot empty the table",
         )
@@ -510,7 +514,7 @@ def _decisions(
     return batch
 
 
-def _refusal(read: SourceRead, path: str, reason: str) -> StepError:
+def _refusal(read: SourceRead, path: str, reason: str) -> SourceRefusedError:
     if "NaN or Infinity" in reason:
         fix = (
             "write null for a missing number at the source, or declare "
@@ -521,8 +525,8 @@ def _refusal(read: SourceRead, path: str, reason: str) -> StepError:
             f"round the column to microseconds at the source, or declare it as string in "
             f"sources.{read.source}.columns"
         )
-    return StepError(
-        f"source:{read.source}", f"{Path(path).name}: {reason}; nothing was committed", fix=fix
+    return SourceRefusedError(
+        read.source, f"{Path(path).name}: {reason}; nothing was committed", fix=fix
     )
 
 

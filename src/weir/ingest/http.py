@@ -22,14 +22,17 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import duckdb
 import pyarrow as pa
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceError
 from weir.engines.duckdb import BATCH_ROWS, DuckDBEngine
 from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
 from weir.ingest.conform import Typing
+from weir.ingest.http_cursor import CursorFilter
 from weir.ingest.http_fetch import Fetcher
+from weir.ingest.http_transport import Transport
 from weir.ingest.json_read import JsonRead, json_sql
 from weir.ingest.names import check_names
+from weir.ingest.state import Cursor, CursorState
 from weir.ingest.typed_stream import typed_stream
 from weir.project.sources import HttpSource
 
@@ -54,7 +57,7 @@ def _with_params(url: str, params: dict[str, str]) -> str:
 def _pages(fetch: Fetcher) -> Iterator[tuple[int, list[dict[str, Any]], Any]]:
     """(page number, records, body) until the API says there is no more."""
     source, paging = fetch.source, fetch.source.pagination
-    params = dict(source.params)
+    params = {**source.params, **fetch.extra_params}
     if paging.size_param:
         params[paging.size_param] = str(paging.size)
     url, number, position = fetch.url, 1, paging.start if paging.kind == "page" else 0
@@ -117,13 +120,34 @@ def read_http(
     name: str,
     source: HttpSource,
     *,
+    prior: CursorState | None = None,
     progress: Progress | None = None,
+    transport: Transport | None = None,
 ) -> Iterator[SourceRead]:
-    fetch = Fetcher(name, source)
+    """Fetch every page, spool and check it, then stream the records typed; `transport`
+    carries the requests (None: the real one; tests pass a MockTransport). With
+    `incremental`, only records above `prior`'s cursor are loaded (weir.ingest.http_cursor)."""
+    fetch = Fetcher(name, source, transport)
+    admit = _cursor_filter(name, source, prior)
+    since = source.incremental.since_param if source.incremental else None
+    if admit is not None and admit.after is not None and since:
+        fetch.extra_params[since] = str(admit.after)
     # in the engine's own directory (the workspace's tmp/): the records are raw data
     with tempfile.TemporaryDirectory(prefix="weir-http-", dir=engine.scratch()) as spool_dir:
         spool = Path(spool_dir) / "records.ndjson"
-        places, total_bytes, page_count = _spool(fetch, spool, progress)
+        places, total_bytes, page_count = _spool(fetch, spool, progress, admit)
+        detail: dict[str, Any] = {"pages": page_count, "requests": fetch.requests}
+        if not places:  # an incremental load with nothing above the cursor
+            yield SourceRead(
+                name,
+                pa.RecordBatchReader.from_batches(pa.schema([]), iter(())),
+                position=prior or CursorState(),
+                nothing_new=True,
+                detail=detail,
+                incremental="nothing new",
+            )
+            return
+        append = admit is not None and admit.after is not None
         connection = engine.connect()
         try:
             sql, params = json_sql(
@@ -141,7 +165,7 @@ def read_http(
                 ),
             )
             stream = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
-        except StepError:
+        except SourceError:
             connection.close()
             raise
         except duckdb.Error as exc:
@@ -151,7 +175,13 @@ def read_http(
             ) from None
         try:
             read = SourceRead(
-                name, stream, detail={"pages": page_count, "requests": fetch.requests}
+                name,
+                stream,
+                position=_position(prior, admit),
+                detail=detail | {"append": append},
+                incremental=None
+                if admit is None
+                else ("records above the cursor" if append else "full"),
             )
             read.bytes = total_bytes
             fields = [n for n in stream.schema.names if not is_helper(n)]
@@ -208,9 +238,33 @@ class Places:
         return f"page {self.pages[index]} record {row - self.starts[index] + 1}"
 
 
-def _spool(fetch: Fetcher, spool: Path, progress: Progress | None) -> tuple[Places, int, int]:
-    """Write every record to `spool`; return each record's place ('page 3 record 7' or key)."""
+def _cursor_filter(name: str, source: HttpSource, prior: CursorState | None) -> CursorFilter | None:
+    """The filter of an incremental source: above the committed cursor, if it is of the
+    same field (another field's value says nothing about this one: all is loaded again)."""
+    if source.incremental is None:
+        return None
+    field = source.incremental.cursor
+    committed = prior.cursor if prior is not None else None
+    after = committed.value if committed is not None and committed.column == field else None
+    return CursorFilter(name, field, after)
+
+
+def _position(prior: CursorState | None, admit: CursorFilter | None) -> CursorState:
+    """The position after this load: the highest cursor read (as the API wrote it)."""
+    state = prior if prior is not None else CursorState()
+    if admit is None:
+        return state.model_copy(update={"cursor": None})
+    return state.model_copy(update={"cursor": Cursor(column=admit.field, value=admit.top)})
+
+
+def _spool(
+    fetch: Fetcher, spool: Path, progress: Progress | None, admit: CursorFilter | None = None
+) -> tuple[Places, int, int]:
+    """Write every record (above the cursor, if `admit`) to `spool`; return each record's
+    place ('page 3 record 7' or key). An incremental load may find nothing new (no places);
+    any other load that finds no records is refused."""
     source = fetch.source
+    received = 0
     places = Places(source.key)
     keys: dict[Any, int] = {}
     pages: dict[str, int] = {}
@@ -246,6 +300,9 @@ def _spool(fetch: Fetcher, spool: Path, progress: Progress | None) -> tuple[Plac
                             "check the pagination settings; nothing was committed",
                         )
                     keys[key] = number
+                received += 1
+                if admit is not None and not admit.admits(record, f"page {number} record {index}"):
+                    continue
                 places.add(key)
                 line = json.dumps(record, ensure_ascii=False)
                 written += len(line.encode()) + 1
@@ -259,13 +316,13 @@ def _spool(fetch: Fetcher, spool: Path, progress: Progress | None) -> tuple[Plac
                 out.write(line + "\n")
             if progress is not None:
                 progress(len(places), written)
-    if source.pagination.total_path and stated != len(places):
+    if source.pagination.total_path and stated != received:
         raise fetch.error(
-            f"the API states {stated} records but the pages held {len(places)}; "
+            f"the API states {stated} records but the pages held {received}; "
             "pages were skipped or repeated",
             "check the pagination settings (page size, start, parameter names)",
         )
-    if not places:
+    if not places and (admit is None or admit.after is None):
         raise fetch.error(
             "the API returned no records; nothing was committed",
             "check the URL and parameters; an empty load is refused so it cannot empty the table",

@@ -7,44 +7,51 @@ urllib's defaults are not fit for an API whose answers an outsider may control:
   seconds holds a load forever;
 - `read()` holds a body of any size in memory.
 
-So the opener here has only HTTP and HTTPS handlers and no redirect handler. Every URL
+So the transport (weir.ingest.http_transport) has only HTTP and HTTPS handlers and no
+redirect handler, and the fetcher here follows redirects itself. Every URL
 requested, the first, a next link or a redirect's target, must be http(s) on the source's
 own origin (scheme, host and port) or on one of its `allowed_origins`, and must carry no
 user info; anything else refuses the load before a byte is sent. Credentials (bearer
 token, headers, the user info of the source's URL as a Basic header) therefore go only
 there. A timer closes the connection when `timeout_seconds` have passed since the request
 began, and a body, compressed or not, larger than `max_response_bytes` refuses the load.
+A failure that may pass (5xx, 429, a timeout, a broken body) is a SourceUnavailableError,
+retried by weir.core.retry; anything else a SourceRefusedError, at once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
-import functools
-import http.client
 import json
 import math
-import socket
-import threading
 import time
-import urllib.error
-import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceError, SourceRefusedError, SourceUnavailableError
+from weir.core.retry import RetryPolicy, retry
 from weir.core.secrets import Secrets, basic_credential, url_secrets
+from weir.ingest.http_transport import (
+    DeadlineTransport,
+    HttpRequest,
+    HttpResponse,
+    Transport,
+    TransportError,
+    deadline_opener,
+)
 from weir.ingest.names import normalise
 from weir.ingest.secrets import safe_url
 from weir.project.sources import HttpSource
 
+__all__ = ["Fetcher", "Origin", "RefusedURLError", "deadline_opener", "origin_of", "split_userinfo"]
+
 USER_AGENT = "weir-ingest"
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
-CHUNK = 64 * 1024
+MAX_BACKOFF_SECONDS = 60.0  # a growing wait stops growing here (a Retry-After may ask more)
 _DEFAULT_PORT = {"http": 80, "https": 443}
 _URL_SAFE = "/:@!$&'()*+,;=~%?"
 
@@ -120,106 +127,12 @@ def split_userinfo(url: str) -> tuple[str, str | None]:
     return bare, basic_credential(unquote(user), unquote(password))
 
 
-class RetryableError(Exception):
-    def __init__(self, reason: str, wait: float | None = None) -> None:
-        super().__init__(reason)
-        self.wait = wait
+class RetryableError(SourceUnavailableError):
+    """A page that may come on the next try; `reason` is said again once retries run out."""
 
-
-class _Deadline:
-    """Closes a request's connection when its time is up, whatever the socket is doing."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                _shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-
-def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-class _HTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline
-
-    def connect(self) -> None:
-        super().connect()
-        self.deadline.watch(self.sock)
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline
-
-    def connect(self) -> None:
-        super().connect()
-        self.deadline.watch(self.sock)
-
-
-class _Handler(urllib.request.HTTPHandler):
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self.deadline = deadline
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_HTTPConnection, deadline=self.deadline), req)
-
-
-class _SecureHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self.deadline = deadline
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_HTTPSConnection, deadline=self.deadline), req)
-
-
-@contextlib.contextmanager
-def deadline_opener(seconds: float) -> Iterator[tuple[urllib.request.OpenerDirector, _Deadline]]:
-    """An opener for one request bounded in all (connecting, sending, the answer's headers
-    and body): its connections are shut when `seconds` have passed, whatever the socket is
-    doing; `deadline.expired` then says so. HTTP and HTTPS only, no redirects."""
-    with _Deadline(seconds) as deadline:
-        yield _opener(deadline), deadline
-
-
-def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
-    """HTTP and HTTPS (through the environment's proxies), no redirects, no other scheme."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (
-        urllib.request.ProxyHandler(),
-        _Handler(deadline),
-        _SecureHandler(deadline),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-    ):
-        opener.add_handler(handler)
-    return opener
+    def __init__(self, name: str, reason: str, wait: float | None = None) -> None:
+        super().__init__(name, reason, retry_after=wait)
+        self.reason = reason
 
 
 @dataclass
@@ -228,6 +141,9 @@ class Fetcher:
 
     name: str
     source: HttpSource
+    transport: Transport | None = None  # None: the real one (DeadlineTransport)
+    sleep: Callable[[float], None] = time.sleep  # tests wait in no time
+    extra_params: dict[str, str] = field(default_factory=dict)  # e.g. an incremental `since`
     last_request: float = 0.0
     requests: int = 0
     secrets: Secrets = field(default_factory=Secrets)
@@ -238,6 +154,8 @@ class Fetcher:
 
     def __post_init__(self) -> None:
         source = self.source
+        if self.transport is None:
+            self.transport = DeadlineTransport(source.timeout_seconds)
         # a number in a field declared decimal or string keeps the text it was written as:
         # as a float it would lose digits (0.12345678901234567890123) or its form (1e2)
         self.exact_columns = frozenset(
@@ -301,34 +219,44 @@ class Fetcher:
         return headers
 
     def json(self, url: str, page: int) -> Any:
+        """The page's JSON body, retried (weir.core.retry) while the API answers 5xx or 429,
+        times out, or sends a broken body; refused at once on anything retrying cannot cure."""
         source = self.source
-        attempt = 0
-        while True:
-            try:
-                return self._once(url, page)
-            except RetryableError as retry:
-                if attempt >= source.retries:
-                    raise self.error(
-                        f"page {page} ({self.shown(url)}) failed after {attempt + 1} attempts: "
-                        f"{retry}",
-                        "check that the API is up; raise retries or backoff_seconds if it is slow",
-                    ) from None
-                wait = retry.wait if retry.wait is not None else source.backoff_seconds * 2**attempt
-                if wait > source.max_retry_after_seconds:
-                    raise self.error(
-                        f"page {page}: the API asks to wait {wait:.0f} s (Retry-After), more than "
-                        f"max_retry_after_seconds ({source.max_retry_after_seconds:.0f})",
-                        "run again later, or raise max_retry_after_seconds / lower rate_limit",
-                    ) from None
-                time.sleep(wait)
-                attempt += 1
+        policy = RetryPolicy(
+            attempts=source.retries + 1,
+            backoff_seconds=source.backoff_seconds,
+            max_delay_seconds=MAX_BACKOFF_SECONDS,
+            max_retry_after_seconds=source.max_retry_after_seconds,
+        )
+
+        def exhausted(error: BaseException, attempts: int) -> SourceError:
+            return self.unavailable(
+                f"page {page} ({self.shown(url)}) failed after {attempts} attempts: "
+                f"{_reason(error)}",
+                "check that the API is up; raise retries or backoff_seconds if it is slow",
+            )
+
+        def too_long(error: BaseException, seconds: float) -> SourceError:
+            return self.error(
+                f"page {page}: the API asks to wait {seconds:.0f} s (Retry-After), more than "
+                f"max_retry_after_seconds ({source.max_retry_after_seconds:.0f})",
+                "run again later, or raise max_retry_after_seconds / lower rate_limit",
+            )
+
+        return retry(
+            lambda: self._once(url, page),
+            policy,
+            exhausted=exhausted,
+            too_long=too_long,
+            sleep=self.sleep,
+        )
 
     def _once(self, url: str, page: int) -> Any:
         """One attempt at a page, following redirects that stay where credentials may go."""
         if self.source.rate_limit:
             gap = 1.0 / self.source.rate_limit - (time.monotonic() - self.last_request)
             if gap > 0:
-                time.sleep(gap)
+                self.sleep(gap)
         self.last_request = time.monotonic()
         current = self.check(url, f"page {page}")
         visited = {current}
@@ -358,63 +286,50 @@ class Fetcher:
         )
 
     def _get(self, url: str, page: int) -> tuple[int, str | None, bytes]:
-        """(status, Location, body) of one request, bounded in time and size."""
-        source = self.source
-        request = urllib.request.Request(request_url(url), headers=self.headers())
-        with _Deadline(source.timeout_seconds) as deadline:
-            try:
-                with _opener(deadline).open(request, timeout=source.timeout_seconds) as response:
-                    return response.status, None, self._body(response, url, page, deadline)
-            except urllib.error.HTTPError as exc:
-                exc.close()
-                return self._refused(exc, url, page)
-            except (
-                urllib.error.URLError,
-                TimeoutError,
-                ConnectionError,
-                OSError,
-                http.client.HTTPException,
-            ) as exc:
-                if deadline.expired:
-                    raise RetryableError(
-                        f"no complete answer within timeout_seconds ({source.timeout_seconds:g} s)"
-                    ) from None
-                reason = getattr(exc, "reason", exc)
-                raise RetryableError(
-                    self.secrets.redact(f"{type(exc).__name__}: {reason}")
-                ) from None
+        """(status, Location, body) of one request through the transport, bounded in size."""
+        request = HttpRequest(request_url(url), self.headers())
+        try:
+            assert self.transport is not None
+            response = self.transport.handle(request)
+        except TransportError as exc:
+            raise self.retryable(str(exc)) from None
+        try:
+            if response.status in REDIRECTS:
+                return response.status, response.headers.get("Location"), b""
+            if not 200 <= response.status < 300:
+                raise self._refused(response, url, page)
+            return response.status, None, self._body(response, url, page)
+        except TransportError as exc:
+            raise self.retryable(str(exc)) from None
+        finally:
+            response.close()
 
-    def _refused(
-        self, exc: urllib.error.HTTPError, url: str, page: int
-    ) -> tuple[int, str | None, bytes]:
-        if exc.code in REDIRECTS:
-            return exc.code, exc.headers.get("Location"), b""
-        if exc.code == 429:
-            raise RetryableError("HTTP 429 Too Many Requests", _retry_after(exc.headers)) from None
-        if exc.code >= 500:
-            raise RetryableError(f"HTTP {exc.code}") from None
-        what = "authentication failed" if exc.code in (401, 403) else "the request was refused"
-        raise self.error(
-            f"page {page} ({self.shown(url)}): {what} (HTTP {exc.code} {exc.reason})",
+    def _refused(self, response: HttpResponse, url: str, page: int) -> SourceError:
+        status = response.status
+        if status == 429:
+            return self.retryable(
+                "HTTP 429 Too Many Requests", _retry_after(response.headers.get("Retry-After"))
+            )
+        if status >= 500:
+            return self.retryable(f"HTTP {status}")
+        what = "authentication failed" if status in (401, 403) else "the request was refused"
+        return self.error(
+            f"page {page} ({self.shown(url)}): {what} (HTTP {status} {response.reason})",
             f"check sources.{self.name}.headers / bearer_token (from ${{ENV}}) and the URL",
-        ) from None
+        )
 
-    def _body(self, response: Any, url: str, page: int, deadline: _Deadline) -> bytes:
+    def _body(self, response: HttpResponse, url: str, page: int) -> bytes:
         """The body, decompressed, at most max_response_bytes either way."""
         limit = self.source.max_response_bytes
-        declared = response.headers.get("Content-Length", "")
+        declared = response.headers.get("Content-Length") or ""
         if declared.strip().isdigit() and int(declared) > limit:
             raise self._too_large(page, url, f"it declares {int(declared):,} bytes")
         chunks, size = [], 0
-        while chunk := response.read(CHUNK):
+        for chunk in response.body:
             size += len(chunk)
             if size > limit:
                 raise self._too_large(page, url, "it sent more")
             chunks.append(chunk)
-        if deadline.expired:
-            raise RetryableError(
-                f"no complete answer within timeout_seconds ({self.source.timeout_seconds:g} s)"
-            )
         return self._decoded(b"".join(chunks), response.headers, url, page)
 
     def _decoded(self, body: bytes, headers: Any, url: str, page: int) -> bytes:
@@ -438,11 +353,11 @@ class Fetcher:
             if len(out) > limit or inflater.unconsumed_tail:
                 raise self._too_large(page, url, "once decompressed")
             if not inflater.eof:
-                raise RetryableError(f"the {encoding} body is incomplete")
+                raise self.retryable(f"the {encoding} body is incomplete")
             return out
-        raise RetryableError(f"the body is not valid {encoding}")
+        raise self.retryable(f"the body is not valid {encoding}")
 
-    def _too_large(self, page: int, url: str, how: str) -> StepError:
+    def _too_large(self, page: int, url: str, how: str) -> SourceRefusedError:
         return self.error(
             f"page {page} ({self.shown(url)}) is larger than max_response_bytes "
             f"({self.source.max_response_bytes:,}): {how}",
@@ -460,7 +375,7 @@ class Fetcher:
                 parse_float=_written if self.exact_columns else _finite,
             )
         except json.JSONDecodeError as exc:
-            raise RetryableError(
+            raise self.retryable(
                 f"the body is not complete JSON (byte {exc.pos} of {len(body)}: {exc.msg})"
             ) from None
         except (ValueError, RecursionError) as exc:
@@ -470,8 +385,20 @@ class Fetcher:
                 "fix the API's output; nothing was committed",
             ) from None
 
-    def error(self, message: str, fix: str) -> StepError:
-        return StepError(f"source:{self.name}", self.secrets.redact(message), fix=fix)
+    def error(self, message: str, fix: str) -> SourceRefusedError:
+        """An error that retrying cannot cure, its secrets hidden."""
+        return SourceRefusedError(self.name, self.secrets.redact(message), fix=fix)
+
+    def unavailable(self, message: str, fix: str) -> SourceUnavailableError:
+        """The API did not answer as it should after every retry, its secrets hidden."""
+        return SourceUnavailableError(self.name, self.secrets.redact(message), fix=fix)
+
+    def retryable(self, reason: str, wait: float | None = None) -> RetryableError:
+        return RetryableError(self.name, self.secrets.redact(reason), wait)
+
+
+def _reason(error: BaseException) -> str:
+    return error.reason if isinstance(error, RetryableError) else str(error)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -506,8 +433,8 @@ def _finite(text: str) -> float:
     return value
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number, or an HTTP date."""
     if not value:
         return None
     if value.strip().isdigit():

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines.split import FILE_COLUMN, LOCAL_PREFIX, RAW_COLUMN, REJECT_COLUMN
 from weir.ingest.names import check_names
 from weir.ingest.text_types import (
@@ -154,8 +154,8 @@ def _check_records(connection: duckdb.DuckDBPyConnection, read: JsonRead) -> Non
     ).fetchall()
     if other:
         # the kind, not the record: an error is printed and kept in the catalog
-        raise StepError(
-            f"source:{read.source}",
+        raise SourceRefusedError(
+            read.source,
             f"{where}: a record is {other[0][0].lower()}, not an object; every record must "
             "be a JSON object; nothing was committed",
             fix="write one JSON object per record (NDJSON: one per line)",

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Literal
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines.split import RESERVED_PREFIX
 
 NameRule = Literal["keep", "snake_case", "lower"]
@@ -35,7 +35,7 @@ def normalise(name: str, rule: NameRule) -> str:
 
 
 def check_names(names: Sequence[str], rule: NameRule, source: str, where: str) -> list[str]:
-    """The stored names for `names`, or a StepError naming every empty, duplicate or colliding
+    """The stored names for `names`, or a SourceRefusedError naming every empty, duplicate or colliding
     name and the fix; `where` says where the names came from (a file's header, a query)."""
     stored = [normalise(n, rule) for n in names]
     problems: list[str] = []
@@ -61,8 +61,8 @@ def check_names(names: Sequence[str], rule: NameRule, source: str, where: str) -
                 + (" (names that differ only by case collide)" if len(set(group)) > 1 else "")
             )
     if problems:
-        raise StepError(
-            f"source:{source}",
+        raise SourceRefusedError(
+            source,
             f"{where}: {'; '.join(problems)}; nothing was committed",
             fix="rename the columns at the source so that every name is distinct and not empty "
             f"(names are compared after sources.{source}.normalise_names, ignoring case)",

@@ -1,5 +1,6 @@
 """One entry point for every source kind: the step that commits does not care where rows
-come from."""
+come from. A thin wrapper over the connector registry (weir.ingest.connectors), kept for
+the app until it calls connectors itself."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ from typing import Any
 
 from weir.engines.duckdb import DuckDBEngine
 from weir.ingest.base import Progress, SourceRead
-from weir.ingest.files import FileState, read_files
-from weir.ingest.http import read_http
-from weir.ingest.sql import read_sql
-from weir.project.sources import FileSource, HttpSource, SqlSource
+from weir.ingest.connector import (
+    FileObservation,
+    ReadOptions,
+    SourceConfig,
+    SourceContext,
+    load_position,
+)
+from weir.ingest.connectors import connector_for
+from weir.ingest.files import FileState
 
 
 @contextmanager
@@ -21,7 +27,7 @@ def open_source(
     engine: DuckDBEngine,
     root: Path,
     name: str,
-    source: FileSource | SqlSource | HttpSource,
+    source: SourceConfig,
     *,
     prior: Mapping[str, Any] | None,
     progress: Progress | None = None,
@@ -29,28 +35,16 @@ def open_source(
     careful: bool = False,
     scratch: Path | None = None,
 ) -> Iterator[SourceRead]:
-    """Open a streaming read; `prior` is the state committed with the table's last load.
+    """Open a streaming read; `prior` is the state committed with the table's last load
+    (the JSON object; read, and migrated, as the connector's typed state).
     `careful` and `scratch`: a file source's second attempt, after `RereadError`.
     However the caller leaves, the stream is released before the connector closes (see
     SourceRead.release)."""
-    if isinstance(source, FileSource):
-        opened = read_files(
-            engine,
-            root,
-            name,
-            source,
-            prior=prior,
-            progress=progress,
-            observed=observed,
-            careful=careful,
-            scratch=scratch,
-        )
-    elif isinstance(source, SqlSource):
-        opened = read_sql(root, name, source, prior=prior, progress=progress)
-    else:
-        opened = read_http(engine, name, source, progress=progress)
-    with opened as read:
-        try:
-            yield read
-        finally:
-            read.release()
+    connector = connector_for(SourceContext(engine, root, name), source)
+    observation = None if observed is None else FileObservation(files=tuple(observed))
+    with connector.read(
+        load_position(connector, prior),
+        observation=observation,
+        options=ReadOptions(progress, careful, scratch),
+    ) as read:
+        yield read

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.ingest.names import NameRule, check_names, normalise
 
 
@@ -44,8 +44,8 @@ def check_parquet(
         try:
             schema = pq.read_schema(path)
         except (pa.ArrowException, OSError) as exc:
-            raise StepError(
-                f"source:{name}",
+            raise SourceRefusedError(
+                name,
                 f"cannot read {path.name}: it is not a whole Parquet file ({exc}); nothing "
                 "was committed",
                 fix="re-export the file; a partial copy from a failed write cannot be read",
@@ -54,8 +54,8 @@ def check_parquet(
         held = {normalise(n, rule) for n in schema.names}
         missing = [c for c in declared if c not in held] if len(files) > 1 else []
         if missing:
-            raise StepError(
-                f"source:{name}",
+            raise SourceRefusedError(
+                name,
                 f"{path.name} has no column {', '.join(missing)} of sources.{name}.columns "
                 f"(it has {', '.join(schema.names)}); nothing was committed",
                 fix=f"declare only the columns every file has, or fix {path.name}",
@@ -69,8 +69,8 @@ def check_parquet(
     for spellings in spelled.values():
         if len(spellings) > 1:
             shown_names = ", ".join(f"'{n}' ({f})" for n, f in spellings.items())
-            raise StepError(
-                f"source:{name}",
+            raise SourceRefusedError(
+                name,
                 f"{shown}: columns {shown_names} differ only by case, and would be read as "
                 "one; nothing was committed",
                 fix="write every file with the same column names",
@@ -79,8 +79,8 @@ def check_parquet(
         if not _compatible(set(seen)):
             column = next(iter(seen.values()))[0]
             types = "; ".join(f"{p.name}: {t}" for _, p, t in seen.values())
-            raise StepError(
-                f"source:{name}",
+            raise SourceRefusedError(
+                name,
                 f"{shown}: the files disagree on the type of column {column} ({types}); "
                 "reading them as one would change values; nothing was committed",
                 fix="write every file with one type for the column, or load the files as "
@@ -91,15 +91,15 @@ def check_parquet(
 def _storable(column: str, kind: pa.DataType, path: Path, name: str) -> None:
     """Refuse a type DuckDB would read with loss (nested fields included)."""
     if pa.types.is_decimal(kind) and kind.precision > 38:
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"{path.name}: column {column} is {kind}, wider than the 38 digits DuckDB and a "
             "table hold (it would be read as a float, its digits lost); nothing was committed",
             fix="write the column as a string at the source to keep every digit",
         )
     if pa.types.is_duration(kind) or pa.types.is_interval(kind):
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"{path.name}: column {column} is {kind}, which would be read as a bare number "
             "(its unit lost); nothing was committed",
             fix="write it as an integer with its unit in the name (e.g. wait_ms), or as text",

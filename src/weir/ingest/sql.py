@@ -14,38 +14,27 @@ dies part-way changes nothing and the next one starts from the same place.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 
-from weir.core.errors import ConfigError, StepError
+from weir.core.errors import ConfigError, SourceRefusedError
 from weir.engines.split import Diverted, is_helper
 from weir.ingest.base import Progress, SourceRead, counted
 from weir.ingest.conform import Typing
 from weir.ingest.names import check_names
-from weir.ingest.secrets import redact, safe_url, url_secrets
+from weir.ingest.secrets import redact, url_secrets
+from weir.ingest.sql_connect import check_connection, split_password
 from weir.ingest.sql_types import ReadPlan, mysql_connect, mysql_plan, postgres_plan
 from weir.ingest.sqlite_read import read_sqlite, top_value
+from weir.ingest.state import Cursor, CursorState
 from weir.ingest.typed_stream import typed_stream
 from weir.project.sources import SqlSource
-
-TRANSIENT_HINTS = (
-    "refused",
-    "timeout",
-    "timed out",
-    "could not connect",
-    "starting up",
-    "can't connect",
-    "lost connection",
-    "no route",
-    "temporarily",
-)
 
 
 def database_url(source: SqlSource, root: Path) -> tuple[str, str]:
@@ -129,7 +118,7 @@ def _driver_value(dialect: str, url: str, sql: str) -> Any:
     if dialect == "postgresql":
         import psycopg
 
-        conninfo, password = _split_password(url)
+        conninfo, password = split_password(url)
         with psycopg.connect(conninfo, password=password, autocommit=True) as connection:
             row = connection.execute(sql).fetchone()
         return None if row is None else row[0]
@@ -143,83 +132,13 @@ def _driver_value(dialect: str, url: str, sql: str) -> Any:
     return None if found is None else found[0]
 
 
-def check_connection(dialect: str, url: str, source: SqlSource, name: str) -> None:
-    """Connect once with the database's driver: retry what may pass, fail fast on the rest."""
-    secrets = url_secrets(source.url)
-    attempt = 0
-    while True:
-        try:
-            _connect(dialect, url, source.connect_timeout_seconds)
-            return
-        except _ConnectError as exc:
-            message = redact(str(exc), secrets)
-            transient = any(h in message.lower() for h in TRANSIENT_HINTS)
-            if transient and attempt < source.retries:
-                time.sleep(min(0.5 * 2**attempt, 8.0))
-                attempt += 1
-                continue
-            where = safe_url(source.url) if dialect != "sqlite" else url.removeprefix("sqlite://")
-            tried = f" after {attempt + 1} attempts" if transient else ""
-            raise StepError(
-                f"source:{name}",
-                f"cannot connect to {where}{tried}: {message}",
-                fix="check that the database is running and reachable"
-                if transient
-                else f"check the user, password and database in sources.{name}.url "
-                "(keep the password in ${ENV})",
-            ) from None
-
-
-class _ConnectError(Exception):
-    pass
-
-
-def _connect(dialect: str, url: str, timeout: float) -> None:
-    if dialect == "sqlite":
-        path = Path(url.removeprefix("sqlite://"))
-        if not path.is_file():
-            raise _ConnectError(f"no database file at {path}")
-        with path.open("rb") as handle:
-            if handle.read(16) != b"SQLite format 3\x00" and path.stat().st_size > 0:
-                raise _ConnectError(f"{path} is not an SQLite database")
-        return
-    if dialect == "postgresql":
-        import psycopg
-
-        conninfo, password = _split_password(url)
-        try:
-            psycopg.connect(
-                conninfo, password=password, connect_timeout=max(1, int(timeout))
-            ).close()
-        except psycopg.Error as exc:
-            raise _ConnectError(" ".join(line.strip() for line in str(exc).splitlines())) from None
-        return
-    import pymysql
-
-    try:
-        mysql_connect(url, connect_timeout=timeout).close()
-    except pymysql.Error as exc:
-        raise _ConnectError(str(exc.args[-1]) if exc.args else str(exc)) from None
-
-
-def _split_password(url: str) -> tuple[str, str | None]:
-    """(the URL without its password, the password decoded): a driver that takes the
-    password as its own argument never has it in a connection string it may quote back."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url, None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}@{hostport}")), unquote(parts.password)
-
-
 @contextmanager
 def read_sql(
     root: Path,
     name: str,
     source: SqlSource,
     *,
-    prior: Mapping[str, Any] | None = None,
+    prior: CursorState | None = None,
     progress: Progress | None = None,
 ) -> Iterator[SourceRead]:
     """Stream a table or query; with a cursor, only rows above the last load's maximum."""
@@ -227,11 +146,11 @@ def read_sql(
 
     dialect, url = database_url(source, root)
     check_connection(dialect, url, source, name)
-    prior_cursor = (prior or {}).get("cursor") if source.cursor else None
-    after = prior_cursor["value"] if prior_cursor else None
+    prior_cursor = prior.cursor if prior is not None and source.cursor else None
+    after = prior_cursor.value if prior_cursor else None
     # a numeric cursor is kept as text (JSON has no exact decimal) and compared as a number:
     # MariaDB compares a DECIMAL with a string as doubles, which cannot tell 23-digit ids apart
-    exact = bool(prior_cursor and prior_cursor.get("decimal"))
+    exact = bool(prior_cursor and prior_cursor.decimal)
     try:
         top = cursor_bound(url, dialect, source, _exact(after, exact)) if source.cursor else None
         upto = None if top is None else _json_value(top)
@@ -243,8 +162,8 @@ def read_sql(
     except BaseException as exc:  # connectorx raises RuntimeError, and panics as BaseException
         if not isinstance(exc, Exception) and not _is_panic(exc):
             raise
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"{'the query' if source.query else source.table} failed: "
             + redact(_first_line(exc), url_secrets(source.url)),
             fix=f"check sources.{name}.{'query' if source.query else 'table'} "
@@ -252,18 +171,24 @@ def read_sql(
         ) from None
     columns = [n for n in stream.schema.names if not is_helper(n)]
     if source.cursor is not None and source.cursor not in columns:
-        raise StepError(
-            f"source:{name}",
+        raise SourceRefusedError(
+            name,
             f"the cursor column {source.cursor} is not in the result",
             fix=f"set sources.{name}.cursor to one of: {', '.join(columns)}",
         )
-    state = dict(prior or {})
+    state = prior if prior is not None else CursorState()
+    wording = None
     if source.cursor is not None:
-        state["cursor"] = {"column": source.cursor, "value": upto}
-        if exact:
-            state["cursor"]["decimal"] = True
-    read = SourceRead(name, stream, state=state, detail={"append": after is not None})
+        state = state.model_copy(
+            update={"cursor": Cursor(column=source.cursor, value=upto, decimal=exact)}
+        )
+        wording = "rows above the cursor" if after is not None else "full"
+    read = SourceRead(
+        name, stream, position=state, detail={"append": after is not None}, incremental=wording
+    )
     read.nothing_new = source.cursor is not None and after is not None and upto == after
+    if read.nothing_new:
+        read.incremental = "nothing new"
     stored = check_names(columns, source.normalise_names, name, "the query's columns")
     cursor = stored[columns.index(source.cursor)] if source.cursor else ""
 
@@ -322,8 +247,8 @@ def _unpanicked(
         except BaseException as exc:
             if not _is_panic(exc):
                 raise
-            read.failure = StepError(
-                f"source:{read.source}",
+            read.failure = SourceRefusedError(
+                read.source,
                 f"a value could not be read: {redact(_first_line(exc), url_secrets(source.url))}; "
                 "nothing was committed",
                 fix=f"cast the column to text in sources.{read.source}.query "

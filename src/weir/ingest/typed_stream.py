@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines.split import (
     DECIDE_COLUMN,
     LOCAL_PREFIX,
@@ -165,8 +165,8 @@ def _decide(
         if found.code == "C":
             coerced[f"{found.column}: NaN or Infinity stored as null"] += 1
             continue
-        raise StepError(
-            f"source:{typing.source}",
+        raise SourceRefusedError(
+            typing.source,
             f"{where}: column {found.column} "
             + decision_text(found.code).replace(", ", f" ({noun} {seen + found.row + 1}), ", 1)
             + "; nothing was committed",

@@ -258,6 +258,22 @@ class Pagination(Strict):
         )
 
 
+class HttpIncremental(Strict):
+    """Incremental loads of an HTTP source: only the records above the last load's cursor
+    are read, and appended. The highest cursor loaded is committed with the rows."""
+
+    cursor: str = Field(
+        description="field of each record that grows with every new or changed record (an "
+        "id, an updated_at the API sets); a record whose value is above the highest loaded "
+        "before is new"
+    )
+    since_param: str | None = Field(
+        default=None,
+        description="query parameter sent with the highest cursor loaded before, so the API "
+        "sends only records from there on (Weir still drops those at or below it)",
+    )
+
+
 class HttpSource(_SourceBase):
     kind: Literal["http"]
     url: str = Field(description="http(s) URL of the first page")
@@ -298,6 +314,9 @@ class HttpSource(_SourceBase):
         default=120, ge=0, description="a longer Retry-After fails the load instead of waiting"
     )
     rate_limit: float | None = Field(default=None, gt=0, description="requests per second at most")
+    incremental: HttpIncremental | None = Field(
+        default=None, description="load only records above the last load's cursor, appended"
+    )
 
     @field_validator("url")
     @classmethod

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.engines import DuckDBEngine
 from weir.ingest import RereadError, csv_rows, read_files
 from weir.ingest.csv_files import CsvFile
@@ -216,7 +216,7 @@ def test_every_row_of_a_load_set_aside_still_refuses_it_naming_the_reason(
     (tmp_path / "in.csv").write_text("id,flag,note,n\n1,true,a,2.1\n")
     source = FileSource(format="csv", path="in.csv", columns=COLUMNS)
     with (
-        pytest.raises(StepError, match="all 1 were set aside") as refused,
+        pytest.raises(SourceRefusedError, match="all 1 were set aside") as refused,
         read_files(ENGINE, tmp_path, "s", source) as read,
     ):
         read.batches.read_all()

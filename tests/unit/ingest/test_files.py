@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from weir.core import ConfigError, StepError
+from weir.core import ConfigError, SourceRefusedError
 from weir.engines import DuckDBEngine
 from weir.ingest import RereadError, check_csv, observe_files, read_files
 from weir.project.sources import FileSource
@@ -152,7 +152,7 @@ def test_declared_latin1_encoding_is_decoded(tmp_path: Path) -> None:
     ],
 )
 def test_empty_and_header_only_files_are_rejected(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(StepError, match=message):
+    with pytest.raises(SourceRefusedError, match=message):
         load(tmp_path, csv(tmp_path, text))
 
 
@@ -160,7 +160,7 @@ def test_a_load_with_every_row_quarantined_is_refused(tmp_path: Path) -> None:
     source = csv(tmp_path, "id,amount,note,ts\nx,1,,2026-01-01T00:00:00Z\n")
     with read_files(ENGINE, tmp_path, "s", source) as read, pytest.raises(Exception):  # noqa: B017
         read.batches.read_all()
-    assert isinstance(read.failure, StepError) and "no data rows" in str(read.failure)
+    assert isinstance(read.failure, SourceRefusedError) and "no data rows" in str(read.failure)
 
 
 def test_no_matching_file_names_the_key(tmp_path: Path) -> None:
@@ -191,7 +191,7 @@ def test_truncated_parquet_is_rejected(tmp_path: Path) -> None:
     pq.write_table(pa.table({"a": list(range(1000))}), tmp_path / "x.parquet")
     raw = (tmp_path / "x.parquet").read_bytes()
     (tmp_path / "x.parquet").write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(StepError, match="cannot read"):
+    with pytest.raises(SourceRefusedError, match="cannot read"):
         load(tmp_path, FileSource(format="parquet", path="x.parquet"))
 
 
@@ -221,7 +221,10 @@ def test_offsets_are_honoured_and_stored_in_utc(tmp_path: Path) -> None:
 
 def test_a_timestamp_without_a_zone_rejects_the_load_naming_the_fix(tmp_path: Path) -> None:
     source = ts_source(tmp_path, "1,2026-01-01T10:00:00Z\n2,2026-01-01 10:00:00\n")
-    with pytest.raises(StepError) as refused, read_files(ENGINE, tmp_path, "s", source) as read:
+    with (
+        pytest.raises(SourceRefusedError) as refused,
+        read_files(ENGINE, tmp_path, "s", source) as read,
+    ):
         read.batches.read_all()
     message = str(refused.value)
     assert "column ts has no time zone (row 2)" in message and "nothing was committed" in message
@@ -297,13 +300,13 @@ def test_json_array_and_ndjson_with_gzip_and_zstd(tmp_path: Path) -> None:
 )
 def test_bad_ndjson_is_rejected_with_its_line(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "x.ndjson").write_text(text)
-    with pytest.raises(StepError, match=message):
+    with pytest.raises(SourceRefusedError, match=message):
         load(tmp_path, FileSource(format="ndjson", path="x.ndjson"))
 
 
 def test_nan_in_json_is_rejected_naming_the_column_and_record(tmp_path: Path) -> None:
     (tmp_path / "x.ndjson").write_text('{"v": 1.5}\n{"v": NaN}\n')
-    with pytest.raises(StepError, match=r"column v holds NaN or Infinity \(record 2\)"):
+    with pytest.raises(SourceRefusedError, match=r"column v holds NaN or Infinity \(record 2\)"):
         load(tmp_path, FileSource(format="ndjson", path="x.ndjson"))
 
 
@@ -317,7 +320,7 @@ def test_nan_in_json_is_rejected_naming_the_column_and_record(tmp_path: Path) ->
 )
 def test_bad_headers_are_rejected_not_renamed(tmp_path: Path, header: str, message: str) -> None:
     (tmp_path / "h.csv").write_text(header + "\n1,2,3\n")
-    with pytest.raises(StepError, match=message):
+    with pytest.raises(SourceRefusedError, match=message):
         load(tmp_path, FileSource(format="csv", path="h.csv"))
 
 
@@ -353,7 +356,7 @@ def test_sentinel_dates_are_kept(tmp_path: Path) -> None:
 
 def test_invalid_utf8_is_rejected_with_its_place(tmp_path: Path) -> None:
     (tmp_path / "e.csv").write_bytes(b"id,name\n1,caf\xe9\n")
-    with pytest.raises(StepError, match=r"(?i)byte|line|unicode|utf"):
+    with pytest.raises(SourceRefusedError, match=r"(?i)byte|line|unicode|utf"):
         load(
             tmp_path,
             FileSource(format="csv", path="e.csv", columns={"id": "int64", "name": "string"}),
@@ -380,13 +383,13 @@ def test_parquet_times_become_utc_microseconds_without_loss(tmp_path: Path) -> N
     lossy = pa.array([1_767_261_600_000_000_001], pa.timestamp("ns", tz="UTC"))
     pq.write_table(pa.table({"t": lossy}), tmp_path / "ns.parquet", coerce_timestamps=None)
     with pytest.raises(
-        StepError, match=r"nanoseconds \(row 1\), which microsecond storage would drop"
+        SourceRefusedError, match=r"nanoseconds \(row 1\), which microsecond storage would drop"
     ):
         load(tmp_path, FileSource(format="parquet", path="ns.parquet"))
 
     naive = pa.array([1_767_261_600_000_000], pa.timestamp("us"))
     pq.write_table(pa.table({"t": naive}), tmp_path / "naive.parquet")
-    with pytest.raises(StepError, match="has no time zone"):
+    with pytest.raises(SourceRefusedError, match="has no time zone"):
         load(tmp_path, FileSource(format="parquet", path="naive.parquet"))
     data, _ = load(tmp_path, FileSource(format="parquet", path="naive.parquet", timezone="UTC"))
     assert data.column("t").cast(pa.int64()).to_pylist() == [1_767_261_600_000_000]

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from weir.core import StepError
+from weir.core import SourceRefusedError
 from weir.engines import DuckDBEngine
 from weir.ingest import read_files
 from weir.project.sources import FileSource
@@ -54,7 +54,9 @@ def test_a_type_break_beyond_the_inference_sample_is_quarantined_not_rounded(
 
 def test_naive_timestamps_are_refused_without_a_zone_even_when_inferred(tmp_path: Path) -> None:
     path = write(tmp_path, "t.csv", "id,at\n1,2025-01-01 10:00:00\n")
-    with pytest.raises(StepError, match=r"column at has no time zone \(row 1\)") as refused:
+    with pytest.raises(
+        SourceRefusedError, match=r"column at has no time zone \(row 1\)"
+    ) as refused:
         load(tmp_path, FileSource(format="csv", path=path))
     assert "sources.s.timezone" in str(refused.value) and "10:00" not in str(refused.value)
     data, _ = load(tmp_path, FileSource(format="csv", path=path, timezone="Europe/Paris"))
@@ -66,13 +68,13 @@ def test_a_naive_value_in_a_column_inferred_with_offsets_is_not_read_as_utc(
 ) -> None:
     rows = "".join(f"{i},2025-01-01 10:00:00+02\n" for i in range(30_000))
     path = write(tmp_path, "t.csv", "id,at\n" + rows + "9,2025-06-01 10:00:00\n")
-    with pytest.raises(StepError, match="has no time zone"):
+    with pytest.raises(SourceRefusedError, match="has no time zone"):
         load(tmp_path, FileSource(format="csv", path=path))
 
 
 def test_day_and_month_that_cannot_be_told_apart_are_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "d.csv", "id,d\n1,01/02/2025\n2,03/04/2025\n")
-    with pytest.raises(StepError, match="day and month cannot be told apart") as refused:
+    with pytest.raises(SourceRefusedError, match="day and month cannot be told apart") as refused:
         load(tmp_path, FileSource(format="csv", path=path))
     assert "sources.s.csv.date_format" in str(refused.value)
     declared = FileSource(format="csv", path=path, csv={"date_format": "%m/%d/%Y"})  # type: ignore[arg-type]
@@ -88,7 +90,7 @@ def test_a_date_order_the_sample_proves_is_used(tmp_path: Path) -> None:
 
 def test_ambiguous_timestamps_need_a_declared_timestamp_format(tmp_path: Path) -> None:
     path = write(tmp_path, "t.csv", "id,at\n1,01/02/2025 10:00:00\n2,03/04/2025 11:00:00\n")
-    with pytest.raises(StepError, match="cannot be told apart"):
+    with pytest.raises(SourceRefusedError, match="cannot be told apart"):
         load(tmp_path, FileSource(format="csv", path=path, timezone="UTC"))
     source = FileSource(
         format="csv",
@@ -165,7 +167,7 @@ def test_a_date_beyond_year_9999_is_quarantined(tmp_path: Path) -> None:
 def test_a_date_only_value_in_a_timestamp_column_is_a_wall_clock_time(tmp_path: Path) -> None:
     # '2025-01-01' has no offset: without a zone it is refused, not read as UTC midnight
     text = "id,at\n1,2025-01-01\n"
-    with pytest.raises(StepError, match="has no time zone"):
+    with pytest.raises(SourceRefusedError, match="has no time zone"):
         load(tmp_path, declared(tmp_path, text, {"id": "int64", "at": "timestamp"}))
     source = declared(tmp_path, text, {"id": "int64", "at": "timestamp"}, timezone="Asia/Tokyo")
     data, _ = load(tmp_path, source)
@@ -182,7 +184,9 @@ def test_zone_names_and_zero_offsets_are_instants_not_wall_times(tmp_path: Path)
 
 def test_nanoseconds_in_text_refuse_the_load_rather_than_being_cut(tmp_path: Path) -> None:
     text = "id,at\n1,2025-01-01T10:00:00.123456789Z\n2,2025-01-01T10:00:00.123456000Z\n"
-    with pytest.raises(StepError, match=r"column at has nanoseconds \(record 1\), which micro"):
+    with pytest.raises(
+        SourceRefusedError, match=r"column at has nanoseconds \(record 1\), which micro"
+    ):
         load(tmp_path, declared(tmp_path, text, {"id": "int64", "at": "timestamp"}))
     ok = "id,at\n2,2025-01-01T10:00:00.123456000Z\n"
     data, _ = load(tmp_path, declared(tmp_path, ok, {"id": "int64", "at": "timestamp"}))
@@ -203,7 +207,7 @@ def test_null_tokens_are_declared_per_column(tmp_path: Path) -> None:
     everywhere = FileSource(format="csv", path=path, csv={"null_values": ["NA", ""]})  # type: ignore[arg-type]
     assert load(tmp_path, everywhere)[0].column("country").to_pylist() == [None, "FR", None]
     wrong = FileSource(format="csv", path=path, csv={"column_null_values": {"amunt": ["NA"]}})  # type: ignore[arg-type]
-    with pytest.raises(StepError, match="names amunt, which the file does not have"):
+    with pytest.raises(SourceRefusedError, match="names amunt, which the file does not have"):
         load(tmp_path, wrong)
 
 
@@ -246,9 +250,9 @@ def test_an_object_whose_fields_disagree_is_kept_as_its_json_text(tmp_path: Path
 
 
 def test_nan_is_refused_even_in_a_mixed_field(tmp_path: Path) -> None:
-    with pytest.raises(StepError, match="column x holds NaN or Infinity"):
+    with pytest.raises(SourceRefusedError, match="column x holds NaN or Infinity"):
         load(tmp_path, ndjson(tmp_path, ['{"x": "a"}', '{"x": NaN}']))
-    with pytest.raises(StepError, match="column y holds NaN or Infinity") as refused:
+    with pytest.raises(SourceRefusedError, match="column y holds NaN or Infinity") as refused:
         load(tmp_path, ndjson(tmp_path, ['{"y": 1.5}', '{"y": Infinity}']))
     assert "sources.s.non_finite" in str(refused.value)
 
@@ -299,13 +303,15 @@ def test_declared_columns_apply_to_parquet(tmp_path: Path) -> None:
     assert data.schema.field("code").type == pa.string()
     assert data.column("code").to_pylist() == ["7"] and data.column("amount").to_pylist() == [1]
     assert rejects[0]["error"].startswith("column amount: '2.5' is not a whole number")
-    with pytest.raises(StepError, match=r"declared column\(s\) missing are not in the data"):
+    with pytest.raises(
+        SourceRefusedError, match=r"declared column\(s\) missing are not in the data"
+    ):
         load(tmp_path, parquet(tmp_path, table, columns={"missing": "int64"}))
 
 
 def test_nanoseconds_declared_as_string_keep_every_digit(tmp_path: Path) -> None:
     stamps = pa.array([1_767_261_600_000_000_001], pa.timestamp("ns", tz="UTC"))
-    with pytest.raises(StepError, match="declare it as string") as refused:
+    with pytest.raises(SourceRefusedError, match="declare it as string") as refused:
         load(tmp_path, parquet(tmp_path, pa.table({"t": stamps})))
     assert "sources.s.columns" in str(refused.value)
     data, _ = load(tmp_path, parquet(tmp_path, pa.table({"t": stamps}), columns={"t": "string"}))
@@ -342,7 +348,7 @@ def test_parquet_types_a_table_cannot_hold_are_mapped_without_loss(tmp_path: Pat
 
 def test_nested_naive_times_follow_the_rule_too(tmp_path: Path) -> None:
     inner = pa.array([{"at": dt.datetime(2025, 6, 1, 12)}], pa.struct([("at", pa.timestamp("us"))]))
-    with pytest.raises(StepError, match="has no time zone"):
+    with pytest.raises(SourceRefusedError, match="has no time zone"):
         load(tmp_path, parquet(tmp_path, pa.table({"event": inner})))
     data, _ = load(
         tmp_path, parquet(tmp_path, pa.table({"event": inner}), timezone="Europe/Berlin")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from weir.core import StepError
+from weir.core import SourceRefusedError
 from weir.ingest.names import check_names, normalise
 
 names = st.text(min_size=0, max_size=20)
@@ -42,7 +42,7 @@ def test_accepted_names_are_unique_and_non_empty_or_the_load_is_refused(raw: lis
     for rule in ("keep", "lower", "snake_case"):
         try:
             stored = check_names(raw, rule, "s", "here")  # type: ignore[arg-type]
-        except StepError as exc:
+        except SourceRefusedError as exc:
             assert "nothing was committed" in str(exc) and "sources.s.normalise_names" in str(exc)
             continue
         assert len(stored) == len(raw)
@@ -50,5 +50,5 @@ def test_accepted_names_are_unique_and_non_empty_or_the_load_is_refused(raw: lis
 
 
 def test_keep_refuses_names_that_differ_only_by_case() -> None:
-    with pytest.raises(StepError, match="differ only by case"):
+    with pytest.raises(SourceRefusedError, match="differ only by case"):
         check_names(["Id", "id"], "keep", "s", "x.csv header")

@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from weir.core.errors import StepError
+from weir.core.errors import SourceRefusedError
 from weir.ingest.names import check_names
 
 
 @pytest.mark.parametrize("name", ["__weir_reject", "__weir_raw", "__weir_file", "__WEIR_x"])
 def test_a_reserved_name_is_refused_naming_it(name: str) -> None:
-    with pytest.raises(StepError) as caught:
+    with pytest.raises(SourceRefusedError) as caught:
         check_names(["id", name], "keep", "a", "a.csv header")
     assert f"'{name}'" in caught.value.message and "reserve" in caught.value.message
 
 
 def test_a_name_that_normalises_into_the_reserved_prefix_is_refused() -> None:
-    with pytest.raises(StepError):
+    with pytest.raises(SourceRefusedError):
         check_names(["id", "__Weir Reject"], "lower", "a", "a.csv header")
 
 

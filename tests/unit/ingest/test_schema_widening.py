@@ -7,7 +7,7 @@ import decimal
 import pyarrow as pa
 import pytest
 
-from weir.core import StepError
+from weir.core import SourceRefusedError
 from weir.ingest.contract import plan
 from weir.project.sources import SchemaPolicy
 
@@ -39,7 +39,7 @@ def test_a_widening_that_would_change_a_value_is_refused() -> None:
     ok = pa.record_batch([pa.array([2**53], pa.int64())], schema=incoming)
     assert contract.apply(ok, []).column(0).to_pylist() == [float(2**53)]
     bad = pa.record_batch([pa.array([2**53 + 1], pa.int64())], schema=incoming)
-    with pytest.raises(StepError, match=r"column id: 1 value would change") as refused:
+    with pytest.raises(SourceRefusedError, match=r"column id: 1 value would change") as refused:
         contract.apply(bad, [])
     assert "9007199254740993" not in str(refused.value)  # a stored error quotes no value
 
@@ -58,7 +58,7 @@ def test_numbers_widen_to_text_when_evolve_is_declared() -> None:
 def test_a_change_evolve_cannot_hold_does_not_suggest_evolve() -> None:
     table = pa.schema([("s", pa.struct([("a", pa.int64())]))])
     incoming = pa.schema([("s", pa.struct([("a", pa.string())]))])
-    with pytest.raises(StepError, match="no type holds both") as refused:
+    with pytest.raises(SourceRefusedError, match="no type holds both") as refused:
         plan(table, incoming, SchemaPolicy(type_changes="evolve"), "s")
     assert "evolve" not in refused.value.fix and "type_changes: quarantine" in refused.value.fix
 
@@ -93,5 +93,5 @@ def test_the_lakes_binary_and_list_hold_a_loads_large_binary_and_large_list() ->
 def test_a_list_of_another_item_type_is_still_a_type_change() -> None:
     table = pa.schema([("a", pa.list_(pa.int32()))])
     incoming = pa.schema([("a", pa.large_list(pa.string()))])
-    with pytest.raises(StepError, match="changed type"):
+    with pytest.raises(SourceRefusedError, match="changed type"):
         plan(table, incoming, SchemaPolicy(), "s")

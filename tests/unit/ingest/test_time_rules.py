@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from weir.core import StepError
+from weir.core import SourceRefusedError
 from weir.engines import DuckDBEngine
 from weir.ingest import read_files
 from weir.ingest.sql import read_sql
@@ -213,7 +213,7 @@ def load(root: Path, source: FileSource | SqlSource) -> tuple[Any, ...]:
             data = read.batches.read_all()
             rejects = read.rejects()
             coerced = sum(read.coerced.values())
-    except StepError as exc:
+    except SourceRefusedError as exc:
         return ("refused", "has no time zone" in str(exc))
     stored = dict(zip(data.column("id").to_pylist(), data.column("at").to_pylist(), strict=True))
     bad = sorted(

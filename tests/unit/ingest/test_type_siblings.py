@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from weir.core import StepError
+from weir.core import SourceRefusedError
 from weir.engines import DuckDBEngine
 from weir.ingest import read_files
 from weir.project.sources import FileSource
@@ -49,7 +49,7 @@ def test_json_keys_duckdb_would_rename_or_merge_are_refused(
 ) -> None:
     """DuckDB reads 'A' beside 'a' into a column 'A_1' that stays null (the value is lost),
     and records with an empty key or that are not objects into one `json` column."""
-    with pytest.raises(StepError, match=said) as refused:
+    with pytest.raises(SourceRefusedError, match=said) as refused:
         load(tmp_path, json_source(tmp_path, records, fmt))
     assert "nothing was committed" in str(refused.value)
     assert "(5)" not in str(refused.value) and "[1, 2]" not in str(refused.value)  # no value
@@ -66,7 +66,7 @@ def test_inferred_json_timestamps_with_nanoseconds_refuse_the_load(
 ) -> None:
     """DuckDB infers TIMESTAMP WITH TIME ZONE and cuts '.123456789' to '.123456'."""
     records = ['{"t": "2025-06-01T12:00:00.123456789Z"}']
-    with pytest.raises(StepError, match="nanoseconds"):
+    with pytest.raises(SourceRefusedError, match="nanoseconds"):
         load(tmp_path, json_source(tmp_path, records, fmt))
     whole = ['{"t": "2025-06-01T12:00:00.123456000Z"}', '{"t": "2025-06-01T14:00:00+02:00"}']
     data, _ = load(tmp_path, json_source(tmp_path, whole, fmt))
@@ -112,7 +112,9 @@ def test_csv_nan_and_infinity_refuse_the_load_unless_declared(
     infinity: they were stored without a word."""
     (tmp_path / "r.csv").write_text("x\n1.5\nNaN\ninf\n-Infinity\n1e400\n")
     source = FileSource(format="csv", path="r.csv", columns=columns)
-    with pytest.raises(StepError, match=r"column x holds NaN or Infinity \(record 2\)") as refused:
+    with pytest.raises(
+        SourceRefusedError, match=r"column x holds NaN or Infinity \(record 2\)"
+    ) as refused:
         load(tmp_path, source)
     assert "non_finite: null" in str(refused.value)
     nulled = source.model_copy(update={"non_finite": "null"})
@@ -161,7 +163,7 @@ def test_parquet_names_duckdb_would_rename_are_refused(
 ) -> None:
     """DuckDB read 'a','a' as 'a','a_1', 'A' beside 'a' as 'A_1', '' as 'C0', and 'Id' in one
     file and 'id' in another as one column."""
-    with pytest.raises(StepError, match=said):
+    with pytest.raises(SourceRefusedError, match=said):
         load(tmp_path, parquet_files(tmp_path, tables))
 
 
@@ -169,11 +171,13 @@ def test_parquet_types_duckdb_would_read_with_loss_are_refused(tmp_path: Path) -
     """A decimal(40,0) was read as a double (every digit past the 17th lost, even declared
     as string); a duration as a bare integer."""
     wide = pa.table({"d": pa.array([decimal.Decimal("1" * 40)], pa.decimal256(40, 0))})
-    with pytest.raises(StepError, match=r"column d is decimal256\(40, 0\), wider than the 38"):
+    with pytest.raises(
+        SourceRefusedError, match=r"column d is decimal256\(40, 0\), wider than the 38"
+    ):
         load(tmp_path, parquet_files(tmp_path, {"a.parquet": wide}))
     (tmp_path / "a.parquet").unlink()
     waits = pa.table({"w": pa.array([{"x": 1}], pa.struct([("x", pa.duration("s"))]))})
-    with pytest.raises(StepError, match=r"column w.x is duration\[s\]"):
+    with pytest.raises(SourceRefusedError, match=r"column w.x is duration\[s\]"):
         load(tmp_path, parquet_files(tmp_path, {"a.parquet": waits}))
 
 
@@ -192,7 +196,7 @@ def test_parquet_files_that_disagree_on_a_type_are_refused(
     tmp_path: Path, first: pa.Array, second: pa.Array
 ) -> None:
     tables = {"a.parquet": pa.table({"x": first}), "b.parquet": pa.table({"x": second})}
-    with pytest.raises(StepError, match="the files disagree on the type of column x"):
+    with pytest.raises(SourceRefusedError, match="the files disagree on the type of column x"):
         load(tmp_path, parquet_files(tmp_path, tables))
 
 
@@ -217,7 +221,7 @@ def test_parquet_files_that_widen_exactly_are_read_together(tmp_path: Path) -> N
 )
 def test_a_two_digit_year_in_doubt_is_refused(tmp_path: Path, values: list[str]) -> None:
     (tmp_path / "r.csv").write_text("d\n" + "\n".join(values) + "\n")
-    with pytest.raises(StepError, match="cannot be told apart") as refused:
+    with pytest.raises(SourceRefusedError, match="cannot be told apart") as refused:
         load(tmp_path, FileSource(format="csv", path="r.csv"))
     assert "csv.date_format" in str(refused.value)
 
@@ -238,7 +242,7 @@ def test_nan_inside_objects_and_lists_is_refused_too(tmp_path: Path, record: str
         record,
     ]
     source = json_source(tmp_path, records, "ndjson")
-    with pytest.raises(StepError, match=r"column s holds NaN or Infinity \(record 2\)"):
+    with pytest.raises(SourceRefusedError, match=r"column s holds NaN or Infinity \(record 2\)"):
         load(tmp_path, source)
     with read_files(
         ENGINE, tmp_path, "s", source.model_copy(update={"non_finite": "null"})
@@ -256,17 +260,17 @@ def test_nanoseconds_in_text_typed_by_arrow_refuse_the_load(tmp_path: Path) -> N
     table = pa.table({"t": ["2025-06-01 10:00:00Z", "2025-06-01 10:00:00.123456789Z"]})
     pq.write_table(table, tmp_path / "a.parquet")
     source = FileSource(format="parquet", path="a.parquet", columns={"t": "timestamp"})
-    with pytest.raises(StepError, match=r"column t has nanoseconds \(row 2\)") as refused:
+    with pytest.raises(SourceRefusedError, match=r"column t has nanoseconds \(row 2\)") as refused:
         load(tmp_path, source)
     assert "123456789" not in str(refused.value)
 
 
 def test_a_refused_json_file_is_not_told_to_set_duckdb_options(tmp_path: Path) -> None:
     """DuckDB's advice ('Try setting ... ignore_errors to true') is not Weir's to follow."""
-    with pytest.raises(StepError, match='has duplicate key "a"') as refused:
+    with pytest.raises(SourceRefusedError, match='has duplicate key "a"') as refused:
         load(tmp_path, json_source(tmp_path, ['{"a": 1, "a": 2}'], "ndjson"))
     assert "Try setting" not in str(refused.value) and "ignore_errors" not in str(refused.value)
-    with pytest.raises(StepError, match="unexpected content after document") as refused:
+    with pytest.raises(SourceRefusedError, match="unexpected content after document") as refused:
         load(tmp_path, json_source(tmp_path, ['{"a": 1}{"a": 2}'], "ndjson"))
     assert "SELECT" not in str(refused.value) and "Try auto" not in str(refused.value)
 
@@ -277,7 +281,7 @@ def test_a_parquet_file_without_a_declared_column_is_refused(tmp_path: Path) -> 
     source = parquet_files(tmp_path, tables).model_copy(
         update={"columns": {"id": "int64", "x": "int64"}}
     )
-    with pytest.raises(StepError, match=r"b.parquet has no column x of sources.s.columns"):
+    with pytest.raises(SourceRefusedError, match=r"b.parquet has no column x of sources.s.columns"):
         load(tmp_path, source)
     undeclared, _ = load(tmp_path, parquet_files(tmp_path, tables))
     assert sorted(undeclared.column("x").to_pylist(), key=str) == [5, None]
@@ -300,7 +304,7 @@ def test_a_json_byte_order_mark_is_removed_and_counted(tmp_path: Path, fmt: str)
     assert sorted(data.column("a").to_pylist()) == [1, 3]
     assert sorted(r["file"].rsplit("/", 1)[-1] for r in rejects) == [f"r.{fmt}.gz", f"s.{fmt}"]
     (tmp_path / f"r.{fmt}.gz").write_bytes(gzip.compress(b'\xef\xbb\xbf{"a": 1}{'))
-    with pytest.raises(StepError, match=rf"r.{fmt}.gz"):  # named as the user knows it
+    with pytest.raises(SourceRefusedError, match=rf"r.{fmt}.gz"):  # named as the user knows it
         load(tmp_path, source)
 
 
@@ -392,7 +396,7 @@ def test_a_malformed_ndjson_line_is_named_as_it_is(tmp_path: Path, bad: int, lin
     """DuckDB names the line after it ('line 6' for line 5)."""
     records = ['{"a": 1}'] * 6
     records[bad - 1] = '{"a": x}'
-    with pytest.raises(StepError, match=rf"in line {line}: unexpected character"):
+    with pytest.raises(SourceRefusedError, match=rf"in line {line}: unexpected character"):
         load(tmp_path, json_source(tmp_path, records, "ndjson"))
 
 
