@@ -279,3 +279,18 @@ def test_a_project_table_with_the_logs_name_is_refused(tmp_path: Path) -> None:
             open_log(workspace, "quick")
     finally:
         workspace.close()
+
+
+def test_a_log_moved_aside_and_started_again_is_not_taken_for_the_recorded_one(
+    ws: Workspace,
+) -> None:
+    """The damaged-log fix is to move the folder aside: the next server starts a new log at
+    version 0, which is not the version 0 the catalog recorded."""
+    path = ws.lake.path(log_table("quick"))
+    write_log(path, [1], commits=commits_for("quick"))
+    assert record_prediction_log(ws, "quick").versions == [0]
+    path.rename(path.with_name("aside"))
+    write_log(path, [2, 2], commits=commits_for("quick"), rounds=2)
+    done = record_prediction_log(ws, "quick")
+    assert done.versions == [] and "weir catalog rebuild --force" in done.notes[0]
+    assert [v.row_count for v in ws.catalog.versions(log_table("quick"))] == [1]

@@ -94,6 +94,7 @@ class LogRecorded:
 class _Commit:
     version: int
     answered: tuple[int, ...] | None  # None: a commit without Weir's metadata
+    timestamp_ms: int | None = None  # of Weir's commits
 
 
 def log_table(model: str) -> str:
@@ -187,10 +188,12 @@ def record_prediction_log(ws: Workspace, model: str, *, wait_seconds: float = 30
         recorded = ws.catalog.current_version(table)
         after = recorded.version if recorded else -1
         commits = _commits(ws, table)
-        if commits and commits[-1].version < after:
+        if recorded is not None and _replaced(recorded, commits):
             result.notes.append(
-                f"the catalog records versions up to {after}, but the log in the lake ends at "
-                f"{commits[-1].version}: it was replaced or lost commits; nothing recorded"
+                f"the catalog records versions up to {after} of {table}, which the log in the "
+                "lake does not hold as recorded (it lost commits, or was moved aside and "
+                "started again): nothing recorded; to record it as it is now, run "
+                "'weir catalog rebuild --force'"
             )
             return result
         runs = list(_runs([c for c in commits if c.version > after]))
@@ -236,12 +239,22 @@ def answered_by(ws: Workspace, record: VersionRecord) -> list[int]:
 
 def _commits(ws: Workspace, table: str) -> list[_Commit]:
     """Every version of the log, oldest first, with the model versions its commit names."""
-    weir = {c.version: c.metadata for c in ws.lake.commits(table)}
+    weir = {c.version: c for c in ws.lake.commits(table)}
     found = []
     for version in ws.lake.versions(table):
-        answered = _versions(weir.get(version, {}).get(MODEL_VERSIONS_KEY))
-        found.append(_Commit(version, answered))
+        commit = weir.get(version)
+        answered = _versions(commit.metadata.get(MODEL_VERSIONS_KEY)) if commit else None
+        found.append(_Commit(version, answered, commit.timestamp_ms if commit else None))
     return found
+
+
+def _replaced(recorded: VersionRecord, commits: Sequence[_Commit]) -> bool:
+    """The lake's log is not the one the catalog recorded: it ends before the recorded
+    version, or its commit of that version was made after the catalog recorded it."""
+    if not commits or commits[-1].version < recorded.version:
+        return True
+    at = next((c.timestamp_ms for c in commits if c.version == recorded.version), None)
+    return at is not None and at / 1000 > recorded.created_at.timestamp()
 
 
 def _versions(text: str | None) -> tuple[int, ...] | None:

@@ -1,7 +1,8 @@
 """The prediction log: every answer, handed to a writer process that appends it to a Delta
-table, so a request never waits for a disk write, and never for the interpreter lock
-held by the work of turning rows into Arrow (done in-process, that work showed as
-0.5 to 1 ms at p99). Columns: logged_at, request_id, model, version, latency_ms,
+table (the lake table MODEL__predictions; each commit names the model versions that
+answered, and the catalog records it later: weir.app.prediction_log), so a request never
+waits for a disk write, and never for the interpreter lock held by the work of turning
+rows into Arrow (done in-process, that work showed as 0.5 to 1 ms at p99). Columns: logged_at, request_id, model, version, latency_ms,
 input_<field> per model input (typed), and the answer (label + probability, probabilities
 as JSON, prediction, or cluster).
 
