@@ -24,6 +24,7 @@ from weir.app import Workspace, open_workspace
 from weir.app.lake_format import COMMIT_ID_KEY, MODEL_VERSIONS_KEY
 from weir.app.prediction_log import (
     KIND,
+    LogRecorded,
     answered_by,
     log_metadata,
     log_table,
@@ -275,8 +276,14 @@ def test_a_project_table_with_the_logs_name_is_refused(tmp_path: Path) -> None:
     root = write_project(tmp_path / "p", sources)
     workspace = open_workspace(load_project(root))
     try:
+        old = workspace.project.workspace / "predictions" / "quick"
+        write_log(old, [1])
         with pytest.raises(ConfigError, match="name of model quick's prediction log"):
             open_log(workspace, "quick")
+        assert record_prediction_log(workspace, "quick") == LogRecorded(
+            "quick", "quick__predictions"
+        )
+        assert old.is_dir() and not workspace.lake.exists("quick__predictions")
     finally:
         workspace.close()
 

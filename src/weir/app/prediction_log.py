@@ -176,13 +176,15 @@ def record_prediction_log(ws: Workspace, model: str, *, wait_seconds: float = 30
     """Record in the catalog the versions of `model`'s log it does not record yet (see the
     module docstring); moves a log from the old place into the lake first."""
     table = log_table(model)
+    if table in ws.project.tables():  # a project table, not a log (serving refuses it)
+        return LogRecorded(model, table)
     with _recorder_lock(ws.project.workspace / LOCK_FILE, wait_seconds) as held:
         if not held:
             busy = "another Weir process is recording it in the catalog; shown as recorded so far"
             return LogRecorded(model, table, notes=[busy])
         moved = move_into_lake(ws, model)
         result = LogRecorded(model, table, notes=[moved] if moved else [])
-        if not ws.lake.exists(table) or table in ws.project.tables():
+        if not ws.lake.exists(table):
             return result
         _profile_missing(ws, model)
         recorded = ws.catalog.current_version(table)
