@@ -37,6 +37,11 @@ def test_demo_end_to_end(weir: Weir, tmp_path: Path) -> None:
     ids = clean.column("txn_id")
     assert pa.compute.count_distinct(ids).as_py() == clean.num_rows
 
+    # the answers of the demo's server: a lake table the catalog records, shown by name
+    assert "every answer is in the table fraud__predictions" in out
+    shown = weir("show", "fraud__predictions", "-p", "d").stdout
+    assert "(prediction_log, 6 rows)" in shown and "answers of fraud v1" in shown
+
     again = weir("demo", "d", "--rows", "20000").stdout
     assert set(statuses(again).values()) == {"skipped"}, again
     assert "is current" in again

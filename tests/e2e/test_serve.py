@@ -233,13 +233,30 @@ def test_keys_roles_promotion_and_the_prediction_log(project: Path) -> None:
             call(server.port, "POST", "/predict", row, key=CALLER)
     finally:
         server.stop(signal.SIGTERM)  # a clean shutdown writes everything buffered
-    log = DeltaTable(str(project / ".weir" / "predictions" / "price")).to_pyarrow_table()
+    log = DeltaTable(str(project / ".weir" / "lake" / "price__predictions")).to_pyarrow_table()
     assert log.num_rows == 7
     assert sorted(set(log.column("version").to_pylist())) == [1, 2]
     assert (
         log.column("input_district")[0].as_py() == "harbour"
         and log.column("prediction")[0].as_py() > 0
     )
+    # the server recorded the log in the catalog as it stopped: versions, lineage, profiles
+    from weir.app import open_workspace
+    from weir.app.prediction_log import answered_by
+    from weir.project import load_project
+
+    ws = open_workspace(load_project(project))
+    try:
+        versions = ws.catalog.versions("price__predictions")
+        assert versions and versions[-1].row_count == 7
+        assert {v for r in versions for v in answered_by(ws, r)} == {1, 2}
+        assert all(ws.catalog.profile(r.id) is not None for r in versions)
+        assert all(ws.catalog.parents(r.id) for r in versions)  # the data it was trained on
+    finally:
+        ws.close()
+    shown = weir("show", "price__predictions", cwd=project).stdout
+    assert "price__predictions@" in shown and "(prediction_log, 7 rows)" in shown
+    assert "answers of price v" in shown
 
 
 def test_a_killed_server_loses_no_answer_it_had_logged(project: Path) -> None:
@@ -248,7 +265,7 @@ def test_a_killed_server_loses_no_answer_it_had_logged(project: Path) -> None:
     right after it is sent, before the server takes up anything else: once /health has
     answered, the 13 answers before it are in the pipe. Counted by their request ids: the
     module's other servers write to the same table, late under load."""
-    path = project / ".weir" / "predictions" / "quick"
+    path = project / ".weir" / "lake" / "quick__predictions"
     server = Server(project, "quick")
     ids = [f"killed-{os.getpid()}-{i}" for i in range(13)]
     for request_id in ids:

@@ -1,6 +1,6 @@
-"""What Weir writes into the lake besides the rows: the name of a table's quarantine, and the
-metadata of every commit, so that the lake alone can rebuild the catalog's table versions
-(`weir catalog rebuild`)."""
+"""What Weir writes into the lake besides the rows: the names it reserves (a table's
+quarantine, a model's prediction log), and the metadata of every commit, so that the lake
+alone can rebuild the catalog's table versions (`weir catalog rebuild`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from weir.catalog import VersionRecord
 from weir.core.version import __version__
 
 QUARANTINE_SUFFIX = "__quarantine"
+# a model's prediction log is the lake table MODEL__predictions (see weir.app.prediction_log)
+PREDICTION_LOG_SUFFIX = "__predictions"
+RESERVED_SUFFIXES = (QUARANTINE_SUFFIX, PREDICTION_LOG_SUFFIX)
 # a source's position (its cursor, the files it loaded), committed with the rows it read
 STATE_KEY = "weir.source_state"
 
@@ -24,6 +27,10 @@ FORMAT_KEY, KIND_KEY, PARENTS_KEY, VERSION_KEY = (
     "weir.parents",
     "weir.version",
 )
+# the prediction log's commits: the model, and the versions of it whose answers the commit holds
+MODEL_KEY, MODEL_VERSIONS_KEY = "weir.model", "weir.model_versions"
+# the id every commit of Weir's carries (weir.lake names it too; a test pins the two)
+COMMIT_ID_KEY = "weir.commit"
 
 
 def commit_metadata(

@@ -4,7 +4,8 @@ Every Delta commit Weir makes carries its run, step run, kind, parent versions a
 version (`weir.app.lake_format.COMMIT_FORMAT`), and its time is in the Delta log. From those
 the table versions come back whole: schema, row count and fingerprint (computed again from
 the data), the run and step run that made them, the versions they were made from, and a
-profile of each table's latest version. Sources' positions never left the lake.
+profile of each table's latest version. Sources' positions never left the lake. Prediction
+logs are recorded as the catalog always follows them (weir.app.prediction_log).
 
 What only the catalog held cannot come back: check results, the model registry (its
 versions, metrics and stages; the artifact files stay), step outcomes and cache keys (so
@@ -38,6 +39,14 @@ from weir.app.lake_format import (
     VERSION_KEY,
 )
 from weir.app.plan import build_plan
+from weir.app.prediction_log import KIND as PREDICTION_LOG
+from weir.app.prediction_log import (
+    OLD_FOLDER,
+    log_table,
+    logged_models,
+    model_of,
+    record_prediction_log,
+)
 from weir.app.workspace import REBUILD_UNFINISHED, Workspace, open_workspace, run_lock
 from weir.catalog import (
     Catalog,
@@ -97,6 +106,7 @@ def rebuild_catalog(
             found = _read_lake(ws, result, say)
             _record(ws, found, result)
             _profile_latest(ws, found, say)
+            _record_logs(ws, result, say)
             ws.catalog.record_docs(table_entries(project, build_plan(project)))
             ws.catalog.remember("rebuilt_from_lake", datetime.now(UTC).isoformat())
             result.not_recovered = _not_recovered(ws, found)
@@ -178,6 +188,8 @@ def _read_lake(ws: Workspace, result: RebuildResult, say: Callable[[str], None])
     entries = {e["name"]: e for e in table_entries(ws.project, build_plan(ws.project))}
     found: list[_Found] = []
     for table in ws.lake.tables():
+        if model_of(table) is not None and table not in entries:
+            continue  # a prediction log: recorded as the catalog follows it (_record_logs)
         try:
             commits = ws.lake.commits(table)
         except (LakeError, NotFoundError) as exc:
@@ -382,6 +394,28 @@ def _profile_latest(ws: Workspace, found: list[_Found], say: Callable[[str], Non
         ws.catalog.record_profile(record.id, profile.as_record())
 
 
+def _record_logs(ws: Workspace, result: RebuildResult, say: Callable[[str], None]) -> None:
+    """Prediction logs come back as `weir serve` leaves them to the catalog: a version per
+    run of commits answered by the same model versions, with its profile. Their link to
+    the training data went with the model registry (said per log)."""
+    for model in logged_models(ws):
+        table = log_table(model)
+        if table in ws.project.tables():
+            continue
+        say(f"prediction log {table}")
+        done = record_prediction_log(ws, model)
+        current = ws.catalog.current_version(table)
+        result.tables.append(
+            TableRebuilt(
+                table,
+                PREDICTION_LOG,
+                list(done.versions),
+                current.row_count if current else None,
+                list(done.notes),
+            )
+        )
+
+
 def _not_recovered(ws: Workspace, found: list[_Found]) -> list[str]:
     """What the lake did not hold, in plain words."""
     lines = [
@@ -419,11 +453,11 @@ def _versions_used(ws: Workspace, model: str) -> int:
         len(list((root / "models" / model).glob("*.skops"))),
         len(list((root / "reports" / model).glob("*.html"))),
     ]
-    log = ws.project.workspace / "predictions" / model
-    if (log / "_delta_log").is_dir():
-        try:
-            logged = DeltaTable(str(log)).to_pyarrow_table(columns=["version"]).column("version")
-            counts.append(int(pc.max(logged).as_py() or 0))
-        except Exception:  # a damaged log: the files still count
-            pass
+    for log in (ws.lake.path(log_table(model)), ws.project.workspace / OLD_FOLDER / model):
+        if (log / "_delta_log").is_dir():
+            try:
+                table = DeltaTable(str(log)).to_pyarrow_table(columns=["version"])
+                counts.append(int(pc.max(table.column("version")).as_py() or 0))
+            except Exception:  # a damaged log: the files still count
+                pass
     return max(counts)

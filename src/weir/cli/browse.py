@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,6 +12,10 @@ from weir.cli import render
 from weir.cli.common import ProjectOption, console, handled, open_project_workspace
 from weir.cli.render import cell, safe
 from weir.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from weir.app.workspace import Workspace
+    from weir.catalog import VersionRecord
 
 
 def catalog(
@@ -183,3 +187,32 @@ def lineage(
                 console.print(tree)
         finally:
             ws.close()
+
+
+def follow_logs(ws: Workspace, table: str | None = None) -> None:
+    """Record in the catalog what the prediction logs in the lake hold and it does not yet
+    (the log of `table`'s model if it is one; with no table, every log), and print what the
+    user should know (a log moved into the lake, versions not recorded)."""
+    from weir.app.prediction_log import model_of, record_prediction_log, record_prediction_logs
+
+    if table is None:
+        done = record_prediction_logs(ws)
+    elif (model := model_of(table)) is not None:
+        done = [record_prediction_log(ws, model, wait_seconds=10.0)]
+    else:
+        return
+    for result in done:
+        for note in result.notes:
+            console.print(cell(f"prediction log: {note}"), style="yellow")
+
+
+def answered_by_line(ws: Workspace, record: VersionRecord) -> str | None:
+    """`weir show` of a prediction log version: the model versions whose answers it added."""
+    from weir.app.prediction_log import KIND, answered_by, model_of
+
+    model = model_of(record.table)
+    if record.kind != KIND or model is None:
+        return None
+    versions = answered_by(ws, record)
+    shown = ", ".join(f"v{v}" for v in versions) or "unknown versions"
+    return f"answers of {model} {shown} (since the version recorded before it)"

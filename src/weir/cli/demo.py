@@ -135,8 +135,11 @@ def serve_sample(console: Console, directory: Path, model: str = "fraud", count:
             answers = batch["predictions"]
             assert isinstance(answers, list)
             console.print(f"  POST /predict/batch ({len(sample)} rows) -> {len(answers)} answers")
+        from weir.app.prediction_log import log_table
+
         console.print(
-            f"  server stopped; every answer is in {ws.project.workspace / 'predictions' / model} (Delta)"
+            f"  server stopped; every answer is in the table {log_table(model)} "
+            f"(weir show {log_table(model)})"
         )
     finally:
         ws.close()

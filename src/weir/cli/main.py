@@ -137,8 +137,11 @@ def tables(project: ProjectOption = Path()) -> None:
     """The current version of every table."""
     with handled():
         ws = open_project_workspace(project)
-        console.print(render.tables_table(ws.catalog.tables()))
-        ws.close()
+        try:
+            browse.follow_logs(ws)
+            console.print(render.tables_table(ws.catalog.tables()))
+        finally:
+            ws.close()
 
 
 @app.command()
@@ -152,6 +155,7 @@ def show(
         name, version = table_ref(table)
         ws = open_project_workspace(project)
         try:
+            browse.follow_logs(ws, name)
             record = ws.catalog.version(name, version)
             versions = ws.catalog.versions(name)
             console.print(
@@ -160,13 +164,17 @@ def show(
             if record.description:
                 console.print(render.cell(record.description))
             console.print(
-                f"made by run {record.run_id} at {record.created_at:%Y-%m-%d %H:%M:%S} UTC; "
+                f"{f'made by run {record.run_id}' if record.run_id else 'recorded'} at "
+                f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC; "
                 f"fingerprint {record.fingerprint[:16]}; versions: {', '.join(str(v.version) for v in versions)}"
             )
             parents = ws.catalog.parents(record.id)
             if parents:
                 made_from = ", ".join(f"{p.table}@{p.version}" for p in parents)
                 console.print(render.cell(f"made from: {made_from}"))
+            answered = browse.answered_by_line(ws, record)
+            if answered:
+                console.print(render.cell(answered))
             schema = Table(title="Schema", title_justify="left")
             for column in ("column", "type", "nullable"):
                 schema.add_column(column)
@@ -199,6 +207,7 @@ def profile(
         name, version = table_ref(table)
         ws = open_project_workspace(project)
         try:
+            browse.follow_logs(ws, name)
             record = ws.catalog.version(name, version)
             from weir.app.inspect import table_profile
 

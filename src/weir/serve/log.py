@@ -1,7 +1,8 @@
 """The prediction log: every answer, handed to a writer process that appends it to a Delta
-table, so a request never waits for a disk write, and never for the interpreter lock
-held by the work of turning rows into Arrow (done in-process, that work showed as
-0.5 to 1 ms at p99). Columns: logged_at, request_id, model, version, latency_ms,
+table (the lake table MODEL__predictions; each commit names the model versions that
+answered, and the catalog records it later: weir.app.prediction_log), so a request never
+waits for a disk write, and never for the interpreter lock held by the work of turning
+rows into Arrow (done in-process, that work showed as 0.5 to 1 ms at p99). Columns: logged_at, request_id, model, version, latency_ms,
 input_<field> per model input (typed), and the answer (label + probability, probabilities
 as JSON, prediction, or cluster).
 
@@ -39,6 +40,8 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,17 @@ _PIPE_BYTES = 1 << 20
 _MAX_WAITING = 1_000_000  # lines kept in memory while the writer is gone or slow
 
 
+@dataclass(frozen=True)
+class LogCommits:
+    """What each of the writer's commits carries besides the rows: `metadata` as it is,
+    the model versions that answered under `versions_key`, a commit id under `commit_key`.
+    Given by the app (weir.app.prediction_log.log_commits), which owns the key names."""
+
+    metadata: Mapping[str, str]
+    versions_key: str
+    commit_key: str
+
+
 class PredictionLog:
     def __init__(
         self,
@@ -59,12 +73,13 @@ class PredictionLog:
         flush_seconds: float,
         model: str = "",
         busy_poll_seconds: float = 0.0,
+        commits: LogCommits | None = None,
     ) -> None:
         """One typed column per model input (`inputs`: name -> kind), so drift checks read
         the log like any table; the answer's fields become columns too."""
         self.path, self._kinds = path, dict(inputs)
         refuse_damaged(Path(path))
-        spec = {
+        spec: dict[str, Any] = {
             "path": str(path),
             "model": model,
             "columns": self._kinds,
@@ -72,6 +87,12 @@ class PredictionLog:
             "flush_seconds": flush_seconds,
             "busy_poll_seconds": busy_poll_seconds,
         }
+        if commits is not None:
+            spec |= {
+                "metadata": dict(commits.metadata),
+                "versions_key": commits.versions_key,
+                "commit_key": commits.commit_key,
+            }
         self._process = subprocess.Popen(
             # run as a file, not `-m weir...`: importing the weir package costs two seconds
             [sys.executable, str(Path(__file__).with_name("log_writer.py")), json.dumps(spec)],

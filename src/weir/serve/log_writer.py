@@ -2,10 +2,19 @@
 
 `python log_writer.py SPEC` (run as a file: importing the weir package costs seconds),
 where SPEC is JSON: {"path", "model", "columns": {name: kind}, "flush_rows",
-"flush_seconds", "busy_poll_seconds"}. It reads one answer per line, and every
-`flush_seconds` (or `flush_rows` lines) parses what it has with pyarrow's JSON reader and
-appends it to the Delta table. At end of input (a clean shutdown closes the pipe; a killed
-server closes it too) it writes what is left and exits.
+"flush_seconds", "busy_poll_seconds", "metadata", "versions_key", "commit_key"}. It reads
+one answer per line, and every `flush_seconds` (or `flush_rows` lines) parses what it has
+with pyarrow's JSON reader and appends it to the Delta table. At end of input (a clean
+shutdown closes the pipe; a killed server closes it too) it writes what is left and exits.
+
+Each append is one Delta commit carrying `metadata` (Weir's commit format, kind and the
+model, given by the server so that the key names live in one place, weir.app.lake_format),
+a commit id under `commit_key`, and under `versions_key` the model versions whose answers
+it holds, as a sorted JSON list: a flush that spans a promotion holds answers of two
+versions, and its one commit names both (one commit per flush keeps a flush all or
+nothing, which the retries and `set_aside` below rely on; each row's `version` column says
+which answered it). The catalog reads these later (weir.app.prediction_log); the writer
+never touches it.
 
 It looks at the pipe every POLL_SECONDS instead of waiting on it. A reader waiting on a
 pipe is woken by every answer the server writes, and the server pays for that wake-up on
@@ -51,12 +60,15 @@ import select
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
+from deltalake import CommitProperties, write_deltalake
 
 # How each input kind travels (as pydantic writes the validated row) and how it is stored.
 WIRE = {
@@ -147,9 +159,20 @@ class Reports:
                     os.close(devnull)
 
 
-def main(spec_text: str) -> int:
-    from deltalake import write_deltalake
+def append(spec: dict[str, Any], table: pa.Table) -> None:
+    """One Delta commit of `table`, with the spec's commit metadata, a commit id and the
+    model versions that answered its rows (see the module docstring)."""
+    metadata = {str(k): str(v) for k, v in (spec.get("metadata") or {}).items()}
+    if spec.get("versions_key"):
+        answered = pc.unique(table.column("version")).to_pylist()
+        metadata[spec["versions_key"]] = json.dumps(sorted(v for v in answered if v is not None))
+    if spec.get("commit_key"):
+        metadata[spec["commit_key"]] = uuid.uuid4().hex
+    properties = CommitProperties(custom_metadata=metadata) if metadata else None
+    write_deltalake(spec["path"], table, mode="append", commit_properties=properties)
 
+
+def main(spec_text: str) -> int:
     stdin = sys.stdin.fileno()
     with contextlib.suppress(OSError, AttributeError):  # Linux; started before the next lines
         args = (stdin, threading.get_native_id())
@@ -176,10 +199,7 @@ def main(spec_text: str) -> int:
     written = 0
     last_write = time.monotonic()
     report = Reports()
-    recover(
-        spec["path"],
-        lambda lines: write_deltalake(spec["path"], to_table(lines, model, kinds), mode="append"),
-    )
+    recover(spec["path"], lambda lines: append(spec, to_table(lines, model, kinds)))
 
     def flush() -> bool:
         nonlocal pending, written, last_write
@@ -187,7 +207,7 @@ def main(spec_text: str) -> int:
         if not pending:
             return True
         try:
-            write_deltalake(spec["path"], to_table(pending, model, kinds), mode="append")
+            append(spec, to_table(pending, model, kinds))
         except Exception as exc:  # kept for the next try; the server shows it in /ready
             report(f"failed {type(exc).__name__}: {exc}".replace("\n", " "))
             return False

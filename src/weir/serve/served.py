@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from weir.catalog import ModelVersionRecord
 from weir.project.ml_config import ServeConfig
-from weir.serve.log import PredictionLog
+from weir.serve.log import LogCommits, PredictionLog
 from weir.serve.metrics import Metrics
 from weir.serve.model import ModelHolder
 
@@ -36,6 +36,7 @@ class Served:
     inputs: dict[str, str]
     pinned: bool  # a version was asked for: no promotion is looked for
     blocked: str | None = None  # why the registry's version is not served
+    log_in_lake: bool = False  # the log is the lake table the catalog records at the end
 
     @classmethod
     def start(
@@ -46,25 +47,39 @@ class Served:
         version: int | None = None,
         log_path: Path | None = None,
     ) -> Served:
-        """Load the model and start the prediction log's writer."""
+        """Load the model and start the prediction log's writer: by default into the lake
+        table MODEL__predictions, which the catalog records when the server stops
+        (`log_path`, for tests, writes elsewhere and records nothing)."""
         holder = ModelHolder(ws, model, config.stage, version, config.onnx_threads)
         first = holder.current
         metrics = Metrics()
         metrics.version.labels(model).set(first.version)
-        log = (
-            PredictionLog(
-                log_path or ws.project.workspace / "predictions" / model,
+        log, in_lake = None, False
+        if config.log.enabled:
+            if log_path is None:
+                log_path, in_lake = _lake_log(ws, model), True
+            log = PredictionLog(
+                log_path,
                 first.inputs,
                 config.log.flush_rows,
                 config.log.flush_seconds,
                 model,
                 config.busy_poll_ms / 1000,
+                _log_commits(model),
             )
-            if config.log.enabled
-            else None
-        )
         pinned = version is not None
-        return cls(ws, model, config, holder, metrics, log, first.version, first.inputs, pinned)
+        return cls(
+            ws,
+            model,
+            config,
+            holder,
+            metrics,
+            log,
+            first.version,
+            first.inputs,
+            pinned,
+            log_in_lake=in_lake,
+        )
 
     def other_inputs(self, wanted: ModelVersionRecord) -> str | None:
         """Why `wanted` cannot be swapped in: its inputs differ from the request schemas'."""
@@ -112,4 +127,44 @@ class Served:
                 task.cancel()
             if self.log:
                 await asyncio.to_thread(self.log.close)
+                if self.log_in_lake:
+                    await asyncio.to_thread(self.record_log)
             gc.unfreeze()  # back to normal collection (and a clean interpreter exit)
+
+    def record_log(self) -> None:
+        """The log's new versions into the catalog, once the writer has written all. A
+        catalog that is busy or unreachable only delays it: the next `weir tables` or
+        `weir show` of the log records them (weir.app.prediction_log)."""
+        from weir.app.prediction_log import record_prediction_log
+
+        try:
+            done = record_prediction_log(self.ws, self.model)
+        except Exception as exc:  # the answers are in the lake; only the record waits
+            logger.warning(
+                "prediction log of %s not recorded in the catalog now (%s); 'weir tables' "
+                "records it later",
+                self.model,
+                getattr(exc, "message", None) or type(exc).__name__,
+            )
+            return
+        for note in done.notes:
+            logger.warning("prediction log: %s", note)
+        if done.versions:
+            logger.info("prediction log %s: recorded versions %s", done.table, done.versions)
+
+
+def _lake_log(ws: Workspace, model: str) -> Path:
+    """The lake table's folder (a log in the old place is moved there first, and said)."""
+    from weir.app.prediction_log import open_log  # the weir.app package loads every stage
+
+    path, notes = open_log(ws, model)
+    for note in notes:
+        logger.warning("%s", note)
+    return path
+
+
+def _log_commits(model: str) -> LogCommits:
+    from weir.app.lake_format import COMMIT_ID_KEY, MODEL_VERSIONS_KEY
+    from weir.app.prediction_log import log_metadata
+
+    return LogCommits(log_metadata(model), MODEL_VERSIONS_KEY, COMMIT_ID_KEY)

@@ -292,3 +292,28 @@ def test_a_damaged_log_is_refused_before_an_answer_is_appended_to_it(
         PredictionLog(path, KINDS, flush_rows=10_000, flush_seconds=60, model="m")
     assert named in str(caught.value) and caught.value.fix
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written or set aside
+
+
+def test_each_append_names_the_model_versions_that_answered_it_one_commit_per_flush(
+    tmp_path: Path,
+) -> None:
+    """A flush that spans a promotion holds answers of two versions: its one commit names
+    both (a flush stays all or nothing); the rows' `version` column says which is which."""
+    from weir.app.lake_format import COMMIT_ID_KEY, KIND_KEY, MODEL_KEY, MODEL_VERSIONS_KEY
+    from weir.app.prediction_log import log_metadata
+    from weir.lake.delta import _COMMIT_KEY
+    from weir.serve.log import LogCommits
+
+    assert COMMIT_ID_KEY == _COMMIT_KEY  # so the lake counts the writer's commits as Weir's
+    commits = LogCommits(log_metadata("m"), MODEL_VERSIONS_KEY, COMMIT_ID_KEY)
+    path = tmp_path / "log"
+    for answers in ([1, 1, 2, 2, 1], [2]):  # one flush each, at close
+        log = PredictionLog(path, KINDS, 10_000, 60, model="m", commits=commits)
+        for i, version in enumerate(answers):
+            log.add(f"r{i}", version, as_sent(ROW), {"label": 1, "probability": 0.5}, 0.1)
+        log.close()
+    history = sorted(DeltaTable(str(path)).history(), key=lambda entry: entry["version"])
+    assert [json.loads(entry[MODEL_VERSIONS_KEY]) for entry in history] == [[1, 2], [2]]
+    assert {entry[MODEL_KEY] for entry in history} == {"m"}
+    assert {entry[KIND_KEY] for entry in history} == {"prediction_log"}
+    assert len({entry[COMMIT_ID_KEY] for entry in history}) == 2
