@@ -393,7 +393,8 @@ def _withheld(
     models = build_plan(ws.project).sql_models if keeps_pii(ws.project) else None
     withheld: dict[str, str] = {}
     for record in records:
-        inputs = list((record.details.get("serving") or {}).get("inputs") or {})
+        serving = record.details.serving
+        inputs = list(serving.inputs) if serving else []
         for reference in record.trained_on:
             table = reference.rpartition("@")[0]
             found = withheld_columns(
