@@ -134,6 +134,8 @@ def test_a_served_log_is_recorded_per_model_version_with_lineage_and_a_profile(
     versions = ws.catalog.versions(table)
     assert [v.kind for v in versions] == [KIND, KIND]
     assert [answered_by(ws, v) for v in versions] == [[1], [2]]
+    # the catalog's lineage reaches the model version that answered, not only its data
+    assert [ws.catalog.answers_of(v.id) for v in versions] == [[("quick", 1)], [("quick", 2)]]
     for record, model_version in zip(versions, (1, 2), strict=True):
         trained_on = ws.catalog.model_version("quick", model_version).trained_on
         parents = [f"{p.table}@{p.version}" for p in ws.catalog.parents(record.id)]
@@ -249,6 +251,20 @@ def test_weir_show_and_tables_record_the_log_and_print_its_versions(ws: Workspac
     assert "answers of quick v2" in shown and "made from: clean_sales@" in shown
     assert "input_city" in shown
     assert "quick__predictions" in weir("tables")
+
+
+def test_batch_scoring_records_the_model_version_and_the_outputs_content(ws: Workspace) -> None:
+    """`weir predict` into a lake table: its version is linked to the model version that
+    answered, and its fingerprint is the content's, as for every table (it was the model's
+    name and the input's fingerprint, 70+ characters, which PostgreSQL's column refuses)."""
+    from weir.app.scoring import score
+
+    scored = score(ws, "quick", "clean_sales", "scored_sales")
+    assert scored.output_version is not None
+    record = ws.catalog.version("scored_sales", scored.output_version)
+    content = ws.engine.fingerprint(ws.lake.scan("scored_sales", scored.output_version))
+    assert record.fingerprint == content.digest and record.row_count == content.row_count
+    assert ws.catalog.answers_of(record.id) == [("quick", scored.version)]
 
 
 def test_a_rebuilt_catalog_has_the_log_and_numbers_no_model_version_it_answered_with(

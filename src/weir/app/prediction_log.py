@@ -325,6 +325,7 @@ def _record(
         step_run_id=None,
         parents=sorted({p for r in records for p in _trained_on(ws, r)}),
         description=DESCRIPTION.format(model=model),
+        answers_of=[r.id for r in records],
     )
     result.versions.append(version)
     settings = ws.project.config.profiles

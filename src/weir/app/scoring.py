@@ -190,18 +190,20 @@ def _write_table(
                 mode="overwrite",
                 metadata=commit_metadata(run_id, None, "predictions", [parent] if parent else []),
             )
-            table = ws.lake.dataset(target, version)
+            scan = ws.lake.scan(target, version)
+            content = ws.engine.fingerprint(scan)
             ws.catalog.record_version(
                 target,
                 kind="predictions",
                 version=version,
-                row_count=table.count_rows(),
-                fingerprint=f"{record.model}@{record.version}:{parent.fingerprint if parent else source}",
-                schema=schema_record(table.schema),
+                row_count=content.row_count,
+                fingerprint=content.digest,
+                schema=schema_record(scan.schema),
                 run_id=run_id,
                 step_run_id=None,
                 parents=[parent.id] if parent else [],
                 description=f"predictions of {record.model} v{record.version} for {source}",
+                answers_of=[record.id],
             )
             status = "succeeded"
         finally:

@@ -15,6 +15,9 @@ from weir.catalog.schema import (
     Dataset,
     DatasetVersion,
     LineageEdge,
+    Model,
+    ModelOutput,
+    ModelVersion,
     Profile,
     StepRun,
     TableDocs,
@@ -39,7 +42,10 @@ class DatasetCatalog(CatalogBase):
         step_run_id: int | None,
         parents: Sequence[int] = (),
         description: str | None = None,
+        answers_of: Sequence[int] = (),
     ) -> VersionRecord:
+        """Record a committed version: `parents` are the table versions read to make it,
+        `answers_of` the model versions whose answers it holds (ids)."""
         with self._session() as session:
             dataset = session.scalars(select(Dataset).where(Dataset.name == table)).first()
             if dataset is None:
@@ -62,6 +68,10 @@ class DatasetCatalog(CatalogBase):
             for parent in parents:
                 session.add(
                     LineageEdge(parent_version_id=parent, child_version_id=row.id, run_id=run_id)
+                )
+            for model_version in answers_of:
+                session.add(
+                    ModelOutput(version_id=row.id, model_version_id=model_version, run_id=run_id)
                 )
             return _version_record(row, dataset)
 
@@ -142,6 +152,18 @@ class DatasetCatalog(CatalogBase):
                 .order_by(Dataset.name)
             ).all()
             return [_version_record(v, d) for v, d in rows]
+
+    def answers_of(self, version_id: int) -> list[tuple[str, int]]:
+        """(model, version) of the model versions whose answers this table version holds."""
+        with self._session() as session:
+            rows = session.execute(
+                select(Model.name, ModelVersion.version)
+                .join(ModelVersion, ModelVersion.model_id == Model.id)
+                .join(ModelOutput, ModelOutput.model_version_id == ModelVersion.id)
+                .where(ModelOutput.version_id == version_id)
+                .order_by(Model.name, ModelVersion.version)
+            ).all()
+            return [(name, version) for name, version in rows]
 
     # docs ---------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from weir.catalog.schema import (
     LineageEdge,
     Meta,
     Model,
+    ModelOutput,
     ModelVersion,
     Run,
     StepRun,
@@ -178,7 +179,16 @@ class RestoreCatalog(CatalogBase):
         if self.engine.dialect.name != "postgresql":
             return
         with self._session() as session:
-            for table in (Run, StepRun, Dataset, DatasetVersion, LineageEdge, Model, ModelVersion):
+            for table in (
+                Run,
+                StepRun,
+                Dataset,
+                DatasetVersion,
+                LineageEdge,
+                ModelOutput,
+                Model,
+                ModelVersion,
+            ):
                 name = table.__tablename__
                 session.execute(
                     text(

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> datetime:
@@ -103,6 +103,18 @@ class LineageEdge(Base):
     child_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
     child_model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+
+
+class ModelOutput(Base):
+    """A table version holds answers of `model_version`: a prediction log's version, a batch
+    scoring's output. Table-level lineage from a model version to a table version, which
+    `LineageEdge` (whose parent is always a table version) cannot hold. Schema 4."""
+
+    __tablename__ = "model_outputs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
 
 
 class TableDocs(Base):

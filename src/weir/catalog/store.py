@@ -5,6 +5,7 @@ SQLite by default (one file in the workspace), PostgreSQL by URL; the same code 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -261,9 +262,11 @@ def _upgrade_from_2(session: Session) -> None:
     _add_column(session, "runs", "note", "TEXT")
 
 
-_UPGRADES = {
+# Schema 3 -> 4 adds a table (model_outputs), which create_all makes: no step of its own.
+_UPGRADES: dict[str, tuple[Callable[[Session], None], ...]] = {
     "1": (_upgrade_from_1, _upgrade_from_2),
     "2": (_upgrade_from_2,),
+    "3": (),
 }
 
 

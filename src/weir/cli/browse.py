@@ -213,6 +213,7 @@ def answered_by_line(ws: Workspace, record: VersionRecord) -> str | None:
     model = model_of(record.table)
     if record.kind != KIND or model is None:
         return None
-    versions = answered_by(ws, record)
+    # the catalog's links; after a rebuild (the registry is gone) the commits still say
+    versions = [v for _, v in ws.catalog.answers_of(record.id)] or answered_by(ws, record)
     shown = ", ".join(f"v{v}" for v in versions) or "unknown versions"
     return f"answers of {model} {shown} (since the version recorded before it)"

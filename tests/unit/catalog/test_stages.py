@@ -111,3 +111,31 @@ def test_a_schema_1_catalog_is_upgraded_in_place(tmp_path: Path) -> None:
         assert db.execute(
             "SELECT value FROM weir_meta WHERE key = 'schema_version'"
         ).fetchone() == (str(SCHEMA_VERSION),)
+
+
+def test_a_schema_3_catalog_gains_model_outputs(tmp_path: Path) -> None:
+    """Schema 4 adds the table that links a table version to the model versions whose
+    answers it holds; a catalog of schema 3 gets it on open, and its records stay."""
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    catalog = Catalog.open(url)
+    register(catalog, 1)
+    catalog.close()
+    with sqlite3.connect(tmp_path / "catalog.db") as db:
+        db.execute("DROP TABLE model_outputs")
+        db.execute("UPDATE weir_meta SET value = '3' WHERE key = 'schema_version'")
+    upgraded = Catalog.open(url)
+    model = upgraded.model_version("fraud", 1)
+    answers = upgraded.record_version(
+        "fraud__predictions",
+        kind="prediction_log",
+        version=0,
+        row_count=2,
+        fingerprint="f" * 64,
+        schema=[],
+        run_id=None,
+        step_run_id=None,
+        answers_of=[model.id],
+    )
+    assert upgraded.answers_of(answers.id) == [("fraud", 1)]
+    assert upgraded.answers_of(model.id + 1000) == []
+    upgraded.close()
