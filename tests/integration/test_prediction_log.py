@@ -24,7 +24,6 @@ from weir.app import Workspace, open_workspace
 from weir.app.lake_format import COMMIT_ID_KEY, MODEL_VERSIONS_KEY
 from weir.app.prediction_log import (
     KIND,
-    LogRecorded,
     answered_by,
     log_metadata,
     log_table,
@@ -288,20 +287,12 @@ def test_a_rebuilt_catalog_has_the_log_and_numbers_no_model_version_it_answered_
 
 
 def test_a_project_table_with_the_logs_name_is_refused(tmp_path: Path) -> None:
+    """The log would append to the project's table, and a run would replace the answers:
+    the project does not load (so no command serves, records or moves a log into it)."""
     sources = {"quick__predictions": {"format": "csv", "path": "a.csv", "columns": {"a": "int64"}}}
     root = write_project(tmp_path / "p", sources)
-    workspace = open_workspace(load_project(root))
-    try:
-        old = workspace.project.workspace / "predictions" / "quick"
-        write_log(old, [1])
-        with pytest.raises(ConfigError, match="name of model quick's prediction log"):
-            open_log(workspace, "quick")
-        assert record_prediction_log(workspace, "quick") == LogRecorded(
-            "quick", "quick__predictions"
-        )
-        assert old.is_dir() and not workspace.lake.exists("quick__predictions")
-    finally:
-        workspace.close()
+    with pytest.raises(ConfigError, match=r"sources\.quick__predictions: .* Weir reserves"):
+        load_project(root)
 
 
 def test_a_log_moved_aside_and_started_again_is_not_taken_for_the_recorded_one(

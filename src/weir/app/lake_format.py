@@ -10,10 +10,12 @@ from collections.abc import Iterable
 from weir.catalog import VersionRecord
 from weir.core.version import __version__
 
-QUARANTINE_SUFFIX = "__quarantine"
-# a model's prediction log is the lake table MODEL__predictions (see weir.app.prediction_log)
-PREDICTION_LOG_SUFFIX = "__predictions"
-RESERVED_SUFFIXES = (QUARANTINE_SUFFIX, PREDICTION_LOG_SUFFIX)
+# the names reserved for a quarantine and a prediction log (weir.app.prediction_log) are
+# the project's to refuse, so they live with its names; the lake format says them here too
+from weir.project.model import PREDICTION_LOG_SUFFIX as PREDICTION_LOG_SUFFIX
+from weir.project.model import QUARANTINE_SUFFIX as QUARANTINE_SUFFIX
+from weir.project.model import RESERVED_SUFFIXES as RESERVED_SUFFIXES
+
 # a source's position (its cursor, the files it loaded), committed with the rows it read
 STATE_KEY = "weir.source_state"
 

@@ -65,7 +65,7 @@ from weir.app.plan import build_plan
 from weir.app.run import begin_run
 from weir.app.workspace import Workspace
 from weir.catalog import ModelVersionRecord, VersionRecord
-from weir.core.errors import ConfigError, LakeError, NotFoundError
+from weir.core.errors import LakeError, NotFoundError
 from weir.core.version import __version__
 from weir.engines import schema_record
 from weir.quality import profile_table
@@ -117,14 +117,9 @@ def log_metadata(model: str) -> dict[str, str]:
 
 def open_log(ws: Workspace, model: str) -> tuple[Path, list[str]]:
     """Where `weir serve` writes `model`'s log, and what to tell the user (a log moved in
-    from the old place). A project table of that name is refused: the log would append
-    to it, and a run would replace the answers."""
+    from the old place). No project table can have the log's name: the project loader
+    refuses names ending in PREDICTION_LOG_SUFFIX."""
     table = log_table(model)
-    if table in ws.project.tables():
-        raise ConfigError(
-            f"the project has a table '{table}', the name of model {model}'s prediction log",
-            fix=f"rename that table: names ending in '{PREDICTION_LOG_SUFFIX}' are Weir's",
-        )
     note = move_into_lake(ws, model)
     return ws.lake.path(table), [note] if note else []
 
@@ -176,8 +171,6 @@ def record_prediction_log(ws: Workspace, model: str, *, wait_seconds: float = 30
     """Record in the catalog the versions of `model`'s log it does not record yet (see the
     module docstring); moves a log from the old place into the lake first."""
     table = log_table(model)
-    if table in ws.project.tables():  # a project table, not a log (serving refuses it)
-        return LogRecorded(model, table)
     with _recorder_lock(ws.project.workspace / LOCK_FILE, wait_seconds) as held:
         if not held:
             busy = "another Weir process is recording it in the catalog; shown as recorded so far"

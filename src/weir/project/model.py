@@ -17,6 +17,11 @@ from weir.project.ml_config import MlflowConfig, ServeConfig, TrainConfig
 from weir.project.sources import Source
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Tables Weir makes beside the project's: a table's quarantine (NAME__quarantine) and a
+# model's prediction log (MODEL__predictions). No project table may end so.
+QUARANTINE_SUFFIX = "__quarantine"
+PREDICTION_LOG_SUFFIX = "__predictions"
+RESERVED_SUFFIXES = (QUARANTINE_SUFFIX, PREDICTION_LOG_SUFFIX)
 
 
 def _check_identifier(name: str, what: str) -> str:

@@ -16,7 +16,7 @@ from weir.project.loader import (
     parse_project_text,
     read_project_text,
 )
-from weir.project.model import IDENTIFIER, ModelConfig, ProjectConfig
+from weir.project.model import IDENTIFIER, RESERVED_SUFFIXES, ModelConfig, ProjectConfig
 from weir.project.sources import FileSource
 from weir.project.sql_header import merge_docs, model_docs
 
@@ -178,6 +178,29 @@ def load_project(path: Path | str = ".", env: Mapping[str, str] | None = None) -
     )
 
 
+def _reserved_names(
+    config: ProjectConfig,
+    sql_models: Mapping[str, SqlModelFile],
+    cleaned: Mapping[str, str | None],
+) -> list[Problem]:
+    """Names ending like the tables Weir makes beside a project's (NAME__quarantine,
+    MODEL__predictions): such a table would be written over by Weir's, or over it."""
+    named = [(f"sources.{n}", n) for n in config.sources]
+    named += [(f"{SQL_DIR}/{m.path.name}", n) for n, m in sql_models.items()]
+    named += [(f"steps.{n}", n) for n in config.steps]
+    named += [(f"clean.{raw}.into", target) for raw, target in cleaned.items() if target]
+    return [
+        Problem(
+            where,
+            f"'{name}' ends with '{suffix}', which Weir reserves for its own tables",
+            "choose a name that does not end so",
+        )
+        for where, name in named
+        for suffix in RESERVED_SUFFIXES
+        if name.endswith(suffix)
+    ]
+
+
 def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) -> list[Problem]:
     problems: list[Problem] = []
     raw_tables = [*config.sources, *sql_models, *config.steps]
@@ -209,6 +232,7 @@ def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) 
                 )
             )
     problems.extend(_path_problems(config))
+    problems.extend(_reserved_names(config, sql_models, cleaned))
     if not _inside_root(config.workspace):
         problems.append(
             Problem("workspace", "must be a relative path inside the project", "e.g. '.weir'")

@@ -222,3 +222,29 @@ def test_engine_kind_is_a_name_the_engines_registry_decides_on() -> None:
     assert config.engine.kind == "spark"  # known or not: the app asks the registry
     [message] = problems(MINIMAL + "engine:\n  kind: 'duck db'\n")
     assert "engine.kind" in message and "not an engine name" in message
+
+
+def test_names_weir_reserves_for_its_own_tables_are_refused_everywhere(tmp_path: Path) -> None:
+    """A table named like a quarantine or a prediction log would be written over by Weir
+    (or write over Weir's): refused when the project loads, for every command, naming it."""
+    write(
+        tmp_path,
+        {
+            "weir.yaml": "name: p\nsources:\n  orders__quarantine: {format: csv, path: o.csv}\n"
+            "  fraud__predictions: {format: csv, path: f.csv}\n"
+            "clean:\n  orders__quarantine: {into: x__quarantine, rules: []}\n",
+            "sql/totals__predictions.sql": "select 1",
+        },
+    )
+    with pytest.raises(ProjectFileError) as info:
+        load_project(tmp_path)
+    text = str(info.value)
+    for where in (
+        "sources.orders__quarantine",
+        "sources.fraud__predictions",
+        "sql/totals__predictions.sql",
+        "clean.orders__quarantine.into",
+    ):
+        assert where in text, where
+    assert "ends with '__quarantine', which Weir reserves" in text
+    assert "ends with '__predictions', which Weir reserves" in text
