@@ -258,3 +258,40 @@ def test_scoring_a_table_with_a_damaged_data_file_names_the_file(
     finally:
         workspace.close()
     assert not (root / "scored.parquet").exists()
+
+
+def test_a_rebuilt_catalogs_profiles_withhold_pii_as_a_runs_do(tmp_path: Path) -> None:
+    """The profiles a rebuild recomputes follow the same rule as a run's: a governed PII
+    column of a raw table is profiled by counts only (a rebuild put its most frequent
+    values, the e-mail addresses, into the catalog)."""
+    sources = {
+        "people": {
+            "format": "csv",
+            "path": "people.csv",
+            "columns": {"id": "int64", "email": "string"},
+        }
+    }
+    root = write_project(
+        tmp_path / "p",
+        sources,
+        profiles={"enabled": True},
+        governance={
+            "key": "k" * 32,
+            "columns": {"people.email": {"class": "pii", "action": "pseudonymise"}},
+        },
+    )
+    (root / "people.csv").write_text("id,email\n1,ann@example.com\n2,ann@example.com\n")
+    assert run(root)["source:people"]["status"] == "succeeded"
+    (root / ".weir" / "catalog.db").unlink()
+    rebuild_catalog(load_project(root))
+    workspace = open_workspace(load_project(root))
+    try:
+        record = workspace.catalog.current_version("people")
+        assert record is not None
+        profile = workspace.catalog.profile(record.id)
+    finally:
+        workspace.close()
+    assert profile is not None
+    email = next(c for c in profile["columns"] if c["name"] == "email")
+    assert email["withheld"] == "pii" and email["top_values"] is None
+    assert "ann@example.com" not in json.dumps(profile)

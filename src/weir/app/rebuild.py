@@ -38,6 +38,7 @@ from weir.app.lake_format import (
     STEP_RUN_KEY,
     VERSION_KEY,
 )
+from weir.app.pii import withheld_columns
 from weir.app.plan import build_plan
 from weir.app.prediction_log import KIND as PREDICTION_LOG
 from weir.app.prediction_log import (
@@ -382,14 +383,20 @@ def _profile_latest(ws: Workspace, found: list[_Found], say: Callable[[str], Non
     for item in found:
         if item.restored is not None and item.kind != "quarantine":
             latest[item.table] = item
+    models = build_plan(ws.project).sql_models
     for table, item in latest.items():
         say(f"profile of {table}@{item.commit.version}")
         record = ws.catalog.version(table, item.commit.version)
+        scan = ws.lake.scan(table, item.commit.version)
         profile = profile_table(
             ws.engine,
-            ws.lake.scan(table, item.commit.version),
+            scan,
             sample_above=settings.sample_above,
             sample_rows=settings.sample_rows,
+            # the rule a run's profiles follow: governed PII, and what lineage traces to it
+            withheld=withheld_columns(
+                ws.project, table, catalog=ws.catalog, models=models, columns=scan.schema.names
+            ),
         )
         ws.catalog.record_profile(record.id, profile.as_record())
 
@@ -400,8 +407,6 @@ def _record_logs(ws: Workspace, result: RebuildResult, say: Callable[[str], None
     the training data went with the model registry (said per log)."""
     for model in logged_models(ws):
         table = log_table(model)
-        if table in ws.project.tables():
-            continue
         say(f"prediction log {table}")
         done = record_prediction_log(ws, model)
         current = ws.catalog.current_version(table)
