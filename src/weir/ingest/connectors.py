@@ -1,7 +1,7 @@
 """The registry of connectors: source kind (weir.yaml's `kind`) -> connector class.
 
 Adding a kind of source is one module with a class that follows `Connector` (copy
-file_connector.py, the smallest) and one `register` line here. Its settings model
+append_log.py, a whole kind in one file) and one `register` line here. Its settings model
 (a `SourceSettings` subclass, the class's `settings`) is registered with it in
 weir.project's SOURCE_KINDS, so weir.yaml accepts the kind; the contract suite
 (tests/contract) then runs it, once it has a kit.
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from weir.core.plugins import Registry
+from weir.ingest.append_log import AppendLogConnector
 from weir.ingest.connector import Connector, SourceConfig, SourceContext
 from weir.ingest.file_connector import FileConnector
 from weir.ingest.http_connector import HttpConnector
@@ -45,6 +46,7 @@ def register(connector: ConnectorType) -> None:
 register(FileConnector)
 register(SqlConnector)
 register(HttpConnector)
+register(AppendLogConnector)
 
 
 def connector_for(context: SourceContext, source: SourceConfig) -> Connector:
