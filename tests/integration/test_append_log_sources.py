@@ -28,6 +28,7 @@ def test_a_log_is_loaded_line_by_line_across_runs(tmp_path: Path) -> None:
     first = run(root)["source:events"]
     assert first["status"] == "succeeded", first["error"]
     assert first["summary"]["rows"] == 2 and first["summary"]["quarantined_rows"] == 1
+    assert first["summary"]["lines"]["read"] == 3  # the run's line account
     [bad] = table(root, "events__quarantine").to_pylist()
     assert (bad["line"], bad["byte_offset"], bad["error_type"]) == (3, 20, "INVALID JSON")
 

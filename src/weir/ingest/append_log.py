@@ -39,7 +39,7 @@ from weir.core.errors import SourceRefusedError
 from weir.dag import InputState
 from weir.engines.duckdb import BATCH_ROWS
 from weir.engines.split import QUARANTINE_SCHEMA, Diverted, is_helper
-from weir.ingest.base import SourceRead, counted
+from weir.ingest.base import LineCounts, SourceRead, counted
 from weir.ingest.conform import Typing
 from weir.ingest.connector import (
     MIGRATIONS,
@@ -264,14 +264,14 @@ class AppendLogConnector:
             stream = connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
             raise self._unreadable(exc) from None
-        lines = len(spool.places)
         result = SourceRead(
             self.name,
             stream,
             position=position,
             diverted=[spool.rejected],
-            detail={"append": append, "lines": lines},
-            incremental=f"{lines:,} new line(s)" if append else "full",
+            detail={"append": append},
+            lines=spool.counts,
+            incremental=f"{spool.counts.read:,} new line(s)" if append else "full",
         )
         if spool.marked:
             result.coerced["byte order mark removed"] += 1
@@ -335,6 +335,7 @@ class _Spool:
         self.offsets: array[int] = array("q")  # ... and byte offset
         self.rejected = Diverted("INVALID JSON")
         self.marked = False  # the file began with a byte order mark
+        self.counts = LineCounts()  # the lines of this load, accounted for
 
     def copy(self, handle: BinaryIO, size: int) -> None:
         """Read from `end` up to `size` (the size when the file was opened)."""
@@ -342,11 +343,13 @@ class _Spool:
         with self.file.open("wb") as out:
             for start, line, length in _lines(handle, self.end, size):
                 self.line += 1
+                self.counts.read += 1
                 self.end = start + length + 1
                 if line is not None and start == 0 and line.startswith(_BOM):
                     line, self.marked = line[len(_BOM) :], True
                 if line is not None and not line.strip():
-                    continue  # an empty line is no record
+                    self.counts.blank += 1  # an empty line is no record
+                    continue
                 problem = _problem(line, length)
                 if problem is not None:
                     text = "" if line is None else line.decode("utf-8", errors="replace")

@@ -188,6 +188,9 @@ def test_every_line_that_is_not_one_json_object_is_set_aside_at_its_place(log: L
     ]
     assert rejects[0]["raw"] == "not json" and "NaN is not a JSON number" in rejects[1]["error"]
     assert log.position is not None and log.position.dump()["lines"] == 7
+    with log.connector.read(None) as read:
+        read.batches.read_all()
+        assert read.lines is not None and (read.lines.read, read.lines.blank) == (7, 1)
 
 
 def test_bad_lines_alone_commit_nothing_and_are_set_aside_with_the_next_record(log: Log) -> None:
