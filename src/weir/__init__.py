@@ -10,11 +10,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from weir.core.errors import ConfigError, NotFoundError, StepError, WeirError
+from weir.core.plugins import provide
 from weir.core.version import __version__
 
 if TYPE_CHECKING:
     from weir.app import RunResult, Workspace, build_plan, open_workspace, run_project
     from weir.project import Project, load_project
+
+# The source kinds of weir.yaml beyond the three of weir.project are registered by the
+# connectors (weir.ingest.connectors), a layer above the project file's; the project
+# layer imports them when it meets a kind it does not hold (weir.core.plugins).
+provide("weir.source_kinds", "weir.ingest.connectors")
 
 _LAZY = {
     "RunResult": "weir.app",

@@ -1,6 +1,6 @@
 """One small real source of every connector kind, holding the same rows, for the contract
 suite: a folder of CSV files, SQLite and PostgreSQL tables, an HTTP API served by a local
-server thread. Each can add rows, and add a row whose score is not a number."""
+server thread, an application's JSON-lines log. Each can add rows, and add a row whose score is not a number."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from weir.ingest.append_log import AppendLogSource
 from weir.ingest.connector import SourceConfig
 from weir.project.sources import FileSource, HttpSource, SqlSource
 
@@ -148,3 +149,24 @@ class HttpKit:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class AppendLogKit:
+    """An application's event log: one JSON object per line, only ever appended to."""
+
+    kind = "append_log"
+    bad_place = "app.log line 4"
+
+    def __init__(self, root: Path) -> None:
+        self.log = root / "logs" / "app.log"
+        self.log.parent.mkdir(parents=True)
+        self.log.touch()
+        self.add(FIRST)
+
+    def source(self) -> SourceConfig:
+        return AppendLogSource(kind="append_log", path="logs/app.log", columns=COLUMNS)
+
+    def add(self, rows: list[Row]) -> None:
+        with self.log.open("a", encoding="utf-8") as out:
+            for i, n, s in rows:
+                out.write(json.dumps({"id": i, "name": n, "score": s}) + "\n")

@@ -14,7 +14,15 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from tests.contract.kits import FIRST, CsvKit, HttpKit, Kit, PostgresKit, SqliteKit
+from tests.contract.kits import (
+    FIRST,
+    AppendLogKit,
+    CsvKit,
+    HttpKit,
+    Kit,
+    PostgresKit,
+    SqliteKit,
+)
 
 from weir.core.errors import SourceRefusedError
 from weir.engines.duckdb import DuckDBEngine
@@ -22,7 +30,7 @@ from weir.ingest.connector import Capability, Connector, SourceContext, load_pos
 from weir.ingest.connectors import CONNECTORS, connector_for
 from weir.ingest.state import STATE_VERSION, SourceState, dump_state
 
-KITS = ["file-csv", "sql-sqlite", "sql-postgresql", "http"]
+KITS = ["file-csv", "sql-sqlite", "sql-postgresql", "http", "append_log"]
 
 
 @pytest.fixture(params=KITS)
@@ -33,6 +41,8 @@ def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kit]:
         yield SqliteKit(tmp_path)
     elif request.param == "sql-postgresql":
         yield PostgresKit(request.getfixturevalue("postgres_url"))
+    elif request.param == "append_log":
+        yield AppendLogKit(tmp_path)
     else:
         api = HttpKit()
         yield api

@@ -36,9 +36,10 @@ from weir.engines.duckdb import DuckDBEngine
 from weir.ingest.base import Progress, SourceRead
 from weir.ingest.files import FileState
 from weir.ingest.state import Migration, SourceState, load_state, unversioned
-from weir.project.sources import FileSource, HttpSource, SqlSource
+from weir.project.sources import SourceSettings
 
-SourceConfig = FileSource | SqlSource | HttpSource
+SourceConfig = SourceSettings
+"""A source's settings in weir.yaml, of the connector's kind (`Connector.settings`)."""
 
 
 class Capability(enum.StrEnum):
@@ -107,6 +108,7 @@ class Connector(Protocol):
     """One source, bound to its context; see the module docstring for the order of calls."""
 
     kind: ClassVar[str]
+    settings: ClassVar[type[SourceSettings]]
     state_type: ClassVar[type[SourceState]]
     migrations: ClassVar[Mapping[int, Migration]]
 

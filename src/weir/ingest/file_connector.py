@@ -25,11 +25,12 @@ from weir.ingest.connector import (
 )
 from weir.ingest.files import observe_files, read_files
 from weir.ingest.state import FilesState, Migration, SourceState
-from weir.project.sources import FileSource
+from weir.project.sources import FileSource, SourceSettings
 
 
 class FileConnector:
     kind: ClassVar[str] = "file"
+    settings: ClassVar[type[SourceSettings]] = FileSource
     state_type: ClassVar[type[SourceState]] = FilesState
     migrations: ClassVar[Mapping[int, Migration]] = MIGRATIONS
 

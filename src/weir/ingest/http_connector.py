@@ -26,11 +26,12 @@ from weir.ingest.connector import (
 from weir.ingest.http import read_http
 from weir.ingest.http_transport import Transport
 from weir.ingest.state import CursorState, Migration, SourceState
-from weir.project.sources import HttpSource
+from weir.project.sources import HttpSource, SourceSettings
 
 
 class HttpConnector:
     kind: ClassVar[str] = "http"
+    settings: ClassVar[type[SourceSettings]] = HttpSource
     state_type: ClassVar[type[SourceState]] = CursorState
     migrations: ClassVar[Mapping[int, Migration]] = MIGRATIONS
 

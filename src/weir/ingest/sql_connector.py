@@ -28,11 +28,12 @@ from weir.ingest.connector import (
 )
 from weir.ingest.sql import read_sql, sqlite_file
 from weir.ingest.state import CursorState, Migration, SourceState
-from weir.project.sources import SqlSource
+from weir.project.sources import SourceSettings, SqlSource
 
 
 class SqlConnector:
     kind: ClassVar[str] = "sql"
+    settings: ClassVar[type[SourceSettings]] = SqlSource
     state_type: ClassVar[type[SourceState]] = CursorState
     migrations: ClassVar[Mapping[int, Migration]] = MIGRATIONS
 

@@ -10,11 +10,19 @@ from weir.project.model import (
 )
 from weir.project.project import Project, SqlModelFile, find_project_file, load_project
 from weir.project.scaffold import scaffold_project
-from weir.project.sources import FileSource, HttpSource, Source, SqlSource
+from weir.project.sources import (
+    SOURCE_KINDS,
+    FileSource,
+    HttpSource,
+    Source,
+    SourceSettings,
+    SqlSource,
+)
 
 __all__ = [
     "COLUMN_TYPES",
     "PROJECT_FILE",
+    "SOURCE_KINDS",
     "CheckConfig",
     "FileSource",
     "HttpSource",
@@ -23,6 +31,7 @@ __all__ = [
     "ProjectConfig",
     "ProjectFileError",
     "Source",
+    "SourceSettings",
     "SqlModelFile",
     "SqlSource",
     "TrainConfig",

@@ -22,6 +22,7 @@ from weir.core.errors import ConfigError
 from weir.core.secrets import LONG, Secrets
 from weir.core.suggest import suggestion_text
 from weir.project.model import ProjectConfig
+from weir.project.sources import SOURCE_KINDS, SourceSettings, settings_model
 from weir.project.yaml_read import LimitError, check_size, load_yaml
 
 PROJECT_FILE = "weir.yaml"
@@ -214,16 +215,28 @@ def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     return line
 
 
-def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str] | None:
-    """The keys allowed at `loc` (the parent of an unknown key), for 'did you mean'."""
+def _fields_at(model: type[BaseModel], loc: Sequence[str | int], data: Any) -> list[str] | None:
+    """The keys allowed at `loc` (the parent of an unknown key), for 'did you mean'. `data`
+    is the file's content: a source's model is the one its `kind` names there."""
     current: Any = model
     for part in loc:
         current = _child_type(current, part)
+        data = _item(data, part)
         if current is None:
             return None
     current = _strip(current)
+    if current is SourceSettings:
+        current = settings_model(data)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
+    return None
+
+
+def _item(data: Any, part: str | int) -> Any:
+    if isinstance(data, dict):
+        return data.get(part)
+    if isinstance(data, list) and isinstance(part, int) and part < len(data):
+        return data[part]
     return None
 
 
@@ -264,21 +277,15 @@ def _child_type(tp: Any, part: str | int) -> Any:
     return None
 
 
-def _problems_from(error: ValidationError, root: yaml.Node | None) -> list[Problem]:
+def _problems_from(error: ValidationError, root: yaml.Node | None, data: Any) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
         loc = list(item["loc"])
-        # pydantic puts a source's kind (the union's tag) in the location; the file has none
-        shown = [
-            p
-            for i, p in enumerate(loc)
-            if not (i == 2 and loc[0] == "sources" and p in ("file", "sql", "http"))
-        ]
-        path = ".".join(str(p) for p in shown)
-        line = _line_of(root, shown)
+        path = ".".join(str(p) for p in loc)
+        line = _line_of(root, loc)
         kind = item["type"]
         if kind == "extra_forbidden":
-            allowed = _fields_at(ProjectConfig, loc[:-1]) or []
+            allowed = _fields_at(ProjectConfig, loc[:-1], data) or []
             problems.append(
                 Problem(
                     path, f"unknown key '{loc[-1]}'", suggestion_text(str(loc[-1]), allowed), line
@@ -286,6 +293,16 @@ def _problems_from(error: ValidationError, root: yaml.Node | None) -> list[Probl
             )
         elif kind == "missing":
             problems.append(Problem(path, "required key is missing", f"add '{loc[-1]}'", line))
+        elif kind == "source_kind":
+            tag = str(item.get("ctx", {}).get("kind", ""))
+            problems.append(
+                Problem(
+                    path,
+                    f"unknown source kind '{tag}'",
+                    suggestion_text(tag, SOURCE_KINDS.names()),
+                    line,
+                )
+            )
         elif kind == "union_tag_invalid":
             tag = (
                 str(item.get("input", {}).get("rule", ""))
@@ -294,18 +311,6 @@ def _problems_from(error: ValidationError, root: yaml.Node | None) -> list[Probl
             )
             expected = str(item.get("ctx", {}).get("expected_tags", ""))
             choices = [t.strip(" '") for t in expected.split(",")]
-            if loc[0] == "sources":
-                given = item.get("input", {})
-                tag = str(given.get("kind", "")) if isinstance(given, dict) else ""
-                problems.append(
-                    Problem(
-                        path,
-                        f"unknown source kind '{tag}'",
-                        suggestion_text(tag, ["file", "sql", "http"]),
-                        line,
-                    )
-                )
-                continue
             problems.append(
                 Problem(path, f"unknown check rule '{tag}'", suggestion_text(tag, choices), line)
             )
@@ -370,7 +375,7 @@ def parse_project_text(
     try:
         config = ProjectConfig.model_validate(expanded)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, root))
+        problems.extend(_problems_from(exc, root, expanded))
         raise ProjectFileError(file, _without_env(problems, used)) from None
     if problems:
         raise ProjectFileError(file, _without_env(problems, used))

@@ -17,7 +17,6 @@ from weir.project.loader import (
     read_project_text,
 )
 from weir.project.model import IDENTIFIER, RESERVED_SUFFIXES, ModelConfig, ProjectConfig
-from weir.project.sources import FileSource
 from weir.project.sql_header import merge_docs, model_docs
 
 SQL_DIR = "sql"
@@ -131,8 +130,8 @@ def _path_problems(config: ProjectConfig) -> list[Problem]:
     if config.openlineage and config.openlineage.file:
         paths["openlineage.file"] = config.openlineage.file
     for name, source in config.sources.items():
-        if isinstance(source, FileSource):
-            paths[f"sources.{name}.path"] = source.path
+        for key, path in source.local_paths().items():
+            paths[f"sources.{name}.{key}"] = path
     for name, step in config.steps.items():
         paths[f"steps.{name}.function"] = step.path
     return [
@@ -246,14 +245,15 @@ def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) 
             )
         )
     for name, source in config.sources.items():
-        if isinstance(source, FileSource) and not _inside_root(source.path):
-            problems.append(
-                Problem(
-                    f"sources.{name}.path",
-                    f"'{source.path}' leaves the project directory",
-                    "use a path relative to the project, without '..' (link data in if needed)",
-                )
+        problems += [
+            Problem(
+                f"sources.{name}.{key}",
+                f"'{path}' leaves the project directory",
+                "use a path relative to the project, without '..' (link data in if needed)",
             )
+            for key, path in source.local_paths().items()
+            if not _inside_root(path)
+        ]
         if name in sql_models:
             problems.append(
                 Problem(

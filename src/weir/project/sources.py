@@ -1,8 +1,16 @@
-"""Sources in weir.yaml: files, SQL databases and HTTP JSON APIs.
+"""Sources in weir.yaml: files, SQL databases and HTTP JSON APIs, and any kind a connector adds.
 
-Every source kind shares the same contract settings (column names, schema drift) and ends
-as a stream of Arrow batches; what differs is only where the rows come from. A source with
-no `kind` is a file source, so older project files keep working.
+Every source kind shares the same contract settings (`SourceSettings`: column names, schema
+drift) and ends as a stream of Arrow batches; what differs is only where the rows come from.
+A source with no `kind` is a file source, so older project files keep working.
+
+The kinds are a registry, `SOURCE_KINDS` (kind -> settings model), not a closed union: a
+`Source` in weir.yaml is validated by the model its `kind` names. The three first kinds are
+registered here; a connector module of another kind defines its settings model (a subclass
+of `SourceSettings`) and registers it with its connector (weir.ingest.connectors). That
+module sits in a higher layer, which this one does not import: the registry's group
+`weir.source_kinds` is filled by the modules weir/__init__.py declares for it, imported the
+first time a kind is not found here (see weir.core.plugins).
 """
 
 from __future__ import annotations
@@ -11,8 +19,17 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from weir.core.plugins import Registry
 from weir.project.base import (
     _DECIMAL,
     COLUMN_TYPES,
@@ -85,7 +102,10 @@ class SchemaPolicy(Strict):
     )
 
 
-class _SourceBase(Documented, TimeKeys):
+class SourceSettings(Documented, TimeKeys):
+    """What every kind of source shares; a kind is a subclass with `kind: Literal[...]`."""
+
+    kind: str
     columns: dict[str, str] | None = Field(
         default=None,
         description="declared schema: column -> type; rows that do not fit are quarantined",
@@ -121,8 +141,13 @@ class _SourceBase(Documented, TimeKeys):
                 raise ValueError(f"column '{column}': {type_name} has more scale than digits")
         return value
 
+    def local_paths(self) -> dict[str, str]:
+        """Key -> path of the local files the source reads, relative to the project: each
+        is checked to stay inside the project directory and to be printable."""
+        return {}
 
-class FileSource(_SourceBase):
+
+class FileSource(SourceSettings):
     kind: Literal["file"] = "file"
     format: Literal["csv", "json", "ndjson", "parquet"]
     path: str = Field(description="file path or glob, relative to the project directory")
@@ -177,8 +202,11 @@ class FileSource(_SourceBase):
             raise ValueError("must not be empty")
         return value
 
+    def local_paths(self) -> dict[str, str]:
+        return {"path": self.path}
 
-class SqlSource(_SourceBase):
+
+class SqlSource(SourceSettings):
     kind: Literal["sql"]
     url: str = Field(
         description="postgresql://, mysql:// (MariaDB too) or sqlite:///path; "
@@ -274,7 +302,7 @@ class HttpIncremental(Strict):
     )
 
 
-class HttpSource(_SourceBase):
+class HttpSource(SourceSettings):
     kind: Literal["http"]
     url: str = Field(description="http(s) URL of the first page")
     params: dict[str, str] = Field(default_factory=dict, description="query parameters")
@@ -358,15 +386,56 @@ class HttpSource(_SourceBase):
         return value
 
 
+SOURCE_KINDS: Registry[type[SourceSettings]] = Registry("source kind", "weir.source_kinds")
+SOURCE_KINDS.add("file", FileSource)
+SOURCE_KINDS.add("sql", SqlSource)
+SOURCE_KINDS.add("http", HttpSource)
+
+
 def _source_kind(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("kind", "file"))
     return str(getattr(value, "kind", "file"))
 
 
-Source = Annotated[
-    Annotated[FileSource, Tag("file")]
-    | Annotated[SqlSource, Tag("sql")]
-    | Annotated[HttpSource, Tag("http")],
-    Discriminator(_source_kind),
-]
+def settings_model(value: Any) -> type[SourceSettings] | None:
+    """The settings model of a source as written in weir.yaml (by its `kind`), or None."""
+    return SOURCE_KINDS.find(_source_kind(value))
+
+
+def _validate_source(value: Any) -> SourceSettings:
+    """A source validated by the model its kind names (its errors keep their place)."""
+    if isinstance(value, SourceSettings):
+        return value
+    model = settings_model(value)
+    if model is None:
+        kind = _source_kind(value)
+        raise PydanticCustomError(
+            "source_kind",
+            "unknown source kind '{kind}'",
+            {"kind": kind, "expected": ", ".join(SOURCE_KINDS.names())},
+        )
+    return model.model_validate(value)
+
+
+class _ByKind:
+    """Pydantic's schema of a `Source`: validated through SOURCE_KINDS when it is read, so
+    a kind registered after ProjectConfig was defined is known; dumped as its own model;
+    described in a JSON schema as one of the kinds registered when the schema is made."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            _validate_source, serialization=core_schema.any_schema()
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        kinds = [SOURCE_KINDS.get(kind) for kind in SOURCE_KINDS.names()]
+        return {"oneOf": [handler(model.__pydantic_core_schema__) for model in kinds]}
+
+
+Source = Annotated[SourceSettings, _ByKind]
+"""A source in weir.yaml: the settings of its kind (`SOURCE_KINDS`)."""
