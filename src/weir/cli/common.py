@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.console import Console
 from weir.cli.render import safe
 from weir.core.errors import ConfigError, WeirError
 from weir.core.secrets import Secrets
+
+if TYPE_CHECKING:
+    from weir.app import Workspace
 
 
 def _width() -> int | None:
@@ -131,7 +134,7 @@ def command_secrets() -> Secrets:
         return Secrets()
 
 
-def open_project_workspace(project: Path) -> Any:
+def open_project_workspace(project: Path) -> Workspace:
     from weir.app import open_workspace
     from weir.project import load_project
 
