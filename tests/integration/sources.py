@@ -27,7 +27,11 @@ def run(root: Path, *, full_refresh: bool = False, force: bool = False) -> dict[
     finally:
         workspace.close()
     return {
-        r.step.name: {"status": r.status, "summary": r.summary or {}, "error": r.error or ""}
+        r.step.name: {
+            "status": r.status,
+            "summary": r.summary.as_record() if r.summary else {},
+            "error": r.error or "",
+        }
         for r in result.reports
     }
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from tests.integration.sources import run, table, write_project
 
-from weir.cli.render import line_account
+from weir.app.kinds import SourceSummary
 
 DECLARED = {"id": "int64", "amount": "int64", "note": "string", "at": "timestamp"}
 BERLIN = {"timezone": "Europe/Berlin"}
@@ -91,7 +91,11 @@ def test_rows_set_aside_by_typing_are_in_the_line_account_once(
     assert summary["new_rows"] == len(ids) and summary["quarantined_rows"] == len(rejects)
     assert summary["lines"]["read"] == text.count("\n") and summary["lines"]["continued"] == 1
     assert accounted(summary) == summary["lines"]["read"]
-    assert line_account(summary).startswith(f"{summary['lines']['read']:,} read = ")
+    assert (
+        SourceSummary.from_record(summary)
+        .line_account()
+        .startswith(f"{summary['lines']['read']:,} read = ")
+    )
 
 
 def test_inferred_types_are_the_first_files_for_every_group(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from weir.app.plan import Plan, maker_step
+from weir.app.kinds.planning import maker_step
+from weir.app.plan import Plan
 from weir.app.workspace import Workspace
 from weir.catalog import CheckRecord, VersionRecord
 from weir.core.errors import NotFoundError

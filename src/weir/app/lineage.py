@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from weir.app.plan import Plan, view_models
+from weir.app.kinds.planning import view_models
+from weir.app.plan import Plan
 from weir.catalog import Catalog
 from weir.core.errors import NotFoundError
 from weir.core.suggest import suggestion_text

@@ -42,12 +42,14 @@ class OpenLineageEmitter:
         config: OpenLineageConfig,
         graph: Callable[[set[str]], ColumnGraph],
         reads: Callable[[Step], list[str]],
+        writes: Callable[[Step], list[str]],
     ) -> None:
         self.ws = ws
         self.config = config
         self.build_graph = graph
         self.graph = ColumnGraph()
         self.reads = reads
+        self.writes = writes  # what a step's kind makes: its outputs, once it succeeded
         self.run_ids: dict[str, str] = {}
         self.warnings: list[str] = []
         self.secrets = url_secrets(config.url) if config.url else Secrets()
@@ -103,7 +105,7 @@ class OpenLineageEmitter:
         return {"namespace": self.config.namespace, "name": table, "facets": facets}
 
     def _event(self, kind: str, step: Step, *, outputs: bool) -> dict[str, Any]:
-        produced = [step.target] if step.kind in ("source", "clean", "sql", "python") else []
+        produced = self.writes(step)
         return {
             "eventType": kind,
             "eventTime": datetime.now(UTC).isoformat(),

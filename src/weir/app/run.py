@@ -10,6 +10,7 @@ from typing import Any
 from weir.app.catalog_view import table_entries
 from weir.app.executor import ProjectExecutor
 from weir.app.git_state import git_state
+from weir.app.kinds import KINDS, RunOptions, StepKind
 from weir.app.lineage import build_graph
 from weir.app.liveness import reap_dead_runs, this_process
 from weir.app.openlineage import OpenLineageEmitter
@@ -17,6 +18,7 @@ from weir.app.plan import build_plan
 from weir.app.workspace import Workspace, run_lock
 from weir.catalog import Catalog
 from weir.core.errors import WeirError
+from weir.core.plugins import Registry
 from weir.core.secrets import Secrets
 from weir.core.version import __version__
 from weir.dag import PriorRun, Runner, Step, StepReport
@@ -65,7 +67,7 @@ class CatalogHistory:
             cache_key=report.key.digest if report.key else None,
             key_parts=report.key.as_record() if report.key else {},
             error=report.error,
-            summary=report.summary,
+            summary=report.summary.as_record() if report.summary is not None else {},
         )
 
     def record_not_run(self, report: StepReport) -> None:
@@ -82,8 +84,8 @@ def masked(report: StepReport, secrets: Secrets) -> StepReport:
     from a driver or a Python step may quote a secret in any form."""
     if report.error:
         report.error = secrets.redact(report.error)
-    if report.summary.get("warnings"):
-        report.summary["warnings"] = [secrets.redact(w) for w in report.summary["warnings"]]
+    if report.summary is not None and report.summary.warnings:
+        report.summary = report.summary.redacted(secrets.redact)
     return report
 
 
@@ -110,13 +112,16 @@ def run_project(
     on_progress: Callable[[str], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
     only: Collection[str] | None = None,
+    kinds: Registry[StepKind] = KINDS,
 ) -> RunResult:
+    """Run the project's steps (of `kinds`, the registered step kinds by default)."""
     project = workspace.project
-    plan = build_plan(project)
+    plan = build_plan(project, kinds)
+    options = RunOptions(full_refresh=full_refresh, progress=on_progress)
     if dry_run:
         runner = Runner(
             plan.pipeline,
-            ProjectExecutor(workspace, plan.sql_models, -1),
+            ProjectExecutor(workspace, plan.sql_models, -1, options, kinds),
             _ReadOnlyHistory(workspace.catalog),
         )
         return RunResult(None, runner.run(force=force, dry_run=True, only=only))
@@ -139,9 +144,7 @@ def run_project(
             if on_report:
                 on_report(step_report)
 
-        executor = ProjectExecutor(workspace, plan.sql_models, run_id)
-        executor.full_refresh = full_refresh
-        executor.progress = on_progress
+        executor = ProjectExecutor(workspace, plan.sql_models, run_id, options, kinds)
         emitter = None
         if project.config.openlineage is not None:
             emitter = OpenLineageEmitter(
@@ -149,6 +152,7 @@ def run_project(
                 project.config.openlineage,
                 lambda tables: build_graph(project, workspace.catalog, plan, only=tables),
                 executor.reads_of,
+                executor.writes_of,
             )
 
         def started(step: Step) -> None:

@@ -34,6 +34,7 @@ def prepare_demo(console: Console, directory: Path, rows: int, seed: int) -> Non
 
 def summarise(console: Console, directory: Path) -> None:
     from weir.app import open_workspace
+    from weir.app.kinds import TableSummary, stored_summary
     from weir.project import load_project
 
     project = load_project(directory)
@@ -63,13 +64,15 @@ def summarise(console: Console, directory: Path) -> None:
             cleaning.add_column(column, overflow="fold")
         for raw, target in project.cleaned_tables().items():
             record = ws.catalog.last_success(f"clean:{raw}")
-            for rule in record.summary.get("rules", []) if record else []:
-                details = ", ".join(f"{k}: {v}" for k, v in rule["stats"].items())
+            summary = stored_summary(record.kind, record.summary) if record else None
+            rules = summary.rules if isinstance(summary, TableSummary) else None
+            for rule in rules or ():
+                details = ", ".join(f"{k}: {v}" for k, v in rule.stats.items())
                 cleaning.add_row(
                     f"{raw} -> {target}",
-                    rule["label"],
-                    f"{rule['removed_rows']:,}",
-                    f"{rule['changed_values']:,}",
+                    rule.label,
+                    f"{rule.removed_rows:,}",
+                    f"{rule.changed_values:,}",
                     details,
                 )
         console.print(cleaning)

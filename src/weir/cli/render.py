@@ -24,7 +24,6 @@ STATUS_STYLE = {
     "died": "bold red",
     "rebuilt": "magenta",
 }
-HEADLINE_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "accuracy", "rmse", "mae", "r2")
 
 # C0 and C1 controls (ESC, BEL, backspace, CR, ...), DEL, and the invisible format
 # characters that reorder or hide text (bidi overrides and isolates, zero-width ones)
@@ -84,7 +83,8 @@ def _escape_markup(text: str) -> str:
 
 def step_line(report: StepReport, explain: bool = False) -> str:
     style = STATUS_STYLE.get(report.status, "")
-    detail = safe(_outcome(report.summary))
+    summary = report.summary
+    detail = safe(summary.outcome()) if summary is not None else ""
     line = f"[{style}]{report.status:>9}[/] {safe(report.step.name):<32} {safe(report.reason)}"
     if detail:
         line += f"  [dim]({detail})[/]"
@@ -96,9 +96,9 @@ def step_line(report: StepReport, explain: bool = False) -> str:
             label = report.key.labels.get(part, "")
             # parts and labels name input files: names an outsider may choose
             line += f"\n{'':>12}{safe(part):<28} {digest[:12]} {safe(label)}"
-    for found in report.summary.get("recovered", []):  # what a killed run had left behind
+    for found in summary.recovered if summary is not None else ():  # a killed run's leftovers
         line += f"\n{'':>10} [cyan]recovered: {safe(found, lines=True)}[/]"
-    for warning in report.summary.get("warnings", []):
+    for warning in summary.warnings if summary is not None else ():
         line += f"\n{'':>10} [yellow]warning: {safe(warning, lines=True)}[/]"
     if report.error:
         indented = safe(report.error, lines=True).replace("\n", "\n" + " " * 12)
@@ -106,100 +106,38 @@ def step_line(report: StepReport, explain: bool = False) -> str:
     return line
 
 
-def _outcome(summary: dict[str, Any]) -> str:
-    if summary.get("unchanged"):  # a source read whole that found its table's content
-        return f"{summary['unchanged']} ({summary['rows']:,} rows)"
-    if "new_rows" in summary:  # a source
-        text = f"{summary['new_rows']:,} rows in"
-        if summary.get("quarantined_rows"):
-            text += f", {summary['quarantined_rows']:,} quarantined"
-        text += f" -> {summary['table']}@{summary['version']} ({summary['rows']:,} rows)"
-        for key in ("incremental", "schema", "coerced"):
-            if summary.get(key):
-                text += f"; {summary[key]}"
-        if summary.get("lines"):
-            text += f"; lines: {line_account(summary)}"
-        if summary.get("reread"):
-            text += f"; read again line by line ({summary['reread']})"
-        return text
-    if "rows" in summary and "table" in summary:
-        text = f"{summary['rows']:,} rows -> {summary['table']}@{summary['version']}"
-        if summary.get("incremental") == "appended":
-            text += f"; appended {summary['added_rows']:,} rows"
-        elif summary.get("incremental") == "merged":
-            merge = summary["merge"]
-            text += f"; merged: {merge.get('num_target_rows_inserted', 0):,} inserted, {merge.get('num_target_rows_updated', 0):,} updated"
-        elif summary.get("incremental") == "rebuilt":
-            text += "; rebuilt whole"
-        if "rows_in" in summary:
-            text = f"{summary['rows_in']:,} rows in, " + text
-        for rule in summary.get("rules", []):
-            if rule["removed_rows"]:
-                text += f"; {rule['label']}: -{rule['removed_rows']:,} rows"
-            elif rule["changed_values"]:
-                text += f"; {rule['label']}: {rule['changed_values']:,} values"
-            stats = rule.get("stats", {})
-            counted = [
-                f"{sum(stats[key].values()):,} {what}"
-                for key, what in (("nulled", "nulled"), ("coerced", "repaired"))
-                if isinstance(stats.get(key), dict) and sum(stats[key].values())
-            ]
-            if counted:
-                text += f" ({', '.join(counted)})"
-        if summary.get("quarantined_rows"):
-            text += f", {summary['quarantined_rows']} quarantined"
-        return text
-    if "passed" in summary:
-        return f"{summary['passed']} passed, {summary['warned']} warned"
-    if "model" in summary:
-        return f"{summary['model']} v{summary['version']}: " + metric_text(summary["metrics"], 3)
-    return ""
-
-
-def line_account(summary: dict[str, Any]) -> str:
-    """'100,001 read = 1 header + 99,999 rows + 1 quarantined': every physical line of a CSV
-    load, accounted for (quarantined rows include those set aside by checks)."""
-    lines = summary["lines"]
-    parts = [
-        (lines["header"], "header"),
-        (summary["new_rows"], "rows in"),
-        (summary["quarantined_rows"], "quarantined"),
-        (lines["blank"], "empty"),
-        (lines["continued"], "inside quoted fields"),
-    ]
-    shown = [f"{n:,} {label}" for n, label in parts if n or label in ("rows in", "quarantined")]
-    total = sum(n for n, _ in parts)
-    sign = "=" if total == lines["read"] else "do not add up to"
-    if sign == "=":
-        return f"{lines['read']:,} read = " + " + ".join(shown)
-    return " + ".join(shown) + f" {sign} the {lines['read']:,} read"
-
-
 def metric_text(metrics: dict[str, Any], limit: int = 4) -> str:
-    shown = [m for m in HEADLINE_METRICS if m in metrics][:limit]
-    return ", ".join(f"{m} {metrics[m]:.3f}" for m in shown)
+    """The headline metrics, as a train step's line shows them (one rule for both)."""
+    from weir.app.kinds import metric_text as headline
+
+    return headline(metrics, limit)
 
 
 def run_footer(console: Console, result: RunResult) -> None:
+    """The run's counts, after a table of what each source loaded."""
+    from weir.app.kinds import SourceSummary
+
     counts = ", ".join(
         f"{result.count(s)} {s}"
         for s in ("succeeded", "skipped", "failed", "blocked", "planned")
         if result.count(s)
     )
-    loads = [r for r in result.reports if r.step.kind == "source" and r.status == "succeeded"]
+    loads: list[tuple[str, SourceSummary]] = []
+    for report in result.reports:
+        if report.status == "succeeded" and isinstance(report.summary, SourceSummary):
+            loads.append((report.step.target, report.summary))
     if loads:
         table = Table(title="Sources", title_justify="left")
         for column in ("source", "lines read", "rows in", "quarantined", "version", "rows now"):
             table.add_column(column, justify="left" if column == "source" else "right")
-        for report in loads:
-            s = report.summary
+        for source, s in loads:
             table.add_row(
-                report.step.target,
-                f"{s['lines']['read']:,}" if s.get("lines") else "",
-                f"{s.get('new_rows', 0):,}",
-                f"{s.get('quarantined_rows', 0):,}",
-                f"{s['table']}@{s['version']}",
-                f"{s.get('rows', 0):,}",
+                source,
+                f"{s.lines.read:,}" if s.lines is not None else "",
+                f"{s.new_rows:,}",
+                f"{s.quarantine.rows:,}",
+                f"{s.table}@{s.version}",
+                f"{s.rows:,}",
             )
         console.print(table)
     run = f"run {result.run_id}: " if result.run_id is not None else "dry run: "

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from weir.core.errors import WeirError
 from weir.dag.cache import CacheKey, InputState, cache_key, explain_change
@@ -31,6 +31,42 @@ class PriorRun:
     key_record: Mapping[str, Any]
 
 
+class StepSummary(Protocol):
+    """What a step that ran says it did. The runner only carries it; the app's step kinds
+    make it (one type per kind), the CLI prints `outcome()`, the catalog keeps `as_record()`.
+    """
+
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+    @property
+    def recovered(self) -> tuple[str, ...]: ...
+
+    def outcome(self) -> str:
+        """One line: what the step made (empty when there is nothing to say)."""
+        ...
+
+    def as_record(self) -> dict[str, Any]:
+        """The summary as JSON-ready data, as the catalog stores it."""
+        ...
+
+    def redacted(self, redact: Callable[[str], str]) -> StepSummary:
+        """The summary with each warning passed through `redact` (secrets hidden)."""
+        ...
+
+
+class Observation(Protocol):
+    """What an Executor found when it observed a step's inputs: their states for the cache
+    key, and whatever else it saw that the step's execution must use (the files it hashed),
+    handed back to `execute` so the step works on exactly what its key was made of."""
+
+    @property
+    def inputs(self) -> Mapping[str, InputState]: ...
+
+
+ObservationT = TypeVar("ObservationT", bound=Observation)
+
+
 @dataclass
 class StepReport:
     step: Step
@@ -38,21 +74,23 @@ class StepReport:
     reason: str
     key: CacheKey | None = None
     error: str | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: StepSummary | None = None
     seconds: float = 0.0
     # the traceback of an unexpected error: for --debug and the catalog, never in `error`
     trace: str | None = None
     recorded: bool = False  # History has it (steps that ran); the rest are recorded by the app
 
 
-class Executor(Protocol):
-    def observe_inputs(self, step: Step) -> Mapping[str, InputState]: ...
+class Executor(Protocol[ObservationT]):
+    def observe_inputs(self, step: Step) -> ObservationT: ...
 
     def settings(self, step: Step) -> Mapping[str, Any]: ...
 
     def output_present(self, step: Step, prior: PriorRun) -> bool: ...
 
-    def execute(self, step: Step, token: int) -> dict[str, Any]: ...
+    def execute(self, step: Step, token: int, observed: ObservationT) -> StepSummary | None:
+        """Do the step's work on what `observe_inputs` found for it in this run."""
+        ...
 
 
 class History(Protocol):
@@ -63,11 +101,11 @@ class History(Protocol):
     def step_finished(self, token: int, report: StepReport) -> None: ...
 
 
-class Runner:
+class Runner(Generic[ObservationT]):
     def __init__(
         self,
         pipeline: Pipeline,
-        executor: Executor,
+        executor: Executor[ObservationT],
         history: History,
         *,
         on_report: Callable[[StepReport], None] | None = None,
@@ -118,11 +156,12 @@ class Runner:
                 return StepReport(step, "planned", "first run")
             return StepReport(step, "planned", f"runs if {', '.join(pending)} changes its output")
         try:
+            observed = self.executor.observe_inputs(step)
             key = cache_key(
                 definition=step.definition,
                 code=step.code,
                 settings=self.executor.settings(step),
-                inputs=self.executor.observe_inputs(step),
+                inputs=observed.inputs,
             )
         except WeirError as exc:
             return StepReport(step, "failed", "inputs could not be read", error=str(exc))
@@ -143,7 +182,7 @@ class Runner:
             return StepReport(step, "skipped", f"unchanged since run {prior.run_id}", key=key)
         if dry_run:
             return StepReport(step, "planned", reason, key=key)
-        return self._execute(step, key, reason)
+        return self._execute(step, key, reason, observed)
 
     def _why_run(
         self, step: Step, key: CacheKey, prior: PriorRun | None, forced: bool
@@ -161,14 +200,16 @@ class Runner:
             return "its output is missing or damaged"
         return None
 
-    def _execute(self, step: Step, key: CacheKey, reason: str) -> StepReport:
+    def _execute(
+        self, step: Step, key: CacheKey, reason: str, observed: ObservationT
+    ) -> StepReport:
         """Run one step and record how it ended, whatever it raised: a step that failed is
         recorded as failed, never left 'running' while its process goes on."""
         self.on_start(step)
         token = self.history.step_started(step)
         started = time.perf_counter()
         try:
-            summary = self.executor.execute(step, token)
+            summary = self.executor.execute(step, token, observed)
             report = StepReport(step, "succeeded", reason, key=key, summary=summary)
         except WeirError as exc:
             report = StepReport(step, "failed", reason, key=key, error=str(exc))

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from weir.app.kinds import SourceSummary
 from weir.cli.render import step_line
 from weir.dag import Step
 from weir.dag.runner import StepReport
 
 
 def test_an_unchanged_load_says_so_and_not_zero_rows_in() -> None:
-    summary = {
-        "table": "orders",
-        "version": 3,
-        "rows": 2500,
-        "new_rows": 0,
-        "quarantined_rows": 0,
-        "unchanged": "unchanged: the same content as orders@3, not committed",
-    }
+    summary = SourceSummary(
+        table="orders",
+        version=3,
+        rows=2500,
+        new_rows=0,
+        unchanged="unchanged: the same content as orders@3, not committed",
+    )
     report = StepReport(
         Step(name="source:orders", kind="source", target="orders"),
         "succeeded",

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from weir.core import StepError
 from weir.dag import InputState, Pipeline, PriorRun, Runner, Step, StepReport
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the memory executor observed: the input states, and the step they were seen for."""
+
+    inputs: Mapping[str, InputState]
+    step: str
 
 
 class MemoryHistory:
@@ -40,11 +49,12 @@ class MemoryExecutor:
         self.executed: list[str] = []
         self.failing: set[str] = set()
         self.missing_outputs: set[str] = set()
+        self.observed: dict[str, Seen] = {}  # what execute was handed, by step
 
-    def observe_inputs(self, step: Step) -> Mapping[str, InputState]:
+    def observe_inputs(self, step: Step) -> Seen:
         if not step.after:
-            return {"file": InputState(self.sources[step.name])}
-        return {d: InputState(self.outputs[d]) for d in step.after}
+            return Seen({"file": InputState(self.sources[step.name])}, step.name)
+        return Seen({d: InputState(self.outputs[d]) for d in step.after}, step.name)
 
     def settings(self, step: Step) -> Mapping[str, Any]:
         return {"engine": "memory"}
@@ -52,8 +62,9 @@ class MemoryExecutor:
     def output_present(self, step: Step, prior: PriorRun) -> bool:
         return step.name not in self.missing_outputs
 
-    def execute(self, step: Step, token: int) -> dict[str, Any]:
+    def execute(self, step: Step, token: int, observed: Seen) -> None:
         self.executed.append(step.name)
+        self.observed[step.name] = observed
         if step.name in self.failing:
             raise StepError(step.name, "boom", fix="stop failing")
         if step.after:
@@ -63,7 +74,6 @@ class MemoryExecutor:
         else:
             value = self.sources[step.name]
         self.outputs[step.name] = str(step.definition.get("constant", value))
-        return {"value": self.outputs[step.name]}
 
 
 def make(
@@ -156,7 +166,7 @@ def test_failure_report_keeps_the_message_and_fix() -> None:
 def test_unexpected_exceptions_are_recorded_not_raised() -> None:
     pipeline, executor, history = make()
 
-    def explode(step: Step, token: int) -> dict[str, Any]:
+    def explode(step: Step, token: int, observed: Seen) -> None:
         raise ZeroDivisionError("oops")
 
     executor.execute = explode  # type: ignore[method-assign]
@@ -189,3 +199,12 @@ def test_force_and_dry_run() -> None:
     executor.executed.clear()
     Runner(pipeline, executor, history).run(force=True)
     assert len(executor.executed) == 5
+
+
+def test_execute_is_handed_what_observing_its_inputs_found() -> None:
+    """The step works on what its cache key was made of, not on a second look."""
+    pipeline, executor, history = make()
+    Runner(pipeline, executor, history).run()
+    assert executor.observed["src_a"] == Seen({"file": InputState("A")}, "src_a")
+    assert executor.observed["ab"].step == "ab"
+    assert set(executor.observed["ab"].inputs) == {"src_a", "src_b"}

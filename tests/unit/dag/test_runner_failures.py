@@ -3,10 +3,8 @@ the traceback is kept apart for --debug. A step is never left 'running'."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from tests.unit.dag.test_runner import MemoryExecutor, MemoryHistory, make
+from tests.unit.dag.test_runner import MemoryExecutor, MemoryHistory, Seen, make
 
 from weir.core import CatalogError
 from weir.dag import Runner, Step, StepReport
@@ -21,12 +19,12 @@ class Raising(MemoryExecutor):
         super().__init__(base.pipeline, base.sources)
         self.error, self.where = error, where
 
-    def execute(self, step: Step, token: int) -> dict[str, Any]:
+    def execute(self, step: Step, token: int, observed: Seen) -> None:
         if step.name == "src_a" and self.where == "execute":
             raise self.error
-        return super().execute(step, token)
+        super().execute(step, token, observed)
 
-    def observe_inputs(self, step: Step) -> Any:
+    def observe_inputs(self, step: Step) -> Seen:
         if step.name == "src_a" and self.where == "observe":
             raise self.error
         return super().observe_inputs(step)

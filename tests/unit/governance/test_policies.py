@@ -147,7 +147,7 @@ def test_governed_tables_join_on_pseudonyms_and_hold_no_raw_pii(
         by_city = {r["city"]: r["visits"] for r in ws.lake.read("visits_by_city", 0).to_pylist()}
         assert by_city == {"London": 4, "Paris": 5}  # the join on pseudonyms still works
         summary = {r.step.name: r.summary for r in result.reports}["clean:people"]
-        governance = summary["rules"][-1]
+        governance = summary.as_record()["rules"][-1]
         assert governance["rule"] == "governance" and governance["changed_values"] == 6
         assert governance["stats"]["email"] == "pii.email: drop"
     finally:

@@ -226,6 +226,7 @@ def test_cleaning_and_ingest_agree_near_transitions(
 
 def test_a_clean_step_reads_the_lookup_and_reports_the_counts(tmp_path: Path) -> None:
     from weir.app import open_workspace, run_project
+    from weir.app.kinds import TableSummary
     from weir.project import load_project
 
     (tmp_path / "data").mkdir()
@@ -245,7 +246,7 @@ def test_a_clean_step_reads_the_lookup_and_reports_the_counts(tmp_path: Path) ->
         version = ws.catalog.current_version("clean_t")
         assert version is not None
         rows = ws.lake.read("clean_t", version.version).to_pylist()
-        [summary] = [r.summary for r in result.reports if r.summary.get("table") == "clean_t"]
+        [summary] = [r.summary for r in result.reports if r.step.name == "clean:t"]
     finally:
         ws.close()
     assert sorted((r["id"], r["at"]) for r in rows) == [
@@ -254,29 +255,27 @@ def test_a_clean_step_reads_the_lookup_and_reports_the_counts(tmp_path: Path) ->
         (3, instant(2025, 6, 1, 10)),
         (4, None),
     ]
-    assert (summary["rows_in"], summary["rows"]) == (4, 4)  # nothing removed: all rows out
-    [stats] = [r["stats"] for r in summary["rules"]]
+    assert isinstance(summary, TableSummary) and summary.rules is not None
+    assert (summary.rows_in, summary.rows) == (4, 4)  # nothing removed: all rows out
+    [stats] = [r.stats for r in summary.rules]
     assert stats["coerced"] == {"at: ambiguous local time read as latest": 1}
     assert stats["nulled"] == {"does not exist in Europe/Berlin (clocks go forward)": 1}
 
 
 def test_the_run_line_states_rows_in_and_out_and_what_was_nulled_or_repaired() -> None:
-    from weir.cli.render import _outcome
+    from weir.app.kinds import TableSummary
 
-    rule = {"label": "parse_datetime", "removed_rows": 0, "changed_values": 3}
     stats = {"nulled": {"no format reads it": 1}, "coerced": {"at: read as earliest": 2}}
-    line = _outcome(
-        {
-            "table": "clean_t",
-            "version": 0,
-            "rows_in": 5,
-            "rows": 4,
-            "rules": [
-                {"label": "drop_missing", "removed_rows": 1, "changed_values": 0, "stats": {}},
-                rule | {"stats": stats},
-            ],
-        }
-    )
+    line = TableSummary(
+        table="clean_t",
+        version=0,
+        rows_in=5,
+        rows=4,
+        rules=(
+            StageReport("drop_missing", "drop_missing", removed_rows=1),
+            StageReport("parse_datetime", "parse_datetime", changed_values=3, stats=stats),
+        ),
+    ).outcome()
     assert line == (
         "5 rows in, 4 rows -> clean_t@0; drop_missing: -1 rows; "
         "parse_datetime: 3 values (1 nulled, 2 repaired)"

@@ -148,7 +148,9 @@ def test_a_run_keeps_governed_values_in_the_lake_only(
         tables = {t.table for t in ws.catalog.tables()}
         assert {"customers", "customers__quarantine", "clean_customers", "contacts"} <= tables
         profiles = {t: table_profile(ws, ws.catalog.current_version(t)) for t in tables}
-        summaries = json.dumps([r.summary for r in result.reports], default=str)
+        summaries = json.dumps(
+            [r.summary.as_record() for r in result.reports if r.summary], default=str
+        )
         checks = json.dumps([c.detail for c in ws.catalog.latest_checks("customers")])
     finally:
         ws.close()

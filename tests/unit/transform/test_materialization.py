@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from weir.app import build_plan, open_workspace, run_project
+from weir.app.kinds.summaries import Incremental
 from weir.core import ConfigError
 from weir.project import ProjectFileError, load_project
 
@@ -102,10 +103,10 @@ def test_incremental_append_adds_only_new_rows(tmp_path: Path) -> None:
         {"log.sql": "SELECT id, amount, ts FROM events"},
     )
     first = run(root)["sql:log"]
-    assert first.summary["incremental"] == "rebuilt" and first.summary["rows"] == 2
+    assert first.summary.incremental.how == "rebuilt" and first.summary.rows == 2
     add_events(root, "3,1,9,2026-01-03T00:00:00Z\n")
     second = run(root)["sql:log"]
-    assert second.summary["incremental"] == "appended" and second.summary["added_rows"] == 1
+    assert second.summary.incremental == Incremental(how="appended", added_rows=1)
     assert [r["id"] for r in read(root, "log")] == [1, 2, 3]
     ws = open_workspace(load_project(root))
     try:
@@ -127,8 +128,9 @@ def test_incremental_merge_updates_and_inserts_on_the_key(tmp_path: Path) -> Non
     run(root)
     add_events(root, "3,1,10,2026-01-03T00:00:00Z\n4,3,1,2026-01-04T00:00:00Z\n")
     report = run(root)["sql:users"]
-    assert report.summary["merge"]["num_target_rows_inserted"] == 1
-    assert report.summary["merge"]["num_target_rows_updated"] == 2
+    merge = report.summary.as_record()["merge"]  # as the catalog keeps it
+    assert merge["num_target_rows_inserted"] == 1 and merge["num_target_rows_updated"] == 2
+    assert "1 inserted, 2 updated" in report.summary.outcome()
     ws = open_workspace(load_project(root))
     try:
         rows = {
@@ -148,10 +150,10 @@ def test_changing_an_incremental_models_sql_or_asking_rebuilds_it(tmp_path: Path
     )
     run(root)
     (root / "sql" / "log.sql").write_text("SELECT id, amount * 2 AS amount, ts FROM events")
-    assert run(root)["sql:log"].summary["incremental"] == "rebuilt"
+    assert run(root)["sql:log"].summary.incremental.how == "rebuilt"
     assert [r["amount"] for r in read(root, "log")] == [10, 14]
     add_events(root, "3,1,9,2026-01-03T00:00:00Z\n")
-    assert run(root, full_refresh=True)["sql:log"].summary["incremental"] == "rebuilt"
+    assert run(root, full_refresh=True)["sql:log"].summary.incremental.how == "rebuilt"
     assert len(read(root, "log")) == 3
 
 
