@@ -63,6 +63,12 @@ class Observation(Protocol):
     @property
     def inputs(self) -> Mapping[str, InputState]: ...
 
+    @property
+    def always(self) -> str | None:
+        """Why the step must run although its key is unchanged: nothing cheap could tell
+        whether its input changed (a database server, an API), so only reading it can."""
+        ...
+
 
 ObservationT = TypeVar("ObservationT", bound=Observation)
 
@@ -174,7 +180,7 @@ class Runner(Generic[ObservationT]):
         prior = self.history.last_success(step)
         forced = force is True or (not isinstance(force, bool) and step.name in force)
         try:
-            reason = self._why_run(step, key, prior, forced)
+            reason = self._why_run(step, key, prior, forced, observed.always)
         except WeirError as exc:
             return StepReport(step, "failed", "its output could not be checked", error=str(exc))
         if reason is None:
@@ -185,12 +191,12 @@ class Runner(Generic[ObservationT]):
         return self._execute(step, key, reason, observed)
 
     def _why_run(
-        self, step: Step, key: CacheKey, prior: PriorRun | None, forced: bool
+        self, step: Step, key: CacheKey, prior: PriorRun | None, forced: bool, always: str | None
     ) -> str | None:
         if forced:
             return "forced"
-        if step.always:
-            return step.always
+        if step.always or always:
+            return step.always or always
         if prior is None:
             return "first run"
         if prior.cache_key != key.digest:

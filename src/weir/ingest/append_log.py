@@ -94,6 +94,7 @@ class AppendLogState(SourceState):
 
 class AppendLogConnector:
     kind: ClassVar[str] = "append_log"
+    repeats_content: ClassVar[bool] = False
     settings: ClassVar[type[SourceSettings]] = AppendLogSource
     state_type: ClassVar[type[SourceState]] = AppendLogState
     migrations: ClassVar[Mapping[int, Migration]] = MIGRATIONS

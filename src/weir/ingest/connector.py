@@ -108,6 +108,10 @@ class Connector(Protocol):
     """One source, bound to its context; see the module docstring for the order of calls."""
 
     kind: ClassVar[str]
+    # A full load may bring back exactly the table's content (a database table or an API
+    # that did not change): the app stages such a load and commits it only if it differs.
+    # False where a changed input (a file's hash) is what made the step run.
+    repeats_content: ClassVar[bool]
     settings: ClassVar[type[SourceSettings]]
     state_type: ClassVar[type[SourceState]]
     migrations: ClassVar[Mapping[int, Migration]]

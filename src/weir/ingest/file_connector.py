@@ -30,6 +30,7 @@ from weir.project.sources import FileSource, SourceSettings
 
 class FileConnector:
     kind: ClassVar[str] = "file"
+    repeats_content: ClassVar[bool] = False
     settings: ClassVar[type[SourceSettings]] = FileSource
     state_type: ClassVar[type[SourceState]] = FilesState
     migrations: ClassVar[Mapping[int, Migration]] = MIGRATIONS

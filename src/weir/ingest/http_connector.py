@@ -31,6 +31,7 @@ from weir.project.sources import HttpSource, SourceSettings
 
 class HttpConnector:
     kind: ClassVar[str] = "http"
+    repeats_content: ClassVar[bool] = True
     settings: ClassVar[type[SourceSettings]] = HttpSource
     state_type: ClassVar[type[SourceState]] = CursorState
     migrations: ClassVar[Mapping[int, Migration]] = MIGRATIONS

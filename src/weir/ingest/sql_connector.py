@@ -33,6 +33,7 @@ from weir.project.sources import SourceSettings, SqlSource
 
 class SqlConnector:
     kind: ClassVar[str] = "sql"
+    repeats_content: ClassVar[bool] = True
     settings: ClassVar[type[SourceSettings]] = SqlSource
     state_type: ClassVar[type[SourceState]] = CursorState
     migrations: ClassVar[Mapping[int, Migration]] = MIGRATIONS

@@ -16,6 +16,7 @@ class Seen:
 
     inputs: Mapping[str, InputState]
     step: str
+    always: str | None = None
 
 
 class MemoryHistory:
@@ -50,10 +51,12 @@ class MemoryExecutor:
         self.failing: set[str] = set()
         self.missing_outputs: set[str] = set()
         self.observed: dict[str, Seen] = {}  # what execute was handed, by step
+        self.unobservable: dict[str, str] = {}  # step -> why only running it can tell
 
     def observe_inputs(self, step: Step) -> Seen:
         if not step.after:
-            return Seen({"file": InputState(self.sources[step.name])}, step.name)
+            seen = {"file": InputState(self.sources[step.name])}
+            return Seen(seen, step.name, self.unobservable.get(step.name))
         return Seen({d: InputState(self.outputs[d]) for d in step.after}, step.name)
 
     def settings(self, step: Step) -> Mapping[str, Any]:
@@ -208,3 +211,15 @@ def test_execute_is_handed_what_observing_its_inputs_found() -> None:
     assert executor.observed["src_a"] == Seen({"file": InputState("A")}, "src_a")
     assert executor.observed["ab"].step == "ab"
     assert set(executor.observed["ab"].inputs) == {"src_a", "src_b"}
+
+
+def test_a_step_whose_inputs_cannot_be_seen_cheaply_runs_every_time_and_says_why() -> None:
+    """An observation that says only a read can tell (a database server, an API) runs the
+    step although its key is unchanged; its dependents still go by their keys."""
+    pipeline, executor, history = make()
+    Runner(pipeline, executor, history).run()
+    executor.unobservable["src_a"] = "a sql source is read to find what is new"
+    reports = {r.step.name: r for r in Runner(pipeline, executor, history).run()}
+    assert reports["src_a"].status == "succeeded"
+    assert reports["src_a"].reason == "a sql source is read to find what is new"
+    assert all(r.status == "skipped" for n, r in reports.items() if n != "src_a")

@@ -22,7 +22,7 @@ from weir.app.workspace import Workspace
 from weir.catalog import VersionRecord
 from weir.core.errors import NotFoundError
 from weir.dag import InputState, PriorRun, Step, StepSummary
-from weir.ingest import FileState
+from weir.ingest import Observation
 from weir.project.model import ProjectConfig
 from weir.transform import SqlModel
 
@@ -87,11 +87,14 @@ class Observed:
     """What observing a step's inputs found (the runner hands it back to `execute`).
 
     inputs: each input's state, for the cache key
-    files:  a file source's files as hashed for the key, so the load reads exactly those
+    always: why the step runs although its key is unchanged (nothing cheap could tell)
+    source: a source's observation by its connector (a file source's files as hashed for
+            the key), handed to the read so the load reads exactly what the key was made of
     """
 
     inputs: Mapping[str, InputState]
-    files: list[FileState] | None = field(default=None)
+    always: str | None = None
+    source: Observation | None = field(default=None)
 
 
 def table_inputs(ctx: RunContext, tables: Iterable[str]) -> dict[str, InputState]:

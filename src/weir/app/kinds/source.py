@@ -28,14 +28,20 @@ from weir.app.kinds.summaries import Quarantined, SourceSummary
 from weir.app.lake_format import QUARANTINE_SUFFIX, STATE_KEY
 from weir.catalog import VersionRecord
 from weir.core.errors import LakeError
-from weir.core.hashing import file_sha256
 from weir.core.secrets import Secrets
 from weir.core.version import __version__
-from weir.dag import InputState, PriorRun, Step
-from weir.ingest import RereadError, SourceRead, observe_files, open_source, sqlite_file
+from weir.dag import PriorRun, Step
+from weir.ingest import (
+    Connector,
+    ReadOptions,
+    RereadError,
+    SourceContext,
+    SourceRead,
+    connector_for,
+    load_position,
+)
 from weir.ingest.contract import Contract, plan
 from weir.lake import InputStreamError
-from weir.project.sources import FileSource
 from weir.quality.sample import StreamSample
 
 
@@ -46,9 +52,6 @@ class SourceKind(StepKind):
         steps = []
         for name, source in planning.project.config.sources.items():
             related = related_tables(planning.checks_of(name, ("quarantine",)))
-            read_whole = source.kind == "file" or str(getattr(source, "url", "")).startswith(
-                "sqlite"
-            )
             steps.append(
                 Step(
                     name=f"source:{name}",
@@ -61,9 +64,6 @@ class SourceKind(StepKind):
                     },
                     code=f"weir {__version__} {source.kind} source",
                     where=f"weir.yaml sources.{name}",
-                    always=None
-                    if read_whole
-                    else f"a {source.kind} source is read to find what is new",
                 )
             )
         return steps
@@ -78,25 +78,13 @@ class SourceKind(StepKind):
         return [step.target]
 
     def observe(self, step: Step, ctx: RunContext) -> Observed:
-        """A file source by each file's SHA-256 (the files are handed to the load, which
-        reads exactly those); a SQLite source by its file's; a database or an API cannot be
-        looked at cheaply, so their steps always run."""
-        root = ctx.ws.project.root
-        source = ctx.config.sources[step.target]
-        inputs: dict[str, InputState] = {}
-        files = None
-        database = sqlite_file(source, root)
-        if database is not None and database.is_file():
-            inputs[f"database {ctx.ws.display_path(database)}"] = InputState(
-                file_sha256(database), f"{database.stat().st_size} bytes"
-            )
-        if isinstance(source, FileSource):
-            files = observe_files(root, step.target, source)
-            inputs = {
-                f"file {state.path}": InputState(state.sha256, f"{state.size} bytes")
-                for state in files
-            }
-        return Observed(inputs | table_inputs(ctx, self.reads(step, ctx)), files)
+        """What the source's connector can tell cheaply (each file's SHA-256, an SQLite
+        file's); a source it cannot look at cheaply (a database server, an API) says why it
+        must be read, and the step runs every time. The observation goes to the load, which
+        reads exactly the files the key was made of."""
+        seen = _connector(ctx, step.target).observe()
+        inputs = {**seen.inputs, **table_inputs(ctx, self.reads(step, ctx))}
+        return Observed(inputs, always=seen.always, source=seen)
 
     def output_present(self, step: Step, ctx: RunContext, prior: PriorRun) -> bool:
         return table_present(ctx, step.target)
@@ -134,7 +122,6 @@ class _Written:
 
     record: VersionRecord
     before: int  # rows the table held before an append
-    append: bool
     contract: Contract
     schema_version: int
     staging: Path  # its staged rejects, published after the rows' commit
@@ -142,35 +129,29 @@ class _Written:
 
 def _load(load: SourceLoad, observed: Observed, careful: bool = False) -> SourceSummary:
     ctx, name = load.ctx, load.name
-    source = ctx.config.sources[name]
     refuse_lost_table(ctx, name + QUARANTINE_SUFFIX)  # before the table gets a commit
     recovered = tuple(load.recover())
     committed = None if ctx.options.full_refresh else load.committed_state()
     prior = None if committed is None else committed[1]
-    with open_source(
-        ctx.ws.local,
-        ctx.ws.project.root,
-        name,
-        source,
-        prior=prior,
-        progress=_progress_reporter(ctx.options.progress),
-        observed=observed.files,
-        careful=careful,
-        scratch=load.staging() / "csv",
+    connector = _connector(ctx, name)
+    options = ReadOptions(_progress_reporter(ctx.options.progress), careful, load.staging() / "csv")
+    with connector.read(
+        load_position(connector, prior), observation=observed.source, options=options
     ) as read:
         if read.nothing_new:
             return _untouched(name, ctx.current(name), recovered, incremental="nothing new")
-        written = _write(load, read, prior)
+        written = _write(load, read, prior, compare=connector.repeats_content)
         if isinstance(written, VersionRecord):
             return _untouched(name, written, recovered, unchanged=_unchanged(name, written))
     table, rejected = load.publish(written.staging)
+    connector.after_commit(read.position)  # the rows and their rejects are committed
     summary = SourceSummary(
         table=name,
         version=written.record.version,
         rows=written.record.row_count,
         new_rows=written.record.row_count - written.before,
         quarantine=Quarantined(rows=rejected, table=table),
-        incremental=_incremental(source, read, written.append),
+        incremental=read.incremental,
         schema=f"v{written.schema_version}: " + "; ".join(written.contract.changes)
         if written.contract.changes
         else None,
@@ -181,7 +162,7 @@ def _load(load: SourceLoad, observed: Observed, careful: bool = False) -> Source
 
 
 def _write(
-    load: SourceLoad, read: SourceRead, prior: dict[str, Any] | None
+    load: SourceLoad, read: SourceRead, prior: dict[str, Any] | None, *, compare: bool
 ) -> _Written | VersionRecord:
     """Hold the rows to the schema contract and the quarantine rules, stage their rejects,
     and commit them with the source's position; or, when a full load equals the current
@@ -214,7 +195,7 @@ def _write(
             rows,
             checked.schema,
             mode=mode,
-            compare=source.kind in ("sql", "http") and not contract.changes,
+            compare=compare and not contract.changes,
             metadata={STATE_KEY: json.dumps(state), LOAD_KEY: load_id},
             staging=staging,
         )
@@ -222,7 +203,7 @@ def _write(
             record_quarantine_checks(ctx, name, diverted, record, load.token)
             return record
     record_quarantine_checks(ctx, name, diverted, record, load.token)
-    return _Written(record, before, append, contract, int(state["schema"]), staging)
+    return _Written(record, before, contract, int(state["schema"]), staging)
 
 
 def _commit_rows(
@@ -279,13 +260,10 @@ def _commit_rows(
     return record, True
 
 
-def _incremental(source: Any, read: SourceRead, append: bool) -> str | None:
-    """How an incremental source loaded: its new files or rows, or whole."""
-    if isinstance(source, FileSource) and source.incremental:
-        return f"{read.detail.get('files', 0)} new file(s)" if append else "full"
-    if source.kind == "sql" and getattr(source, "cursor", None):
-        return "rows above the cursor" if append else "full"
-    return None
+def _connector(ctx: RunContext, name: str) -> Connector:
+    """The connector of source `name`, by its kind (weir.ingest.connectors)."""
+    context = SourceContext(ctx.ws.local, ctx.ws.project.root, name)
+    return connector_for(context, ctx.config.sources[name])
 
 
 def _read_detail(read: SourceRead) -> dict[str, Any]:
