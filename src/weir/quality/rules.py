@@ -88,12 +88,6 @@ class CompiledCheck:
     def count_sql(self, dialect: str = SOURCE_DIALECT) -> str:
         return render(self.count_query(), dialect)
 
-    @property
-    def fails(self) -> str | None:
-        """The predicate as DuckDB text, for a caller that splices it into DuckDB SQL of its
-        own (the planner's check of it); new code takes `predicate` and renders the tree."""
-        return None if self.predicate is None else render(self.predicate, SOURCE_DIALECT)
-
 
 def ident(name: str) -> str:
     """A quoted identifier as DuckDB text (for SQL the app still writes as text)."""

@@ -18,15 +18,13 @@ from weir.core.errors import StepError
 from weir.core.suggest import suggestion_text
 from weir.engines import SqlError
 from weir.engines.split import (
-    RAW_COLUMN,
-    REJECT_COLUMN,
     RESERVED_PREFIX,
     Diverted,
     split_stream,
     without_helpers,
 )
 from weir.quality import CompiledCheck, compiled_checks
-from weir.quality.rules import literal
+from weir.quality.quarantine import quarantine_sql
 
 
 class _RuleFailure:
@@ -79,14 +77,7 @@ def quarantine_rules(
         return
     _refuse_columns(table, set(data.schema.names), rules)
     others = {t: ctx.ws.lake.scan(t, ctx.current(t).version) for r in rules for t in r.reads}
-    any_bad = " OR ".join(f"coalesce(({r.fails}), false)" for r in rules)
-    reasons = ", ".join(
-        f"CASE WHEN coalesce(({r.fails}), false) THEN {literal(r.label)} END" for r in rules
-    )
-    sql = (
-        f"SELECT *, CASE WHEN {any_bad} THEN concat_ws('; ', {reasons}) END AS {REJECT_COLUMN}, "
-        f"CASE WHEN {any_bad} THEN to_json(t)::VARCHAR END AS {RAW_COLUMN} FROM t"
-    )
+    sql = quarantine_sql(rules, ctx.ws.engine.dialect)  # a tree, in the engine's dialect
     failed = _RuleFailure(table, bool(ctx.withheld(table, data.schema.names)))
     with ExitStack() as stack:
         try:
