@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from weir.app.kinds import KINDS, Planning, StepKind
 from weir.app.kinds.planning import view_models
+from weir.app.workspace import engine_factory
 from weir.core.errors import ConfigError
 from weir.core.plugins import Registry
 from weir.dag import Pipeline, Step
@@ -32,6 +33,7 @@ class Plan:
 
 
 def build_plan(project: Project, kinds: Registry[StepKind] = KINDS) -> Plan:
+    engine_factory(project)  # an engine this Weir has, or the plan stops here
     models: dict[str, SqlModel] = {}
     views = view_models(project)
     planning = Planning(project, models, views, project_secrets(project.config))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from weir.catalog import Catalog, CatalogLostError
 from weir.core.errors import ConfigError, WeirError
-from weir.engines import ENGINES, DuckDBEngine, Engine, EngineOptions
+from weir.engines import ENGINES, DuckDBEngine, Engine, EngineFactory, EngineOptions
 from weir.lake import Lake
 from weir.project import Project
 from weir.project.loader import Problem, ProjectFileError
@@ -99,14 +99,17 @@ def build_engine(project: Project) -> Engine:
     """The engine weir.yaml names (`engine.kind`), from the engines' registry. An unknown
     name is a problem of the project file, reported as the loader reports its others: the
     file, the key and a suggestion."""
-    kind = project.config.engine.kind
+    return engine_factory(project)(_options(project))
+
+
+def engine_factory(project: Project) -> EngineFactory:
+    """The registry's factory for `engine.kind`; unknown: the project file's problem."""
     try:
-        factory = ENGINES.get(kind)
+        return ENGINES.get(project.config.engine.kind)
     except ConfigError as exc:
         raise ProjectFileError(
             project.file, [Problem("engine.kind", exc.message, fix=exc.fix)]
         ) from None
-    return factory(_options(project))
 
 
 def _local_engine(project: Project) -> DuckDBEngine:

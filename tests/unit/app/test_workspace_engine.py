@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from weir.app.plan import build_plan
 from weir.app.workspace import build_engine, open_workspace
 from weir.engines import DuckDBEngine
 from weir.project import ProjectFileError, load_project
@@ -40,7 +41,8 @@ def test_the_named_engine_is_built_with_its_settings(tmp_path: Path) -> None:
 
 def test_an_unknown_engine_names_the_key_and_suggests(tmp_path: Path) -> None:
     project = load_project(_project(tmp_path, "duckdbb"))
-    for attempt in (build_engine, open_workspace):
+    # `weir validate` (build_plan) says it too, before anything runs
+    for attempt in (build_engine, open_workspace, build_plan):
         with pytest.raises(ProjectFileError) as info:
             attempt(project)
         message = str(info.value)
