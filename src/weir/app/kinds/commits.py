@@ -6,6 +6,7 @@ with the versions it was made from, and refused when the catalog and the lake di
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from weir.app.kinds.base import RunContext
 from weir.app.lake_format import commit_metadata
 from weir.catalog import VersionRecord
 from weir.core.errors import LakeError
-from weir.engines import schema_record
+from weir.engines import Materialise, schema_record
 from weir.quality import profile_table
 from weir.quality.sample import StreamSample
 
@@ -68,6 +69,27 @@ def commit(
         sample=sample.table() if sample is not None else None,
     )
     return Commit(recorded, merged)
+
+
+def materialise(
+    ctx: RunContext,
+    request: Materialise,
+    kind: str,
+    token: int,
+    parents: list[VersionRecord],
+    description: str | None = None,
+) -> Commit:
+    """Have the engine run a query and commit its result (one Delta commit, with this
+    run's commit metadata added to the request's), then record it, with lineage. The rows
+    never pass through Weir's process unless the engine streams them (DuckDB does; an engine
+    like Spark writes the table itself)."""
+    refuse_lost_table(ctx, request.target)
+    metadata = {**dict(request.metadata), **commit_metadata(ctx.run_id, token, kind, parents)}
+    done = ctx.ws.engine.materialise(
+        dataclasses.replace(request, metadata=tuple(sorted(metadata.items()))), ctx.ws.lake
+    )
+    recorded = record(ctx, request.target, kind, done.version, token, parents, description)
+    return Commit(recorded, dict(done.merge_counts) if request.mode == "merge" else None)
 
 
 def refuse_lost_table(ctx: RunContext, table: str) -> None:

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from weir.app.kinds.base import Observed, RunContext, StepKind, table_present
-from weir.app.kinds.commits import commit
+from weir.app.kinds.commits import Commit, commit, materialise
 from weir.app.kinds.planning import Planning, views_read
-from weir.app.kinds.quarantine import keep_quarantined, quarantine_rules
+from weir.app.kinds.quarantine import keep_quarantined, quarantine_rules, rules_of
 from weir.app.kinds.summaries import Incremental, TableSummary
 from weir.app.pii import kept_pii_read
 from weir.catalog import VersionRecord
 from weir.core.errors import StepError
 from weir.core.hashing import fingerprint
 from weir.dag import PriorRun, Step
-from weir.engines import SqlError
+from weir.engines import Materialise, SqlError, TableAt
+from weir.engines.split import Diverted
 from weir.project.model import IncrementalConfig
 from weir.quality.rules import ident
 from weir.transform import SqlModel
@@ -26,14 +27,27 @@ from weir.transform.sql import locate_error
 
 @dataclass
 class _Query:
-    """What a model's build runs: its SQL over its inputs, and how the result is written."""
+    """What a model's build runs: its SQL over its inputs (tables at versions, by the name
+    the SQL reads them by), and how the result is written."""
 
     sql: str
-    datasets: dict[str, Any]
+    inputs: list[TableAt]
     parents: list[VersionRecord]
     mode: Literal["overwrite", "append"] = "overwrite"
     merge_on: list[str] | None = None
     how: str = "rebuilt"
+
+    def request(self, target: str, views: Mapping[str, str]) -> Materialise:
+        """The query as the engine materialises it into `target`."""
+        merge = self.merge_on is not None
+        return Materialise(
+            self.sql,
+            tuple(self.inputs),
+            target,
+            mode="merge" if merge else self.mode,
+            keys=tuple(self.merge_on or ()),
+            views=tuple(views.items()),
+        )
 
 
 class SqlKind(StepKind):
@@ -88,22 +102,14 @@ class SqlKind(StepKind):
         views = {
             v: ctx.sql_models[v].sql for v in views_read(ctx.sql_models, ctx.views, step.target)
         }
+        description = settings.description if settings else None
         try:
-            with (
-                ctx.ws.engine.query(query.sql, query.datasets, views=views) as reader,
-                quarantine_rules(ctx, step.target, reader) as (stream, diverted),
-            ):
-                done = commit(
-                    ctx,
-                    step.target,
-                    "model",
-                    stream,
-                    token,
-                    query.parents,
-                    settings.description if settings else None,
-                    mode=query.mode,
-                    merge_on=query.merge_on,
-                )
+            if rules_of(ctx, step.target):  # rows are split in this process, then committed
+                done, diverted = _split_and_commit(ctx, step, query, views, token, description)
+            else:  # the engine runs the query and commits its result
+                request = query.request(step.target, views)
+                done = materialise(ctx, request, "model", token, query.parents, description)
+                diverted = Diverted("CHECK")
         except SqlError as exc:
             raise _placed(ctx, step, model, exc) from None
         record = done.record
@@ -126,6 +132,36 @@ class SqlKind(StepKind):
         return TableSummary.from_record(record)
 
 
+def _split_and_commit(
+    ctx: RunContext,
+    step: Step,
+    query: _Query,
+    views: Mapping[str, str],
+    token: int,
+    description: str | None,
+) -> tuple[Commit, Diverted]:
+    """The model's rows through its quarantine rules: those failing one go aside, the rest
+    are committed (the engine's result streams through this process)."""
+    lake = ctx.ws.lake
+    datasets = {i.name: lake.scan(i.table, i.version) for i in query.inputs}
+    with (
+        ctx.ws.engine.query(query.sql, datasets, views=dict(views)) as reader,
+        quarantine_rules(ctx, step.target, reader) as (stream, diverted),
+    ):
+        done = commit(
+            ctx,
+            step.target,
+            "model",
+            stream,
+            token,
+            query.parents,
+            description,
+            mode=query.mode,
+            merge_on=query.merge_on,
+        )
+    return done, diverted
+
+
 def _quarantine_reads(ctx: RunContext, table: str) -> set[str]:
     """The tables the quarantine rules of `table` compare with (`relationships`)."""
     checks = ctx.config.checks.get(table, [])
@@ -142,14 +178,14 @@ def _query(
     """The model's SQL over its inputs' current versions; for an incremental model that is
     not rebuilt, only the rows above its recorded maximum, appended or merged."""
     inputs = {table: ctx.current(table) for table in ctx.base_tables(model.dependencies)}
-    datasets: dict[str, Any] = {t: ctx.ws.lake.scan(t, r.version) for t, r in inputs.items()}
-    query = _Query(model.sql, datasets, list(inputs.values()))
+    tables = [TableAt(t, r.version) for t, r in inputs.items()]
+    query = _Query(model.sql, tables, list(inputs.values()))
     if incremental is None or current is None or _rebuild(ctx, step):
         return query
     query.parents.append(current)
     if incremental.new_rows is not None:
         cursor = ident(incremental.new_rows.column)
-        datasets["__weir_this"] = ctx.ws.lake.scan(step.target, current.version)
+        query.inputs.append(TableAt(step.target, current.version, alias="__weir_this"))
         query.sql = (
             f"SELECT * FROM ({model.normalised}) AS __weir_new "
             f"WHERE __weir_new.{cursor} > (SELECT max({cursor}) FROM __weir_this)"
