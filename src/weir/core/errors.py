@@ -111,6 +111,16 @@ class SourceUnavailableError(SourceError, Transient):
         self.retry_after = retry_after
 
 
+class MonitorError(WeirError, Terminal):
+    """A monitor cannot judge what it was given: a reference and current data that do not
+    match (a column missing, a type changed), labels that do not join, an empty window."""
+
+
+class DeliveryError(WeirError, Transient):
+    """An alert could not be delivered (a webhook down, slow or refusing); retried, then
+    kept to deliver again rather than lost."""
+
+
 def is_transient(error: BaseException) -> bool:
     """True when a retry may succeed: the error says so (Transient); anything else is not."""
     return isinstance(error, Transient)
