@@ -93,9 +93,11 @@ def _read(
         raise
 
 
-def _answers(
+def answers(
     serving: ServingSpec, sess: Any, features: FeatureSpec, batch: pa.Table
 ) -> dict[str, pa.Array]:
+    """The version's answers to `batch` through its ONNX graph, as `weir predict` writes
+    them (monitoring scores its reference rows with it, so both sides match serving)."""
     task = serving.task
     frame = prepare_frame(batch, features)
     outputs = run_onnx(sess, frame, dict(serving.onnx_inputs), task)
@@ -140,7 +142,7 @@ def score(
             if batch.num_rows == 0:
                 continue
             table = pa.Table.from_batches([batch])
-            for name, values in _answers(serving, sess, features, table).items():
+            for name, values in answers(serving, sess, features, table).items():
                 table = table.append_column(name, values)
             counted["rows"] += table.num_rows
             if progress:

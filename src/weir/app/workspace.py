@@ -162,7 +162,7 @@ def run_lock(workspace: Path) -> Iterator[None]:
     link to a file outside the workspace."""
     workspace.mkdir(parents=True, exist_ok=True)
     lock_path = workspace / "run.lock"
-    descriptor = _open_lock(lock_path)
+    descriptor = open_lock_file(lock_path)
     with os.fdopen(descriptor, "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -185,7 +185,7 @@ def run_lock(workspace: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _open_lock(lock_path: Path) -> int:
+def open_lock_file(lock_path: Path) -> int:
     """A descriptor of the lock file, which must be a plain file inside the workspace."""
     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:

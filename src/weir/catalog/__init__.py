@@ -21,6 +21,7 @@ from weir.catalog.model_details import (
     Tuning,
 )
 from weir.catalog.models import STAGES, StageMove
+from weir.catalog.monitoring import Measure, MonitorResultRecord, Status, WindowRef
 from weir.catalog.records import (
     CheckRecord,
     ModelVersionRecord,
@@ -43,10 +44,12 @@ __all__ = [
     "CheckRecord",
     "CvScore",
     "GitState",
+    "Measure",
     "MlflowRun",
     "ModelDetails",
     "ModelDetailsError",
     "ModelVersionRecord",
+    "MonitorResultRecord",
     "OnnxExport",
     "Parity",
     "Quantization",
@@ -54,9 +57,11 @@ __all__ = [
     "RunRecord",
     "ServingSpec",
     "StageMove",
+    "Status",
     "StepRunRecord",
     "Tuning",
     "VersionRecord",
+    "WindowRef",
     "masked",
     "normalise_url",
     "sqlite_path",

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def utcnow() -> datetime:
@@ -197,3 +197,34 @@ class StageChange(Base):
     to_stage: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MonitorResult(Base):
+    """One monitor check of one model on one window of its current data: what was judged,
+    the verdict and the measures behind it (weir.catalog.monitoring). Schema 5."""
+
+    __tablename__ = "monitor_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    check: Mapped[str] = mapped_column(String(40), index=True)  # drift | performance
+    window: Mapped[str] = mapped_column(String(120))  # the window's key (stable across runs)
+    window_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rows: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # ok | bad | undecided
+    summary: Mapped[str] = mapped_column(Text)
+    measures: Mapped[list[Any]] = mapped_column(default=list)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # table versions judged
+    report: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MonitorState(Base):
+    """What a monitor carries from one invocation to the next (its incidents' hysteresis
+    counters, the alerts it could not deliver yet), one JSON value per key. Schema 5."""
+
+    __tablename__ = "monitor_state"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

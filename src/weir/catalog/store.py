@@ -19,6 +19,7 @@ from weir.catalog.base import _run_record, _step_record, _utc
 from weir.catalog.datasets import DatasetCatalog
 from weir.catalog.failures import corrupt, sqlite_damage, translate
 from weir.catalog.models import ModelCatalog
+from weir.catalog.monitoring import MonitorCatalog
 from weir.catalog.records import RunProcess, RunRecord, StepRunRecord
 from weir.catalog.restore import RestoreCatalog
 from weir.catalog.schema import (
@@ -62,7 +63,7 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(str(parsed.database))
 
 
-class Catalog(DatasetCatalog, ModelCatalog, RestoreCatalog):
+class Catalog(DatasetCatalog, ModelCatalog, MonitorCatalog, RestoreCatalog):
     """Metadata store. Each public method is one short transaction."""
 
     @classmethod
@@ -262,11 +263,13 @@ def _upgrade_from_2(session: Session) -> None:
     _add_column(session, "runs", "note", "TEXT")
 
 
-# Schema 3 -> 4 adds a table (model_outputs), which create_all makes: no step of its own.
+# Schema 3 -> 4 adds a table (model_outputs) and 4 -> 5 two (monitor_results,
+# monitor_state), which create_all makes: no step of their own.
 _UPGRADES: dict[str, tuple[Callable[[Session], None], ...]] = {
     "1": (_upgrade_from_1, _upgrade_from_2),
     "2": (_upgrade_from_2,),
     "3": (),
+    "4": (),
 }
 
 

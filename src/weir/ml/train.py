@@ -105,8 +105,9 @@ def canonical_order(table: pa.Table, spec: TrainConfig) -> pa.Table:
     return table.sort_by([(c, "ascending") for c in columns])
 
 
-def prepare(table: pa.Table, spec: TrainConfig, where: str) -> Prepared:
-    """Model input, target and groups from the table, rows in canonical order."""
+def ordered_rows(table: pa.Table, spec: TrainConfig, where: str) -> tuple[pa.Table, int]:
+    """The rows training uses (those with a target), in canonical order, and how many rows
+    were left out for lack of a target."""
     step = f"train:{where.split('.')[-1]}"
     extra = [spec.target] if spec.target else []
     extra += [spec.split.column] if spec.split.column else []
@@ -127,7 +128,10 @@ def prepare(table: pa.Table, spec: TrainConfig, where: str) -> Prepared:
             f"only {table.num_rows} usable rows; need at least 10",
             fix=f"check that table '{spec.table}' is filled",
         )
-    table = canonical_order(table, spec)
+    return canonical_order(table, spec), unlabelled
+
+
+def _target_and_groups(table: pa.Table, spec: TrainConfig) -> tuple[Any, Any]:
     y = None
     if spec.target:
         y = table.column(spec.target).to_numpy(zero_copy_only=False)
@@ -139,7 +143,26 @@ def prepare(table: pa.Table, spec: TrainConfig, where: str) -> Prepared:
             table.column(spec.split.column).cast(pa.string()).fill_null("").to_pylist(),
             dtype=object,
         )
+    return y, groups
+
+
+def prepare(table: pa.Table, spec: TrainConfig, where: str) -> Prepared:
+    """Model input, target and groups from the table, rows in canonical order."""
+    table, unlabelled = ordered_rows(table, spec, where)
+    y, groups = _target_and_groups(table, spec)
     return Prepared(prepare_frame(table, spec.features), y, groups, unlabelled)
+
+
+def split_rows(table: pa.Table, spec: TrainConfig, where: str) -> tuple[pa.Table, pa.Table]:
+    """The training and the test rows of `table`, exactly as `train` splits them (same
+    order, same seed): what monitoring compares served traffic with."""
+    table, _ = ordered_rows(table, spec, where)
+    y, groups = _target_and_groups(table, spec)
+    step = f"train:{where.split('.')[-1]}"
+    train_rows, test_rows = holdout(
+        table.num_rows, y, groups, spec.split_method, spec.split.test_fraction, spec.seed, step
+    )
+    return table.take(pa.array(train_rows)), table.take(pa.array(test_rows))
 
 
 def build_pipeline(spec: TrainConfig, where: str, params: dict[str, Any] | None = None) -> Pipeline:

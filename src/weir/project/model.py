@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict
 from weir.project.cleaning import CleanConfig, GovernanceConfig
 from weir.project.ml_config import MlflowConfig, ServeConfig, TrainConfig
+from weir.project.monitor_config import MonitorConfig
 from weir.project.sources import Source
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -328,6 +329,9 @@ class ProjectConfig(Strict):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     steps: dict[str, PythonStepConfig] = Field(default_factory=dict)
     ml: dict[str, TrainConfig] = Field(default_factory=dict)
+    monitor: dict[str, MonitorConfig] = Field(
+        default_factory=dict, description="model (of ml:) -> how it is watched once served"
+    )
 
     def clean_target(self, table: str) -> str | None:
         """The table a raw table is cleaned into, if it is cleaned or governed."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -324,6 +324,38 @@ def _cross_check(config: ProjectConfig, sql_models: Mapping[str, SqlModelFile]) 
                     f"ml.{model_name}.table",
                     f"no table '{train.table}'",
                     suggestion_text(train.table, tables),
+                )
+            )
+    return problems + _monitor_problems(config, tables)
+
+
+def _monitor_problems(config: ProjectConfig, tables: Sequence[str]) -> list[Problem]:
+    """A monitor names a model of ml: and tables of the project (its reference, current
+    data and labels); the prediction log and batch-scored tables are Weir's, not declared."""
+    problems: list[Problem] = []
+    for name, monitor in config.monitor.items():
+        if name not in config.ml:
+            problems.append(
+                Problem(
+                    f"monitor.{name}", f"no model '{name}' in ml:", suggestion_text(name, config.ml)
+                )
+            )
+        reference = monitor.reference.split("@")[0]
+        if monitor.reference != "training" and reference not in tables:
+            problems.append(
+                Problem(
+                    f"monitor.{name}.reference",
+                    f"no table '{reference}'",
+                    "'training' (the model's own training rows) or "
+                    + suggestion_text(reference, tables),
+                )
+            )
+        if monitor.labels and monitor.labels.table not in tables:
+            problems.append(
+                Problem(
+                    f"monitor.{name}.labels.table",
+                    f"no table '{monitor.labels.table}'",
+                    suggestion_text(monitor.labels.table, tables),
                 )
             )
     return problems

@@ -105,14 +105,16 @@ class BackgroundServer:
         self.server.should_exit = True  # finishes requests in flight, then the log is flushed
         self.thread.join(timeout=30)
 
-    def post(self, path: str, body: object) -> dict[str, object]:
+    def post(
+        self, path: str, body: object, headers: dict[str, str] | None = None
+    ) -> dict[str, object]:
         import json
         import urllib.request
 
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}{path}",
             data=json.dumps(body, default=str).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(headers or {})},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer: dict[str, object] = json.loads(response.read())

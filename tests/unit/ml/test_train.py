@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from weir.core import ConfigError, StepError
-from weir.ml.train import train
+from weir.ml.train import split_rows, train
 from weir.project.model import TrainConfig
 
 
@@ -174,3 +174,24 @@ def test_a_threshold_is_for_classifiers() -> None:
             threshold={"metric": "f1"},
             features={"numeric": ["x"]},
         )
+
+
+@pytest.mark.parametrize("method", ["stratified", "random", "time"])
+def test_split_rows_are_the_rows_training_used(method: str) -> None:
+    """Monitoring's reference is the version's training rows and its held-out rows: the
+    same rows `train` split, whatever the order the table came in."""
+    table = world(rows=600)
+    table = table.append_column("ts", pa.array(np.arange(600)[::-1], pa.int64()))
+    split = {"method": method, **({"column": "ts"} if method == "time" else {})}
+    config = spec(split=split, features={"numeric": ["x", "ts"], "categorical": ["colour"]})
+    shuffled = table.take(pa.array(np.random.default_rng(4).permutation(table.num_rows)))
+    trained_rows, test_rows = split_rows(shuffled, config, "ml.m")
+    result = train(table, config, "ml.m")
+    assert result.evaluation is not None
+    held_out = result.evaluation.x
+    assert test_rows.num_rows == len(held_out) and trained_rows.num_rows == 600 - len(held_out)
+    assert np.allclose(test_rows.column("ts").to_numpy(), held_out["ts"].to_numpy())
+    if method == "time":  # the latest rows are held out
+        assert pa.compute.min(test_rows.column("ts")).as_py() > pa.compute.max(
+            trained_rows.column("ts")
+        ).as_py()
