@@ -325,7 +325,7 @@ def alert_from_json(text: str | bytes) -> Alert:
     except ValueError as exc:
         raise MonitorError(f"not a stored alert (not JSON: {exc})", fix=fix) from None
     if not isinstance(body, dict) or body.get("schema") != ALERT_SCHEMA:
-        raise MonitorError(f"not a stored alert (no \"schema\": \"{ALERT_SCHEMA}\")", fix=fix)
+        raise MonitorError(f'not a stored alert (no "schema": "{ALERT_SCHEMA}")', fix=fix)
     if body.get("schema_version") != ALERT_SCHEMA_VERSION:
         raise MonitorError(
             f"a stored alert of schema_version {body.get('schema_version')!r}; "
