@@ -347,7 +347,7 @@ class _Exchange:
     def run(self, request: urllib.request.Request, seconds: float) -> None:
         try:
             self.answer = self._exchange(request, seconds)
-        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        except Exception as exc:  # refused, reset, TLS, a broken answer: all end up as words
             reason = getattr(exc, "reason", None) or exc
             self.error = f"{type(exc).__name__}: {reason}"
 
