@@ -223,7 +223,8 @@ def test_a_slow_receiver_is_given_up_on_in_bounded_time_and_the_alert_kept(
         release.set()
     assert [o.status for o in report.outcomes] == ["queued", "queued"]
     assert "no answer within timeout_seconds (0.2 s)" in report.outcomes[0].message
-    assert len(receiver.got) == 2  # two attempts at alert 1; alert 2 waits behind it untried
+    # at most two attempts at alert 1 reached the receiver; alert 2 waits behind it, untried
+    assert 1 <= len(receiver.got) <= 2 and set(receiver.ids()) == {alert(1).id}
     assert [entry["alert"]["id"] for entry in map(json.loads, outbox.open())] == [
         alert(1).id,
         alert(2).id,
@@ -270,7 +271,7 @@ def test_a_receiver_that_trickles_its_answer_is_given_up_on_too(
         report = deliver_all([alert(1)], [sink], tmp_path / "outbox.jsonl")
     finally:
         release.set()
-    assert report.outcomes[0].status == "queued" and len(requests) == 2
+    assert report.outcomes[0].status == "queued" and 1 <= len(requests) <= 2
     assert "no answer within timeout_seconds (0.3 s)" in report.outcomes[0].message
 
 
