@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict
 from weir.project.cleaning import CleanConfig, GovernanceConfig
 from weir.project.ml_config import MlflowConfig, ServeConfig, TrainConfig
+from weir.project.schedule_config import ScheduleConfig
 from weir.project.sources import Source
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -328,6 +329,7 @@ class ProjectConfig(Strict):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     steps: dict[str, PythonStepConfig] = Field(default_factory=dict)
     ml: dict[str, TrainConfig] = Field(default_factory=dict)
+    schedule: ScheduleConfig | None = None
 
     def clean_target(self, table: str) -> str | None:
         """The table a raw table is cleaned into, if it is cleaned or governed."""
