@@ -238,6 +238,9 @@ class Scheduler:
                     break
                 self._nap_until(min(t.next_due() for t in self._tracks))
             self._settle_overlaps()
+        if self.stopping and not self._stop_told:
+            self._stop_told = True
+            self._on_notice("stopping: no job was in flight")
         return self.summary
 
     # -- starting: what was missed ---------------------------------------------------------

@@ -44,28 +44,39 @@ def schedule(
 ) -> None:
     """Run the jobs of weir.yaml's schedule on their cron expressions, one at a time, until
     SIGTERM or Ctrl-C (the job in flight may finish first)."""
-    from weir.app.schedule import Scheduler, schedule_of
-    from weir.project import load_project
-
-    with handled():
-        loaded = load_project(project)
-        config = schedule_of(loaded)
-        check_commands(ctx, loaded, config)
-        if list_jobs:
+    if list_jobs:
+        with handled():
+            loaded, config = _load(ctx, project)
             _print_outlook(loaded, config)
-            return
+        return
+    stop = _StopRequest()
+    with _stop_on_signals(stop), handled():  # from the start: a stop during loading counts
+        loaded, config = _load(ctx, project)
+        from weir.app.schedule import Scheduler
+
         lines = _Lines(config.timezone)
         scheduler = Scheduler(
             loaded, on_start=lines.started, on_record=lines.recorded, on_notice=lines.notice
         )
-        with _stop_on_signals(scheduler):
-            summary = scheduler.run(once=once)
+        if not stop.attach(scheduler):
+            scheduler.run(once=once)
+    summary = scheduler.summary
     ended = "done" if once else "stopped"
     console.print(
         f"weir schedule {ended}: {summary.ran} firing(s) run, {summary.failed} not succeeded"
     )
     if once and summary.failed:
         raise typer.Exit(1)
+
+
+def _load(ctx: typer.Context, project: Path) -> tuple[Project, ScheduleConfig]:
+    from weir.app.schedule import schedule_of
+    from weir.project import load_project
+
+    loaded = load_project(project)
+    config = schedule_of(loaded)
+    check_commands(ctx, loaded, config)
+    return loaded, config
 
 
 def check_commands(ctx: typer.Context, project: Project, config: ScheduleConfig) -> None:
@@ -95,15 +106,32 @@ def check_commands(ctx: typer.Context, project: Project, config: ScheduleConfig)
             ) from None
 
 
+class _StopRequest:
+    """SIGTERM and Ctrl-C, counted from the command's start (before the scheduler exists,
+    while Weir loads) and passed on to the scheduler: the first stops firing and lets the job
+    in flight finish; a second interrupts it."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.scheduler: Scheduler | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        # a signal handler: it only sets fields (printing from here could interleave)
+        self.asked += 1
+        if self.scheduler is not None:
+            self.scheduler.stop(now=self.asked > 1)
+
+    def attach(self, scheduler: Scheduler) -> bool:
+        """Hand stops on to `scheduler`; True when one was asked already."""
+        self.scheduler = scheduler
+        if self.asked:
+            scheduler.stop(now=self.asked > 1)
+        return self.asked > 0
+
+
 @contextmanager
-def _stop_on_signals(scheduler: Scheduler) -> Iterator[None]:
-    """SIGTERM or Ctrl-C: stop firing, let the job in flight finish; a second one
-    interrupts it. The handler only sets the scheduler's fields (no printing from it)."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        scheduler.stop(now=scheduler.stopping)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+def _stop_on_signals(stop: _StopRequest) -> Iterator[None]:
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
