@@ -411,6 +411,7 @@ class Scheduler:
             ),
             limits=Limits(track.job.timeout_seconds, self._stop_at),
             on_spawn=spawned,
+            env={"WEIR_SCHEDULE_JOB": track.name, "WEIR_SCHEDULED_FOR": firing.isoformat()},
         )
         finished = self._clock()
         track.ran, track.running = (started, finished), None

@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -54,8 +54,10 @@ def run_process(
     header: str,
     limits: Limits,
     on_spawn: Callable[[int], None],
+    env: Mapping[str, str] | None = None,
 ) -> Ended:
-    """Run `argv` with its output (stdout and stderr, in order) in `log`; wait for it."""
+    """Run `argv` with its output (stdout and stderr, in order) in `log`, with this
+    process's environment and `env`; wait for it."""
     with log.open("x", encoding="utf-8") as out:
         out.write(header)
         out.flush()
@@ -67,7 +69,7 @@ def run_process(
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
             )
         except OSError as exc:
             out.write(f"# could not start: {exc}\n")

@@ -103,7 +103,9 @@ def test_a_due_firing_runs_its_output_is_logged_and_the_state_saved(tmp_path: Pa
     clock = Clock(at(12, 59, 58))
     clock.stop_at = at(13, 0, 10)
     jobs = Jobs(
-        clock, script="import sys; print('argv', sys.argv[1:]); print('to stderr', file=sys.stderr)"
+        clock,
+        script="import os, sys; print('argv', sys.argv[1:]); print('to stderr', file=sys.stderr);"
+        "print('env', os.environ['WEIR_SCHEDULE_JOB'], os.environ['WEIR_SCHEDULED_FOR'])",
     )
     records: list[FiringRecord] = []
     started: list[Started] = []
@@ -116,6 +118,7 @@ def test_a_due_firing_runs_its_output_is_logged_and_the_state_saved(tmp_path: Pa
     log = (tmp_path / (record.log or "")).read_text()
     assert record.log == ".weir/logs/schedule/hourly/20240501T130000Z.log"
     assert "argv ['run', '--x', 'a b']" in log and "to stderr" in log and "# exit 0" in log
+    assert "env hourly 2024-05-01T13:00:00+00:00" in log  # which firing this is
     assert history(project)[0]["status"] == "succeeded"
     saved = load_state(project.workspace, clock.now).jobs["hourly"]
     assert saved.settled == at(13, 0) and saved.running is None
