@@ -5,7 +5,7 @@ leaks or hangs takes the scheduler with it in no case. The process is started in
 of its own, so the Ctrl-C a terminal sends to the scheduler's process group does not reach
 it: stopping the scheduler lets the job in flight finish, as promised. When a job must end
 (its timeout, or the stop's grace period passed) it gets SIGINT first, which Weir's
-commands take as Ctrl-C (the run is recorded as interrupted, its lock released), and
+commands take as Ctrl-C (the run is recorded as failed, its lock released), and
 SIGKILL KILL_AFTER_SECONDS later if it is still there.
 """
 
