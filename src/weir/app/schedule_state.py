@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
+from weir.core.errors import WRITE_FIXES, WeirError
+
 STATE_FILE = "schedule_state.json"
 HISTORY_FILE = Path("logs") / "schedule.jsonl"
 FIRING_LOGS = Path("logs") / "schedule"
@@ -164,22 +166,35 @@ def save_state(workspace: Path, jobs: dict[str, JobState]) -> None:
     path = workspace / STATE_FILE
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     text = _StateFile(jobs=jobs).model_dump_json(indent=2)
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    except OSError as exc:
+        raise _not_written(path, exc) from None
     _sync_directory(workspace)
 
 
 def append_history(workspace: Path, record: FiringRecord) -> None:
     """One line at the end of the history, on disk before the call returns."""
     path = workspace / HISTORY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(record.to_json() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(record.to_json() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise _not_written(path, exc) from None
+
+
+def _not_written(path: Path, error: OSError) -> WeirError:
+    return WeirError(
+        f"the scheduler cannot write {path}: {error.strerror or error}",
+        fix=WRITE_FIXES.get(error.errno or 0, "check that you may write to the workspace"),
+    )
 
 
 def firing_log_path(workspace: Path, job: str, scheduled_for: datetime) -> Path:

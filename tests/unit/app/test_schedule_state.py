@@ -180,3 +180,16 @@ def test_a_lock_file_that_is_a_link_is_not_written_through(tmp_path: Path) -> No
     with pytest.raises(WeirError, match="symbolic link"), scheduler_lock(workspace, NOW):
         pass
     assert outside.read_text() == "mine\n"
+
+
+def test_a_history_or_state_that_cannot_be_written_is_a_weir_error(tmp_path: Path) -> None:
+    (tmp_path / "logs").write_text("a file where the logs folder goes")
+    record = FiringRecord("j", "succeeded", NOW)
+    with pytest.raises(WeirError, match=r"the scheduler cannot write .*schedule\.jsonl"):
+        append_history(tmp_path, record)
+    (tmp_path / STATE_FILE).mkdir()  # a folder where the state file goes
+    with pytest.raises(
+        WeirError, match=r"the scheduler cannot write .*schedule_state\.json"
+    ) as caught:
+        save_state(tmp_path, a_state())
+    assert caught.value.fix
