@@ -111,7 +111,7 @@ ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia
 TRANSITIONS = [utc(2024, 3, 10, 6), utc(2024, 3, 31, 1), utc(2024, 10, 27, 1), utc(2024, 4, 6, 15)]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     expression=st.sampled_from(EXPRESSIONS),
     zone=st.sampled_from(ZONES),
