@@ -34,7 +34,7 @@ from typing import Literal, Protocol
 import pyarrow as pa
 
 from weir.core.errors import MonitorError
-from weir.monitor.drift_assess import Assessment, Outcome
+from weir.monitor.drift_assess import Assessment, Bridges, Outcome
 from weir.monitor.drift_categorical import CategoricalReference
 from weir.monitor.drift_columns import (
     FeatureKind,
@@ -109,7 +109,7 @@ class _Feature(Protocol):
     @property
     def test_count(self) -> int: ...
 
-    def calibrate(self, draws: int) -> None: ...
+    def calibrate(self, draws: int, bridges: Bridges) -> None: ...
 
     def assess(self, column: pa.ChunkedArray) -> Outcome: ...
 
@@ -122,8 +122,9 @@ class DriftReference:
         self._rows = rows
         self.settings = settings
         self.draws = settings.draws_for(sum(f.test_count for f in self._features))
+        bridges = Bridges(settings.seed)  # dropped after the fit
         for feature in self._features:
-            feature.calibrate(self.draws)
+            feature.calibrate(self.draws, bridges)
 
     @classmethod
     def fit(

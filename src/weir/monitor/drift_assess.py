@@ -12,7 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from weir.monitor.drift_columns import FeatureKind
-from weir.monitor.drift_null import Judgement, UnseenMass, two_proportions
+from weir.monitor.drift_null import Judgement, UnseenMass, gaussian_bridge, two_proportions
+from weir.monitor.drift_stats import Floats
 
 TestName = Literal["distribution", "null_rate", "new_categories"]
 FloatArray = npt.NDArray[np.float64]
@@ -56,6 +57,22 @@ def percent(share: float) -> str:
 
 def number(value: float) -> str:
     return f"{value:.4g}"
+
+
+class Bridges:
+    """Gaussian-limit draws of the CDF gap, shared by the features of one fit whose bins have
+    the same probabilities (seeded by those probabilities, so by nothing order-dependent)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._made: dict[bytes, Floats] = {}
+
+    def get(self, probabilities: FloatArray, draws: int) -> Floats:
+        key = probabilities.tobytes()
+        if key not in self._made:
+            seed = np.random.SeedSequence([self.seed, zlib.crc32(key), draws])
+            self._made[key] = gaussian_bridge(probabilities, draws, seed)
+        return self._made[key]
 
 
 def grid_rows(rows: int) -> int:

@@ -23,6 +23,7 @@ import pyarrow.types as pat
 from weir.core.errors import MonitorError
 from weir.monitor.drift_assess import (
     Assessment,
+    Bridges,
     Outcome,
     SizeCache,
     new_values,
@@ -138,7 +139,8 @@ class CategoricalReference:
     def test_count(self) -> int:
         return 1 + int(self.tested) + int(self.distribution_tested)
 
-    def calibrate(self, draws: int) -> None:
+    def calibrate(self, draws: int, bridges: Bridges) -> None:
+        """Categories' nulls are drawn per window size (exact multinomial draws)."""
         self.draws = draws
 
     def assess(self, column: pa.ChunkedArray) -> Outcome:

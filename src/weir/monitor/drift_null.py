@@ -7,12 +7,13 @@ view, or fixed distance thresholds, get wrong: at large n everything drifts, at 
 nothing does. Every null here is the two-sample null, with the reference's own distribution
 standing in for the population:
 
-- Distances between binned distributions whose null scales exactly with sqrt(1/m + 1/n)
-  (Wasserstein, KS) are simulated ONCE per reference in the Gaussian limit of the two
-  multinomial samples (share difference ~ N(0, (1/m + 1/n)(diag p - p p'))) and rescaled to
-  any window size. Checked against exact multinomial draws: within Monte Carlo error from
-  n = 30 up, because these statistics read cumulative sums, which are near-Gaussian even
-  when single bins hold few rows (tests/unit/monitor/test_drift_calibration.py).
+- Distances of the CDF gap whose null scales exactly with sqrt(1/m + 1/n) (Wasserstein, KS)
+  are simulated ONCE per reference in the Gaussian limit of the two multinomial samples
+  (share difference ~ N(0, (1/m + 1/n)(diag p - p p'))) and rescaled to any window size
+  that has ten rows per bin or more; checked against exact multinomial draws (within Monte
+  Carlo error there; below it a skewed feature's outer bins hold a row or two and the
+  limit's tail is too light, so smaller windows get exact multinomial draws). Features whose
+  bins have the same probabilities (continuous features of one reference) share the draws.
 - Other binned statistics (Jensen-Shannon, chi-squared, PSI) are not Gaussian when bins hold
   few rows, so they are simulated exactly: multinomial draws of both samples' counts at the
   window's own size, O(bins) per draw whatever n is, cached per size.
@@ -73,24 +74,22 @@ def monte_carlo(draws: FloatArray, value: float) -> Judgement:
     return Judgement((1 + at_least) / (total + 1), threshold_at, 1 / (total + 1))
 
 
-def gaussian_null(
-    probabilities: FloatArray,
-    of_difference: Callable[[Floats], FloatArray],
-    draws: int,
-    seed: np.random.SeedSequence,
-) -> FloatArray:
-    """Sorted draws of a homogeneous statistic at unit scale (multiply by sqrt(1/m + 1/n)):
-    the statistic of N(0, diag p - p p'), the covariance of one row's share vector."""
+def gaussian_bridge(probabilities: FloatArray, draws: int, seed: np.random.SeedSequence) -> Floats:
+    """Draws of the CDF gap between two samples in the Gaussian limit, at unit scale (times
+    sqrt(1/m + 1/n) for m and n rows): running sums of N(0, diag p - p p'), the covariance
+    of one row's share vector; a Brownian bridge read at the bins' right edges. One matrix
+    (draws x bins, float32: ample for a null, half the memory traffic) serves every feature
+    whose bins have these probabilities."""
     rng = np.random.default_rng(seed)
-    root = np.sqrt(probabilities).astype(np.float32)  # float32: half the memory traffic,
-    shares = probabilities.astype(np.float32)  # and ample for a null's draws
-    out = np.empty(draws)
+    root = np.sqrt(probabilities).astype(np.float32)
+    through = np.cumsum(probabilities).astype(np.float32)
+    out = np.empty((draws, len(probabilities)), dtype=np.float32)
     for start in range(0, draws, CHUNK):
         size = min(CHUNK, draws - start)
         normal = rng.standard_normal((size, len(probabilities)), dtype=np.float32)
-        difference = normal * root - np.outer(normal @ root, shares)
-        out[start : start + size] = of_difference(difference)
-    out.sort()
+        gap = np.cumsum(normal * root, axis=1)
+        gap -= np.outer(gap[:, -1], through)
+        out[start : start + size] = gap
     return out
 
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from weir.monitor.drift_assess import (
     Assessment,
+    Bridges,
     Outcome,
     SizeCache,
     new_values,
@@ -36,7 +37,7 @@ from weir.monitor.drift_assess import (
     seed_for,
 )
 from weir.monitor.drift_columns import FeatureKind, TypeClass, numbers
-from weir.monitor.drift_null import UnseenMass, gaussian_null, monte_carlo, multinomial_null
+from weir.monitor.drift_null import UnseenMass, monte_carlo, multinomial_null
 from weir.monitor.drift_settings import DriftSettings
 from weir.monitor.drift_stats import BinnedStatistic, binned_statistic
 
@@ -143,13 +144,14 @@ class NumericReference:
     def test_count(self) -> int:
         return 2 if self.tested else 1
 
-    def calibrate(self, draws: int) -> None:
+    def calibrate(self, draws: int, bridges: Bridges) -> None:
         """Simulate the Gaussian-limit null once (for statistics that allow it)."""
         self.draws = draws
-        if self.tested and self.constant is None and self.statistic.of_difference is not None:
+        if self.tested and self.constant is None and self.statistic.of_cumulative is not None:
             probabilities = self.bins.counts / self.present
-            seed = seed_for(self.settings.seed, self.name, self.statistic.name)
-            self.unit_null = gaussian_null(probabilities, self.statistic.of_difference, draws, seed)
+            self.unit_null = np.sort(
+                self.statistic.of_cumulative(bridges.get(probabilities, draws))
+            )
 
     def assess(self, column: pa.ChunkedArray) -> Outcome:
         values, missing = numbers(column)

@@ -18,9 +18,9 @@ thousands of resamples in a few array operations; a 1-D pair works the same way.
     chi2             Pearson's chi-squared statistic of the 2 x bins table, as
                      scipy.stats.chi2_contingency without continuity correction.
 
-Wasserstein and KS are positively homogeneous in the difference of the two share vectors,
-which lets their null be simulated once per reference in the Gaussian limit and rescaled to
-any window size (see drift_null).
+Wasserstein and KS read only the running sum of the share differences (the gap between the
+two CDFs) and are positively homogeneous in it, which lets their null be simulated once per
+reference in the Gaussian limit and rescaled to any window size (see drift_null).
 """
 
 from __future__ import annotations
@@ -50,16 +50,15 @@ def shares(counts: npt.ArrayLike) -> FloatArray:
     return np.asarray(np.divide(values, totals, out=np.zeros_like(values), where=totals > 0))
 
 
-def wasserstein_of_difference(difference: Floats, points: FloatArray, scale: float) -> FloatArray:
-    """W1 between two binned distributions from the difference of their shares: the area
-    between the two CDFs, the CDFs being steps at each bin's representative point."""
-    cumulative = np.cumsum(difference, axis=-1)[..., :-1]
-    return np.asarray(np.abs(cumulative) @ np.diff(points) / scale, dtype=np.float64)
+def wasserstein_of_cumulative(cumulative: Floats, points: FloatArray, scale: float) -> FloatArray:
+    """W1 between two binned distributions from the running sum of their share differences:
+    the area between the two CDFs, each a step function at the bins' representative points."""
+    return np.asarray(np.abs(cumulative[..., :-1]) @ np.diff(points) / scale, dtype=np.float64)
 
 
-def ks_of_difference(difference: Floats) -> FloatArray:
+def ks_of_cumulative(cumulative: Floats) -> FloatArray:
     """The largest gap between the two binned CDFs."""
-    return np.asarray(np.abs(np.cumsum(difference, axis=-1)).max(axis=-1), dtype=np.float64)
+    return np.asarray(np.abs(cumulative).max(axis=-1), dtype=np.float64)
 
 
 def psi(reference: npt.ArrayLike, current: npt.ArrayLike) -> FloatArray:
@@ -92,15 +91,15 @@ def chi2(reference: npt.ArrayLike, current: npt.ArrayLike) -> FloatArray:
 
 @dataclass(frozen=True)
 class BinnedStatistic:
-    """One statistic bound to one feature's bins. `of_difference` is set for statistics
-    that are positively homogeneous in the share difference (their null scales with
+    """One statistic bound to one feature's bins. `of_cumulative` is set for statistics of
+    the CDF gap that are positively homogeneous in it (their null scales with
     sqrt(1/n + 1/m) and can be simulated once in the Gaussian limit). `degree`: how the
     null's scale grows with (1/n + 1/m) at large counts, as a power of its square root
     (1 for distances, 2 for PSI, 0 for chi2, whose null is chi-squared at any size)."""
 
     name: str
     of_counts: Callable[[npt.ArrayLike, npt.ArrayLike], FloatArray]
-    of_difference: Callable[[Floats], FloatArray] | None = None
+    of_cumulative: Callable[[Floats], FloatArray] | None = None
     degree: int = 1
 
 
@@ -109,15 +108,16 @@ def binned_statistic(
 ) -> BinnedStatistic:
     """The named statistic for a feature whose bins have these representative points."""
     if name == "wasserstein_iqr":
-        assert points is not None, "wasserstein needs the bins' points"
+        if points is None:
+            raise ValueError("the Wasserstein distance needs the bins' representative points")
         by_points = points
 
-        def of_difference(difference: Floats) -> FloatArray:
-            return wasserstein_of_difference(difference, by_points, scale)
+        def of_cumulative(cumulative: Floats) -> FloatArray:
+            return wasserstein_of_cumulative(cumulative, by_points, scale)
 
-        return BinnedStatistic(name, _via_difference(of_difference), of_difference)
+        return BinnedStatistic(name, _via_cumulative(of_cumulative), of_cumulative)
     if name == "ks":
-        return BinnedStatistic(name, _via_difference(ks_of_difference), ks_of_difference)
+        return BinnedStatistic(name, _via_cumulative(ks_of_cumulative), ks_of_cumulative)
     if name == "psi":
         return BinnedStatistic(name, psi, degree=2)
     if name == "chi2":
@@ -125,10 +125,11 @@ def binned_statistic(
     return BinnedStatistic(name, jensen_shannon)
 
 
-def _via_difference(
-    of_difference: Callable[[Floats], FloatArray],
+def _via_cumulative(
+    of_cumulative: Callable[[Floats], FloatArray],
 ) -> Callable[[npt.ArrayLike, npt.ArrayLike], FloatArray]:
     def of_counts(reference: npt.ArrayLike, current: npt.ArrayLike) -> FloatArray:
-        return of_difference(shares(np.asarray(current)) - shares(np.asarray(reference)))
+        gap = np.cumsum(shares(np.asarray(current)) - shares(np.asarray(reference)), axis=-1)
+        return of_cumulative(gap)
 
     return of_counts

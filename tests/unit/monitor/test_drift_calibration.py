@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import chi2 as chi2_distribution
 
 from weir.monitor.drift import DriftReference, DriftSettings
-from weir.monitor.drift_null import gaussian_null, monte_carlo, multinomial_null
+from weir.monitor.drift_null import gaussian_bridge, monte_carlo, multinomial_null
 from weir.monitor.drift_numeric import make_bins
 from weir.monitor.drift_stats import binned_statistic
 
@@ -93,10 +93,10 @@ def test_the_gaussian_limit_null_matches_exact_multinomial_draws(rows: int) -> N
     statistic = binned_statistic("wasserstein_iqr", layout.points, 1.0)
     probabilities = layout.counts / layout.counts.sum()
     seed = np.random.SeedSequence(5)
-    assert statistic.of_difference is not None
-    limit = gaussian_null(probabilities, statistic.of_difference, 20_000, seed) * np.sqrt(
-        1 / rows + 1 / 1000
-    )
+    assert statistic.of_cumulative is not None
+    limit = np.sort(
+        statistic.of_cumulative(gaussian_bridge(probabilities, 20_000, seed))
+    ) * np.sqrt(1 / rows + 1 / 1000)
     exact = multinomial_null(probabilities, 1000, rows, statistic.of_counts, 20_000, seed)
     for quantile in (0.5, 0.9, 0.99, 0.998):
         assert np.quantile(limit, quantile) == pytest.approx(np.quantile(exact, quantile), rel=0.08)
