@@ -1,0 +1,471 @@
+"""Performance before the labels: confidence-based performance estimation (CBPE).
+
+A classifier's probability says how often it should be right. When the probabilities are
+calibrated, a window's confusion matrix can be expected without a single label: each row
+predicted positive adds its probability to E[TP] and the rest to E[FP], and so on; accuracy,
+precision, recall, F1 and balanced accuracy follow from that matrix, and ROC AUC, average
+precision and log loss from the expected curves (NannyML's CBPE; `performance_metrics`).
+
+Calibrated is the condition, so it is not assumed: `fit` learns isotonic maps from the
+model's scores to the frequencies a labelled reference showed (the model's test set or an
+earlier labelled window) and applies them before estimating, and reports the model's own
+calibration error (`calibration_error`) and what is left after calibration
+(`residual_calibration_error`, cross-fitted). It refuses a reference too small to calibrate
+on, or without enough rows of every class.
+
+CBPE assumes the world changed only in its inputs (covariate shift): the probability of each
+label given the scores is what the reference showed. When that relation itself changes
+(concept drift), the estimate cannot see it; only labels can. That is why the realised
+figure replaces the estimate as labels land (`performance_points.combine`).
+
+Each estimate has an interval at `level`. Labels are drawn from the calibrated probabilities
+(Bernoulli for two classes, one categorical draw per row for more), each draw under one of
+the calibrations refitted on a bootstrap resample of the reference, and the metric computed
+on each: the interval covers both what the window's labels will turn out to be and how much
+the calibration itself is unsure of. Seeded, and independent of the rows' order. Windows
+larger than `max_simulated_rows` draw labels for a sample of rows and scale the label part
+of the spread by sqrt(sample / rows); the calibration part does not shrink with the window.
+
+Regression has no estimate (`why_not_estimable`): a calibrated probability is what makes
+CBPE work, and a regressor has none. Clustering has no labels to compare against.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from weir.core.errors import MonitorError
+from weir.core.suggest import suggestion_text
+from weir.monitor.performance_calibration import (
+    Calibration,
+    bootstrap,
+    cross_fitted_error,
+    expected_calibration_error,
+    fit_calibration,
+)
+from weir.monitor.performance_metrics import (
+    BINARY_METRICS,
+    MULTICLASS_METRICS,
+    Window,
+    metric_values,
+)
+
+_CELLS = 4_000_000  # floats per block of label draws (draws x rows x classes): ~32 MB
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One estimated metric for one window, with its interval at `level`."""
+
+    metric: str
+    value: float
+    low: float
+    high: float
+    rows: int  # rows the estimate rests on
+    method: str = "cbpe"
+    level: float = 0.95
+    standard_error: float = math.nan  # spread of the simulated realised metric
+    bias: float = 0.0  # the calibration's bias, subtracted: value + bias is CBPE's plain figure
+    note: str = ""  # why the value is missing (NaN), when it is
+
+
+@dataclass(frozen=True)
+class _Settings:
+    threshold: float | None
+    seed: int
+    simulations: int
+    max_simulated_rows: int
+
+
+def why_not_estimable(task: str, classes: int = 2) -> str | None:
+    """None when CBPE can estimate this model's performance, else the sentence that says why
+    not, for the report in place of a figure."""
+    if task == "regression":
+        return (
+            "no estimate before labels for a regression model: CBPE rests on calibrated class "
+            "probabilities, which a regressor does not give; its performance is shown once "
+            "labels land"
+        )
+    if task != "classification":
+        return f"no performance estimate for a {task} model: it has no labels to estimate"
+    if classes < 2:
+        return "no performance estimate: the model knows fewer than two classes"
+    return None
+
+
+class PerformanceEstimator:
+    """CBPE fitted on a labelled reference; `estimate` then needs only a window's scores."""
+
+    def __init__(
+        self,
+        calibration: Calibration,
+        resampled: tuple[Calibration, ...],
+        classes: int,
+        settings: _Settings,
+        errors: tuple[float, float],
+        reference_rows: int,
+    ) -> None:
+        """Use `fit` or `fit_multiclass`: they check the reference this takes as given."""
+        self._calibration, self._resampled = calibration, resampled
+        self._classes, self._settings = classes, settings
+        self._errors, self.reference_rows = errors, reference_rows
+
+    @classmethod
+    def fit(
+        cls,
+        reference_scores: np.ndarray,
+        reference_truth: np.ndarray,
+        *,
+        positive: object,
+        threshold: float | None,
+        seed: int = 0,
+        min_rows: int = 100,
+        min_class_rows: int = 10,
+        bootstraps: int = 50,
+        simulations: int = 400,
+        max_simulated_rows: int = 20_000,
+    ) -> PerformanceEstimator:
+        """A binary classifier. `reference_scores`: the probability of the positive class;
+        `reference_truth`: the true labels, compared to `positive` with == (bring both to one
+        type first: weir.monitor.labels.comparable_labels); `threshold`: the model's decision
+        threshold (positive when score >= threshold), None for the most probable class."""
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise MonitorError(
+                f"performance estimate: the threshold {threshold} is not a probability",
+                fix="give the model's decision threshold, between 0 and 1",
+            )
+        scores = _binary_scores(reference_scores, "the reference")
+        truth = _truth_values(reference_truth, len(scores))
+        distinct = set(truth.tolist())
+        if len(distinct) > 2:
+            raise MonitorError(
+                f"performance estimate: the reference holds {len(distinct)} classes, not two",
+                fix="use PerformanceEstimator.fit_multiclass with the class probabilities",
+            )
+        hits = np.asarray(truth == positive, dtype=bool)
+        if not hits.any():
+            raise MonitorError(
+                f"performance estimate: no reference label equals the positive class {positive!r} "
+                f"(labels seen: {', '.join(repr(v) for v in sorted(map(str, distinct))[:5])})",
+                fix="pass the labels and the positive class in one type "
+                "(weir.monitor.labels.comparable_labels)",
+            )
+        settings = _Settings(threshold, seed, simulations, max_simulated_rows)
+        names = {0: "negative", 1: f"positive ({positive!r})"}
+        return cls._fitted(
+            scores, hits.astype(int), names, settings, min_rows, min_class_rows, bootstraps
+        )
+
+    @classmethod
+    def fit_multiclass(
+        cls,
+        reference_probabilities: np.ndarray,
+        reference_truth: np.ndarray,
+        *,
+        classes: Sequence[object],
+        seed: int = 0,
+        min_rows: int = 100,
+        min_class_rows: int = 10,
+        bootstraps: int = 50,
+        simulations: int = 400,
+        max_simulated_rows: int = 20_000,
+    ) -> PerformanceEstimator:
+        """More classes, one-vs-rest. `reference_probabilities`: (rows, classes) in the order
+        of `classes`; the predicted class is the most probable (ties to the first)."""
+        scores = _matrix_scores(reference_probabilities, len(classes), "the reference")
+        truth = _truth_values(reference_truth, len(scores))
+        index = {value: i for i, value in enumerate(classes)}
+        unknown = [v for v in dict.fromkeys(truth.tolist()) if v not in index]
+        if unknown:
+            raise MonitorError(
+                f"performance estimate: reference labels that are not among the classes "
+                f"{list(classes)}: {unknown[:5]}",
+                fix="pass the labels and the classes in one type "
+                "(weir.monitor.labels.comparable_labels)",
+            )
+        settings = _Settings(None, seed, simulations, max_simulated_rows)
+        labels = np.array([index[v] for v in truth.tolist()], dtype=int)
+        names = {i: repr(c) for i, c in enumerate(classes)}
+        return cls._fitted(scores, labels, names, settings, min_rows, min_class_rows, bootstraps)
+
+    @classmethod
+    def _fitted(
+        cls,
+        scores: np.ndarray,
+        truth: np.ndarray,
+        names: dict[int, str],
+        settings: _Settings,
+        min_rows: int,
+        min_class_rows: int,
+        bootstraps: int,
+    ) -> PerformanceEstimator:
+        _check_reference(truth, names, min_rows, min_class_rows)
+        if bootstraps < 1 or settings.simulations < 20 or settings.max_simulated_rows < 100:
+            raise MonitorError(
+                "performance estimate: needs at least 1 bootstrap, 20 simulations and 100 "
+                "simulated rows",
+                fix="raise bootstraps, simulations or max_simulated_rows",
+            )
+        rng = np.random.default_rng([settings.seed, 0])
+        errors = (
+            expected_calibration_error(scores, truth),
+            cross_fitted_error(scores, truth, rng),
+        )
+        return cls(
+            fit_calibration(scores, truth),
+            bootstrap(scores, truth, bootstraps, rng),
+            scores.shape[1],
+            settings,
+            errors,
+            len(truth),
+        )
+
+    @property
+    def calibration_error(self) -> float:
+        """The model's expected calibration error on the reference (10 bins), before any
+        calibration: how far its probabilities were from the frequencies seen."""
+        return self._errors[0]
+
+    @property
+    def residual_calibration_error(self) -> float:
+        """The error left after the estimator's calibration, cross-fitted on the reference
+        (5 folds): how far the probabilities CBPE uses may still be off."""
+        return self._errors[1]
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics this estimator can estimate (weir.ml.metrics' names)."""
+        return BINARY_METRICS if self._classes == 2 else MULTICLASS_METRICS
+
+    def estimate(
+        self, scores: np.ndarray, metrics: Sequence[str], level: float = 0.95
+    ) -> list[Estimate]:
+        """Each metric estimated for the window of `scores` (the positive class's probability
+        for two classes; the (rows, classes) probabilities for more)."""
+        for metric in metrics:
+            if metric not in self.metrics:
+                raise MonitorError(
+                    f"performance estimate: '{metric}' cannot be estimated for this model "
+                    f"(estimable: {', '.join(self.metrics)})",
+                    fix=suggestion_text(metric, self.metrics),
+                )
+        if not 0.0 < level < 1.0:
+            raise MonitorError(
+                f"performance estimate: the interval level {level} is not between 0 and 1",
+                fix="give a level such as 0.95",
+            )
+        window = self._window_scores(scores)
+        window = window[np.lexsort(window.T[::-1])]  # the rows' order must not matter
+        full = self._prepared(window)
+        calibrated = self._calibration(window)[None]
+        spread = self._spread(window, list(metrics))
+        return [
+            _estimate(m, float(metric_values(m, calibrated, full)[0]), spread, len(window), level)
+            for m in metrics
+        ]
+
+    def _window_scores(self, scores: np.ndarray) -> np.ndarray:
+        if self._classes == 2:
+            return _binary_scores(scores, "the window")
+        return _matrix_scores(scores, self._classes, "the window")
+
+    def _prepared(self, scores: np.ndarray) -> Window:
+        threshold = self._settings.threshold
+        if threshold is not None:
+            predicted = (scores[:, 1] >= threshold).astype(int)
+        else:
+            predicted = np.argmax(scores, axis=1)  # ties to the first class, as decide()
+        return Window.of(scores, predicted)
+
+    def _spread(self, window: np.ndarray, metrics: list[str]) -> _Spread:
+        """How far the realised metric may fall from the estimate, per simulated draw, and
+        the bias of the calibration (below)."""
+        rng = np.random.default_rng([self._settings.seed, 1])
+        rows = len(window)
+        sample = window
+        if rows > self._settings.max_simulated_rows:
+            chosen = rng.choice(rows, self._settings.max_simulated_rows, replace=False)
+            sample = window[np.sort(chosen)]
+        prepared = self._prepared(sample)
+        base = {m: metric_values(m, self._calibration(sample)[None], prepared)[0] for m in metrics}
+        resampled = np.stack([c(sample) for c in self._resampled])
+        expected = {m: _blocks(m, resampled, prepared) - base[m] for m in metrics}
+        which = np.arange(self._settings.simulations) % len(self._resampled)
+        realised = self._simulated(resampled, which, prepared, metrics, rng)
+        scale = math.sqrt(len(sample) / rows)
+        return _Spread(
+            deviations={
+                m: (realised[m] - base[m] - expected[m][which]) * scale - expected[m][which]
+                for m in metrics
+            },
+            bias={m: float(np.nanmean(expected[m])) for m in metrics},
+        )
+
+    def _simulated(
+        self,
+        resampled: np.ndarray,
+        which: np.ndarray,
+        prepared: Window,
+        metrics: list[str],
+        rng: np.random.Generator,
+    ) -> dict[str, np.ndarray]:
+        """Each metric on labels drawn from the calibrated probabilities, draw b under the
+        bootstrap calibration which[b]; in blocks, to bound the memory."""
+        realised = {m: np.empty(len(which)) for m in metrics}
+        step = max(1, _CELLS // (resampled.shape[1] * self._classes))
+        for start in range(0, len(which), step):
+            picks = which[start : start + step]
+            labels = _draw(resampled[picks], rng)
+            for m in metrics:
+                realised[m][start : start + len(picks)] = metric_values(m, labels, prepared)
+        return realised
+
+
+@dataclass(frozen=True)
+class _Spread:
+    """Per metric: the simulated deviations of the realised metric from the estimate, and
+    the calibration's bias.
+
+    Deviation of draw b = (its labels' metric - its calibration's expectation) x scale, the
+    labels' part, scaled by sqrt(sample / rows) for windows simulated on a sample, minus
+    (its calibration's expectation - the fitted calibration's), the calibration's part. The
+    minus is the basic bootstrap: a refit on a resample errs from the fitted map as the
+    fitted map errs from the truth, so the truth lies the other way. Its mean is the bias,
+    subtracted from the estimate."""
+
+    deviations: dict[str, np.ndarray]
+    bias: dict[str, float]
+
+
+def _blocks(metric: str, weights: np.ndarray, window: Window) -> np.ndarray:
+    step = max(1, _CELLS // (weights.shape[1] * weights.shape[2]))
+    return np.concatenate(
+        [metric_values(metric, weights[i : i + step], window) for i in range(0, len(weights), step)]
+    )
+
+
+def _draw(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One label per row and draw, as one-hot weights: class c with its probability."""
+    draws, rows, k = probabilities.shape
+    cumulative = np.cumsum(probabilities, axis=2)[:, :, :-1]
+    uniform = rng.random((draws, rows, 1))
+    labels = (uniform >= cumulative).sum(axis=2)
+    onehot: np.ndarray = np.eye(k)[labels]
+    return onehot
+
+
+def _estimate(metric: str, value: float, spread: _Spread, rows: int, level: float) -> Estimate:
+    """The bias-corrected value with the interval the simulated deviations give, both kept
+    within the metric's range; the interval widened to hold the value, which on tiny windows
+    (few rows, so few possible outcomes) can fall between the quantiles of a lumpy
+    distribution."""
+    if math.isnan(value):
+        return Estimate(metric, value, math.nan, math.nan, rows, level=level, note=_UNDEFINED)
+    deviations = spread.deviations[metric]
+    defined = deviations[~np.isnan(deviations)]
+    if len(defined) == 0:
+        return Estimate(metric, value, math.nan, math.nan, rows, level=level, note=_NO_SPREAD)
+    top = math.inf if metric == "log_loss" else 1.0
+    bias = spread.bias[metric] if math.isfinite(spread.bias[metric]) else 0.0
+    corrected = min(max(value - bias, 0.0), top)
+    tail = (1.0 - level) / 2.0
+    low, high = np.clip(value + np.quantile(defined, [tail, 1.0 - tail]), 0.0, top)
+    return Estimate(
+        metric,
+        corrected,
+        float(min(low, corrected)),
+        float(max(high, corrected)),
+        rows,
+        level=level,
+        standard_error=float(np.std(defined)),
+        bias=value - corrected,
+    )
+
+
+_UNDEFINED = "undefined: the window's calibrated probabilities leave a class with no expected rows"
+_NO_SPREAD = "no interval: the metric was undefined in every simulated window (too few rows)"
+
+
+def _binary_scores(scores: np.ndarray, where: str) -> np.ndarray:
+    array = np.asarray(scores, dtype=float)
+    if array.ndim != 1:
+        raise MonitorError(
+            f"performance estimate: {where}'s scores have shape {array.shape}; a binary model "
+            "gives one probability (of the positive class) per row",
+            fix="pass the 'probability' column of the prediction log",
+        )
+    _check_probabilities(array, where)
+    return np.column_stack([1.0 - array, array])
+
+
+def _matrix_scores(scores: np.ndarray, classes: int, where: str) -> np.ndarray:
+    array = np.asarray(scores, dtype=float)
+    if array.ndim != 2 or array.shape[1] != classes or classes < 3:
+        raise MonitorError(
+            f"performance estimate: {where}'s probabilities have shape {array.shape}; expected "
+            f"(rows, {classes}) for {classes} classes (at least three; two: use fit)",
+            fix="pass one probability per class, in the order of the model's classes",
+        )
+    _check_probabilities(array, where)
+    return array
+
+
+def _check_probabilities(array: np.ndarray, where: str) -> None:
+    if len(array) == 0:
+        raise MonitorError(
+            f"performance estimate: {where} has no rows",
+            fix="choose a window that holds answers (a longer period, or wait for traffic)",
+        )
+    bad = ~np.isfinite(array) | (array < 0.0) | (array > 1.0)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(array), -1).any(axis=1))
+        raise MonitorError(
+            f"performance estimate: {where} has {len(rows)} rows whose probabilities are not "
+            f"between 0 and 1 (rows {rows[:5].tolist()})",
+            fix="pass the model's probabilities, with no missing values",
+        )
+
+
+def _truth_values(truth: np.ndarray, rows: int) -> np.ndarray:
+    values = np.asarray(truth, dtype=object)
+    if values.ndim != 1 or len(values) != rows:
+        raise MonitorError(
+            f"performance estimate: the reference has {rows} scores but {values.shape} labels",
+            fix="pass one true label per scored row",
+        )
+    missing = sum(1 for v in values.tolist() if v is None or v != v)
+    if missing:
+        raise MonitorError(
+            f"performance estimate: {missing} reference rows have no true label",
+            fix="keep only the labelled rows of the reference",
+        )
+    return values
+
+
+def _check_reference(
+    truth: np.ndarray, names: dict[int, str], min_rows: int, min_class: int
+) -> None:
+    """Isotonic calibration learns a frequency per score range: with too few rows, or a class
+    barely present, it learns noise and the estimate inherits it."""
+    fix = (
+        "give a larger labelled reference (the model's test set, or a window whose labels "
+        "have landed), or wait for more labels"
+    )
+    if len(truth) < min_rows:
+        raise MonitorError(
+            f"performance estimate: the reference has {len(truth)} labelled rows; calibrating "
+            f"the probabilities needs at least {min_rows}",
+            fix=fix,
+        )
+    counts = np.bincount(truth, minlength=len(names))
+    short = [f"{names[i]} {int(n)}" for i, n in enumerate(counts) if n < min_class]
+    if short:
+        raise MonitorError(
+            f"performance estimate: the reference has too few rows of a class to calibrate on "
+            f"({', '.join(short)}; at least {min_class} of each needed)",
+            fix=fix,
+        )
