@@ -28,7 +28,7 @@ from weir.serve.run import BackgroundServer
 WINDOW = 150
 MODEL = {
     "quick": {
-        "table": "sales",
+        "table": "clean_sales",
         "target": "label",
         "task": "classification",
         "features": {"numeric": ["v"], "categorical": ["city"]},
@@ -49,7 +49,7 @@ class Receiver:
         received = self.bodies
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 received.append(json.loads(self.rfile.read(length)))
                 self.send_response(204)
@@ -73,9 +73,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("monitor") / "p"
     sources = {
         "sales": {"format": "csv", "path": "sales.csv", "columns": COLUMNS},
-        "labels": {"format": "csv", "path": "labels.csv", "columns": {"rid": "string", "y": "int64"}},
+        "labels": {
+            "format": "csv",
+            "path": "labels.csv",
+            "columns": {"rid": "string", "y": "int64"},
+        },
     }
-    write_project(root, sources, ml=MODEL)
+    # city is PII kept as it is: verdicts may say it drifted, never which values it holds
+    pii = {"columns": {"sales.city": {"class": "pii", "action": "keep"}}}
+    write_project(root, sources, ml=MODEL, governance=pii)
     rng = np.random.default_rng(3)
     lines = []
     for i in range(800):
@@ -83,8 +89,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
         label = int(v + rng.normal(scale=0.7) > 0)
         lines.append(f"{i},{v:.5f},{CITIES[i % 3]},{label}")
     (root / "sales.csv").write_text("id,v,city,label\n" + "\n".join(lines) + "\n")
-    (root / "labels.csv").write_text("rid,y\n")
+    (root / "labels.csv").write_text("rid,y\nearlier,0\n")  # a label of no logged answer
     assert run(root)["train:quick"]["status"] == "succeeded"
+    ws = open_workspace(load_project(root))
+    try:
+        ws.catalog.set_stage("quick", 1, "production")
+    finally:
+        ws.close()
     return root
 
 
@@ -139,10 +150,17 @@ def test_drift_is_found_in_the_shifted_window_only_and_alerts_once(
     _traffic(ws, 1.5, 0.05, WINDOW, WINDOW)
     done = monitor(ws, "quick")
     drift = sorted((r for r in done.recorded if r.check == "drift"), key=lambda r: r.window.key)
-    assert [r.window.key for r in drift] == [f"rows 0-{WINDOW - 1}", f"rows {WINDOW}-{2 * WINDOW - 1}"]
+    assert [r.window.key for r in drift] == [
+        f"rows 0-{WINDOW - 1}",
+        f"rows {WINDOW}-{2 * WINDOW - 1}",
+    ]
     assert [r.status for r in drift] == ["ok", "bad"]
     bad = {m.name for m in drift[1].measures if m.bad}
     assert "v" in bad and "v" not in {m.name for m in drift[0].measures if m.bad}
+    new_city = next(m for m in drift[1].measures if m.name == "city" and m.test == "new_categories")
+    assert new_city.bad  # 5 % of the rows are a city training never saw ...
+    shown = [drift[1].summary, *(m.detail for r in drift for m in r.measures), str(receiver.bodies)]
+    assert not any("paris" in text or "lyon" in text for text in shown)  # ... which one: PII
     assert "training rows" in done.reference
     opened = [a for a in done.alerts if a.event == "opened" and a.check == "quick/drift"]
     assert len(opened) == 1
@@ -166,7 +184,9 @@ def test_performance_is_estimated_until_labels_land_then_realised(ws: Workspace)
     assert estimate.low <= estimate.value <= estimate.high
 
     # labels arrive for the window's requests: the truth as the training rows make it
-    logged = ws.lake.read(log_table("quick"), ws.catalog.current_version(log_table("quick")).version)
+    logged = ws.lake.read(
+        log_table("quick"), ws.catalog.current_version(log_table("quick")).version
+    )
     rows = logged.to_pylist()
     labels = "\n".join(f"{r['request_id']},{int(r['input_v'] > 0)}" for r in rows)
     (ws.project.root / "labels.csv").write_text("rid,y\n" + labels + "\n")

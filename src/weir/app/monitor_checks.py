@@ -10,7 +10,7 @@ family-wise false-alarm rate stays within the budget.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -110,12 +110,12 @@ def _drift_outcome(
             rows = _answered_by(rows, watched.version)
         results.append(reference.compare(rows.select(list(columns))))
     tests = [t for r in results for t in r.tests]
-    measures = tuple(_measure(t) for t in tests)
+    measures = tuple(_measure(t, watched.withheld) for t in tests)
     undecided = [r.reason for r in results if not r.decided and r.reason]
     drifted = sorted({t.feature for t in tests if t.drifted})
     if drifted:
         status: Status = "bad"
-        named = ", ".join(_named(t) for t in tests if t.drifted)
+        named = ", ".join(_named(t, watched.withheld) for t in tests if t.drifted)
         summary = f"{len(drifted)} of {len(watched.kinds)} watched columns drifted: {named}"
     elif undecided:
         status, summary = "undecided", "; ".join(undecided)
@@ -133,13 +133,19 @@ def _answered_by(rows: pa.Table, version: int) -> pa.Table:
     return rows.filter(pc.equal(rows.column(VERSION), version))
 
 
-def _named(test: FeatureDrift) -> str:
-    if test.test == "distribution":
+def _named(test: FeatureDrift, withheld: Mapping[str, str]) -> str:
+    if test.test == "distribution" or test.feature in withheld:
         return f"{test.feature} ({test.statistic} {test.value:.3g} > {test.threshold:.3g})"
     return f"{test.feature} ({test.detail})"
 
 
-def _measure(test: FeatureDrift) -> Measure:
+def _measure(test: FeatureDrift, withheld: Mapping[str, str]) -> Measure:
+    """A test as the catalog keeps it. The detail of a PII input names no values (new
+    categories, the shares that moved): verdicts reach the catalog, the terminal and
+    alerts, where the values of a governed column may not go."""
+    detail = test.detail
+    if test.feature in withheld:
+        detail = f"values of this {withheld[test.feature]} column are not shown"
     return Measure(
         name=test.feature,
         test=test.test,
@@ -149,7 +155,7 @@ def _measure(test: FeatureDrift) -> Measure:
         bad=test.drifted,
         p_value=test.p_value,
         rows=test.current_rows,
-        detail=test.detail,
+        detail=detail,
     )
 
 
@@ -210,11 +216,8 @@ def _labels(ws: Workspace, watched: Judged) -> tuple[pa.Table | None, int | None
     if labels is None:
         return None, None
     record = ws.catalog.current_version(labels.table)
-    if record is None:
-        raise MonitorError(
-            f"labels table '{labels.table}' has no version yet",
-            fix="run the project ('weir run') so the labels table is loaded",
-        )
+    if record is None:  # no label has arrived yet (or the table was never loaded)
+        return None, None
     column = labels.column or _target(watched)
     table = ws.lake.read(labels.table, record.version)
     for name in (labels.key, column):
@@ -283,8 +286,10 @@ def _realised(
     watched: Judged, rows: pa.Table, labels_table: pa.Table | None, metric: str
 ) -> tuple[Measure | None, str]:
     labels = watched.config.labels
-    if labels is None or labels_table is None:
+    if labels is None:
         return None, "no labels: section"
+    if labels_table is None:
+        return None, f"labels table '{labels.table}' has no version yet ('weir run' loads it)"
     column = labels.column or _target(watched)
     joined = join_labels(
         rows,

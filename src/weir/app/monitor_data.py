@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weir.app.prediction_log import log_table, record_prediction_log
+from weir.app.prediction_log import log_table, record_prediction_log, withheld_inputs
 from weir.app.scoring import answers, exported_session
 from weir.app.workspace import Workspace
 from weir.catalog import ModelVersionRecord, ServingSpec, VersionRecord, WindowRef
@@ -43,6 +43,7 @@ class Judged:
     kinds: dict[str, FeatureKind]  # watched column -> kind, the answer columns included
     outputs: tuple[str, ...]  # the answer columns among them
     skipped: tuple[str, ...]  # inputs not watched for drift (dates, text), named in output
+    withheld: dict[str, str]  # input -> PII class: verdicts show no values of these
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -103,7 +104,10 @@ def judged(ws: Workspace, model: str) -> Judged:
     serving = record.serving_spec()
     kinds, skipped = _kinds(config, serving)
     outputs = _output_kinds(serving) if config.drift.output else {}
-    return Judged(model, config, record, serving, kinds | outputs, tuple(outputs), skipped)
+    withheld = withheld_inputs(ws, [record])
+    return Judged(
+        model, config, record, serving, kinds | outputs, tuple(outputs), skipped, withheld
+    )
 
 
 def _kinds(

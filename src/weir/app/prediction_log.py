@@ -384,6 +384,14 @@ def _withheld(
 ) -> dict[str, str]:
     """input_FIELD -> class, for the inputs whose column in the training table may not be
     shown (governed PII, or kept PII traced by lineage): the log holds the same values."""
+    withheld = {f"input_{c}": k for c, k in withheld_inputs(ws, records).items()}
+    return {c: k for c, k in withheld.items() if c in columns}
+
+
+def withheld_inputs(ws: Workspace, records: Sequence[ModelVersionRecord]) -> dict[str, str]:
+    """Model input -> class, for the inputs of these versions whose values may not be shown
+    (their column in the training table is governed PII, or kept PII traced by lineage):
+    profiles of the log and monitor verdicts show no values of them."""
     models = build_plan(ws.project).sql_models if keeps_pii(ws.project) else None
     withheld: dict[str, str] = {}
     for record in records:
@@ -394,8 +402,8 @@ def _withheld(
             found = withheld_columns(
                 ws.project, table, catalog=ws.catalog, models=models, columns=inputs
             )
-            withheld |= {f"input_{c}": k for c, k in found.items() if c in inputs}
-    return {c: k for c, k in withheld.items() if c in columns}
+            withheld |= {c: k for c, k in found.items() if c in inputs}
+    return withheld
 
 
 @contextlib.contextmanager
