@@ -32,8 +32,10 @@ from weir.catalog import Measure, Status
 from weir.core.errors import MonitorError
 from weir.ml import metrics as m
 from weir.monitor.drift import DriftReference, DriftResult, DriftSettings, FeatureDrift
+from weir.monitor.drift_settings import EffectFloors
 from weir.monitor.labels import join_labels
 from weir.monitor.performance import PerformanceEstimator
+from weir.project.monitor_config import DriftConfig
 
 Progress = Callable[[str], None]
 LABEL_TRUE = "label_true"
@@ -85,16 +87,19 @@ def _fit(watched: Judged, ref: Reference) -> list[tuple[DriftReference, tuple[st
     for rows, columns in groups:
         if not columns:
             continue
-        settings = _settings(config.budget * len(columns) / total, config.resamples, config.seed)
+        settings = _settings(config, config.budget * len(columns) / total)
         kinds = {c: watched.kinds[c] for c in columns}
         fitted.append((DriftReference.fit(rows, kinds, settings), columns))
     return fitted
 
 
-def _settings(budget: float, resamples: int | None, seed: int) -> DriftSettings:
-    if resamples is None:
-        return DriftSettings(budget=budget, seed=seed)
-    return DriftSettings(budget=budget, resamples=resamples, seed=seed)
+def _settings(config: DriftConfig, budget: float) -> DriftSettings:
+    floors = EffectFloors(**config.min_effect)
+    if config.resamples is None:
+        return DriftSettings(budget=budget, seed=config.seed, min_effect=floors)
+    return DriftSettings(
+        budget=budget, resamples=config.resamples, seed=config.seed, min_effect=floors
+    )
 
 
 def _drift_outcome(

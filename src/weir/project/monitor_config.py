@@ -16,6 +16,9 @@ from pydantic import Field, field_validator, model_validator
 from weir.project.base import Strict
 
 FeatureKind = Literal["numeric", "categorical", "binary"]
+EffectStatistic = Literal[
+    "wasserstein_iqr", "ks", "psi", "jensen_shannon", "rate_diff", "null_rate_diff", "new_share"
+]
 _VERSIONED = re.compile(r"^[a-z_][a-z0-9_]*(@[0-9]+)?$")
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -86,6 +89,19 @@ class DriftConfig(Strict):
         default=None, ge=50, le=100_000, description="null draws; default: weir.monitor's"
     )
     seed: int = 0
+    min_effect: dict[EffectStatistic, float] = Field(
+        default_factory=dict,
+        description="statistic -> smallest value that may count as drift, e.g. "
+        "{wasserstein_iqr: 0.1}; none by default (see docs/monitoring.md)",
+    )
+
+    @field_validator("min_effect")
+    @classmethod
+    def _floors(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = [name for name, floor in value.items() if floor < 0]
+        if negative:
+            raise ValueError(f"effect floors must be 0 or more: {negative}")
+        return value
 
 
 class LabelsConfig(Strict):
