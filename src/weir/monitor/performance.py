@@ -56,6 +56,12 @@ from weir.monitor.performance_calibration import (
     expected_calibration_error,
     fit_calibration,
 )
+from weir.monitor.performance_inputs import (
+    binary_scores,
+    check_reference,
+    matrix_scores,
+    truth_values,
+)
 from weir.monitor.performance_metrics import (
     BINARY_METRICS,
     MULTICLASS_METRICS,
@@ -84,7 +90,7 @@ class Estimate:
     method: str = "cbpe"
     level: float = 0.95
     standard_error: float = math.nan  # spread of the simulated realised metric
-    plain_value: float = math.nan  # the metric of the expected confusion matrix (see below)
+    plain_value: float = math.nan  # the metric of the expected confusion matrix (see the docstring)
     beyond_reference: float = 0.0  # share of rows scored where the reference calibrated none
     note: str = ""  # what to know about the figure: undefined, extrapolated calibration
 
@@ -154,8 +160,8 @@ class PerformanceEstimator:
                 f"performance estimate: the threshold {threshold} is not a probability",
                 fix="give the model's decision threshold, between 0 and 1",
             )
-        scores = _binary_scores(reference_scores, "the reference")
-        truth = _truth_values(reference_truth, len(scores))
+        scores = binary_scores(reference_scores, "the reference")
+        truth = truth_values(reference_truth, len(scores))
         distinct = set(truth.tolist())
         if len(distinct) > 2:
             raise MonitorError(
@@ -192,8 +198,8 @@ class PerformanceEstimator:
     ) -> PerformanceEstimator:
         """More classes, one-vs-rest. `reference_probabilities`: (rows, classes) in the order
         of `classes`; the predicted class is the most probable (ties to the first)."""
-        scores = _matrix_scores(reference_probabilities, len(classes), "the reference")
-        truth = _truth_values(reference_truth, len(scores))
+        scores = matrix_scores(reference_probabilities, len(classes), "the reference")
+        truth = truth_values(reference_truth, len(scores))
         index = {value: i for i, value in enumerate(classes)}
         unknown = [v for v in dict.fromkeys(truth.tolist()) if v not in index]
         if unknown:
@@ -219,7 +225,7 @@ class PerformanceEstimator:
         min_class_rows: int,
         bootstraps: int,
     ) -> PerformanceEstimator:
-        _check_reference(truth, names, min_rows, min_class_rows)
+        check_reference(truth, names, min_rows, min_class_rows)
         if bootstraps < 1 or settings.simulations < 20 or settings.max_simulated_rows < 100:
             raise MonitorError(
                 "performance estimate: needs at least 1 bootstrap, 20 simulations and 100 "
@@ -287,8 +293,8 @@ class PerformanceEstimator:
 
     def _window_scores(self, scores: np.ndarray) -> np.ndarray:
         if self._classes == 2:
-            return _binary_scores(scores, "the window")
-        return _matrix_scores(scores, self._classes, "the window")
+            return binary_scores(scores, "the window")
+        return matrix_scores(scores, self._classes, "the window")
 
     def _prepared(self, scores: np.ndarray) -> Window:
         threshold = self._settings.threshold
@@ -427,84 +433,3 @@ _UNDEFINED = (
     "undefined: a class the metric needs has no expected rows in this window (the realised "
     "figure would be undefined too)"
 )
-
-
-def _binary_scores(scores: np.ndarray, where: str) -> np.ndarray:
-    array = np.asarray(scores, dtype=float)
-    if array.ndim != 1:
-        raise MonitorError(
-            f"performance estimate: {where}'s scores have shape {array.shape}; a binary model "
-            "gives one probability (of the positive class) per row",
-            fix="pass the 'probability' column of the prediction log",
-        )
-    _check_probabilities(array, where)
-    return np.column_stack([1.0 - array, array])
-
-
-def _matrix_scores(scores: np.ndarray, classes: int, where: str) -> np.ndarray:
-    array = np.asarray(scores, dtype=float)
-    if array.ndim != 2 or array.shape[1] != classes or classes < 3:
-        raise MonitorError(
-            f"performance estimate: {where}'s probabilities have shape {array.shape}; expected "
-            f"(rows, {classes}) for {classes} classes (at least three; two: use fit)",
-            fix="pass one probability per class, in the order of the model's classes",
-        )
-    _check_probabilities(array, where)
-    return array
-
-
-def _check_probabilities(array: np.ndarray, where: str) -> None:
-    if len(array) == 0:
-        raise MonitorError(
-            f"performance estimate: {where} has no rows",
-            fix="choose a window that holds answers (a longer period, or wait for traffic)",
-        )
-    bad = ~np.isfinite(array) | (array < 0.0) | (array > 1.0)
-    if bad.any():
-        rows = np.flatnonzero(bad.reshape(len(array), -1).any(axis=1))
-        raise MonitorError(
-            f"performance estimate: {where} has {len(rows)} rows whose probabilities are not "
-            f"between 0 and 1 (rows {rows[:5].tolist()})",
-            fix="pass the model's probabilities, with no missing values",
-        )
-
-
-def _truth_values(truth: np.ndarray, rows: int) -> np.ndarray:
-    values = np.asarray(truth, dtype=object)
-    if values.ndim != 1 or len(values) != rows:
-        raise MonitorError(
-            f"performance estimate: the reference has {rows} scores but {values.shape} labels",
-            fix="pass one true label per scored row",
-        )
-    missing = sum(1 for v in values.tolist() if v is None or v != v)
-    if missing:
-        raise MonitorError(
-            f"performance estimate: {missing} reference rows have no true label",
-            fix="keep only the labelled rows of the reference",
-        )
-    return values
-
-
-def _check_reference(
-    truth: np.ndarray, names: dict[int, str], min_rows: int, min_class: int
-) -> None:
-    """Isotonic calibration learns a frequency per score range: with too few rows, or a class
-    barely present, it learns noise and the estimate inherits it."""
-    fix = (
-        "give a larger labelled reference (the model's test set, or a window whose labels "
-        "have landed), or wait for more labels"
-    )
-    if len(truth) < min_rows:
-        raise MonitorError(
-            f"performance estimate: the reference has {len(truth)} labelled rows; calibrating "
-            f"the probabilities needs at least {min_rows}",
-            fix=fix,
-        )
-    counts = np.bincount(truth, minlength=len(names))
-    short = [f"{names[i]} {int(n)}" for i, n in enumerate(counts) if n < min_class]
-    if short:
-        raise MonitorError(
-            f"performance estimate: the reference has too few rows of a class to calibrate on "
-            f"({', '.join(short)}; at least {min_class} of each needed)",
-            fix=fix,
-        )

@@ -16,6 +16,7 @@ from sklearn import metrics as skm
 
 from weir.core.errors import MonitorError
 from weir.monitor.performance import PerformanceEstimator, why_not_estimable
+from weir.monitor.performance_calibration import fit_isotonic
 from weir.monitor.performance_metrics import (
     BINARY_METRICS,
     MULTICLASS_METRICS,
@@ -75,6 +76,47 @@ def test_intervals_cover_the_realised_metrics_about_as_often_as_they_say() -> No
         ratio = np.mean(spread[metric]) / np.std(errors[metric])
         assert 0.75 <= ratio <= 1.33, (metric, ratio)
         assert abs(np.mean(errors[metric])) < 0.35 * np.std(errors[metric]), metric  # no bias
+
+
+def test_the_calibrations_own_uncertainty_is_in_the_interval() -> None:
+    """Windows ten times the reference: the labels' noise is small, the calibration's error
+    dominates. Intervals of the labels' noise alone held the realised metric in ~40 % of
+    such windows; these hold it in most, and their standard error matches the spread."""
+    rng = np.random.default_rng(13)
+    covered: Counter[str] = Counter()
+    errors: dict[str, list[float]] = {"accuracy": [], "roc_auc": []}
+    spread: dict[str, list[float]] = {"accuracy": [], "roc_auc": []}
+    for reference in range(30):
+        estimator = PerformanceEstimator.fit(
+            *_world(rng, 500), positive=1, threshold=0.5, seed=reference, simulations=200
+        )
+        scores, truth = _world(rng, 5000)
+        realised = _realised(scores, truth, 0.5)
+        for estimate in estimator.estimate(scores, list(errors)):
+            covered[estimate.metric] += estimate.low <= realised[estimate.metric] <= estimate.high
+            errors[estimate.metric].append(estimate.value - realised[estimate.metric])
+            spread[estimate.metric].append(estimate.standard_error)
+    assert all(covered[m] >= 24 for m in errors), covered
+    for metric in errors:
+        assert 0.7 <= np.mean(spread[metric]) / np.std(errors[metric]) <= 1.4, metric
+
+
+def test_the_calibration_does_not_spike_at_the_ends() -> None:
+    """Plain isotonic regression on rows makes its first and last blocks too extreme (here
+    +0.04 at the top), and every estimate optimistic; the binned map stays within 0.025 of
+    the truth at the top and bottom 5 % of scores, on average over 40 references."""
+    rng = np.random.default_rng(0)
+    top, bottom = [], []
+    for _ in range(40):
+        probability, truth = _world(rng, 1000)
+        fitted = fit_isotonic(probability, truth.astype(float))
+        for ends, errors in (((0.95, 1.0), top), ((0.0, 0.05), bottom)):
+            grid = np.linspace(*np.quantile(probability, ends), 50)
+            errors.append(np.mean(fitted(grid) - grid))
+    assert abs(np.mean(top)) < 0.025 and abs(np.mean(bottom)) < 0.015, (
+        np.mean(top),
+        np.mean(bottom),
+    )
 
 
 def test_calibration_on_the_reference_repairs_a_miscalibrated_model() -> None:
