@@ -84,6 +84,7 @@ class ShadowMetrics:
     /metrics only once a shadow has counted something: all are labelled."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.answers = Counter(
             "weir_shadow_answers",
             "rows the challenger answered in the shadow (logged, never returned)",

@@ -291,6 +291,8 @@ class Shadow:
                 job = self._queue.get_nowait()
                 if job is not None:
                     left.append(job)
+        with contextlib.suppress(queue.Full):  # the worker stops when it is free again
+            self._queue.put_nowait(None)
         for job in left:
             self._finish(job, self._skipped(job, "shutdown"))
 
