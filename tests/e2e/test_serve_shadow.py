@@ -176,7 +176,8 @@ def test_the_caller_gets_the_champions_answer_and_the_log_the_challengers(
             assert time.monotonic() < deadline, metrics(server.port)
             time.sleep(0.1)
         assert metric(server.port, "weir_shadow_version") == 2
-        assert metric(server.port, "weir_shadow_duration_seconds_count", version="2") == 13
+        calls = metric(server.port, "weir_shadow_duration_seconds_count", version="2")
+        assert 0 < calls <= 13  # a call per request, or fewer: requests waiting go together
         assert metric(server.port, "weir_predictions_total", version="1") == 17  # the champion's
         assert "weir_predictions_total" not in {
             name for name, labels in metrics(server.port) if ("version", "2") in labels

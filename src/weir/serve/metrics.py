@@ -112,7 +112,7 @@ class ShadowMetrics:
         )
         self.latency = Histogram(
             "weir_shadow_duration_seconds",
-            "the challenger's time per shadowed request",
+            "the challenger's time per call (requests waiting together share one)",
             ["model", "version"],
             buckets=LATENCY_BUCKETS,
             registry=registry,

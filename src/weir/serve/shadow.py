@@ -11,7 +11,10 @@ Choices, and why:
   counted (`weir_shadow_skipped_total{reason="queue_full"}`). The worker computes with one
   onnxruntime thread, which releases the interpreter lock while it runs; what it holds the
   lock for (preparing columns, deciding labels) is tens of microseconds, and that is what a
-  champion request can wait for. bench/serve_shadow.py measures the cost.
+  champion request can wait for. Requests that wait together are answered in one call
+  (up to MAX_ROWS rows): most of a one-row call is its fixed cost, so under load the
+  challenger takes less of the CPU the champion needs. bench/serve_shadow.py measures the
+  cost.
 - **Sampling by a hash of the request id** (BLAKE2b, not Python's salted `hash`): the same
   id is chosen by every server and every restart, so a replay shadows the same requests,
   and a caller that sends X-Request-ID can tell which were.
@@ -73,6 +76,7 @@ if TYPE_CHECKING:  # only types here: the weir.app package loads every stage
     from weir.project.ml_config import ShadowConfig
 
 logger = logging.getLogger("weir.serve")
+MAX_ROWS = 1000  # rows of waiting requests the challenger answers in one call
 
 ANSWER_COLUMNS = {
     "classification": {
@@ -252,7 +256,7 @@ class Shadow:
         self.carried, self.optional = dict(carried), optional
         self._queue: queue.Queue[Job | None] = queue.Queue(queue_size)
         self._lock = threading.Lock()
-        self._in_flight: Job | None = None
+        self._in_flight: list[Job] = []
         self._warned: set[tuple[int, str]] = set()
         self._thread = threading.Thread(target=self._work, name="weir-shadow", daemon=True)
         self._thread.start()
@@ -272,10 +276,11 @@ class Shadow:
             self._finish(job, self._skipped(job, "queue_full"))
         return True
 
-    def process(self, job: Job) -> None:
-        """The challenger's answers to `job`, counted, compared and written with the
-        champion's rows."""
-        self._finish(job, self._answer(job))
+    def process(self, jobs: Sequence[Job]) -> None:
+        """The challenger's answers to the rows of `jobs` (in one call), counted, compared
+        and written with the champion's rows."""
+        for job, fields in zip(jobs, self._answer(jobs), strict=True):
+            self._finish(job, fields)
 
     def close(self, timeout: float = 30.0) -> None:
         """Work off the queue, then stop; rows the worker has not written by `timeout`
@@ -285,7 +290,7 @@ class Shadow:
             self._queue.put(None, timeout=timeout)
         self._thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            left = [self._in_flight] if self._in_flight is not None else []
+            left = list(self._in_flight)
         with contextlib.suppress(queue.Empty):
             while True:
                 job = self._queue.get_nowait()
@@ -297,17 +302,38 @@ class Shadow:
             self._finish(job, self._skipped(job, "shutdown"))
 
     def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
+        while (first := self._queue.get()) is not None:
+            jobs = [first]
+            stop = self._more(jobs)
             with self._lock:
-                self._in_flight = job
+                self._in_flight = list(jobs)
             try:
-                self.process(job)
+                self.process(jobs)
             except Exception:  # a bug here must not stop the shadow, nor lose the rows
-                logger.exception("shadow: request %s", job.request_id)
-                self._finish(job, self._skipped(job, "failed"))
+                logger.exception("shadow: requests %s", [job.request_id for job in jobs])
+                for job in jobs:
+                    self._finish(job, self._skipped(job, "failed"))
             finally:
                 with self._lock:
-                    self._in_flight = None
+                    self._in_flight = []
+            if stop:
+                return
+
+    def _more(self, jobs: list[Job]) -> bool:
+        """Add the requests waiting now, up to MAX_ROWS rows: one call answers them for
+        less than a call each (most of a one-row call is its fixed cost), so a busy server
+        gives the challenger less CPU. True if the stop mark was among them."""
+        rows = len(jobs[0].rows)
+        while rows < MAX_ROWS:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if job is None:
+                return True
+            jobs.append(job)
+            rows += len(job.rows)
+        return False
 
     def _finish(self, job: Job, fields: list[dict[str, Any]]) -> None:
         """Write the job's rows, champion's answers and shadow fields, once."""
@@ -332,36 +358,35 @@ class Shadow:
         self.metrics.skipped.labels(self.model, reason).inc(len(job.rows))
         return [{"shadow_skipped": reason} for _ in job.rows]
 
-    def _answer(self, job: Job) -> list[dict[str, Any]]:
+    def _answer(self, jobs: Sequence[Job]) -> list[list[dict[str, Any]]]:
+        """Each job's shadow fields, a dict per row."""
         challenger = self.holder.current
         if challenger is None:
-            return self._skipped(job, "no_challenger")
-        reasons = [
-            self._refusal(challenger, row, prepared)
-            for row, prepared in zip(job.rows, job.prepared, strict=True)
-        ]
+            return [self._skipped(job, "no_challenger") for job in jobs]
+        places = [(job, i) for job in jobs for i in range(len(job.rows))]
+        reasons = [self._refusal(challenger, job.rows[i], job.prepared[i]) for job, i in places]
         started = time.perf_counter()
-        answers = self._predict(challenger, job.prepared, reasons)
+        answers = self._predict(challenger, [job.prepared[i] for job, i in places], reasons)
         seconds = time.perf_counter() - started
         version = str(challenger.version)
         if answers:
             self.metrics.latency.labels(self.model, version).observe(seconds)
             self.metrics.answers.labels(self.model, version).inc(len(answers))
-        fields: list[dict[str, Any]] = []
-        for index, reason in enumerate(reasons):
+        fields: dict[int, list[dict[str, Any]]] = {id(job): [] for job in jobs}
+        for index, ((job, row), reason) in enumerate(zip(places, reasons, strict=True)):
             if reason is not None:
                 self.metrics.skipped.labels(self.model, reason).inc()
-                fields.append({"shadow_skipped": reason})
+                fields[id(job)].append({"shadow_skipped": reason})
                 continue
-            self._compare(version, job.answers[index], answers[index])
-            fields.append(
+            self._compare(version, job.answers[row], answers[index])
+            fields[id(job)].append(
                 {
                     "shadow_version": challenger.version,
                     **stored(answers[index]),
                     "shadow_latency_ms": seconds * 1000,
                 }
             )
-        return fields
+        return [fields[id(job)] for job in jobs]
 
     def _predict(
         self, challenger: Answerer, rows: list[dict[str, Any]], reasons: list[str | None]

@@ -196,6 +196,7 @@ def test_a_full_queue_is_not_waited_for_the_request_is_logged_unshadowed_and_cou
     assert counted(metrics, "weir_shadow_skipped_total", reason="queue_full") == 2
     gate.set()
     wait_for(lambda: len(sink.rows) == 6)
+    assert model.calls == 2  # r0; then r1 and r2, which waited together, in one call
     assert sink.of("r2")[0]["shadow_label"] == "0" and sink.of("r2")[0]["shadow_version"] == 2
     assert sink.of("r0")[0] | {"shadow_latency_ms": 0} == {
         "shadow_version": 2,
@@ -235,9 +236,9 @@ def test_a_field_only_the_challenger_takes_is_read_when_sent_and_skipped_when_no
 
     model = Model(inputs={**CARRIED, "region": "category"}, answer=by_region)
     shadow, sink = made(model)
-    shadow.process(job("sent", 1.0, region="east"))
-    shadow.process(job("null", 1.0, region=None))  # sent as null: the model imputes it
-    shadow.process(job("absent", 1.0))
+    shadow.process([job("sent", 1.0, region="east")])
+    shadow.process([job("null", 1.0, region=None)])  # sent as null: the model imputes it
+    shadow.process([job("absent", 1.0)])
     assert sink.of("sent")[0]["shadow_label"] == "east"
     assert sink.of("null")[0]["shadow_label"] == "none"
     assert sink.of("absent") == [{"shadow_skipped": "missing_input"}]
@@ -251,7 +252,7 @@ def test_a_field_the_requests_cannot_carry_skips_every_row(
     with another kind for a field it has."""
     for inputs in ({**CARRIED, "age": "number"}, {"amount": "category"}):
         shadow, sink = made(Model(inputs=inputs))
-        shadow.process(job("r", 1.0, 2.0))
+        shadow.process([job("r", 1.0, 2.0)])
         assert sink.of("r") == [{"shadow_skipped": "missing_input"}] * 2
 
 
@@ -269,7 +270,7 @@ def test_refused_categories_and_answers_that_are_not_finite_skip_only_their_rows
     shadow, sink = made(model)
     batch = job("r", 1.0, 1e31, 20.0)
     batch.prepared[0]["channel"] = "shop"  # a category the champion knows, the challenger not
-    shadow.process(batch)
+    shadow.process([batch])
     assert [s.get("shadow_skipped") for s in sink.of("r")] == [
         "unknown_category",
         "not_finite",
@@ -289,12 +290,12 @@ def test_a_challenger_that_fails_or_is_missing_is_counted_and_warned_once(
 
     shadow, sink = made(Model(answer=broken))
     for n in range(3):
-        shadow.process(job(f"f{n}", 1.0))
+        shadow.process([job(f"f{n}", 1.0)])
     assert [s for n in range(3) for s in sink.of(f"f{n}")] == [{"shadow_skipped": "failed"}] * 3
     assert counted(metrics, "weir_shadow_skipped_total", reason="failed") == 3
     assert sum("the session is gone" in r.getMessage() for r in caplog.records) == 1
     empty, rows = made(None)
-    empty.process(job("n", 1.0))
+    empty.process([job("n", 1.0)])
     assert rows.of("n") == [{"shadow_skipped": "no_challenger"}]
 
 
@@ -305,7 +306,7 @@ def test_regression_answers_are_compared_by_their_difference(
     shadow, sink = made(model)
     work = job("r", 3.0, 5.0)
     work.answers = [{"prediction": 3.0}, {"prediction": 5.0}]
-    shadow.process(work)
+    shadow.process([work])
     assert [s["shadow_prediction"] for s in sink.of("r")] == [6.0, 10.0]
     assert counted(metrics, "weir_shadow_abs_difference_sum", version="2") == 8.0
     assert counted(metrics, "weir_shadow_abs_difference_count", version="2") == 2
