@@ -363,6 +363,12 @@ class Shadow:
         challenger = self.holder.current
         if challenger is None:
             return [self._skipped(job, "no_challenger") for job in jobs]
+        if any(job.version == challenger.version for job in jobs):
+            # promoted to the served stage, found there before the shadow looked again
+            same = [j for j in jobs if j.version == challenger.version]
+            answered = iter(self._answer([j for j in jobs if j.version != challenger.version]))
+            done = {id(j): self._skipped(j, "no_challenger") for j in same}
+            return [done[id(j)] if id(j) in done else next(answered) for j in jobs]
         places = [(job, i) for job in jobs for i in range(len(job.rows))]
         reasons = [self._refusal(challenger, job.rows[i], job.prepared[i]) for job, i in places]
         started = time.perf_counter()

@@ -299,6 +299,19 @@ def test_a_challenger_that_fails_or_is_missing_is_counted_and_warned_once(
     assert rows.of("n") == [{"shadow_skipped": "no_challenger"}]
 
 
+def test_a_challenger_that_now_answers_as_the_champion_is_not_its_own_shadow(
+    made: Callable[..., tuple[Shadow, Rows]],
+) -> None:
+    """Promoted to production between two looks of the shadow: the champion's rows are not
+    shadowed by the same version."""
+    shadow, sink = made(Model(version=2))
+    promoted = job("same", 1.0)
+    promoted.version = 2
+    shadow.process([job("before", 1.0), promoted, job("other", 1.0)])
+    assert sink.of("same") == [{"shadow_skipped": "no_challenger"}]
+    assert sink.of("before")[0]["shadow_version"] == sink.of("other")[0]["shadow_version"] == 2
+
+
 def test_regression_answers_are_compared_by_their_difference(
     made: Callable[..., tuple[Shadow, Rows]], metrics: ShadowMetrics
 ) -> None:
