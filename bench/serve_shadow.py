@@ -183,6 +183,8 @@ def measure(servers: dict[str, int], row: dict[str, Any], args: argparse.Namespa
             own - off for own, off in zip(rounds[label], rounds["shadow off"], strict=True)
         )
         report(label, p50, p99, stats["shadow off"], f"  paired p99 {paired * 1000:+.3f} ms")
+    if not args.wrk_rounds:
+        return
     if shutil.which("wrk") is None:
         print("16 connections: wrk is not installed (apt-get install wrk); not measured")
         return
@@ -211,7 +213,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="per server and round")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=5, help="per wrk run")
-    parser.add_argument("--wrk-rounds", type=int, default=5)
+    parser.add_argument("--wrk-rounds", type=int, default=5, help="0: no wrk runs")
     args = parser.parse_args()
     base = with_challenger(args.rows)
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"weir-serve-shadow-{os.getpid()}"
