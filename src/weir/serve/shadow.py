@@ -168,6 +168,7 @@ class Challenger:
         self.problem: str | None = None
         self._tried: int | None = None  # the version last loaded or failed
         self._said: list[str] = []
+        self._unread = False  # the registry could not be read at the last look
         self._lock = threading.Lock()
         self.refresh()
 
@@ -178,8 +179,11 @@ class Challenger:
             try:
                 wanted = self.ws.catalog.in_stage(self.model, self.stage)
             except Exception as exc:
-                logger.warning("shadow: the registry could not be read (%s)", _message(exc))
+                if not self._unread:  # once, not at every look while it lasts
+                    logger.warning("shadow: the registry could not be read (%s)", _message(exc))
+                self._unread = True
                 return
+            self._unread = False
             if wanted is None:
                 self._tried = None
                 self._become(None, f"no version of {self.model} in {self.stage}: no shadow")
