@@ -197,9 +197,23 @@ def test_the_caller_gets_the_champions_answer_and_the_log_the_challengers(
         # the shadow is never a reason to be unready (a stalled log may be, on a busy machine)
         problems = call(server.port, "GET", "/ready")[1]["problems"]
         assert not any("shadow" in p or "sold_at" in p for p in problems), problems
+
+        # nothing in staging any more: the shadow stops, and says so
+        promote(project, 3, "archived")
+        deadline = time.monotonic() + 10
+        while call(server.port, "GET", "/model")[1]["shadow"]["version"] is not None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert (
+            "no version of quick in staging"
+            in call(server.port, "GET", "/model")[1]["shadow"]["problem"]
+        )
+        assert predict(server.port, rows(1)[0], "gone") == predict(plain.port, rows(1)[0], "gone")
+        assert metric(server.port, "weir_shadow_version") == 0
     finally:
         server.stop(signal.SIGTERM)
-    logged = wait_for_log(project, {*singles, "batch-0", "after-0", "after-1", "after-2"})
+    logged = wait_for_log(project, {*singles, "batch-0", "after-0", "after-1", "after-2", "gone"})
+    assert logged["gone"][0]["shadow_skipped"] == "no_challenger"
     shadowed = [r for i in [*singles, "batch-0"] for r in logged[i]]
     assert len(shadowed) == 17 and len(logged["batch-0"]) == 5
     assert all(r["version"] == 1 and r["shadow_version"] == 2 for r in shadowed)
