@@ -14,7 +14,11 @@ Choices, and why:
   champion request can wait for. Requests that wait together are answered in one call
   (up to MAX_ROWS rows): most of a one-row call is its fixed cost, so under load the
   challenger takes less of the CPU the champion needs. bench/serve_shadow.py measures the
-  cost.
+  cost. The worker runs at normal priority, not at the lowest like the log's writer
+  (weir.serve.log_writer): it holds the interpreter lock in stretches, and a holder at
+  the lowest priority can be kept off the CPU by any other work while the champion waits
+  for the lock. A process of its own would not share the lock; the bench's figures did
+  not call for one.
 - **Sampling by a hash of the request id** (BLAKE2b, not Python's salted `hash`): the same
   id is chosen by every server and every restart, so a replay shadows the same requests,
   and a caller that sends X-Request-ID can tell which were.
