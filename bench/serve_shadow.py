@@ -21,20 +21,22 @@ nothing cannot pass for a cheap one.
 
     python bench/serve_shadow.py [--rows 20000] [--requests 500] [--rounds 20] [--seconds 5]
 
-A run on the development machine (2 vCPUs shared with other work, load average 6.8 at the
-start and 10.4 at the end), `--rounds 40`:
+Two runs on the development machine (2 vCPUs shared with other work), `--rounds 40`:
 
-    1 connection, one request at a time, 40 interleaved rounds of 500 requests per server:
+    load average 6.8 at the start, 10.4 at the end:
         shadow off     p50  0.584 ms (1.00x, +0.000 ms)  p99  5.960 ms   paired p99 +0.000 ms
         fraction 0.1   p50  0.646 ms (1.11x, +0.062 ms)  p99 11.079 ms   paired p99 +0.513 ms
         fraction 1.0   p50  0.648 ms (1.11x, +0.065 ms)  p99  9.316 ms   paired p99 +1.088 ms
-    16 connections (wrk), 5 interleaved rounds of 5s, medians:
-        shadow off       1,763 req/s (1.00x)  p99 63.200 ms
-        fraction 0.1     1,656 req/s (0.94x)  p99 67.060 ms (1.06x, +3.860 ms)
-        fraction 1.0     1,369 req/s (0.78x)  p99 65.480 ms (1.04x, +2.280 ms)
+      16 connections (wrk): 1,763 req/s; 0.94x at 0.1; 0.78x at 1.0; p99 63 / 67 / 65 ms
+    load average 3.5 at the start, 9.1 at the end:
+        shadow off     p50  0.451 ms (1.00x, +0.000 ms)  p99  1.635 ms   paired p99 +0.000 ms
+        fraction 0.1   p50  0.441 ms (0.98x, -0.010 ms)  p99  5.311 ms   paired p99 +0.352 ms
+        fraction 1.0   p50  0.599 ms (1.33x, +0.148 ms)  p99  5.779 ms   paired p99 +1.511 ms
+      16 connections (wrk): 1,787 req/s; 0.97x at 0.1; 1.05x at 1.0; p99 56 / 56 / 46 ms
 
-The p99 over all requests is the machine's noise there (the server without a shadow had
-6 ms); the paired figure is the one to read.
+The p99 over all requests is the machine's noise there; the paired figure is the one to
+read. Most of what the shadow adds to the tail is the interpreter lock: on a busy machine
+the worker can lose its CPU while holding it (see weir.serve.shadow).
 """
 
 from __future__ import annotations
