@@ -225,8 +225,8 @@ def _judge(
     )
     gates = (
         margin_gate(comparisons, policy.margin),
-        parity_gate(challenger),
-        pii_gate(champion, challenger),
+        parity_gate(challenger.version, challenger.details),
+        pii_gate(champion.features, challenger.features),
     )
     decision, reason = verdict(gates)
     return _Judged(decision, reason, comparisons, gates)

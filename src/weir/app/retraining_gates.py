@@ -12,14 +12,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from weir.app.pii import FeatureOrigin
 from weir.app.retraining_compare import Comparison
 from weir.app.retraining_score import bar, gain
-from weir.catalog import ModelVersionRecord
+from weir.catalog import ModelDetails
 
 Verdict = Literal["promoted", "refused", "undecided"]
 
@@ -58,10 +58,10 @@ def margin_gate(comparisons: Sequence[Comparison], margin: float) -> Gate:
     return Gate("margin", won_by >= margin, detail)
 
 
-def parity_gate(challenger: ModelVersionRecord) -> Gate:
-    onnx = challenger.details.onnx
-    if onnx is None or challenger.details.serving is None:
-        return Gate("onnx parity", False, f"v{challenger.version} has no ONNX export to serve")
+def parity_gate(version: int, details: ModelDetails) -> Gate:
+    onnx = details.onnx
+    if onnx is None or details.serving is None:
+        return Gate("onnx parity", False, f"v{version} has no ONNX export to serve")
     parity = onnx.parity
     passed = parity.max_difference <= parity.tolerance
     detail = (
@@ -71,10 +71,11 @@ def parity_gate(challenger: ModelVersionRecord) -> Gate:
     return Gate("onnx parity", passed, detail)
 
 
-def pii_warnings(record: ModelVersionRecord) -> set[str]:
-    """The PII warnings training gave for `record`, from the origins it recorded."""
+def pii_warnings(features: Mapping[str, Any]) -> set[str]:
+    """The PII warnings training gave for a version, from the feature origins it recorded
+    (ModelVersionRecord.features["classified_origins"])."""
     found = set()
-    for origin in record.features.get("classified_origins") or []:
+    for origin in features.get("classified_origins") or []:
         warning = FeatureOrigin(
             feature=str(origin.get("feature")),
             source=str(origin.get("source")),
@@ -86,7 +87,8 @@ def pii_warnings(record: ModelVersionRecord) -> set[str]:
     return found
 
 
-def pii_gate(champion: ModelVersionRecord, challenger: ModelVersionRecord) -> Gate:
+def pii_gate(champion: Mapping[str, Any], challenger: Mapping[str, Any]) -> Gate:
+    """`champion` and `challenger`: the versions' recorded features."""
     new = sorted(pii_warnings(challenger) - pii_warnings(champion))
     if new:
         return Gate("pii", False, f"new PII warnings: {'; '.join(new)}")
