@@ -13,6 +13,7 @@ from weir.cli import browse, deploy, render
 from weir.cli import models as models_cli
 from weir.cli import monitor as monitor_cli
 from weir.cli import retrain as retrain_cli
+from weir.cli import schedule as schedule_cli
 from weir.cli.catalog import catalog_app
 from weir.cli.common import (
     ProjectOption,
@@ -333,6 +334,7 @@ app.command(name="describe")(browse.describe)
 app.command(name="lineage")(browse.lineage)
 app.command(name="monitor")(monitor_cli.monitor)
 app.command(name="retrain")(retrain_cli.retrain)
+app.command(name="schedule")(schedule_cli.schedule)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from weir.project.base import _DECIMAL, COLUMN_TYPES, Documented, Strict
 from weir.project.cleaning import CleanConfig, GovernanceConfig
 from weir.project.ml_config import MlflowConfig, ServeConfig, TrainConfig
 from weir.project.monitor_config import MonitorConfig
+from weir.project.schedule_config import ScheduleConfig
 from weir.project.sources import Source
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -332,6 +333,7 @@ class ProjectConfig(Strict):
     monitor: dict[str, MonitorConfig] = Field(
         default_factory=dict, description="model (of ml:) -> how it is watched once served"
     )
+    schedule: ScheduleConfig | None = None
 
     def clean_target(self, table: str) -> str | None:
         """The table a raw table is cleaned into, if it is cleaned or governed."""
