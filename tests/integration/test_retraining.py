@@ -254,6 +254,14 @@ def test_bad_input_is_refused_with_the_fix(root: Path) -> None:
     _traffic(root, "old", 0, 5)
     with pytest.raises(MonitorError, match="r1"):  # a key labelled twice, two ways
         _retrain(root)
+    _configure(root)
+    with pytest.raises(MonitorError, match="r1"):  # refused before a challenger is trained
+        _retrain(root, force=True)
+    ws = _open(root)
+    try:
+        assert len(ws.catalog.model_versions("quick")) == 1
+    finally:
+        ws.close()
 
 
 def test_a_challenger_that_fails_to_train_leaves_the_champion(root: Path) -> None:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from weir.app.kinds.summaries import TrainSummary
-from weir.app.retraining_compare import Comparison, Sides, held_out, recent
+from weir.app.retraining_compare import Comparison, Sides, held_out, labelled_log, recent
 from weir.app.retraining_data import training_rows
 from weir.app.retraining_due import Due, is_due
 from weir.app.retraining_gates import (
@@ -114,6 +114,7 @@ def retrain(
     if not due.due:
         return base
     targets, needed = train_steps(ws.project, [model])
+    _labels_readable(ws, model, config, champion, record=not dry_run)
     if dry_run:
         planned = run_project(ws, force=set(targets), only=needed, dry_run=True)
         return replace(base, decision="dry run", reason=f"due: {due.text()}", run=planned)
@@ -156,6 +157,20 @@ def _champion(ws: Workspace, model: str) -> ModelVersionRecord:
             fix=f"promote one: weir models promote {model}@{versions[-1].version}",
         )
     return found
+
+
+def _labels_readable(
+    ws: Workspace,
+    model: str,
+    config: MonitorConfig,
+    champion: ModelVersionRecord,
+    *,
+    record: bool,
+) -> None:
+    """Join the labels before training, so a labels table the join refuses (a key
+    labelled twice, differently) stops the retrain before a challenger exists."""
+    target = str((champion.details.config or {}).get("target") or "")
+    labelled_log(ws, model, config, target, record=record)
 
 
 def _train(
