@@ -7,6 +7,7 @@ first labelled window is rolled back, once."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -107,23 +108,25 @@ def root(trained: Path, tmp_path: Path) -> Iterator[Path]:
     yield copy
 
 
-def _traffic(root: Path, world: str, first: int, count: int) -> None:
+def _traffic(root: Path, world: str, first: int, count: int) -> list[tuple[float, str, int]]:
     """`count` requests r<first>.. served by the production version, and their labels as
-    `world` makes them, landing in the labels source (loaded by a run)."""
+    `world` makes them, landing in the labels source (loaded by a run); returns the rows."""
     rng = np.random.default_rng(1000 + first)
     ws = _open(root)
-    labels = []
+    sent = []
     try:
         with BackgroundServer(ws, "quick") as server:
             for i in range(first, first + count):
                 row = {"v": float(rng.normal()), "city": CITIES[i % 3]}
                 server.post("/predict", row, headers={"X-Request-ID": f"r{i}"})
-                labels.append(f"r{i},{_truth(row['v'], world)}")
+                sent.append((row["v"], row["city"], _truth(row["v"], world)))
     finally:
         ws.close()
+    labels = [f"r{first + i},{label}" for i, (_, _, label) in enumerate(sent)]
     with (root / "labels.csv").open("a") as handle:
         handle.write("\n".join(labels) + "\n")
     assert run(root)["source:labels"]["status"] == "succeeded"
+    return sent
 
 
 def _retrain(root: Path, **options: Any) -> Any:
@@ -146,15 +149,23 @@ def _production(root: Path) -> int:
 
 def test_a_challenger_trained_on_the_changed_world_wins_and_is_promoted(root: Path) -> None:
     _configure(root, when=["labels"], new_labels=100)
-    _traffic(root, "new", 0, 2 * WINDOW)  # the champion answers the new world, badly
-    _write_sales(root, "new", seed=2)  # and the new world's rows reach the training table
+    sent = _traffic(root, "new", 0, 3 * WINDOW)  # the champion answers the new world, badly
+    _write_sales(root, "new", seed=2)  # and the new world's rows reach the training table,
+    trained_on = sent[2 * WINDOW :]  # with the labelled answers of the newest window
+    with (root / "sales.csv").open("a") as handle:
+        handle.writelines(f"{9000 + i},{v!r},{c},{y}\n" for i, (v, c, y) in enumerate(trained_on))
     done = _retrain(root)
     assert done.due.due and "labelled answers" in done.due.text()
     assert done.decision == "promoted", done.reason
     assert done.challenger == 2 and _production(root) == 2
     held, recent = done.comparisons
     assert held.kind == "held-out" and held.rows >= 40 and held.second > held.first + 0.3
+    # the newest window is the challenger's training rows: it does not count in its favour
     assert recent.kind == "recent" and recent.rows == WINDOW
+    left_out = re.search(r"(\d+) labelled answers a version trained on left out", recent.note)
+    assert (
+        left_out is not None and WINDOW // 2 < int(left_out.group(1)) <= WINDOW
+    )  # its train split
     assert recent.window is not None and recent.window.key == f"rows {WINDOW}-{2 * WINDOW - 1}"
     assert recent.second > recent.first + 0.3
     assert all(g.passed for g in done.gates)
