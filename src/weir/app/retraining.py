@@ -114,7 +114,7 @@ def retrain(
     if not due.due:
         return base
     targets, needed = train_steps(ws.project, [model])
-    _labels_readable(ws, model, config, champion, record=not dry_run)
+    _preflight(ws, model, config, champion, record=not dry_run)
     if dry_run:
         planned = run_project(ws, force=set(targets), only=needed, dry_run=True)
         return replace(base, decision="dry run", reason=f"due: {due.text()}", run=planned)
@@ -122,18 +122,34 @@ def retrain(
     if challenger is None:
         recorded = _record_failure(ws, model, champion, error)
         return replace(base, decision="failed", reason=error, run=result, recorded=recorded)
+    return _challenge(ws, base, config, policy, champion, challenger, state, now, result)
+
+
+def _challenge(
+    ws: Workspace,
+    base: RetrainOutcome,
+    config: MonitorConfig,
+    policy: RetrainConfig,
+    champion: ModelVersionRecord,
+    challenger: ModelVersionRecord,
+    state: RetrainState,
+    now: datetime,
+    result: RunResult,
+) -> RetrainOutcome:
+    """The challenger to staging, compared, gated, promoted or not, recorded."""
+    model = base.model
     moves = ws.catalog.set_stage(
         model,
         challenger.version,
         "staging",
-        reason=f"challenger of v{champion.version}, trained by a retrain ({due.text()})",
+        reason=f"challenger of v{champion.version}, trained by a retrain ({base.due.text()})",
     )
-    judged = _judge(ws, model, config, policy, champion, challenger, metric, now)
+    judged = _judge(ws, model, config, policy, champion, challenger, base.metric, now)
     if judged.decision == "promoted":
         reason = f"{RETRAIN_REASON}beat v{champion.version}: {judged.reason}"
         moves += ws.catalog.set_stage(model, challenger.version, "production", reason=reason)
     recorded = _record(ws, model, policy, champion, challenger, judged)
-    save_state(ws, model, state.after(due.incidents, now))
+    save_state(ws, model, state.after(base.due.incidents, now))
     return replace(
         base,
         decision=judged.decision,
@@ -159,7 +175,7 @@ def _champion(ws: Workspace, model: str) -> ModelVersionRecord:
     return found
 
 
-def _labels_readable(
+def _preflight(
     ws: Workspace,
     model: str,
     config: MonitorConfig,
@@ -167,8 +183,10 @@ def _labels_readable(
     *,
     record: bool,
 ) -> None:
-    """Join the labels before training, so a labels table the join refuses (a key
-    labelled twice, differently) stops the retrain before a challenger exists."""
+    """What the comparison will need, read before training, so that a champion whose graph
+    cannot be loaded, or a labels table the join refuses (a key labelled twice,
+    differently), stops the retrain before a challenger exists."""
+    Scorer.load(ws, champion)
     target = str((champion.details.config or {}).get("target") or "")
     labelled_log(ws, model, config, target, record=record)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -115,21 +115,15 @@ def held_out(sides: Sides, metric: str, needed: int) -> Comparison:
     missing = sides.champion.missing(test)
     if missing:
         note = f"they lack {sides.champion.name}'s inputs {missing}"
-        return _with(base, rows=test.num_rows, note="; ".join([*notes, note]))
+        return replace(base, rows=test.num_rows, note="; ".join([*notes, note]))
     truth = test.column(target)
-    return _with(
+    return replace(
         base,
         rows=test.num_rows,
         first=sides.champion.score(test, truth, metric),
         second=sides.challenger.score(test, truth, metric),
         note="; ".join(n for n in notes if n),
     )
-
-
-def _with(base: Comparison, **changes: object) -> Comparison:
-    from dataclasses import replace
-
-    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -194,7 +188,7 @@ def recent(
     base = Comparison("recent", metric, needed)
     read = labelled_log(ws, model, config, target, record=record)
     if read is None:
-        return _with(base, note=f"monitor.{model} has no labels: section")
+        return replace(base, note=f"monitor.{model} has no labels: section")
     usable, left_out = _not_trained_on(read.labelled, sides, target)
     notes = [read.note, *([left_out] if left_out else [])]
     cut = closed_windows(read.log, usable, config.window, now)
@@ -203,30 +197,26 @@ def recent(
     if not enough:
         most = max((rows.num_rows for _, rows in with_rows), default=0)
         notes.append(f"no closed window has {base.needed} usable labelled answers (most: {most})")
-        return _with(base, rows=most, data=read.data, where=read.log.table, note="; ".join(notes))
+        return replace(base, rows=most, data=read.data, where=read.log.table, note="; ".join(notes))
     ref, rows = enough[-1]
     where = f"{read.log.table}@{read.log.version} window {ref.key}"
+    placed = replace(base, rows=rows.num_rows, where=where, window=ref, data=read.data)
+    return _scored(placed, sides, rows, notes)
+
+
+def _scored(placed: Comparison, sides: Sides, rows: pa.Table, notes: list[str]) -> Comparison:
+    """Both versions' metric on `rows` (labelled: `label_true`), unless the log lacks an
+    input one of them reads."""
     for scorer in (sides.champion, sides.challenger):
         missing = scorer.missing(rows)
         if missing:
-            notes.append(f"the log lacks {scorer.name}'s inputs {missing}")
-            return _with(
-                base,
-                rows=rows.num_rows,
-                where=where,
-                window=ref,
-                data=read.data,
-                note="; ".join(notes),
-            )
+            said = [*notes, f"the log lacks {scorer.name}'s inputs {missing}"]
+            return replace(placed, note="; ".join(said))
     truth = rows.column(LABEL_TRUE)
-    return _with(
-        base,
-        rows=rows.num_rows,
-        first=sides.champion.score(rows, truth, metric),
-        second=sides.challenger.score(rows, truth, metric),
-        where=where,
-        window=ref,
-        data=read.data,
+    return replace(
+        placed,
+        first=sides.champion.score(rows, truth, placed.metric),
+        second=sides.challenger.score(rows, truth, placed.metric),
         note="; ".join(notes),
     )
 
