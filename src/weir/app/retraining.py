@@ -72,6 +72,8 @@ class RunHooks:
     on_report: Callable[[StepReport], None] | None = None
     on_progress: Callable[[str], None] | None = None
     on_notice: Callable[[str], None] | None = None
+    # told whether a retrain is due (and what the rollback check did) before any training
+    on_due: Callable[[RetrainOutcome], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,9 @@ def retrain(
     state = load_state(ws, model)
     due = is_due(ws, model, config, champion, state, force=force, record=not dry_run)
     base = RetrainOutcome(model, rolled, champion.version, due, "not due", due.text(), metric)
+    hooks = hooks or RunHooks()
+    if hooks.on_due:
+        hooks.on_due(base)
     if not due.due:
         return base
     targets, needed = train_steps(ws.project, [model])
@@ -118,7 +123,7 @@ def retrain(
     if dry_run:
         planned = run_project(ws, force=set(targets), only=needed, dry_run=True)
         return replace(base, decision="dry run", reason=f"due: {due.text()}", run=planned)
-    result, challenger, error = _train(ws, targets, needed, hooks or RunHooks())
+    result, challenger, error = _train(ws, targets, needed, hooks)
     if challenger is None:
         recorded = _record_failure(ws, model, champion, error)
         return replace(base, decision="failed", reason=error, run=result, recorded=recorded)

@@ -69,6 +69,9 @@ def check_rollback(
     retrain = config.retrain
     if retrain is None or not retrain.rollback:
         return RollbackDecision(model, "off", f"monitor.{model}.retrain.rollback is off")
+    if config.labels is None:
+        why = f"monitor.{model} has no labels: section, so no champion's answers are judged"
+        return RollbackDecision(model, "off", why)
     champion = ws.catalog.in_stage(model, "production")
     if champion is None:
         return RollbackDecision(model, "none", "no version is in production")
@@ -127,8 +130,7 @@ def _first_window(
     predecessor = Scorer.load(ws, ws.catalog.model_version(model, promotion.predecessor))
     target = str((champion.record.details.config or {}).get("target") or "")
     read = labelled_log(ws, model, config, target, record=not dry_run)
-    if read is None:
-        return f"monitor.{model} has no labels: section, so its answers are never judged"
+    assert read is not None  # check_rollback returned before without labels:
     metric = comparison_metric(model, config, champion.record)
     usable = _answered_since(read.labelled, promotion)
     most = 0

@@ -19,14 +19,7 @@ if TYPE_CHECKING:
     from weir.app.retraining_compare import Comparison
     from weir.app.retraining_rollback import RollbackDecision
 
-_DECISION = {
-    "promoted": "bold green",
-    "refused": "yellow",
-    "undecided": "yellow",
-    "failed": "bold red",
-    "not due": "",
-    "dry run": "",
-}
+_DECISION = {"promoted": "bold green", "refused": "yellow", "undecided": "yellow"}
 _GATE = {True: "[green]passed[/]", False: "[bold red]failed[/]", None: "[yellow]undecided[/]"}
 
 
@@ -59,7 +52,9 @@ def retrain(
                 display = RunDisplay(
                     quiet=False, plain=not console.is_terminal, explain=False, debug=debug.enabled
                 )
-                hooks = RunHooks(display.started, display.report, display.progress, display.notice)
+                hooks = RunHooks(
+                    display.started, display.report, display.progress, display.notice, _show_due
+                )
                 with display:
                     outcome = run_retrain(ws, model, force=force, dry_run=dry_run, hooks=hooks)
             _show(outcome)
@@ -69,14 +64,20 @@ def retrain(
         raise typer.Exit(1)
 
 
-def _show(outcome: RetrainOutcome) -> None:
+def _show_due(outcome: RetrainOutcome) -> None:
+    """Before any training: what the rollback check did, and whether a retrain is due."""
     _show_rollback(outcome.rollback)
     head = f"[bold]{visible(outcome.model)}[/]: champion v{outcome.champion}"
     if not outcome.due.due:
         console.print(f"{head}; not due: {visible(outcome.due.text())}")
-        console.print("nothing trained (--force retrains anyway)")
         return
     console.print(f"{head}; due: {visible(outcome.due.text())}")
+
+
+def _show(outcome: RetrainOutcome) -> None:
+    if not outcome.due.due:
+        console.print("nothing trained (--force retrains anyway)")
+        return
     if outcome.decision == "dry run":
         assert outcome.run is not None
         console.print("dry run: would train a challenger with these steps; nothing changed")
@@ -120,9 +121,10 @@ def _comparison(compared: Comparison, champion: int, challenger: int) -> str:
 def _show_rollback(decision: RollbackDecision) -> None:
     if decision.action in ("off", "none"):
         return
-    style = "bold red" if decision.rolled_back else ""
     action = f"would be {decision.action}" if decision.dry_run else decision.action
-    console.print(f"rollback check: [{style}]{action}[/]: {visible(decision.reason)}")
+    if decision.rolled_back:
+        action = f"[bold red]{action}[/]"
+    console.print(f"rollback check: {action}: {visible(decision.reason)}")
     for move in decision.moves:
         console.print(
             f"  v{move.version} {move.from_stage} -> {move.to_stage}: {visible(move.reason)}"
