@@ -222,37 +222,55 @@ def _scored(placed: Comparison, sides: Sides, rows: pa.Table, notes: list[str]) 
 
 
 def _not_trained_on(labelled: pa.Table, sides: Sides, target: str) -> tuple[pa.Table, str]:
-    """The labelled answers neither version may have trained on, and what was left out."""
+    trained = [sides.challenger_rows.train]
+    if sides.champion_train is not None:
+        trained.append(sides.champion_train)
+    return not_trained_on(
+        labelled,
+        list(sides.challenger.serving.inputs),
+        target,
+        made=sides.challenger_rows.data.created_at,
+        trained=trained,
+        source=sides.challenger_rows.source,
+    )
+
+
+def not_trained_on(
+    labelled: pa.Table,
+    inputs: Sequence[str],
+    target: str,
+    *,
+    made: datetime,
+    trained: Sequence[pa.Table],
+    source: str,
+) -> tuple[pa.Table, str]:
+    """The labelled answers no version may have trained on, and what was left out: rows
+    logged before `made` (when the newest training data, `source`, was made) count only
+    when no row of the `trained` tables has their inputs and label; where that cannot be
+    told, none of them counts."""
     if labelled.num_rows == 0:
         return labelled, ""
-    made = sides.challenger_rows.data.created_at
     times = pc.cast(labelled.column(LOGGED_AT), pa.timestamp("us", tz="UTC"))
-    early = np.asarray(
-        pc.fill_null(pc.less(times, pa.scalar(made, pa.timestamp("us", tz="UTC"))), True).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
-    )
+    before = pc.less(times, pa.scalar(made, pa.timestamp("us", tz="UTC")))
+    early = np.asarray(pc.fill_null(before, True).to_numpy(zero_copy_only=False), dtype=bool)
     if not early.any():
         return labelled, ""
-    inputs = list(sides.challenger.serving.inputs)
     probe = _as_training_rows(labelled, inputs, target)
-    trained: Sequence[pa.Table] = [sides.challenger_rows.train]
-    if sides.champion_train is not None:
-        trained = [*trained, sides.champion_train]
     seen = seen_in(probe, [*inputs, target], trained)
-    source = sides.challenger_rows.source
     if seen is None:
-        keep = ~early
-        said = f"{int(early.sum())} labelled answers logged before {source} was made left out (a version may have trained on them; their values cannot be compared with the training rows)"
-    else:
-        keep = ~(early & seen)
         said = (
-            f"{int((early & seen).sum())} labelled answers a version trained on left out"
-            if (early & seen).any()
-            else ""
+            f"{int(early.sum())} labelled answers logged before {source} was made left out "
+            "(a version may have trained on them; their values cannot be compared with the "
+            "training rows)"
         )
-    return labelled.filter(pa.array(keep)), said
+        return labelled.filter(pa.array(~early)), said
+    dropped = early & seen
+    said = (
+        f"{int(dropped.sum())} labelled answers a version trained on left out"
+        if dropped.any()
+        else ""
+    )
+    return labelled.filter(pa.array(~dropped)), said
 
 
 def _as_training_rows(labelled: pa.Table, inputs: Sequence[str], target: str) -> pa.Table:

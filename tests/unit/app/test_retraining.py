@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from weir.app.retraining_compare import Comparison
+from weir.app.retraining_compare import Comparison, not_trained_on
 from weir.app.retraining_data import label_text, row_keys, seen_in
 from weir.app.retraining_gates import (
     Gate,
@@ -203,3 +203,44 @@ def test_measures_name_both_versions_and_the_bar() -> None:
     assert np.isclose(
         comparison_measures(_compared("recent", 9, 1.0, 0.5), "a", "b", 0.0)[1].threshold, 1.0
     )
+
+
+# the leakage rule on logged answers ----------------------------------------------------------
+
+
+def _logged(minutes: list[int], v: list[float], y: list[int]) -> pa.Table:
+    times = [T0 + timedelta(minutes=m) for m in minutes]
+    return pa.table(
+        {
+            "logged_at": pa.array(times, pa.timestamp("us", tz="UTC")),
+            "v": v,
+            "label_true": y,
+        }
+    )
+
+
+def test_answers_logged_after_the_training_data_count_whatever_they_hold() -> None:
+    trained = pa.table({"v": [1.0, 2.0], "y": [1, 0]})
+    logged = _logged([10, 20], [1.0, 2.0], [1, 0])  # equal to training rows, but later
+    kept, said = not_trained_on(logged, ["v"], "y", made=T0, trained=[trained], source="sales@3")
+    assert kept.num_rows == 2 and said == ""
+
+
+def test_answers_logged_before_count_only_when_no_version_trained_on_them() -> None:
+    challenger = pa.table({"v": [1.0], "y": [1]})
+    champion = pa.table({"v": [3.0], "y": [0]})
+    logged = _logged([-20, -10, -5, -1, 30], [1.0, 1.0, 3.0, 4.0, 3.0], [1, 0, 0, 1, 0])
+    kept, said = not_trained_on(
+        logged, ["v"], "y", made=T0, trained=[challenger, champion], source="sales@3"
+    )
+    # out: (1.0, 1) the challenger's and (3.0, 0) the champion's, both logged before;
+    # in: the same inputs with another label, an unseen row, and a later copy
+    assert kept.column("v").to_pylist() == [1.0, 4.0, 3.0]
+    assert said == "2 labelled answers a version trained on left out"
+
+
+def test_when_rows_cannot_be_compared_every_earlier_answer_is_left_out() -> None:
+    trained = pa.table({"v": pa.array([1, 2], pa.int64()), "y": [1, 0]})
+    logged = _logged([-1, 1], [1.5, 1.5], [1, 1])  # 1.5 does not cast to the int column
+    kept, said = not_trained_on(logged, ["v"], "y", made=T0, trained=[trained], source="s@1")
+    assert kept.num_rows == 1 and "1 labelled answers logged before s@1 was made" in said
