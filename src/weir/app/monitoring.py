@@ -21,7 +21,8 @@ from weir.app.monitor_types import Outcome
 from weir.app.workspace import Workspace
 from weir.catalog import MonitorResultRecord
 from weir.monitor.alerts import Alert, AlertPolicy, Finding, IncidentState, Observation, advance
-from weir.monitor.delivery import DeliveryReport, LogSink, Sink, WebhookSink, deliver_all
+from weir.monitor.delivery import DeliveryReport, LogSink, Sink, deliver_all
+from weir.monitor.webhook import WebhookSink
 from weir.project.monitor_config import AlertsConfig
 
 Progress = Callable[[str], None]
