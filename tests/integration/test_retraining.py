@@ -245,7 +245,13 @@ def test_not_due_trains_nothing_and_an_incident_is_answered_once(root: Path) -> 
         ws.catalog.set_monitor_state("incident:quick:drift", state.to_json())
     finally:
         ws.close()
-    first = _retrain(root)
+    # due, but the data has not changed since the champion: the same data, spec and seed
+    # would train the champion again, so there is no challenger, and the incident waits
+    idle = _retrain(root)
+    assert idle.due.due and "drift incident open since window rows 0-59" in idle.due.text()
+    assert idle.decision == "undecided" and "nothing new to train on" in idle.reason
+    assert idle.challenger is None
+    first = _retrain(root, force=True)  # --force trains one all the same
     assert first.due.due and "drift incident open since window rows 0-59" in first.due.text()
     assert first.challenger == 2
     second = _retrain(root)

@@ -5,7 +5,8 @@ on, and promote it only if it wins by the margin and passes the gates; record wh
     check_rollback            a champion a retrain promoted, judged once on its labels
     champion                  the version in production (none: nothing to retrain)
     due?                      --force, or a trigger of retrain.when      (retraining_due)
-    train the challenger      the train step and what it reads, as 'weir train --force'
+    train the challenger      the train step and what it reads, as 'weir train' does (an
+                              up-to-date step's newest version, if newer than the champion)
     challenger -> staging     where a shadow server serves it beside the champion
     compare                   held-out rows and the recent window     (retraining_compare)
     gates                     margin, ONNX parity, no new PII warning   (retraining_gates)
@@ -121,9 +122,12 @@ def retrain(
     targets, needed = train_steps(ws.project, [model])
     _preflight(ws, model, config, champion, record=not dry_run)
     if dry_run:
-        planned = run_project(ws, force=set(targets), only=needed, dry_run=True)
+        planned = run_project(ws, force=set(targets) if force else False, only=needed, dry_run=True)
         return replace(base, decision="dry run", reason=f"due: {due.text()}", run=planned)
-    result, challenger, error = _train(ws, targets, needed, hooks)
+    forced = set(targets) if force else False
+    result, challenger, error = _train(ws, model, (targets, needed, forced), hooks, champion)
+    if challenger is None and error.startswith(_UP_TO_DATE):
+        return replace(base, decision="undecided", reason=error, run=result)
     if challenger is None:
         recorded = _record_failure(ws, model, champion, error)
         return replace(base, decision="failed", reason=error, run=result, recorded=recorded)
@@ -196,14 +200,25 @@ def _preflight(
     labelled_log(ws, model, config, target, record=record)
 
 
+_UP_TO_DATE = "nothing new to train on"
+
+
 def _train(
-    ws: Workspace, targets: list[str], needed: set[str], hooks: RunHooks
+    ws: Workspace,
+    model: str,
+    steps: tuple[list[str], set[str], set[str] | bool],
+    hooks: RunHooks,
+    champion: ModelVersionRecord,
 ) -> tuple[RunResult, ModelVersionRecord | None, str]:
-    """Run the train step (forced) and every step it needs (as their caches say), exactly
-    as 'weir train MODEL --force' does; the registered version, or why there is none."""
+    """Bring the train step up to date as `weir run` would (its cache decides; `--force`
+    trains whatever it says): the version it registers is the challenger. When it is up to date, the challenger is the newest
+    version if it is newer than the champion and no retrain judged it yet (`weir run`
+    trained it on the data that arrived); else there is nothing new: the same data, spec and
+    seed would train the champion again."""
+    targets, needed, forced = steps
     result = run_project(
         ws,
-        force=set(targets),
+        force=forced,
         only=needed,
         on_start=hooks.on_start,
         on_report=hooks.on_report,
@@ -216,8 +231,22 @@ def _train(
         and report.status == "succeeded"
         and isinstance(report.summary, TrainSummary)
     ):
-        model = report.summary.model
-        return result, ws.catalog.model_version(model, report.summary.version), ""
+        trained = report.summary.model
+        return result, ws.catalog.model_version(trained, report.summary.version), ""
+    if report is not None and report.status == "skipped":
+        newest = ws.catalog.model_version(model)
+        judged = {r.model_version for r in ws.catalog.monitor_results(model, "retrain")}
+        if newest.version > champion.version and newest.version not in judged:
+            return result, newest, ""
+        return (
+            result,
+            None,
+            (
+                f"{_UP_TO_DATE}: {targets[0]} is up to date and its newest version, "
+                f"v{newest.version}, is the champion or was judged before; new data (or a "
+                "changed spec) trains a challenger"
+            ),
+        )
     failed = [
         f"{r.step.name}: {r.error or r.reason}" for r in result.reports if r.status == "failed"
     ]
