@@ -82,6 +82,21 @@ def read_history(catalog: Catalog, model: str) -> History:
     )
 
 
+def newest_drifted(
+    history: History, version: int, keys: Sequence[str]
+) -> MonitorResultRecord | None:
+    """The newest bad drift verdict on model version `version` among the windows `keys`:
+    the window whose distributions the report draws."""
+    candidates = [
+        history.drift[k]
+        for k in keys
+        if k in history.drift
+        and history.drift[k].status == "bad"
+        and history.drift[k].model_version == version
+    ]
+    return max(candidates, key=lambda r: window_order(r.window), default=None)
+
+
 def window_order(window: WindowRef) -> tuple[datetime, list[int | str]]:
     """Oldest first: by start, then by the key's numbers as numbers ("rows 150-299" before
     "rows 1050-1199"), for windows of data without times."""

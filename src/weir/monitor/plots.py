@@ -254,7 +254,7 @@ def drift_ratio(values: FloatArray, thresholds: FloatArray) -> FloatArray:
     A test left out of the family (threshold infinite) is 0; 0 / 0 is 0; x / 0 is infinite."""
     values = np.asarray(values, dtype=np.float64)
     thresholds = np.asarray(thresholds, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = values / thresholds
     ratio = np.where(np.isinf(thresholds), 0.0, ratio)
     ratio = np.where((thresholds == 0) & (values <= 0), 0.0, ratio)
