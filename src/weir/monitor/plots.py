@@ -241,7 +241,7 @@ def category_distribution(
             if new:
                 tick.set_color(_BAD)
         axes.set(xlabel="share of rows", title=title)
-        axes.legend(loc="best", fontsize=7)
+        axes.legend(loc="lower right", fontsize=7)  # the smallest bars are at the bottom
 
     return _figure(draw, 5.0, max(2.4, 0.28 * len(bars.names) + 1.2))
 
@@ -333,7 +333,7 @@ def drift_lines(
             ylabel="statistic / threshold", title="Drifted columns over time (red ring: drifted)"
         )
         _window_axis(axes, windows)
-        axes.legend(loc="upper left", fontsize=7, ncols=2)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
 
     return _figure(draw, min(12.0, max(5.5, 0.25 * len(windows) + 3.0)), 3.4)
 
@@ -400,7 +400,7 @@ def performance_over_time(windows: Sequence[str], series: PerformanceSeries) -> 
         )
         axes.margins(y=0.15)
         _window_axis(axes, windows)
-        axes.legend(loc="best", fontsize=7)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
 
     return _figure(draw, min(12.0, max(5.5, 0.25 * len(windows) + 3.0)), 3.4)
 
