@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.integration import test_monitoring as monitored
 from tests.integration.sources import run
@@ -80,15 +81,10 @@ def test_the_report_shows_the_evidence_and_every_verdict_and_alert_link_to_it(
     assert f"v: reference vs window {SHIFTED}" in html  # still the newest drifted window
 
 
-def test_weir_monitor_report_rewrites_it_from_the_catalog(ws: Workspace) -> None:
-    _traffic(ws, 0.0, 0.0, 0, WINDOW)
-    _traffic(ws, 1.5, 0.05, WINDOW, WINDOW)
-    assert monitor(ws, "quick").report is not None
-    latest = latest_path(ws.project.workspace, "quick")
-    latest.unlink()
+def _weir(root: Path, *args: str) -> str:
     environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "weir", "monitor", "quick", "--report", "-p", str(ws.project.root)],
+        [sys.executable, "-m", "weir", *args, "-p", str(root)],
         capture_output=True,
         text=True,
         env=environment,
@@ -96,11 +92,20 @@ def test_weir_monitor_report_rewrites_it_from_the_catalog(ws: Workspace) -> None
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "reports/monitor/quick.html" in done.stdout
+    return done.stdout
+
+
+def test_weir_monitor_report_rewrites_it_from_the_catalog(ws: Workspace) -> None:
+    _traffic(ws, 0.0, 0.0, 0, WINDOW)
+    _traffic(ws, 1.5, 0.05, WINDOW, WINDOW)
+    assert monitor(ws, "quick").report is not None
+    latest = latest_path(ws.project.workspace, "quick")
+    latest.unlink()
+    said = _weir(ws.project.root, "monitor", "quick", "--report")
+    assert "report: .weir/reports/monitor/quick.html" in said
     html = latest.read_text()
     _self_contained(html)
     _no_city(html)
     assert f"v: reference vs window {SHIFTED}" in html  # the rows were read again
     assert "Drift per column and window" in html and f"rows 0-{WINDOW - 1}" in html
-    judged = ws.catalog.monitor_results("quick")
-    assert len(judged) == 4  # nothing was judged by --report
+    assert len(ws.catalog.monitor_results("quick")) == 4  # --report judged nothing

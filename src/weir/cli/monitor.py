@@ -39,7 +39,7 @@ def monitor(
     """Judge the windows of MODEL's current data that are due (drift, performance), record
     the verdicts, raise or resolve alerts, show them, and write the HTML report."""
     from weir.app.monitor_lock import monitor_lock
-    from weir.app.monitor_report import report_from_catalog
+    from weir.app.monitor_report import latest_path, report_from_catalog
     from weir.app.monitoring import monitor as run_monitor
 
     with handled():
@@ -56,12 +56,18 @@ def monitor(
                 return
             with monitor_lock(ws.project.workspace, model):
                 done = run_monitor(ws, model, progress=lambda text: console.print(f"  {text}"))
-            _show_run(done, ws.display_path(done.report) if done.report else None)
+            _show_run(done)
+            if done.report is not None:
+                latest = latest_path(ws.project.workspace, model)
+                console.print(
+                    f"report: {visible(ws.display_path(latest))} (this run's copy, which its "
+                    f"verdicts and alerts link to: {visible(ws.display_path(done.report))})"
+                )
         finally:
             ws.close()
 
 
-def _show_run(done: MonitorRun, report: str | None) -> None:
+def _show_run(done: MonitorRun) -> None:
     console.print(
         f"[bold]{visible(done.model)}[/] v{done.version}: {visible(done.current)} against "
         f"{visible(done.reference)}"
@@ -80,8 +86,6 @@ def _show_run(done: MonitorRun, report: str | None) -> None:
             console.print(f"  {visible(line)}")
     for note in done.notes:
         console.print(f"  note: {visible(note)}")
-    if report:
-        console.print(f"report: {visible(report)}")
 
 
 def _show_result(record: MonitorResultRecord) -> None:

@@ -39,7 +39,10 @@ def _figure(draw: Callable[[Any], None], width: float = 5.0, height: float = 3.2
     import matplotlib
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "weir", "font.size": 8.0}):
+    # text stays text; names are never math ("$5-$10" is a category, not an equation)
+    with matplotlib.rc_context(
+        {"svg.fonttype": "none", "svg.hashsalt": "weir", "font.size": 8.0, "text.parse_math": False}
+    ):
         figure = Figure(figsize=(width, height))
         axes = figure.add_subplot()
         draw(axes)

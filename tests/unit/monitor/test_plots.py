@@ -96,6 +96,13 @@ def test_missing_is_a_bar_but_not_a_new_category_and_ties_go_by_name() -> None:
     assert not bars.new.any()
 
 
+def test_names_are_text_not_markup_nor_math() -> None:
+    hostile = {"<script>alert(1)</script>": 3, "$5-$10": 2, "$\\frac{": 1, "a & b": 1}
+    drawn = plots.category_distribution(hostile, {"$\\frac{": 4}, title="<b>c</b>")
+    said = texts(drawn)  # parsed as XML: the names did not become elements
+    assert "<script>alert(1)</script>" in said and "$5-$10" in said and "<b>c</b>" in said
+
+
 def test_no_rows_on_either_side_is_said() -> None:
     assert "no rows on either side" in texts(plots.category_distribution({}, {}, title="c"))
 
