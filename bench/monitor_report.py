@@ -166,11 +166,9 @@ def render(watched: Any, records: list[Any], reference: pa.Table, windows: list[
             performance.setdefault(record.window.key, []).append(record)
     refs = sorted({r.window.key: r.window for r in records}.values(), key=window_order)
     history = History(tuple(refs), drift, {k: tuple(v) for k, v in performance.items()})
-    rows = ReportRows(
-        Reference(reference, pa.table({}), "t@1", {"t": 1}),
-        [Window(refs[-1], windows[-1])],
-    )
-    page = Page("bench", watched, history, records[::-1][:30], T0, None, None)
+    fitted = Reference(reference, pa.table({}), "t@1", {"t": 1})
+    rows = ReportRows(lambda: fitted, [Window(refs[-1], windows[-1])])
+    page = Page("bench", watched, history, records[::-1][:30], T0)
     html = render(page, rows, Alerts((), "the alerts log"))
     assert page.pictures >= 12 + 3, page.pictures
     return html

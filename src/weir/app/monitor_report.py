@@ -87,16 +87,12 @@ def write_report(
     snapshot: Path | None = None,
     rows: ReportRows | None = None,
     alerts: Sequence[Alert] = (),
-    reference_text: str | None = None,
-    current_text: str | None = None,
 ) -> MonitorReport:
     """Write the model's report from the catalog (and `rows`, for distributions): to
     `snapshot` and the latest when a run judged something, else to the latest alone."""
     history = read_history(ws.catalog, watched.model)
     verdicts = ws.catalog.monitor_results(watched.model, limit=VERDICTS_SHOWN)
-    page = Page(
-        ws.project.config.name, watched, history, verdicts, now, reference_text, current_text
-    )
+    page = Page(ws.project.config.name, watched, history, verdicts, now)
     found = read_alerts(
         ws.project.workspace / ALERTS_LOG,
         watched.model,
@@ -123,37 +119,30 @@ def report_from_catalog(ws: Workspace, model: str, *, now: datetime | None = Non
     written without them."""
     now = now or datetime.now(UTC)
     watched = judged(ws, model)
-    rows, texts, notes = _reread(ws, watched, read_history(ws.catalog, model), now)
-    written = write_report(
-        ws, watched, now=now, rows=rows, reference_text=texts[0], current_text=texts[1]
-    )
+    rows, notes = _reread(ws, watched, read_history(ws.catalog, model), now)
+    written = write_report(ws, watched, now=now, rows=rows)
     return MonitorReport(written.path, written.latest, written.pictures, (*notes, *written.notes))
 
 
 def _reread(
     ws: Workspace, watched: Judged, history: History, now: datetime
-) -> tuple[ReportRows | None, tuple[str | None, str | None], list[str]]:
+) -> tuple[ReportRows | None, list[str]]:
+    """The newest drifted window's rows, cut from the current data as the monitor cut them
+    (a closed window's rows do not change), and the reference, read when drawn."""
     wanted = newest_drifted(history, watched.version, history.keys)
     if wanted is None:
-        return None, (None, None), []
+        return None, []
     try:
         data = current(ws, watched)
-        closed, _ = windows(data.rows, watched.config.window, now)
-        found = [w for w in closed if w.ref.key == wanted.window.key]
-        if not found:
-            return (
-                None,
-                (None, None),
-                [
-                    f"window {wanted.window.key} is no longer in {data.table}: its distributions "
-                    "are not drawn"
-                ],
-            )
-        ref = reference(ws, watched)
     except WeirError as exc:
-        return None, (None, None), [f"distributions not drawn: {exc.message}"]
-    where = f"{data.table}@{data.version}" if data.version is not None else data.table
-    return ReportRows(ref, found), (ref.source, where), []
+        return None, [f"distributions not drawn: the current data cannot be read: {exc.message}"]
+    closed, _ = windows(data.rows, watched.config.window, now)
+    found = [w for w in closed if w.ref.key == wanted.window.key]
+    if not found:
+        return None, [
+            f"distributions not drawn: window {wanted.window.key} is no longer in {data.table}"
+        ]
+    return ReportRows(lambda: reference(ws, watched), found), []
 
 
 def _write_atomic(path: Path, content: bytes) -> None:

@@ -5,7 +5,7 @@ or named."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -26,6 +26,7 @@ from weir.app.monitor_history import (
 from weir.app.monitor_types import DRIFT, PERFORMANCE
 from weir.app.prediction_log import log_table
 from weir.catalog import Measure, MonitorResultRecord
+from weir.core.errors import WeirError
 from weir.monitor import plots
 from weir.monitor.alerts import Alert
 
@@ -37,11 +38,13 @@ ALERTS_SHOWN = 20
 
 @dataclass(frozen=True)
 class ReportRows:
-    """The rows behind the distribution pictures: the reference the windows were compared
-    with, and windows whose verdicts are in the catalog (the monitor hands in the closed
-    windows it cut; the newest drifted one among them is drawn)."""
+    """The rows behind the distribution pictures: windows whose verdicts are in the
+    catalog (the monitor hands in the closed windows it cut; the newest drifted one among
+    them is drawn), and how to get the reference they were compared with. The reference is
+    asked for only when there is a drifted window to draw (reading it means scoring the
+    held-out rows): the monitor hands in its own lazily read one."""
 
-    reference: Reference
+    reference: Callable[[], Reference]
     windows: Sequence[Window]
 
 
@@ -67,8 +70,6 @@ class Page:
     history: History
     verdicts: list[MonitorResultRecord]  # the newest, for the table
     now: datetime
-    reference_text: str | None
-    current_text: str | None
     pictures: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -111,8 +112,8 @@ def _glance(page: Page, alerts: Alerts) -> str:
     watched, history = page.watched, page.history
     rows = [
         ("model version", f"v{watched.version} ({watched.record.stage})"),
-        ("reference", page.reference_text or _reference_text(watched, history)),
-        ("current data", page.current_text or _current_text(watched, history)),
+        ("reference", _reference_text(watched, history)),
+        ("current data", _current_text(watched, history)),
     ]
     html = "<h2>At a glance</h2>" + _table(["", ""], rows, header=False)
     items = []
@@ -150,7 +151,9 @@ def _reference_text(watched: Judged, history: History) -> str:
         return watched.config.reference
     others = _data_tables(watched)
     tables = [f"{t}@{v}" for t, v in newest.data.items() if t not in others]
-    what = "training rows" if watched.config.reference == "training" else "table"
+    what = "table"
+    if watched.config.reference == "training":
+        what = f"training rows of v{newest.model_version or watched.version}"
     return (", ".join(tables) or watched.config.reference) + f" ({what})"
 
 
@@ -204,11 +207,16 @@ def _distributions(page: Page, rows: ReportRows | None) -> str:
     if verdict is None:
         return html + "<p>No window in hand drifted: nothing to draw.</p>"
     window = next(w for w in rows.windows if w.ref.key == verdict.window.key)
+    try:
+        reference = rows.reference()
+    except WeirError as exc:
+        page.notes.append(f"distributions not drawn: the reference cannot be read: {exc.message}")
+        return html + "<p>Not drawn: the reference cannot be read (see the note above).</p>"
     html += _drifted_intro(history, verdict)
     drifted = _ranked_bad(verdict.measures)
     hidden = [c for c in drifted if c in watched.withheld]
     shown = [c for c in drifted if c not in watched.withheld][:DISTRIBUTIONS]
-    figures = [_distribution(watched, rows.reference, window, c) for c in shown]
+    figures = [_distribution(watched, reference, window, c) for c in shown]
     html += "<div class='figs'>" + "".join(page.figure(f) for f in figures if f) + "</div>"
     if hidden:
         classes = ", ".join(f"{c} ({watched.withheld[c]})" for c in hidden)

@@ -69,12 +69,12 @@ def monitor(
     recorded = [_record(ws, watched, outcome, planned) for outcome in outcomes]
     alerts = _advance(ws, watched.model, watched.config.alerts, outcomes, now, planned)
     delivery = _deliver(ws, watched.config.alerts, alerts)
-    source = lazy.value.source if lazy.value else "(not read: no window was due)"
     report = None
     if planned is not None:
-        rows = ReportRows(lazy.value, closed) if lazy.value else None
-        report, said = _report(ws, watched, planned, rows, alerts, where, now)
+        rows = ReportRows(lazy.get, closed)
+        report, said = _report(ws, watched, planned, rows, alerts, now)
         notes += said
+    source = lazy.value.source if lazy.value else "(not read: no window was due)"
     return MonitorRun(
         model, watched.version, source, where, recorded, alerts, delivery, notes, report
     )
@@ -84,25 +84,14 @@ def _report(
     ws: Workspace,
     watched: Judged,
     planned: Path,
-    rows: ReportRows | None,
+    rows: ReportRows,
     alerts: Sequence[Alert],
-    where: str,
     now: datetime,
 ) -> tuple[Path | None, list[str]]:
     """The run's report, written after the alerts went out (a report that cannot be
     drawn or written must not hold an alert back); failing, it is a note."""
-    source = rows.reference.source if rows else None
     try:
-        written = write_report(
-            ws,
-            watched,
-            now=now,
-            snapshot=planned,
-            rows=rows,
-            alerts=alerts,
-            reference_text=source,
-            current_text=where,
-        )
+        written = write_report(ws, watched, now=now, snapshot=planned, rows=rows, alerts=alerts)
     except WeirError as exc:
         return None, [f"the monitoring report was not written: {exc.message} ({exc.fix})"]
     return written.path, list(written.notes)

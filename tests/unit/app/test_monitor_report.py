@@ -36,6 +36,7 @@ from weir.catalog import (
     Status,
     WindowRef,
 )
+from weir.core.errors import MonitorError
 from weir.monitor.alerts import Alert, AlertPolicy, alert_json
 from weir.project.monitor_config import MonitorConfig
 
@@ -328,7 +329,7 @@ def rows_for(watched: Judged, shift: float) -> tuple[Reference, Window]:
 
 
 def page_of(watched: Judged, history: History, verdicts: list[MonitorResultRecord]) -> Page:
-    return Page("p", watched, history, verdicts, T0, None, None)
+    return Page("p", watched, history, verdicts, T0)
 
 
 def test_the_page_escapes_every_text_and_draws_no_value_of_a_pii_column() -> None:
@@ -341,14 +342,14 @@ def test_the_page_escapes_every_text_and_draws_no_value_of_a_pii_column() -> Non
     reference, current = rows_for(watched, 3.0)
     alerts = Alerts((_alert("fraud", "opened", 1),), "the alerts log")
     page = page_of(watched, history_of(*records), records)
-    html = render(page, ReportRows(reference, [current]), alerts)
+    html = render(page, ReportRows(lambda: reference, [current]), alerts)
     assert HOSTILE not in html and "&lt;script&gt;" in html and "<script" not in html
     assert "amount: reference vs window rows 150-299" in html  # drawn
     for city in ("lyon", "nice", "brest", "paris"):
         assert city not in html  # city drifted too, and has rows here: never drawn
     assert "city (pii)" in html
     assert page.pictures == 4  # timeline, one distribution, heatmap, lines; no performance yet
-    assert "features@2 (training rows)" in html and "fraud__predictions@3" in html
+    assert "features@2 (training rows of v1)" in html and "fraud__predictions@3" in html
     assert "open incident" in html
 
 
@@ -358,7 +359,7 @@ def test_twenty_drifted_columns_draw_the_twelve_most_drifted() -> None:
     records = [verdict("drift", 1, "bad", bad)]
     reference, current = rows_for(watched, 3.0)
     page = page_of(watched, history_of(*records), records)
-    html = render(page, ReportRows(reference, [current]), Alerts((), "the alerts log"))
+    html = render(page, ReportRows(lambda: reference, [current]), Alerts((), "the alerts log"))
     drawn = [n for n in watched.kinds if f"{n}: reference vs window" in html]
     assert len(drawn) == DISTRIBUTIONS and "f19" in drawn and "amount" not in drawn
     assert f"The {DISTRIBUTIONS} most drifted of 21 columns are drawn" in html
@@ -371,3 +372,23 @@ def test_without_rows_the_page_says_where_the_distributions_come_from() -> None:
     assert "--report" in html and "reference vs window" not in html
     empty = render(page_of(watched, history_of(), []), None, Alerts((), "x"))
     assert "Nothing judged yet" in empty
+
+
+def test_the_reference_is_read_only_for_a_drifted_window_and_a_failure_is_a_note() -> None:
+    watched = judged_model()
+    _, current = rows_for(watched, 0.0)
+    asked: list[int] = []
+
+    def lazily() -> Reference:
+        asked.append(1)
+        raise MonitorError("the training table's version 2 was vacuumed", fix="retrain")
+
+    quiet = [verdict("drift", 1, "ok", (drift_measure("amount", 0.1, 0.2),))]
+    render(
+        page_of(watched, history_of(*quiet), quiet), ReportRows(lazily, [current]), Alerts((), "x")
+    )
+    assert asked == []  # nothing drifted: nothing to draw, nothing read
+    drifted = [verdict("drift", 1, "bad", (drift_measure("amount", 5.0, 0.2),))]
+    page = page_of(watched, history_of(*drifted), drifted)
+    html = render(page, ReportRows(lazily, [current]), Alerts((), "x"))
+    assert asked == [1] and "was vacuumed" in page.notes[0] and "was vacuumed" in html
