@@ -12,6 +12,7 @@ BENCHMARKS = [
     "postgres_ingest.py",
     "tuning_jobs.py",
     "serving.py",
+    "serve_shadow.py",
 ]
 
 if __name__ == "__main__":

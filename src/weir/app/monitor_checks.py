@@ -24,7 +24,6 @@ from weir.app.monitor_data import (
     Judged,
     Reference,
     Window,
-    as_text,
 )
 from weir.app.monitor_types import DRIFT, PERFORMANCE, Outcome
 from weir.app.workspace import Workspace
@@ -33,12 +32,11 @@ from weir.core.errors import MonitorError
 from weir.ml import metrics as m
 from weir.monitor.drift import DriftReference, DriftResult, DriftSettings, FeatureDrift
 from weir.monitor.drift_settings import EffectFloors
-from weir.monitor.labels import join_labels
+from weir.monitor.labels import LABEL_TRUE, comparable_labels, join_labels
 from weir.monitor.performance import PerformanceEstimator
 from weir.project.monitor_config import DriftConfig
 
 Progress = Callable[[str], None]
-LABEL_TRUE = "label_true"
 
 
 class LazyReference:
@@ -193,7 +191,9 @@ def performance_outcomes(
             f"performance of {watched.model} is not watched: no labels: section, and "
             "an estimate needs a binary classifier"
         ]
-    estimator = _estimator(watched, lazy) if config.estimate and watched.binary else None
+    estimator, no_estimate = None, ""
+    if config.estimate and watched.binary:
+        estimator, no_estimate = _estimator(watched, lazy)
     versions = {**({data.table: data.version} if data.version is not None else {})}
     if labels is not None and labels_version is not None:
         versions[labels.table] = labels_version
@@ -202,7 +202,7 @@ def performance_outcomes(
         _performance_outcome(watched, window, labels_table, estimator, metric, floor, versions)
         for window in due
     ]
-    return found, []
+    return found, [no_estimate] if no_estimate else []
 
 
 def _metric(watched: Judged) -> str:
@@ -245,14 +245,20 @@ def _target(watched: Judged) -> str:
     return str(target)
 
 
-def _estimator(watched: Judged, lazy: LazyReference) -> PerformanceEstimator | None:
+def _estimator(watched: Judged, lazy: LazyReference) -> tuple[PerformanceEstimator | None, str]:
+    """The CBPE estimator calibrated on the version's held-out rows, or why there is none
+    (windows then wait for their labels)."""
     ref = lazy.get()
-    if ref.scores is None or ref.truth is None or watched.serving.threshold is None:
-        return None
-    positive = str(watched.serving.classes[1])
-    return PerformanceEstimator.fit(
-        ref.scores, ref.truth, positive=positive, threshold=watched.serving.threshold
-    )
+    if ref.scores is None or ref.truth is None:
+        return None, "no estimate: the reference has no labelled held-out rows"
+    positive = str(watched.serving.classes[1])  # the reference's labels are text too
+    try:
+        fitted = PerformanceEstimator.fit(
+            ref.scores, ref.truth, positive=positive, threshold=watched.serving.threshold
+        )
+    except MonitorError as exc:
+        return None, f"no estimate: {exc.message}"
+    return fitted, ""
 
 
 def _floor(watched: Judged, metric: str) -> tuple[float, float] | None:
@@ -328,9 +334,19 @@ def _metric_value(watched: Judged, joined: pa.Table, metric: str) -> float:
         truth_values = joined.column(LABEL_TRUE).to_numpy(zero_copy_only=False)
         predicted = joined.column(PREDICTION).to_numpy(zero_copy_only=False).astype(np.float64)
         return m.regression_metrics(truth_values.astype(np.float64), predicted)[metric]
-    truth = np.asarray(as_text(joined.column(LABEL_TRUE)).to_pylist(), dtype=object)
-    classes = np.asarray([str(c) for c in watched.serving.classes], dtype=object)
-    predicted = np.asarray(joined.column(PREDICTION).to_pylist(), dtype=object)
+    # the log keeps labels as text, a labels table as the target's type: one form for both
+    where = f"labels of {watched.model}"
+    truth_column = joined.column(LABEL_TRUE)
+    predicted_arrow, truth_arrow = comparable_labels(
+        joined.column(PREDICTION), truth_column, where=where
+    )
+    classes_arrow, _ = comparable_labels(
+        pa.array([str(c) for c in watched.serving.classes]), truth_column, where=where
+    )
+    # numpy arrays of the labels' own type (an object array of ints is "unknown" to sklearn)
+    truth = truth_arrow.to_numpy(zero_copy_only=False)
+    predicted = predicted_arrow.to_numpy(zero_copy_only=False)
+    classes = classes_arrow.to_numpy(zero_copy_only=False)
     if watched.binary:
         p = joined.column(PROBABILITY).to_numpy(zero_copy_only=False).astype(np.float64)
         probabilities = np.column_stack([1.0 - p, p])

@@ -30,6 +30,11 @@ recorded version's parents are the table versions its model versions were traine
 impact question from a table reaches the answers of models trained on it), and the model
 versions themselves are in the commit metadata, read by `answered_by` (`weir show`).
 
+A shadow's challenger (weir.serve.shadow) answers beside the served version, on the same
+rows (`shadow_*` columns), and answers nobody: its versions are named under
+SHADOW_VERSIONS_KEY (`shadowed_by`), never under MODEL_VERSIONS_KEY, so neither
+`answered_by` nor the catalog's model outputs claim it answered a request.
+
 Exactly once: one recorder at a time (a flock on the workspace's prediction_log.lock)
 reads the catalog's newest recorded version under the lock and records only what is newer.
 
@@ -71,6 +76,8 @@ from weir.engines import schema_record
 from weir.quality import profile_table
 
 KIND = "prediction_log"
+# the challenger versions whose shadow answers a commit holds (weir.serve.shadow)
+SHADOW_VERSIONS_KEY = "weir.shadow_versions"
 OLD_FOLDER = "predictions"  # WORKSPACE/predictions/MODEL: where logs were kept before
 LOCK_FILE = "prediction_log.lock"
 DESCRIPTION = (
@@ -226,6 +233,18 @@ def answered_by(ws: Workspace, record: VersionRecord) -> list[int]:
     found: set[int] = set()
     for end, answered in _runs(commits):
         found |= set(_answered(ws, record.table, end, answered))
+    return sorted(found)
+
+
+def shadowed_by(ws: Workspace, record: VersionRecord) -> list[int]:
+    """The challenger versions whose shadow answers a recorded version of a log added
+    (they answered nobody: see the module docstring)."""
+    earlier = [v.version for v in ws.catalog.versions(record.table) if v.version < record.version]
+    after = max(earlier, default=-1)
+    found: set[int] = set()
+    for commit in ws.lake.commits(record.table):
+        if after < commit.version <= record.version:
+            found |= set(_versions(commit.metadata.get(SHADOW_VERSIONS_KEY)) or ())
     return sorted(found)
 
 

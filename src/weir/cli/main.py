@@ -12,6 +12,7 @@ from rich.table import Table
 from weir.cli import browse, deploy, render
 from weir.cli import models as models_cli
 from weir.cli import monitor as monitor_cli
+from weir.cli import retrain as retrain_cli
 from weir.cli import schedule as schedule_cli
 from weir.cli.catalog import catalog_app
 from weir.cli.common import (
@@ -332,6 +333,7 @@ app.add_typer(deploy.api_key_app, name="api-key")
 app.command(name="describe")(browse.describe)
 app.command(name="lineage")(browse.lineage)
 app.command(name="monitor")(monitor_cli.monitor)
+app.command(name="retrain")(retrain_cli.retrain)
 app.command(name="schedule")(schedule_cli.schedule)
 
 

@@ -157,6 +157,10 @@ def _common_keys(
 ) -> tuple[pa.Array, pa.Array, str | None]:
     """Both key columns in one type, and a note when one of them was converted."""
     notes: list[str] = []
+    if pa.types.is_null(log_keys.type):  # no key at all (every one null): matches nothing
+        log_keys = log_keys.cast(label_keys.type)
+    if pa.types.is_null(label_keys.type):
+        label_keys = label_keys.cast(log_keys.type)
     log_keys = _whole_floats(log_keys, log_where, notes)
     label_keys = _whole_floats(label_keys, labels_where, notes)
     families = (_family(log_keys.type), _family(label_keys.type))

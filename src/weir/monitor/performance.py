@@ -22,9 +22,18 @@ Each estimate has an interval at `level`. Labels are drawn from the calibrated p
 (Bernoulli for two classes, one categorical draw per row for more), each draw under one of
 the calibrations refitted on a bootstrap resample of the reference, and the metric computed
 on each: the interval covers both what the window's labels will turn out to be and how much
-the calibration itself is unsure of. Seeded, and independent of the rows' order. Windows
-larger than `max_simulated_rows` draw labels for a sample of rows and scale the label part
-of the spread by sqrt(sample / rows); the calibration part does not shrink with the window.
+the calibration itself is unsure of; the value is the mean of those draws (`Estimate`).
+Seeded, and independent of the rows' order. Windows larger than `max_simulated_rows` draw
+labels for a sample of rows and scale the labels' part of the spread by
+sqrt(sample / rows); the calibration's part does not shrink with the window.
+
+How often a 95 % interval held the realised metric, measured on simulated calibrated
+models (Beta(2, 3) probabilities, 150-200 windows each, all eight binary metrics): 91-93 %
+with a reference of 300 rows, 93-96.5 % with 1,000 rows (windows of 400 and of 50,000
+rows) and with 3,000 (windows of 3,000). Small references run a little narrow, as
+bootstrap intervals do; the default refuses references under 300 rows (30 of each class).
+Scores beyond the range the reference calibrated get the calibration of its ends (held
+flat); the estimate says what share of the window that is, and warns from 10 %.
 
 Regression has no estimate (`why_not_estimable`): a calibrated probability is what makes
 CBPE work, and a regressor has none. Clustering has no labels to compare against.
@@ -47,11 +56,17 @@ from weir.monitor.performance_calibration import (
     expected_calibration_error,
     fit_calibration,
 )
+from weir.monitor.performance_inputs import (
+    binary_scores,
+    check_reference,
+    matrix_scores,
+    truth_values,
+)
 from weir.monitor.performance_metrics import (
     BINARY_METRICS,
     MULTICLASS_METRICS,
     Window,
-    metric_values,
+    metric_table,
 )
 
 _CELLS = 4_000_000  # floats per block of label draws (draws x rows x classes): ~32 MB
@@ -59,7 +74,13 @@ _CELLS = 4_000_000  # floats per block of label draws (draws x rows x classes): 
 
 @dataclass(frozen=True)
 class Estimate:
-    """One estimated metric for one window, with its interval at `level`."""
+    """One estimated metric for one window, with its interval at `level`.
+
+    `value` is the mean of the simulated realised metric: the figure the window is expected
+    to show, the calibration's bias removed. `plain_value` is CBPE's plain figure (NannyML's):
+    the metric of the expected confusion matrix and curves. The two differ by the
+    calibration's bias and, for a ratio such as precision on a small window, by the gap
+    between the ratio of expectations and the expected ratio."""
 
     metric: str
     value: float
@@ -69,8 +90,9 @@ class Estimate:
     method: str = "cbpe"
     level: float = 0.95
     standard_error: float = math.nan  # spread of the simulated realised metric
-    bias: float = 0.0  # the calibration's bias, subtracted: value + bias is CBPE's plain figure
-    note: str = ""  # why the value is missing (NaN), when it is
+    plain_value: float = math.nan  # the metric of the expected confusion matrix (see the docstring)
+    beyond_reference: float = 0.0  # share of rows scored where the reference calibrated none
+    note: str = ""  # what to know about the figure: undefined, extrapolated calibration
 
 
 @dataclass(frozen=True)
@@ -123,8 +145,8 @@ class PerformanceEstimator:
         positive: object,
         threshold: float | None,
         seed: int = 0,
-        min_rows: int = 100,
-        min_class_rows: int = 10,
+        min_rows: int = 300,
+        min_class_rows: int = 30,
         bootstraps: int = 50,
         simulations: int = 400,
         max_simulated_rows: int = 20_000,
@@ -138,8 +160,8 @@ class PerformanceEstimator:
                 f"performance estimate: the threshold {threshold} is not a probability",
                 fix="give the model's decision threshold, between 0 and 1",
             )
-        scores = _binary_scores(reference_scores, "the reference")
-        truth = _truth_values(reference_truth, len(scores))
+        scores = binary_scores(reference_scores, "the reference")
+        truth = truth_values(reference_truth, len(scores))
         distinct = set(truth.tolist())
         if len(distinct) > 2:
             raise MonitorError(
@@ -168,16 +190,16 @@ class PerformanceEstimator:
         *,
         classes: Sequence[object],
         seed: int = 0,
-        min_rows: int = 100,
-        min_class_rows: int = 10,
+        min_rows: int = 300,
+        min_class_rows: int = 30,
         bootstraps: int = 50,
         simulations: int = 400,
         max_simulated_rows: int = 20_000,
     ) -> PerformanceEstimator:
         """More classes, one-vs-rest. `reference_probabilities`: (rows, classes) in the order
         of `classes`; the predicted class is the most probable (ties to the first)."""
-        scores = _matrix_scores(reference_probabilities, len(classes), "the reference")
-        truth = _truth_values(reference_truth, len(scores))
+        scores = matrix_scores(reference_probabilities, len(classes), "the reference")
+        truth = truth_values(reference_truth, len(scores))
         index = {value: i for i, value in enumerate(classes)}
         unknown = [v for v in dict.fromkeys(truth.tolist()) if v not in index]
         if unknown:
@@ -203,7 +225,7 @@ class PerformanceEstimator:
         min_class_rows: int,
         bootstraps: int,
     ) -> PerformanceEstimator:
-        _check_reference(truth, names, min_rows, min_class_rows)
+        check_reference(truth, names, min_rows, min_class_rows)
         if bootstraps < 1 or settings.simulations < 20 or settings.max_simulated_rows < 100:
             raise MonitorError(
                 "performance estimate: needs at least 1 bootstrap, 20 simulations and 100 "
@@ -260,18 +282,19 @@ class PerformanceEstimator:
             )
         window = self._window_scores(scores)
         window = window[np.lexsort(window.T[::-1])]  # the rows' order must not matter
-        full = self._prepared(window)
-        calibrated = self._calibration(window)[None]
-        spread = self._spread(window, list(metrics))
+        names = list(dict.fromkeys(metrics))
+        plain = metric_table(names, self._calibration(window)[None], self._prepared(window))
+        deviations = self._spread(window, names)
+        beyond = float(np.mean(self._calibration.beyond(window)))
         return [
-            _estimate(m, float(metric_values(m, calibrated, full)[0]), spread, len(window), level)
+            _estimate(m, float(plain[m][0]), deviations[m], len(window), level, beyond)
             for m in metrics
         ]
 
     def _window_scores(self, scores: np.ndarray) -> np.ndarray:
         if self._classes == 2:
-            return _binary_scores(scores, "the window")
-        return _matrix_scores(scores, self._classes, "the window")
+            return binary_scores(scores, "the window")
+        return matrix_scores(scores, self._classes, "the window")
 
     def _prepared(self, scores: np.ndarray) -> Window:
         threshold = self._settings.threshold
@@ -281,9 +304,15 @@ class PerformanceEstimator:
             predicted = np.argmax(scores, axis=1)  # ties to the first class, as decide()
         return Window.of(scores, predicted)
 
-    def _spread(self, window: np.ndarray, metrics: list[str]) -> _Spread:
-        """How far the realised metric may fall from the estimate, per simulated draw, and
-        the bias of the calibration (below)."""
+    def _spread(self, window: np.ndarray, metrics: list[str]) -> dict[str, np.ndarray]:
+        """Per metric, how far the realised metric may fall from CBPE's plain figure, one
+        deviation per simulated draw.
+
+        Deviation of draw b = (its labels' metric - its calibration's expectation) x scale,
+        the labels' part, scaled by sqrt(sample / rows) for a window simulated on a sample,
+        minus (its calibration's expectation - the fitted calibration's), the calibration's
+        part. The minus is the basic bootstrap: a map refitted on a resample errs from the
+        fitted map as the fitted map errs from the truth, so the truth lies the other way."""
         rng = np.random.default_rng([self._settings.seed, 1])
         rows = len(window)
         sample = window
@@ -291,19 +320,17 @@ class PerformanceEstimator:
             chosen = rng.choice(rows, self._settings.max_simulated_rows, replace=False)
             sample = window[np.sort(chosen)]
         prepared = self._prepared(sample)
-        base = {m: metric_values(m, self._calibration(sample)[None], prepared)[0] for m in metrics}
+        plain = metric_table(metrics, self._calibration(sample)[None], prepared)
+        base = {m: v[0] for m, v in plain.items()}
         resampled = np.stack([c(sample) for c in self._resampled])
-        expected = {m: _blocks(m, resampled, prepared) - base[m] for m in metrics}
+        expected = {m: v - base[m] for m, v in _blocks(metrics, resampled, prepared).items()}
         which = np.arange(self._settings.simulations) % len(self._resampled)
         realised = self._simulated(resampled, which, prepared, metrics, rng)
         scale = math.sqrt(len(sample) / rows)
-        return _Spread(
-            deviations={
-                m: (realised[m] - base[m] - expected[m][which]) * scale - expected[m][which]
-                for m in metrics
-            },
-            bias={m: float(np.nanmean(expected[m])) for m in metrics},
-        )
+        return {
+            m: (realised[m] - base[m] - expected[m][which]) * scale - expected[m][which]
+            for m in metrics
+        }
 
     def _simulated(
         self,
@@ -315,42 +342,28 @@ class PerformanceEstimator:
     ) -> dict[str, np.ndarray]:
         """Each metric on labels drawn from the calibrated probabilities, draw b under the
         bootstrap calibration which[b]; in blocks, to bound the memory."""
-        realised = {m: np.empty(len(which)) for m in metrics}
         step = max(1, _CELLS // (resampled.shape[1] * self._classes))
-        for start in range(0, len(which), step):
-            picks = which[start : start + step]
-            labels = _draw(resampled[picks], rng)
-            for m in metrics:
-                realised[m][start : start + len(picks)] = metric_values(m, labels, prepared)
-        return realised
+        blocks = [
+            metric_table(metrics, _draw(resampled[which[i : i + step]], rng), prepared)
+            for i in range(0, len(which), step)
+        ]
+        return {m: np.concatenate([b[m] for b in blocks]) for m in metrics}
 
 
-@dataclass(frozen=True)
-class _Spread:
-    """Per metric: the simulated deviations of the realised metric from the estimate, and
-    the calibration's bias.
-
-    Deviation of draw b = (its labels' metric - its calibration's expectation) x scale, the
-    labels' part, scaled by sqrt(sample / rows) for windows simulated on a sample, minus
-    (its calibration's expectation - the fitted calibration's), the calibration's part. The
-    minus is the basic bootstrap: a refit on a resample errs from the fitted map as the
-    fitted map errs from the truth, so the truth lies the other way. Its mean is the bias,
-    subtracted from the estimate."""
-
-    deviations: dict[str, np.ndarray]
-    bias: dict[str, float]
-
-
-def _blocks(metric: str, weights: np.ndarray, window: Window) -> np.ndarray:
+def _blocks(metrics: list[str], weights: np.ndarray, window: Window) -> dict[str, np.ndarray]:
     step = max(1, _CELLS // (weights.shape[1] * weights.shape[2]))
-    return np.concatenate(
-        [metric_values(metric, weights[i : i + step], window) for i in range(0, len(weights), step)]
-    )
+    blocks = [
+        metric_table(metrics, weights[i : i + step], window) for i in range(0, len(weights), step)
+    ]
+    return {m: np.concatenate([b[m] for b in blocks]) for m in metrics}
 
 
 def _draw(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One label per row and draw, as one-hot weights: class c with its probability."""
     draws, rows, k = probabilities.shape
+    if k == 2:  # Bernoulli: the positive class with its probability
+        positive = rng.random((draws, rows)) < probabilities[:, :, 1]
+        return np.stack([~positive, positive], axis=2).astype(float)
     cumulative = np.cumsum(probabilities, axis=2)[:, :, :-1]
     uniform = rng.random((draws, rows, 1))
     labels = (uniform >= cumulative).sum(axis=2)
@@ -358,114 +371,65 @@ def _draw(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return onehot
 
 
-def _estimate(metric: str, value: float, spread: _Spread, rows: int, level: float) -> Estimate:
-    """The bias-corrected value with the interval the simulated deviations give, both kept
-    within the metric's range; the interval widened to hold the value, which on tiny windows
-    (few rows, so few possible outcomes) can fall between the quantiles of a lumpy
-    distribution."""
-    if math.isnan(value):
-        return Estimate(metric, value, math.nan, math.nan, rows, level=level, note=_UNDEFINED)
-    deviations = spread.deviations[metric]
+def _estimate(
+    metric: str, plain: float, deviations: np.ndarray, rows: int, level: float, beyond: float
+) -> Estimate:
+    """The mean of the simulated realised metric, with the interval between its quantiles
+    (kept within the metric's range, and widened to hold the mean, which on tiny windows
+    can fall between the quantiles of a lumpy distribution)."""
+    notes = []
+    if beyond >= _BEYOND:
+        notes.append(
+            f"{beyond:.0%} of the rows score beyond the range the reference calibrated; "
+            "their calibration is extrapolated (held flat), so the estimate is less sure "
+            "than its interval says"
+        )
     defined = deviations[~np.isnan(deviations)]
-    if len(defined) == 0:
-        return Estimate(metric, value, math.nan, math.nan, rows, level=level, note=_NO_SPREAD)
+    if math.isnan(plain) or len(defined) == 0:
+        return _missing(metric, plain, rows, level, beyond, [_UNDEFINED, *notes])
+    if len(defined) < len(deviations):
+        share = 1 - len(defined) / len(deviations)
+        notes.append(
+            f"undefined in {share:.0%} of the simulated windows (a class absent): the figure "
+            "is for windows where it is defined"
+        )
     top = math.inf if metric == "log_loss" else 1.0
-    bias = spread.bias[metric] if math.isfinite(spread.bias[metric]) else 0.0
-    corrected = min(max(value - bias, 0.0), top)
+    simulated = np.clip(plain + defined, 0.0, top)
+    value = float(np.mean(simulated))
     tail = (1.0 - level) / 2.0
-    low, high = np.clip(value + np.quantile(defined, [tail, 1.0 - tail]), 0.0, top)
+    low, high = np.quantile(simulated, [tail, 1.0 - tail])
     return Estimate(
         metric,
-        corrected,
-        float(min(low, corrected)),
-        float(max(high, corrected)),
+        value,
+        min(float(low), value),
+        max(float(high), value),
         rows,
         level=level,
-        standard_error=float(np.std(defined)),
-        bias=value - corrected,
+        standard_error=float(np.std(simulated)),
+        plain_value=plain,
+        beyond_reference=beyond,
+        note="; ".join(notes),
     )
 
 
-_UNDEFINED = "undefined: the window's calibrated probabilities leave a class with no expected rows"
-_NO_SPREAD = "no interval: the metric was undefined in every simulated window (too few rows)"
-
-
-def _binary_scores(scores: np.ndarray, where: str) -> np.ndarray:
-    array = np.asarray(scores, dtype=float)
-    if array.ndim != 1:
-        raise MonitorError(
-            f"performance estimate: {where}'s scores have shape {array.shape}; a binary model "
-            "gives one probability (of the positive class) per row",
-            fix="pass the 'probability' column of the prediction log",
-        )
-    _check_probabilities(array, where)
-    return np.column_stack([1.0 - array, array])
-
-
-def _matrix_scores(scores: np.ndarray, classes: int, where: str) -> np.ndarray:
-    array = np.asarray(scores, dtype=float)
-    if array.ndim != 2 or array.shape[1] != classes or classes < 3:
-        raise MonitorError(
-            f"performance estimate: {where}'s probabilities have shape {array.shape}; expected "
-            f"(rows, {classes}) for {classes} classes (at least three; two: use fit)",
-            fix="pass one probability per class, in the order of the model's classes",
-        )
-    _check_probabilities(array, where)
-    return array
-
-
-def _check_probabilities(array: np.ndarray, where: str) -> None:
-    if len(array) == 0:
-        raise MonitorError(
-            f"performance estimate: {where} has no rows",
-            fix="choose a window that holds answers (a longer period, or wait for traffic)",
-        )
-    bad = ~np.isfinite(array) | (array < 0.0) | (array > 1.0)
-    if bad.any():
-        rows = np.flatnonzero(bad.reshape(len(array), -1).any(axis=1))
-        raise MonitorError(
-            f"performance estimate: {where} has {len(rows)} rows whose probabilities are not "
-            f"between 0 and 1 (rows {rows[:5].tolist()})",
-            fix="pass the model's probabilities, with no missing values",
-        )
-
-
-def _truth_values(truth: np.ndarray, rows: int) -> np.ndarray:
-    values = np.asarray(truth, dtype=object)
-    if values.ndim != 1 or len(values) != rows:
-        raise MonitorError(
-            f"performance estimate: the reference has {rows} scores but {values.shape} labels",
-            fix="pass one true label per scored row",
-        )
-    missing = sum(1 for v in values.tolist() if v is None or v != v)
-    if missing:
-        raise MonitorError(
-            f"performance estimate: {missing} reference rows have no true label",
-            fix="keep only the labelled rows of the reference",
-        )
-    return values
-
-
-def _check_reference(
-    truth: np.ndarray, names: dict[int, str], min_rows: int, min_class: int
-) -> None:
-    """Isotonic calibration learns a frequency per score range: with too few rows, or a class
-    barely present, it learns noise and the estimate inherits it."""
-    fix = (
-        "give a larger labelled reference (the model's test set, or a window whose labels "
-        "have landed), or wait for more labels"
+def _missing(
+    metric: str, plain: float, rows: int, level: float, beyond: float, notes: list[str]
+) -> Estimate:
+    return Estimate(
+        metric,
+        math.nan,
+        math.nan,
+        math.nan,
+        rows,
+        level=level,
+        plain_value=plain,
+        beyond_reference=beyond,
+        note="; ".join(notes),
     )
-    if len(truth) < min_rows:
-        raise MonitorError(
-            f"performance estimate: the reference has {len(truth)} labelled rows; calibrating "
-            f"the probabilities needs at least {min_rows}",
-            fix=fix,
-        )
-    counts = np.bincount(truth, minlength=len(names))
-    short = [f"{names[i]} {int(n)}" for i, n in enumerate(counts) if n < min_class]
-    if short:
-        raise MonitorError(
-            f"performance estimate: the reference has too few rows of a class to calibrate on "
-            f"({', '.join(short)}; at least {min_class} of each needed)",
-            fix=fix,
-        )
+
+
+_BEYOND = 0.1
+_UNDEFINED = (
+    "undefined: a class the metric needs has no expected rows in this window (the realised "
+    "figure would be undefined too)"
+)

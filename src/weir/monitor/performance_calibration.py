@@ -2,7 +2,7 @@
 probabilities its labels actually showed on a labelled reference, their bootstrap spread,
 and the expected calibration error (ECE) before and after.
 
-Why isotonic (scikit-learn's IsotonicRegression, as NannyML's CBPE): it assumes only that a
+Why isotonic (as NannyML's CBPE; scipy's pool-adjacent-violators): it assumes only that a
 higher score means a higher chance, so it repairs any monotone distortion (scores squared,
 cubed, squeezed towards 0.5) without a parametric form. Its price is that it needs a few
 hundred labelled rows; the estimator refuses smaller references.
@@ -19,15 +19,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
+from scipy.optimize import isotonic_regression
 
 ECE_BINS = 10
 
 
 @dataclass(frozen=True)
 class Isotonic:
-    """A fitted isotonic map kept as its breakpoints: applying it is np.interp, which is
-    what IsotonicRegression.predict does (linear between breakpoints, clipped outside)."""
+    """A fitted isotonic map kept as its points (a bin's mean score, its fitted rate):
+    applied as scikit-learn's IsotonicRegression.predict is, linear between the points and
+    flat beyond the outermost ones, where the reference says nothing more."""
 
     x: np.ndarray
     y: np.ndarray
@@ -35,6 +36,11 @@ class Isotonic:
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         mapped: np.ndarray = np.interp(scores, self.x, self.y)
         return mapped
+
+    def beyond(self, scores: np.ndarray) -> np.ndarray:
+        """Rows scored outside the points: their calibration is held flat, a guess."""
+        outside: np.ndarray = (scores < self.x[0]) | (scores > self.x[-1])
+        return outside
 
 
 def fit_isotonic(scores: np.ndarray, hits: np.ndarray) -> Isotonic:
@@ -50,13 +56,17 @@ def fit_isotonic(scores: np.ndarray, hits: np.ndarray) -> Isotonic:
     order = np.argsort(scores, kind="stable")
     size = math.ceil(math.sqrt(len(scores)))
     bins = np.arange(len(scores)) // size
-    counts = np.bincount(bins)
+    counts = np.bincount(bins).astype(float)
     means = np.bincount(bins, weights=scores[order]) / counts
-    rates = np.bincount(bins, weights=hits[order]) / counts
-    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-        means, rates, sample_weight=counts
-    )
-    return Isotonic(np.asarray(fitted.X_thresholds_), np.asarray(fitted.y_thresholds_))
+    hit_counts = np.bincount(bins, weights=hits[order])
+    # Bins of equal mean score (a run of tied scores) are one point, as IsotonicRegression
+    # pools tied x; scipy's PAVA, lighter than scikit-learn's (no input validation on each
+    # of the bootstrap fits), then fits the rates in score order.
+    points, which = np.unique(means, return_inverse=True)
+    weights = np.bincount(which, weights=counts)
+    rates = np.bincount(which, weights=hit_counts) / weights
+    fitted = isotonic_regression(rates, weights=weights, increasing=True).x
+    return Isotonic(points, np.clip(fitted, 0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,15 @@ class Calibration:
     """One isotonic map per column that is calibrated (the positive class's alone for two)."""
 
     maps: tuple[Isotonic, ...]
+
+    def beyond(self, scores: np.ndarray) -> np.ndarray:
+        """Rows with a score outside what the reference calibrated (any class's, for more)."""
+        if scores.shape[1] == 2:
+            return self.maps[0].beyond(scores[:, 1])
+        outside: np.ndarray = np.any(
+            [m.beyond(scores[:, c]) for c, m in enumerate(self.maps)], axis=0
+        )
+        return outside
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities, (n, k), each row summing to one."""

@@ -53,13 +53,19 @@ class Ranking:
 
     order: np.ndarray
     starts: np.ndarray
+    sizes: np.ndarray  # rows in each run
 
     @classmethod
     def of(cls, scores: np.ndarray) -> Ranking:
         order = np.argsort(-scores, kind="stable")
         ranked = scores[order]
         starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-        return cls(order, starts)
+        return cls(order, starts, np.diff(np.r_[starts, len(scores)]).astype(float))
+
+    def grouped(self, positive: np.ndarray) -> np.ndarray:
+        """(draws, rows) weights of the positive side, summed per run of equal scores."""
+        summed: np.ndarray = np.add.reduceat(positive[:, self.order], self.starts, axis=1)
+        return summed
 
 
 @dataclass(frozen=True)
@@ -86,48 +92,55 @@ class Window:
 
 def metric_values(metric: str, weights: np.ndarray, window: Window) -> np.ndarray:
     """The metric for each draw of `weights` (draws, rows, classes); NaN where undefined."""
-    if metric == "log_loss":
-        loss: np.ndarray = np.einsum("bik,ik->b", weights, window.log_probabilities)
-        mean: np.ndarray = -loss / weights.shape[1]
-        return mean
-    if metric in {"roc_auc", "roc_auc_ovr"}:
-        return _mean_over_classes(_auc, weights, window)
-    if metric == "pr_auc":
-        return _average_precision(weights[:, window.rankings[0].order, 1], window.rankings[0])
-    confusion = np.swapaxes(weights, 1, 2) @ window.predicted  # (draws, true, predicted)
-    return CONFUSION_METRICS[metric](confusion)
+    return metric_table([metric], weights, window)[metric]
 
 
-def _mean_over_classes(
-    curve: Callable[[np.ndarray, Ranking], np.ndarray], weights: np.ndarray, window: Window
-) -> np.ndarray:
-    if len(window.rankings) == 1:
-        ranking = window.rankings[0]
-        return curve(weights[:, ranking.order, 1], ranking)
-    per_class = [curve(weights[:, r.order, c], r) for c, r in enumerate(window.rankings)]
-    # A class absent from a draw leaves its AUC (and so the macro mean) undefined, as
-    # roc_auc_score(multi_class="ovr") refuses a truth without every class.
-    mean: np.ndarray = np.mean(per_class, axis=0)
-    return mean
+def metric_table(metrics: list[str], weights: np.ndarray, window: Window) -> dict[str, np.ndarray]:
+    """Several metrics for each draw, sharing the confusion matrices and the ranked sums."""
+    table: dict[str, np.ndarray] = {}
+    confusion: np.ndarray | None = None
+    ranked: dict[int, np.ndarray] = {}
+
+    def grouped(c: int) -> np.ndarray:
+        if c not in ranked:
+            column = 1 if len(window.rankings) == 1 else c
+            ranked[c] = window.rankings[c].grouped(weights[:, :, column])
+        return ranked[c]
+
+    for metric in metrics:
+        if metric in CONFUSION_METRICS:
+            if confusion is None:  # (draws, true, predicted)
+                confusion = np.swapaxes(weights, 1, 2) @ window.predicted
+            table[metric] = CONFUSION_METRICS[metric](confusion)
+        elif metric == "log_loss":
+            loss: np.ndarray = np.einsum("bik,ik->b", weights, window.log_probabilities)
+            table[metric] = -loss / weights.shape[1]
+        elif metric in {"roc_auc", "roc_auc_ovr"}:
+            # A class absent from a draw leaves its AUC (and so the macro mean) undefined,
+            # as roc_auc_score(multi_class="ovr") refuses a truth without every class.
+            per_class = [_auc(grouped(c), r.sizes) for c, r in enumerate(window.rankings)]
+            table[metric] = np.mean(per_class, axis=0)
+        elif metric == "pr_auc":
+            table[metric] = _average_precision(grouped(0), window.rankings[0].sizes)
+        else:
+            raise KeyError(metric)
+    return table
 
 
-def _auc(positive: np.ndarray, ranking: Ranking) -> np.ndarray:
+def _auc(pos: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """ROC AUC as the share of (positive, negative) pairs ranked right, ties counting half:
-    the trapezoid under the ROC curve. `positive`: (draws, rows) in ranking order."""
-    pos = np.add.reduceat(positive, ranking.starts, axis=1)
-    neg = np.add.reduceat(1.0 - positive, ranking.starts, axis=1)
+    the trapezoid under the ROC curve. `pos`: (draws, runs of equal scores), highest first."""
+    neg = sizes - pos
     total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
     below = total_neg[:, None] - np.cumsum(neg, axis=1)  # negatives scored lower
     pairs = (pos * (below + 0.5 * neg)).sum(axis=1)
     return _ratio(pairs, total_pos * total_neg)
 
 
-def _average_precision(positive: np.ndarray, ranking: Ranking) -> np.ndarray:
+def _average_precision(pos: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """scikit-learn's average precision: the precision at each threshold, weighted by the
     recall it adds."""
-    pos = np.add.reduceat(positive, ranking.starts, axis=1)
-    seen = np.add.reduceat(np.ones_like(positive), ranking.starts, axis=1)
-    precision = np.cumsum(pos, axis=1) / np.cumsum(seen, axis=1)
+    precision = np.cumsum(pos, axis=1) / np.cumsum(sizes)
     return _ratio((pos * precision).sum(axis=1), pos.sum(axis=1))
 
 

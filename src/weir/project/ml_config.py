@@ -319,6 +319,30 @@ class PredictionLogConfig(Strict):
     )
 
 
+class ShadowConfig(Strict):
+    """A challenger answering beside the served version (the champion) on a share of the
+    requests: its answers are logged beside the champion's and compared live in /metrics,
+    never returned (weir.serve.shadow)."""
+
+    stage: Literal["production", "staging", "candidate"] = Field(
+        default="staging",
+        description="the challenger is the version in this stage (it follows promotions)",
+    )
+    fraction: float = Field(
+        gt=0,
+        le=1,
+        description="share of requests the challenger also answers, chosen by a hash of the "
+        "request id (the same id is always chosen, or never)",
+    )
+    queue: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="requests waiting for the challenger at most; one more is not shadowed "
+        "(counted in weir_shadow_skipped_total, reason queue_full): the champion never waits",
+    )
+
+
 class ServeConfig(Strict):
     """`weir serve`: the REST API over a registered model's ONNX graph."""
 
@@ -355,6 +379,18 @@ class ServeConfig(Strict):
         "is a CPU kept busy while requests come. Done by the prediction-log writer. 0: off",
     )
     log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
+    shadow: ShadowConfig | None = Field(
+        default=None, description="a challenger answering in the shadow; default: none"
+    )
+
+    @model_validator(mode="after")
+    def _shadow_is_another_stage(self) -> ServeConfig:
+        if self.shadow is not None and self.shadow.stage == self.stage:
+            raise ValueError(
+                f"shadow.stage is {self.stage}, the stage served: the challenger must be "
+                "another version; set shadow.stage to another stage (staging, candidate)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _busy_poll_needs_log(self) -> ServeConfig:

@@ -172,6 +172,64 @@ class AlertsConfig(Strict):
     webhook: WebhookConfig | None = None
 
 
+RetrainTrigger = Literal["drift", "performance", "labels"]
+
+
+def _default_triggers() -> list[RetrainTrigger]:
+    return ["drift", "performance"]
+
+
+class RetrainConfig(Strict):
+    """When a challenger is trained, what it must prove to replace the champion, and
+    whether a champion promoted this way is rolled back when its first labelled window
+    says it is worse (`weir retrain MODEL`; docs/retraining.md)."""
+
+    when: list[RetrainTrigger] = Field(
+        default_factory=_default_triggers,
+        description="what makes a retrain due: an open drift or performance incident (each "
+        "incident once), or new_labels newly labelled answers; a schedule is 'weir schedule' "
+        "running 'weir retrain MODEL' (the key is not 'on': YAML 1.1 reads a bare on as true)",
+    )
+    new_labels: int = Field(
+        default=1000,
+        ge=1,
+        description="with when: [labels]: labelled answers logged since the champion was "
+        "trained (or the last challenger, if later) that make a retrain due",
+    )
+    metric: str | None = Field(
+        default=None,
+        description="the metric champion and challenger are compared on; default: "
+        "performance.metric, else the model's tuning metric, else the task's default",
+    )
+    margin: float = Field(
+        default=0.01,
+        description="the challenger must beat the champion by at least this on the metric "
+        "(absolute, in the metric's units; negative accepts a slightly worse challenger)",
+    )
+    min_rows: int = Field(
+        default=100, ge=10, description="rows a comparison needs before it may decide"
+    )
+    rollback: bool = Field(
+        default=True,
+        description="roll a champion promoted by a retrain back when its first labelled "
+        "window shows it worse than its predecessor by more than rollback_margin",
+    )
+    rollback_margin: float | None = Field(
+        default=None, ge=0, description="default: the size of margin"
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _once_each(cls, value: list[RetrainTrigger]) -> list[RetrainTrigger]:
+        return list(dict.fromkeys(value))
+
+    @property
+    def tolerance(self) -> float:
+        """How much worse than its predecessor a promoted champion may be before it is
+        rolled back."""
+        return abs(self.margin) if self.rollback_margin is None else self.rollback_margin
+
+
 class MonitorConfig(Strict):
     """How one model is watched."""
 
@@ -191,6 +249,7 @@ class MonitorConfig(Strict):
     labels: LabelsConfig | None = None
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    retrain: RetrainConfig | None = None
 
     @field_validator("reference", "current")
     @classmethod

@@ -59,10 +59,11 @@ class BodyRoute(APIRoute):
         row = get_args(rows.annotation)[0] if rows is not None else None
         endpoint, name, request_name = self.endpoint, body.name, self.dependant.request_param_name
         in_loop = inspect.iscoroutinefunction(endpoint)
+        fields, optional = fields_of(row or kind)
 
         async def handle(request: Request) -> Response:
             request.scope[STARTED] = time.perf_counter()
-            value = validated(kind, await request.body(), row)
+            value = validated(kind, await request.body(), row, fields=fields, optional=optional)
             if isinstance(value, Response):
                 return value
             arguments: dict[str, Any] = {name: value}
@@ -77,12 +78,24 @@ class BodyRoute(APIRoute):
         return handle
 
 
+def fields_of(kind: type[BaseModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A model's fields, and those of them a body may leave out."""
+    fields = kind.model_fields
+    return tuple(fields), tuple(n for n, info in fields.items() if not info.is_required())
+
+
 def validated(
-    kind: type[BaseModel], body: bytes, row: type[BaseModel] | None = None
+    kind: type[BaseModel],
+    body: bytes,
+    row: type[BaseModel] | None,
+    *,
+    fields: tuple[str, ...],
+    optional: tuple[str, ...],
 ) -> BaseModel | Response:
     """The request body as `kind`, or a 422 in FastAPI's shape (loc starts with 'body'); a
     body that is not JSON (or not UTF-8) is not echoed, and one that gives a field twice
-    is refused (`row`: the type of a batch's rows)."""
+    is refused (`row`: the type of a batch's rows; `fields`, `optional`: its fields, and
+    those it may leave out, as `fields_of` says)."""
     try:
         value = kind.model_validate_json(body)
     except ValidationError as exc:
@@ -93,7 +106,7 @@ def validated(
         ]
         return safe_json({"detail": jsonable_encoder(public_errors(errors))}, 422)
     rows = len(value.rows) if row is not None else 1  # type: ignore[attr-defined]
-    problem = repeated_key(body, tuple((row or kind).model_fields), rows)
+    problem = repeated_key(body, fields, rows, optional)
     if problem is None:
         return value
     error = {"type": "duplicate_key", "loc": ["body"], "msg": f"{problem}: send each field once"}

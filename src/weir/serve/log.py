@@ -4,7 +4,9 @@ answered, and the catalog records it later: weir.app.prediction_log), so a reque
 waits for a disk write, and never for the interpreter lock held by the work of turning
 rows into Arrow (done in-process, that work showed as 0.5 to 1 ms at p99). Columns: logged_at, request_id, model, version, latency_ms,
 input_<field> per model input (typed), and the answer (label + probability, probabilities
-as JSON, prediction, or cluster).
+as JSON, prediction, or cluster). With a shadow (weir.serve.shadow), the challenger's
+answer to a sampled request goes on the champion's row, in `shadow_*` columns declared up
+front (null on rows not sampled), and the row is written once that answer is ready.
 
 Right after an answer is sent (the caller does not wait for this), it becomes one JSON
 line written to a pipe (non-blocking; if the pipe is full the line waits in memory for the
@@ -62,6 +64,7 @@ class LogCommits:
     metadata: Mapping[str, str]
     versions_key: str
     commit_key: str
+    shadow_versions_key: str = ""  # the challenger versions of the rows' shadow answers
 
 
 class PredictionLog:
@@ -74,9 +77,12 @@ class PredictionLog:
         model: str = "",
         busy_poll_seconds: float = 0.0,
         commits: LogCommits | None = None,
+        shadow_columns: Mapping[str, str] | None = None,
     ) -> None:
         """One typed column per model input (`inputs`: name -> kind), so drift checks read
-        the log like any table; the answer's fields become columns too."""
+        the log like any table; the answer's fields become columns too. `shadow_columns`
+        (name -> Arrow type name) are declared whether a row has them or not, so every
+        flush has the same columns."""
         self.path, self._kinds = path, dict(inputs)
         refuse_damaged(Path(path))
         spec: dict[str, Any] = {
@@ -86,12 +92,14 @@ class PredictionLog:
             "flush_rows": flush_rows,
             "flush_seconds": flush_seconds,
             "busy_poll_seconds": busy_poll_seconds,
+            "shadow_columns": dict(shadow_columns or {}),
         }
         if commits is not None:
             spec |= {
                 "metadata": dict(commits.metadata),
                 "versions_key": commits.versions_key,
                 "commit_key": commits.commit_key,
+                "shadow_versions_key": commits.shadow_versions_key,
             }
         self._process = subprocess.Popen(
             # run as a file, not `-m weir...`: importing the weir package costs two seconds
@@ -132,13 +140,17 @@ class PredictionLog:
         inputs: str,
         output: dict[str, Any],
         latency_ms: float,
+        *,
+        shadow: Mapping[str, Any] | None = None,
+        logged_at: int | None = None,
     ) -> None:
         """One JSON line and one non-blocking write, right after the answer went. `inputs` is
         the validated request row as pydantic writes it (`model_dump_json`, done in Rust: a
         tenth of what json.dumps of the row with its dates converted cost here); the writer
-        types it."""
+        types it. `shadow`: the row's `shadow_*` fields, as they are stored; `logged_at`
+        (microseconds): when the answer went, for a row written later (a shadowed one)."""
         record: dict[str, Any] = {
-            "logged_at": time.time_ns() // 1000,
+            "logged_at": time.time_ns() // 1000 if logged_at is None else logged_at,
             "request_id": request_id,
             "version": version,
             "latency_ms": latency_ms,
@@ -149,6 +161,8 @@ class PredictionLog:
             elif name == "label":
                 value = str(value)
             record[name] = value
+        if shadow:
+            record.update(shadow)
         head = json.dumps(record, allow_nan=False)
         line = f'{head[:-1]}, "input": {inputs}}}\n'.encode()
         with self._lock:

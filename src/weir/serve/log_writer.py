@@ -2,7 +2,8 @@
 
 `python log_writer.py SPEC` (run as a file: importing the weir package costs seconds),
 where SPEC is JSON: {"path", "model", "columns": {name: kind}, "flush_rows",
-"flush_seconds", "busy_poll_seconds", "metadata", "versions_key", "commit_key"}. It reads
+"flush_seconds", "busy_poll_seconds", "metadata", "versions_key", "commit_key",
+"shadow_columns": {name: Arrow type}, "shadow_versions_key"}. It reads
 one answer per line, and every `flush_seconds` (or `flush_rows` lines) parses what it has
 with pyarrow's JSON reader and appends it to the Delta table. At end of input (a clean
 shutdown closes the pipe; a killed server closes it too) it writes what is left and exits.
@@ -14,7 +15,13 @@ it holds, as a sorted JSON list: a flush that spans a promotion holds answers of
 versions, and its one commit names both (one commit per flush keeps a flush all or
 nothing, which the retries and `set_aside` below rely on; each row's `version` column says
 which answered it). The catalog reads these later (weir.app.prediction_log); the writer
-never touches it.
+never touches it. A shadow's challenger (weir.serve.shadow) answered no caller: its
+versions, from the rows' `shadow_version`, go under `shadow_versions_key`, never under
+`versions_key`, so the catalog's `answered_by` stays true.
+
+Appends merge the schema: a log written before a shadow was configured gains the
+`shadow_*` columns (null in its older rows), and a log that has them takes rows without
+them (a server started with the shadow off again).
 
 It looks at the pipe every POLL_SECONDS instead of waiting on it. A reader waiting on a
 pipe is woken by every answer the server writes, and the server pays for that wake-up on
@@ -89,11 +96,20 @@ _READ_BYTES = 1 << 20
 _BLOCK_BYTES = 1 << 20  # pyarrow's JSON reader's default
 
 
-def to_table(lines: list[bytes], model: str, kinds: dict[str, str]) -> pa.Table:
+def to_table(
+    lines: list[bytes],
+    model: str,
+    kinds: dict[str, str],
+    shadow: dict[str, str] | None = None,
+) -> pa.Table:
     """Parse JSON lines into the log's columns: the metadata, `input_<name>` typed per
-    kind from the line's "input" object, then the answer's fields as inferred."""
+    kind from the line's "input" object, the answer's fields as inferred, then the
+    `shadow` columns (name -> Arrow type name), null where a line has none."""
     inputs = pa.struct([(name, WIRE[kind][0]) for name, kind in kinds.items()])
-    wire = pa.schema([*((name, types[0]) for name, types in META.items()), ("input", inputs)])
+    declared = [(name, pa.type_for_alias(type_name)) for name, type_name in (shadow or {}).items()]
+    wire = pa.schema(
+        [*((name, types[0]) for name, types in META.items()), ("input", inputs), *declared]
+    )
     parsed = pajson.read_json(
         io.BytesIO(b"".join(lines)),
         # A line may cross one block boundary, not two: blocks longer than the longest
@@ -110,9 +126,12 @@ def to_table(lines: list[bytes], model: str, kinds: dict[str, str]) -> pa.Table:
             arrays["model"] = pa.array([model] * parsed.num_rows, pa.string())
     for (name, kind), column in zip(kinds.items(), parsed.column("input").flatten(), strict=True):
         arrays[f"input_{name}"] = column.cast(WIRE[kind][1])
+    last = {name for name, _ in declared}
     for name in parsed.column_names:
-        if name not in META and name != "input":
+        if name not in META and name != "input" and name not in last:
             arrays[name] = parsed.column(name)
+    for name, _ in declared:
+        arrays[name] = parsed.column(name)
     return pa.table(arrays)
 
 
@@ -166,10 +185,17 @@ def append(spec: dict[str, Any], table: pa.Table) -> None:
     if spec.get("versions_key"):
         answered = pc.unique(table.column("version")).to_pylist()
         metadata[spec["versions_key"]] = json.dumps(sorted(v for v in answered if v is not None))
+    if spec.get("shadow_versions_key") and "shadow_version" in table.column_names:
+        shadowed = pc.unique(table.column("shadow_version")).to_pylist()
+        if any(v is not None for v in shadowed):
+            found = sorted(v for v in shadowed if v is not None)
+            metadata[spec["shadow_versions_key"]] = json.dumps(found)
     if spec.get("commit_key"):
         metadata[spec["commit_key"]] = uuid.uuid4().hex
     properties = CommitProperties(custom_metadata=metadata) if metadata else None
-    write_deltalake(spec["path"], table, mode="append", commit_properties=properties)
+    write_deltalake(
+        spec["path"], table, mode="append", schema_mode="merge", commit_properties=properties
+    )
 
 
 def main(spec_text: str) -> int:
@@ -188,7 +214,7 @@ def main(spec_text: str) -> int:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         yields_at_once = True
     spec = json.loads(spec_text)
-    kinds, model = spec["columns"], spec["model"]
+    kinds, model, shadow = spec["columns"], spec["model"], spec.get("shadow_columns") or {}
     flush_rows, flush_seconds = int(spec["flush_rows"]), float(spec["flush_seconds"])
     # Polling without sleeping at a priority that does not yield at once would take the
     # CPU from requests: only under SCHED_IDLE (Linux).
@@ -199,7 +225,7 @@ def main(spec_text: str) -> int:
     written = 0
     last_write = time.monotonic()
     report = Reports()
-    recover(spec["path"], lambda lines: append(spec, to_table(lines, model, kinds)))
+    recover(spec["path"], lambda lines: append(spec, to_table(lines, model, kinds, shadow)))
 
     def flush() -> bool:
         nonlocal pending, written, last_write
@@ -207,7 +233,7 @@ def main(spec_text: str) -> int:
         if not pending:
             return True
         try:
-            append(spec, to_table(pending, model, kinds))
+            append(spec, to_table(pending, model, kinds, shadow))
         except Exception as exc:  # kept for the next try; the server shows it in /ready
             report(f"failed {type(exc).__name__}: {exc}".replace("\n", " "))
             return False

@@ -1,4 +1,6 @@
-"""Prometheus metrics of one server: requests, latency, errors and predictions per model."""
+"""Prometheus metrics of one server: requests, latency, errors and predictions per model,
+and the shadow's live comparison (weir.serve.shadow): counted in rows, so that answers plus
+skipped rows are the rows sampled."""
 
 from __future__ import annotations
 
@@ -6,12 +8,13 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
 ]
+LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 PATHS = (
     "/predict",
     "/predict/batch",
@@ -34,7 +37,7 @@ class Metrics:
             "weir_request_duration_seconds",
             "HTTP request latency",
             ["path"],
-            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.predictions = Counter(
@@ -69,10 +72,63 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.shadow = ShadowMetrics(self.registry)
 
     def refused(self, reason: str) -> None:
         """One request refused by the HTTP protocol (`weir.serve.protocol`)."""
         self.connections_refused.labels(reason).inc()
+
+
+class ShadowMetrics:
+    """The challenger's side (weir.serve.shadow). Registered with the others, they show in
+    /metrics only once a shadow has counted something: all are labelled."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.answers = Counter(
+            "weir_shadow_answers",
+            "rows the challenger answered in the shadow (logged, never returned)",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.skipped = Counter(
+            "weir_shadow_skipped",
+            "rows sampled for the shadow that the challenger did not answer: queue_full, "
+            "no_challenger, missing_input, unknown_category, not_finite, failed, shutdown",
+            ["model", "reason"],
+            registry=registry,
+        )
+        self.agreements = Counter(
+            "weir_shadow_agreements",
+            "shadow answers whose label is the champion's (classification)",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.difference = Summary(
+            "weir_shadow_abs_difference",
+            "|challenger - champion| per row (regression): _sum / _count is the mean",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "weir_shadow_duration_seconds",
+            "the challenger's time per call (requests waiting together share one)",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.version = Gauge(
+            "weir_shadow_version",
+            "the challenger answering in the shadow (0: none)",
+            ["model"],
+            registry=registry,
+        )
+        self.queued = Gauge(
+            "weir_shadow_queued_requests",
+            "requests waiting for the challenger",
+            ["model"],
+            registry=registry,
+        )
 
 
 class MetricsMiddleware:

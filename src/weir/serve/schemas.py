@@ -121,9 +121,19 @@ def _title(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def request_model(model: str, inputs: dict[str, str]) -> type[BaseModel]:
-    """Every input is required (null allowed: the model imputes it); unknown fields are refused."""
+def request_model(
+    model: str, inputs: dict[str, str], optional: dict[str, str] | None = None
+) -> type[BaseModel]:
+    """Every input is required (null allowed: the model imputes it); unknown fields are
+    refused. `optional`: fields only a shadow's challenger takes (weir.serve.shadow), which
+    a caller may leave out."""
     fields: dict[str, Any] = {name: (_KINDS[kind], ...) for name, kind in inputs.items()}
+    for name, kind in (optional or {}).items():
+        description = (
+            f"{_KINDS[kind].__metadata__[0].description}; optional: only the challenger "
+            "answering in the shadow takes it (not the model that answers)"
+        )
+        fields[name] = (Annotated[_KINDS[kind], Field(description=description)], None)
     return create_model(f"{_title(model)}Row", __base__=_Strict, **fields)
 
 
@@ -176,7 +186,9 @@ def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def repeated_key(body: bytes, fields: tuple[str, ...], rows: int = 1) -> str | None:
+def repeated_key(
+    body: bytes, fields: tuple[str, ...], rows: int = 1, optional: tuple[str, ...] = ()
+) -> str | None:
     """What is wrong if an object of `body` (already validated against a model of
     `fields`) gives a key twice, or None. JSON parsers, pydantic's too, keep the last of two equal keys,
     so a field sent twice would be answered from one copy while whatever read the other
@@ -186,11 +198,13 @@ def repeated_key(body: bytes, fields: tuple[str, ...], rows: int = 1) -> str | N
     only `fields` (and `rows`), each row all of them, so with no escapes in the text a
     repeated key makes its quoted name appear more than `rows` times (once for `rows`).
     Otherwise (a name also sent as a value, an escape) the body is parsed again with
-    every object's pairs checked."""
+    every object's pairs checked. A field in `optional` (of `fields`) may be left out of
+    some rows, so in a batch its count proves nothing: a body that names one is parsed."""
     if (
         b"\\" not in body
         and body.count(b'"rows"') <= 1
         and all(body.count(f'"{name}"'.encode()) <= rows for name in fields)
+        and (rows == 1 or not any(f'"{name}"'.encode() in body for name in optional))
     ):
         return None
     try:

@@ -17,6 +17,7 @@ from weir.project.ml_config import ServeConfig
 from weir.serve.log import LogCommits, PredictionLog
 from weir.serve.metrics import Metrics
 from weir.serve.model import ModelHolder
+from weir.serve.shadow import Shadow, log_columns, start_shadow
 
 if TYPE_CHECKING:  # only a type here: the weir.app package loads every stage
     from weir.app.workspace import Workspace
@@ -37,6 +38,7 @@ class Served:
     pinned: bool  # a version was asked for: no promotion is looked for
     blocked: str | None = None  # why the registry's version is not served
     log_in_lake: bool = False  # the log is the lake table the catalog records at the end
+    shadow: Shadow | None = None  # the challenger answering beside (weir.serve.shadow)
 
     @classmethod
     def start(
@@ -49,7 +51,8 @@ class Served:
     ) -> Served:
         """Load the model and start the prediction log's writer: by default into the lake
         table MODEL__predictions, which the catalog records when the server stops
-        (`log_path`, for tests, writes elsewhere and records nothing)."""
+        (`log_path`, for tests, writes elsewhere and records nothing); and the shadow, if
+        one is configured."""
         holder = ModelHolder(ws, model, config.stage, version, config.onnx_threads)
         first = holder.current
         metrics = Metrics()
@@ -66,7 +69,11 @@ class Served:
                 model,
                 config.busy_poll_ms / 1000,
                 _log_commits(model),
+                shadow_columns=log_columns(first.task) if config.shadow else None,
             )
+        shadow = None
+        if config.shadow is not None:
+            shadow = start_shadow(ws, model, config.shadow, first, metrics.shadow, log)
         pinned = version is not None
         return cls(
             ws,
@@ -79,6 +86,7 @@ class Served:
             first.inputs,
             pinned,
             log_in_lake=in_lake,
+            shadow=shadow,
         )
 
     def other_inputs(self, wanted: ModelVersionRecord) -> str | None:
@@ -92,7 +100,12 @@ class Served:
         )
 
     def refresh(self) -> bool:
-        """Serve the version the registry names now, if it can be; True if it was swapped."""
+        """Serve the version the registry names now, if it can be; True if it was swapped.
+        The shadow's challenger follows its own stage (also when the version is pinned)."""
+        if self.shadow is not None:
+            self.shadow.holder.refresh()
+        if self.pinned:
+            return False
         try:
             swapped, self.blocked = self.holder.refresh(self.other_inputs)
         except Exception as exc:  # the registry is unreachable or empty: keep serving
@@ -119,12 +132,15 @@ class Served:
         # instead of about 1 ms under load).
         gc.collect()
         gc.freeze()
-        task = None if self.pinned else asyncio.create_task(watch())
+        watched = not self.pinned or self.shadow is not None
+        task = asyncio.create_task(watch()) if watched else None
         try:
             yield
         finally:
             if task:
                 task.cancel()
+            if self.shadow:  # its rows go to the log: first
+                await asyncio.to_thread(self.shadow.close)
             if self.log:
                 await asyncio.to_thread(self.log.close)
                 if self.log_in_lake:
@@ -165,6 +181,6 @@ def _lake_log(ws: Workspace, model: str) -> Path:
 
 def _log_commits(model: str) -> LogCommits:
     from weir.app.lake_format import COMMIT_ID_KEY, MODEL_VERSIONS_KEY
-    from weir.app.prediction_log import log_metadata
+    from weir.app.prediction_log import SHADOW_VERSIONS_KEY, log_metadata
 
-    return LogCommits(log_metadata(model), MODEL_VERSIONS_KEY, COMMIT_ID_KEY)
+    return LogCommits(log_metadata(model), MODEL_VERSIONS_KEY, COMMIT_ID_KEY, SHADOW_VERSIONS_KEY)

@@ -39,6 +39,8 @@ def health_router(served: Served, keys: Keys) -> APIRouter:
     @router.get("/metrics", dependencies=KEYED, summary="Prometheus metrics")
     def prometheus() -> Response:
         metrics, log = served.metrics, served.log
+        if served.shadow:
+            metrics.shadow.queued.labels(served.model).set(served.shadow.queued)
         if log:
             metrics.log_buffered.set(log.buffered)
             metrics.log_written.set(log.written)

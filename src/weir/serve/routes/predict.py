@@ -4,7 +4,9 @@
 
 Request schemas come from the version served at start; a promoted version with other
 inputs is not swapped in (the server says so in /ready and the log): serving it needs a
-restart, so clients see the new schema in /openapi.json.
+restart, so clients see the new schema in /openapi.json. With a shadow, the schema also
+takes, optionally, the fields only the challenger takes (weir.serve.shadow); sampled
+requests are handed to the shadow after the answer is sent, and it writes their log rows.
 """
 
 import time
@@ -24,13 +26,16 @@ from weir.serve.model import LoadedModel, NotFiniteError
 from weir.serve.routes.keyed import KEYED
 from weir.serve.schemas import batch_model, request_model, response_model
 from weir.serve.served import Served
+from weir.serve.shadow import Job
 
 REFUSALS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 413: {}, 415: {}, 422: {}}
 
 
 def predict_router(served: Served, new_request_id: Callable[[], str]) -> APIRouter:
     model, task = served.model, served.holder.current.task
-    row_type = request_model(model, served.inputs)
+    shadow = served.shadow
+    optional = {n: shadow.carried[n] for n in sorted(shadow.optional)} if shadow else None
+    row_type = request_model(model, served.inputs, optional)
     batch_type = batch_model(model, row_type, served.config.max_batch)
     answers = Answers(served, new_request_id)
     router = APIRouter()
@@ -69,40 +74,64 @@ def predict_router(served: Served, new_request_id: Callable[[], str]) -> APIRout
             "classes": current.classes,
             "decision_threshold": current.threshold,
             "quantized": current.quantized,
+            "shadow": shadow_info(served),
         }
 
     return router
 
 
+def shadow_info(served: Served) -> dict[str, Any] | None:
+    """The shadow's challenger, and why it does not answer (every request), if it does not."""
+    shadow, config = served.shadow, served.config.shadow
+    if shadow is None or config is None:
+        return None
+    current = shadow.holder.current
+    return {
+        "stage": config.stage,
+        "fraction": config.fraction,
+        "version": current.version if current else None,
+        "problem": shadow.holder.problem,
+    }
+
+
 class Answers:
-    """The model's answers to validated rows: counted, sent, then logged."""
+    """The model's answers to validated rows: counted, sent, then logged (or handed to the
+    shadow, which logs them with its answers)."""
 
     def __init__(self, served: Served, new_request_id: Callable[[], str]) -> None:
         self.served, self.new_request_id = served, new_request_id
         self.counted: dict[int, Any] = {}  # prediction counters by version, labelled once
+        # the log's input JSON of a row: the served model's inputs (not the shadow's extra)
+        self.dump = served.shadow.dump if served.shadow else _dump
 
     def reply(self, rows: list[BaseModel], request: Request, batch: bool) -> Response:
         """The answer, with its prediction-log lines written after it is sent: the caller
         does not wait for them, and the time goes while it reads the answer."""
         current = self.served.holder.current  # one model for the whole request, even across a swap
         request_id = request.scope.get(ID) or self.new_request_id()
-        answers = self.answer(current, rows)
+        prepared = [row.model_dump() for row in rows]
+        answers = self.answer(current, prepared)
         head = {"model": self.served.model, "version": current.version, "request_id": request_id}
         body = {**head, "predictions": answers} if batch else {**head, **answers[0]}
         background = None
-        if log := self.served.log:
+        log, shadow, dump = self.served.log, self.served.shadow, self.dump
+        if log or shadow:
             latency = (time.perf_counter() - request.scope[STARTED]) * 1000
 
             async def log_answers() -> None:  # async: run in place, not in a thread
-                for row, output in zip(rows, answers, strict=True):
-                    log.add(request_id, current.version, row.model_dump_json(), output, latency)
+                if shadow:
+                    job = Job(request_id, current.version, rows, prepared, answers, latency)
+                    if shadow.offer(job):
+                        return  # the shadow writes its rows
+                if log:
+                    for row, output in zip(rows, answers, strict=True):
+                        log.add(request_id, current.version, dump(row), output, latency)
 
             background = BackgroundTask(log_answers)
         return JSONResponse(body, headers={"X-Request-ID": request_id}, background=background)
 
-    def answer(self, current: LoadedModel, validated: list[BaseModel]) -> list[dict[str, Any]]:
+    def answer(self, current: LoadedModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         metrics, model = self.served.metrics, self.served.model
-        rows = [row.model_dump() for row in validated]
         refused = unknown_category(current, rows)
         if refused is not None:
             metrics.errors.labels(model, "unknown_category").inc()
@@ -117,6 +146,10 @@ class Answers:
         )
         self.counted[current.version].inc(len(rows))
         return answers
+
+
+def _dump(row: BaseModel) -> str:
+    return row.model_dump_json()
 
 
 def unknown_category(current: LoadedModel, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
