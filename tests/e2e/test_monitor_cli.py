@@ -44,6 +44,7 @@ def test_weir_monitor_judges_records_and_shows_history(
         assert "wasserstein_iqr" in first and "yes" in first  # the table of tests
         assert "alert opened: quick/drift" in first
         assert "training rows of v1" in first
+        assert "report: .weir/reports/monitor/quick.html (this run's copy" in first
         again = weir("monitor", "quick", "-p", str(root)).stdout
         assert "nothing due" in again and "alert opened" not in again
         history = weir("monitor", "quick", "--history", "-p", str(root)).stdout

@@ -14,19 +14,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from weir.app.monitor_checks import LazyReference, drift_outcomes, performance_outcomes
 from weir.app.monitor_data import Judged, current, judged, reference, windows
+from weir.app.monitor_report import ALERTS_LOG, ReportRows, snapshot_path, write_report
 from weir.app.monitor_types import Outcome
 from weir.app.workspace import Workspace
 from weir.catalog import MonitorResultRecord
+from weir.core.errors import WeirError
 from weir.monitor.alerts import Alert, AlertPolicy, Finding, IncidentState, Observation, advance
 from weir.monitor.delivery import DeliveryReport, LogSink, Sink, deliver_all
 from weir.monitor.webhook import WebhookSink
 from weir.project.monitor_config import AlertsConfig
 
 Progress = Callable[[str], None]
-ALERTS_LOG = "logs/alerts.jsonl"
 OUTBOX = "monitor/outbox.jsonl"
 
 
@@ -43,6 +45,7 @@ class MonitorRun:
     alerts: list[Alert] = field(default_factory=list)
     delivery: DeliveryReport | None = None
     notes: list[str] = field(default_factory=list)
+    report: Path | None = None  # the monitoring report this run wrote
 
 
 def monitor(
@@ -62,14 +65,41 @@ def monitor(
         performance, said = performance_outcomes(ws, watched, data, closed, lazy)
         outcomes += performance
         notes += said
-    recorded = [_record(ws, watched, outcome) for outcome in outcomes]
-    alerts = _advance(ws, watched.model, watched.config.alerts, outcomes, now)
+    planned = snapshot_path(ws.project.workspace, model, now) if outcomes else None
+    recorded = [_record(ws, watched, outcome, planned) for outcome in outcomes]
+    alerts = _advance(ws, watched.model, watched.config.alerts, outcomes, now, planned)
     delivery = _deliver(ws, watched.config.alerts, alerts)
+    report = None
+    if planned is not None:
+        rows = ReportRows(lazy.get, closed)
+        report, said = _report(ws, watched, planned, rows, alerts, now)
+        notes += said
     source = lazy.value.source if lazy.value else "(not read: no window was due)"
-    return MonitorRun(model, watched.version, source, where, recorded, alerts, delivery, notes)
+    return MonitorRun(
+        model, watched.version, source, where, recorded, alerts, delivery, notes, report
+    )
 
 
-def _record(ws: Workspace, watched: Judged, outcome: Outcome) -> MonitorResultRecord:
+def _report(
+    ws: Workspace,
+    watched: Judged,
+    planned: Path,
+    rows: ReportRows,
+    alerts: Sequence[Alert],
+    now: datetime,
+) -> tuple[Path | None, list[str]]:
+    """The run's report, written after the alerts went out (a report that cannot be
+    drawn or written must not hold an alert back); failing, it is a note."""
+    try:
+        written = write_report(ws, watched, now=now, snapshot=planned, rows=rows, alerts=alerts)
+    except WeirError as exc:
+        return None, [f"the monitoring report was not written: {exc.message} ({exc.fix})"]
+    return written.path, list(written.notes)
+
+
+def _record(
+    ws: Workspace, watched: Judged, outcome: Outcome, report: Path | None
+) -> MonitorResultRecord:
     ws.catalog.record_monitor_result(
         model=watched.model,
         model_version=watched.version,
@@ -79,6 +109,7 @@ def _record(ws: Workspace, watched: Judged, outcome: Outcome) -> MonitorResultRe
         summary=outcome.summary,
         measures=outcome.measures,
         data=outcome.data,
+        report=str(report) if report else None,
     )
     return ws.catalog.monitor_results(watched.model, outcome.check, limit=1)[0]
 
@@ -88,7 +119,12 @@ def _state_key(model: str, check: str) -> str:
 
 
 def _advance(
-    ws: Workspace, model: str, config: AlertsConfig, outcomes: Sequence[Outcome], now: datetime
+    ws: Workspace,
+    model: str,
+    config: AlertsConfig,
+    outcomes: Sequence[Outcome],
+    now: datetime,
+    report: Path | None,
 ) -> list[Alert]:
     """Each check's incident moves window by window, oldest first (hysteresis: see
     weir.monitor.alerts); its state is kept in the catalog between invocations."""
@@ -99,7 +135,7 @@ def _advance(
         stored = ws.catalog.monitor_state(key)
         state = IncidentState.from_json(stored) if stored else None
         for outcome in sorted((o for o in outcomes if o.check == check), key=_window_order):
-            state, alert = advance(state, _observation(model, outcome), policy, now)
+            state, alert = advance(state, _observation(model, outcome, report), policy, now)
             if alert is not None:
                 raised.append(alert)
         if state is not None:
@@ -112,7 +148,7 @@ def _window_order(outcome: Outcome) -> tuple[datetime, str]:
     return start, outcome.window.key
 
 
-def _observation(model: str, outcome: Outcome) -> Observation:
+def _observation(model: str, outcome: Outcome, report: Path | None) -> Observation:
     return Observation(
         check=f"{model}/{outcome.check}",
         window=outcome.window.key,
@@ -123,7 +159,7 @@ def _observation(model: str, outcome: Outcome) -> Observation:
             for m in outcome.measures
             if m.bad
         ),
-        report=None,
+        report=str(report) if report else None,
     )
 
 

@@ -1,5 +1,5 @@
 """`weir monitor MODEL`: judge the windows that are due and show the verdicts; `--history`
-shows what was judged before."""
+shows what was judged before; `--report` writes the HTML report from what was judged."""
 
 from __future__ import annotations
 
@@ -27,11 +27,19 @@ def monitor(
         bool, typer.Option("--history", help="Show recorded verdicts instead of judging.")
     ] = False,
     limit: Annotated[int, typer.Option(min=1, help="With --history: newest verdicts shown.")] = 30,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report",
+            help="Write the HTML monitoring report from the recorded verdicts, judging nothing.",
+        ),
+    ] = False,
     project: ProjectOption = Path(),
 ) -> None:
     """Judge the windows of MODEL's current data that are due (drift, performance), record
-    the verdicts, raise or resolve alerts, and show them."""
+    the verdicts, raise or resolve alerts, show them, and write the HTML report."""
     from weir.app.monitor_lock import monitor_lock
+    from weir.app.monitor_report import latest_path, report_from_catalog
     from weir.app.monitoring import monitor as run_monitor
 
     with handled():
@@ -40,9 +48,21 @@ def monitor(
             if history:
                 _show_history(ws.catalog.monitor_results(model, limit=limit))
                 return
+            if report:
+                written = report_from_catalog(ws, model)
+                for note in written.notes:
+                    console.print(f"  note: {visible(note)}")
+                console.print(f"report: {visible(ws.display_path(written.latest))}")
+                return
             with monitor_lock(ws.project.workspace, model):
                 done = run_monitor(ws, model, progress=lambda text: console.print(f"  {text}"))
             _show_run(done)
+            if done.report is not None:
+                latest = latest_path(ws.project.workspace, model)
+                console.print(
+                    f"report: {visible(ws.display_path(latest))} (this run's copy, which its "
+                    f"verdicts and alerts link to: {visible(ws.display_path(done.report))})"
+                )
         finally:
             ws.close()
 

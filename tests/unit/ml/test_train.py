@@ -192,6 +192,7 @@ def test_split_rows_are_the_rows_training_used(method: str) -> None:
     assert test_rows.num_rows == len(held_out) and trained_rows.num_rows == 600 - len(held_out)
     assert np.allclose(test_rows.column("ts").to_numpy(), held_out["ts"].to_numpy())
     if method == "time":  # the latest rows are held out
-        assert pa.compute.min(test_rows.column("ts")).as_py() > pa.compute.max(
-            trained_rows.column("ts")
-        ).as_py()
+        assert (
+            pa.compute.min(test_rows.column("ts")).as_py()
+            > pa.compute.max(trained_rows.column("ts")).as_py()
+        )
