@@ -30,8 +30,9 @@ def monitor_lock(workspace: Path, model: str) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             raise MonitorBusyError(
-                f"another 'weir monitor {model}' is running on {workspace} (pid {holder})",
-                fix="wait for it to finish; its verdicts are recorded for both",
+                f"another 'weir monitor {model}' or 'weir retrain {model}' is running on "
+                f"{workspace} (pid {holder})",
+                fix="wait for it to finish: its verdicts and decisions are recorded for both",
             ) from None
         handle.seek(0)
         handle.truncate()

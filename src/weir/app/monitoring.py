@@ -20,6 +20,7 @@ from weir.app.monitor_checks import LazyReference, drift_outcomes, performance_o
 from weir.app.monitor_data import Judged, current, judged, reference, windows
 from weir.app.monitor_report import ALERTS_LOG, ReportRows, snapshot_path, write_report
 from weir.app.monitor_types import Outcome
+from weir.app.retraining_rollback import RollbackDecision, check_rollback
 from weir.app.workspace import Workspace
 from weir.catalog import MonitorResultRecord
 from weir.core.errors import WeirError
@@ -46,6 +47,7 @@ class MonitorRun:
     delivery: DeliveryReport | None = None
     notes: list[str] = field(default_factory=list)
     report: Path | None = None  # the monitoring report this run wrote
+    rollback: RollbackDecision | None = None  # of a champion a retrain promoted
 
 
 def monitor(
@@ -74,10 +76,21 @@ def monitor(
         rows = ReportRows(lazy.get, closed)
         report, said = _report(ws, watched, planned, rows, alerts, now)
         notes += said
+    rollback = _rollback(ws, watched, now)
     source = lazy.value.source if lazy.value else "(not read: no window was due)"
     return MonitorRun(
-        model, watched.version, source, where, recorded, alerts, delivery, notes, report
+        model, watched.version, source, where, recorded, alerts, delivery, notes, report, rollback
     )
+
+
+def _rollback(ws: Workspace, watched: Judged, now: datetime) -> RollbackDecision | None:
+    """A champion that a retrain promoted is judged against its predecessor on the first
+    labelled window of its own answers (once; see weir.app.retraining_rollback): the
+    monitor is what reads new labels, so it is where a bad promotion is undone."""
+    retrain = watched.config.retrain
+    if retrain is None or not retrain.rollback:
+        return None
+    return check_rollback(ws, watched.model, now=now)
 
 
 def _report(

@@ -84,6 +84,11 @@ def _show_run(done: MonitorRun) -> None:
     if done.delivery is not None:
         for line in done.delivery.lines():
             console.print(f"  {visible(line)}")
+    if done.rollback is not None and done.rollback.action not in ("off", "none"):
+        style = "bold red" if done.rollback.rolled_back else "bold"
+        console.print(
+            f"[{style}]rollback check[/]: {done.rollback.action}: {visible(done.rollback.reason)}"
+        )
     for note in done.notes:
         console.print(f"  note: {visible(note)}")
 
