@@ -364,7 +364,7 @@ def quality(
         print(f"   weir      {tally.line()}")
         if tally.flagged:
             print(f"             no-drift alarms by feature: {tally.flagged}")
-        e_trials = evidently_trials.get(n, 0)
+        e_trials = evidently_trials.get(n, 2)
         if python and e_trials:
             found = Tally(
                 **run_worker(
@@ -428,6 +428,9 @@ def main() -> None:
     parser.add_argument(
         "--speed-rows", type=int, help="rows of the speed check (default 1,000,000)"
     )
+    parser.add_argument(
+        "--cases", help="reference:window row counts, e.g. 1000000:10000000,1000:1000"
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--evidently-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -449,6 +452,8 @@ def main() -> None:
         cases = [(1_000, 1_000), (10_000, 1_000), (100_000, 100_000), (1_000_000, 1_000_000)]
         trials, e_small = args.trials or 200, args.evidently_trials or 40
         speed_rows, columns = args.speed_rows or 1_000_000, [10, 50]
+    if args.cases:
+        cases = [(int(m), int(n)) for m, n in (case.split(":") for case in args.cases.split(","))]
     e_trials = {1_000: e_small, 100_000: max(e_small // 4, 2), 1_000_000: max(e_small // 10, 2)}
     if not args.skip_quality:
         quality(cases, trials, e_trials, python, args.seed)
