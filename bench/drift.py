@@ -438,9 +438,8 @@ def main() -> None:
         worker(json.loads(args.evidently_worker))
         return
     python = None if args.skip_evidently else (args.evidently_python or evidently_python())
-    print(
-        f"evidently: {python or 'not available (install evidently 0.7.23 with pandas<3, or pass --evidently-python)'}"
-    )
+    missing = "not available (install evidently 0.7.23 with pandas<3, or pass --evidently-python)"
+    print(f"evidently: {'skipped' if args.skip_evidently else python or missing}")
     if args.quick:
         cases, trials, e_small = (
             [(1_000, 1_000), (100_000, 100_000)],
