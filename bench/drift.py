@@ -21,7 +21,13 @@ the same simulated data, in one run.
 Evidently is a bench-only dependency. It is used from this interpreter if it imports here,
 else from --evidently-python (default /work/benchenv/bin/python; evidently 0.7.23 needs
 pandas < 3, so it lives in its own venv), which runs this file with --evidently-worker;
-skipped with a note if neither is there.
+skipped with a note if neither is there. It installs beside Weir's pins without changing
+them, but 0.7.23 fails to import under pandas 3 (pandas.core.dtypes.common lost
+infer_dtype_from_object), so it needs a venv of its own, with the same numpy as Weir's so
+both draw the same numbers:
+
+    python3.11 -m venv /work/benchenv
+    /work/benchenv/bin/pip install evidently==0.7.23 pandas==2.3.3 numpy==2.4.6 pyarrow==26.0.1
 
     python bench/drift.py [--quick] [--trials 200] [--evidently-trials 20] [--skip-evidently]
 """
