@@ -21,7 +21,13 @@ the same simulated data, in one run.
 Evidently is a bench-only dependency. It is used from this interpreter if it imports here,
 else from --evidently-python (default /work/benchenv/bin/python; evidently 0.7.23 needs
 pandas < 3, so it lives in its own venv), which runs this file with --evidently-worker;
-skipped with a note if neither is there.
+skipped with a note if neither is there. It installs beside Weir's pins without changing
+them, but 0.7.23 fails to import under pandas 3 (pandas.core.dtypes.common lost
+infer_dtype_from_object), so it needs a venv of its own, with the same numpy as Weir's so
+both draw the same numbers:
+
+    python3.11 -m venv /work/benchenv
+    /work/benchenv/bin/pip install evidently==0.7.23 pandas==2.3.3 numpy==2.4.6 pyarrow==26.0.1
 
     python bench/drift.py [--quick] [--trials 200] [--evidently-trials 20] [--skip-evidently]
 """
@@ -364,7 +370,7 @@ def quality(
         print(f"   weir      {tally.line()}")
         if tally.flagged:
             print(f"             no-drift alarms by feature: {tally.flagged}")
-        e_trials = evidently_trials.get(n, 0)
+        e_trials = evidently_trials.get(n, 2)
         if python and e_trials:
             found = Tally(
                 **run_worker(
@@ -410,6 +416,7 @@ def speed(rows: int, columns: list[int], python: str | None, seed: int) -> None:
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress under nohup
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -427,6 +434,9 @@ def main() -> None:
     parser.add_argument(
         "--speed-rows", type=int, help="rows of the speed check (default 1,000,000)"
     )
+    parser.add_argument(
+        "--cases", help="reference:window row counts, e.g. 1000000:10000000,1000:1000"
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--evidently-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -434,9 +444,8 @@ def main() -> None:
         worker(json.loads(args.evidently_worker))
         return
     python = None if args.skip_evidently else (args.evidently_python or evidently_python())
-    print(
-        f"evidently: {python or 'not available (install evidently 0.7.23 with pandas<3, or pass --evidently-python)'}"
-    )
+    missing = "not available (install evidently 0.7.23 with pandas<3, or pass --evidently-python)"
+    print(f"evidently: {'skipped' if args.skip_evidently else python or missing}")
     if args.quick:
         cases, trials, e_small = (
             [(1_000, 1_000), (100_000, 100_000)],
@@ -448,6 +457,8 @@ def main() -> None:
         cases = [(1_000, 1_000), (10_000, 1_000), (100_000, 100_000), (1_000_000, 1_000_000)]
         trials, e_small = args.trials or 200, args.evidently_trials or 40
         speed_rows, columns = args.speed_rows or 1_000_000, [10, 50]
+    if args.cases:
+        cases = [(int(m), int(n)) for m, n in (case.split(":") for case in args.cases.split(","))]
     e_trials = {1_000: e_small, 100_000: max(e_small // 4, 2), 1_000_000: max(e_small // 10, 2)}
     if not args.skip_quality:
         quality(cases, trials, e_trials, python, args.seed)

@@ -17,7 +17,7 @@ from weir.monitor.drift_stats import Floats
 
 TestName = Literal["distribution", "null_rate", "new_categories"]
 FloatArray = npt.NDArray[np.float64]
-SIZES_KEPT = 16
+SIZES_KEPT = 8
 
 
 @dataclass(frozen=True)

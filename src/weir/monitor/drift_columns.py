@@ -89,6 +89,8 @@ def categories(column: pa.ChunkedArray) -> tuple[pa.Array, int]:
     """The non-null values as one Arrow array of the column's value type, and the null count."""
     if pat.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
+    if pat.is_string_view(column.type):  # Arrow's sort does not take views yet
+        column = column.cast(pa.large_string())
     present = pc.drop_null(column).combine_chunks()
     if pat.is_floating(present.type):
         present = present.filter(pc.invert(pc.is_nan(present)))

@@ -13,7 +13,7 @@ from weir.monitor.drift_null import gaussian_bridge, monte_carlo, multinomial_nu
 from weir.monitor.drift_numeric import make_bins
 from weir.monitor.drift_stats import binned_statistic
 
-CATEGORIES = np.array([f"k{i}" for i in range(12)])
+CATEGORIES = [f"k{i}" for i in range(12)]
 SHARES = 1 / np.arange(1, 13) ** 1.2 / (1 / np.arange(1, 13) ** 1.2).sum()
 KINDS = {
     "normal": "numeric",
@@ -29,6 +29,11 @@ KINDS = {
 }
 
 
+def coded(codes: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
+    """Categories as Arrow dictionary codes (cheap to build; Weir reads them as strings)."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(labels))
+
+
 def population(rows: int, rng: np.random.Generator) -> pa.Table:
     """Ten features of assorted shapes, one with 10 % missing values; no drift anywhere."""
     gappy = rng.normal(size=rows)
@@ -42,8 +47,8 @@ def population(rows: int, rng: np.random.Generator) -> pa.Table:
             "zeros": np.where(rng.random(rows) < 0.6, 0.0, rng.exponential(size=rows)),
             "heavy": rng.standard_t(2, size=rows),
             "gappy": gappy,
-            "merchant": CATEGORIES[rng.choice(12, rows, p=SHARES)],
-            "channel": np.array(["web", "shop", "phone"])[rng.choice(3, rows, p=[0.6, 0.3, 0.1])],
+            "merchant": coded(rng.choice(12, rows, p=SHARES), CATEGORIES),
+            "channel": coded(rng.choice(3, rows, p=[0.6, 0.3, 0.1]), ["web", "shop", "phone"]),
             "flag": rng.random(rows) < 0.2,
         }
     )
@@ -65,9 +70,9 @@ def test_family_wise_false_alarm_rate_is_near_the_budget() -> None:
 
 def test_without_correction_the_family_wise_rate_is_far_above_the_budget() -> None:
     alarms = false_alarms(
-        DriftSettings(resamples=2000, bins=20, correction="none"), windows=100, rows=300
+        DriftSettings(resamples=2000, bins=20, correction="none"), windows=60, rows=300
     )
-    assert alarms > 25, alarms  # ~24 live tests at 5 % each: most windows raise something
+    assert alarms > 15, alarms  # ~24 live tests at 5 % each: most windows raise something
 
 
 def test_the_reference_noise_counts_when_the_window_is_larger() -> None:
@@ -76,10 +81,21 @@ def test_the_reference_noise_counts_when_the_window_is_larger() -> None:
     rng = np.random.default_rng(11)
     settings = DriftSettings(resamples=1000, bins=20)
     kinds = {"normal": "numeric", "skewed": "numeric", "channel": "categorical"}
-    alarms = 0
-    for _ in range(150):
-        reference = DriftReference.fit(population(400, rng), kinds, settings)
-        alarms += reference.compare(population(4000, rng)).drifted
+
+    def sample(rows: int) -> pa.Table:
+        channel = np.array(["web", "shop", "phone"])[rng.choice(3, rows, p=[0.6, 0.3, 0.1])]
+        return pa.table(
+            {
+                "normal": rng.normal(size=rows),
+                "skewed": rng.lognormal(size=rows),
+                "channel": channel,
+            }
+        )
+
+    alarms = sum(
+        DriftReference.fit(sample(400), kinds, settings).compare(sample(4000)).drifted
+        for _ in range(150)
+    )
     assert alarms <= 17, alarms  # Binomial(150, 0.05): 7.5 expected
 
 
@@ -95,10 +111,10 @@ def test_the_gaussian_limit_null_matches_exact_multinomial_draws(rows: int) -> N
     seed = np.random.SeedSequence(5)
     assert statistic.of_cumulative is not None
     limit = np.sort(
-        statistic.of_cumulative(gaussian_bridge(probabilities, 20_000, seed))
+        statistic.of_cumulative(gaussian_bridge(probabilities, 10_000, seed))
     ) * np.sqrt(1 / rows + 1 / 1000)
-    exact = multinomial_null(probabilities, 1000, rows, statistic.of_counts, 20_000, seed)
-    for quantile in (0.5, 0.9, 0.99, 0.998):
+    exact = multinomial_null(probabilities, 1000, rows, statistic.of_counts, 10_000, seed)
+    for quantile in (0.5, 0.9, 0.99):
         assert np.quantile(limit, quantile) == pytest.approx(np.quantile(exact, quantile), rel=0.08)
 
 

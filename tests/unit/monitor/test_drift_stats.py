@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, entropy, fisher_exact, ks_2samp, wasserstein_distance
 
-from weir.monitor.drift_null import UnseenMass, monte_carlo, two_proportions
+from weir.monitor.drift import corrected_levels
+from weir.monitor.drift_assess import Assessment
+from weir.monitor.drift_null import Judgement, UnseenMass, monte_carlo, two_proportions
 from weir.monitor.drift_numeric import make_bins, quantile_edges
 from weir.monitor.drift_stats import binned_statistic, chi2, jensen_shannon, psi
 
@@ -165,3 +167,28 @@ def test_monte_carlo_threshold_and_p_value_agree(
     judged = monte_carlo(np.sort(np.array(draws)), value)
     assert 0.0 < judged.p_value <= 1.0
     assert (value > judged.threshold_at(level)) == (judged.p_value <= level + 1e-12)
+
+
+# The correction across a check's tests -------------------------------------------------------
+
+
+def judged(p_value: float, least_p: float = 0.0) -> Assessment:
+    """A test whose value (1.0) clears its threshold exactly when p_value <= level."""
+    judgement = Judgement(p_value, lambda level: 0.5 if p_value <= level else 1.5, least_p)
+    return Assessment("f", "numeric", "distribution", "ks", 1.0, judgement, 100, 100, "")
+
+
+def test_holm_steps_down_and_stops_at_the_first_survivor() -> None:
+    tests = [judged(0.04), judged(0.001), judged(0.02)]
+    assert corrected_levels(tests, 0.05, "holm") == pytest.approx([0.05, 0.05 / 3, 0.025])
+    stopped = [judged(0.01), judged(0.04), judged(0.045)]  # 0.04 > 0.025: stop there
+    assert corrected_levels(stopped, 0.05, "holm") == pytest.approx([0.05 / 3, 0.025, 0.025])
+    assert corrected_levels(stopped, 0.05, "bonferroni") == pytest.approx([0.05 / 3] * 3)
+    assert corrected_levels(stopped, 0.05, "none") == pytest.approx([0.05] * 3)
+
+
+def test_tests_that_cannot_reach_their_level_leave_the_family() -> None:
+    """Tarone: two tests that could never give p < 0.5 (a null rate with one missing value)
+    do not make the third one stricter."""
+    tests = [judged(0.03), judged(1.0, least_p=1.0), judged(0.6, least_p=0.5)]
+    assert corrected_levels(tests, 0.05, "holm") == pytest.approx([0.05, 0.0, 0.0])
