@@ -133,10 +133,8 @@ def test_validate_lists_the_steps(weir: Weir, tmp_path: Path) -> None:
     assert "ok" in result.stdout and "sql:big_spenders  after sql:customer_totals" in result.stdout
 
 
-def test_reading_commands(weir: Weir, tmp_path: Path) -> None:
-    weir("init", "p")
-    project = tmp_path / "p"
-    weir("run", cwd=project)
+def test_reading_commands(weir: Weir, shop: Path) -> None:
+    project = shop
     tables = weir("tables", cwd=project).stdout
     for name in ("orders", "customers", "customer_totals", "big_spenders", "orders__quarantine"):
         assert name in tables

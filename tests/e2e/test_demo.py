@@ -1,20 +1,33 @@
-"""`weir demo` from nothing to a registered model, as `make demo` runs it (smaller data)."""
+"""`weir demo` from nothing to a registered model, as `make demo` runs it (smaller data).
+The demo is built once for the module; each test reads (and changes) a copy of its own."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from tests.e2e.conftest import Weir, statuses
+from tests.e2e.conftest import Weir, copy_project, run_weir, statuses
 
 pytestmark = pytest.mark.e2e
 
+ROWS = "20000"  # enough for a few data-entry outliers (1 in 2,000) for the quarantine
 
-def test_demo_end_to_end(weir: Weir, tmp_path: Path) -> None:
-    result = weir("demo", "d", "--rows", "20000")
-    out = result.stdout
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`weir demo d` from an empty folder: the built project and what the command printed."""
+    root = tmp_path_factory.mktemp("demo")
+    return root / "d", run_weir("demo", "d", "--rows", ROWS, cwd=root)
+
+
+def test_demo_end_to_end(
+    weir: Weir, tmp_path: Path, demo: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    copy_project(demo[0], tmp_path / "d")
+    out = demo[1].stdout
     found = statuses(out)
     assert found["train:fraud"] == "succeeded", out
     assert all(status == "succeeded" for status in found.values()), out
@@ -42,17 +55,18 @@ def test_demo_end_to_end(weir: Weir, tmp_path: Path) -> None:
     shown = weir("show", "fraud__predictions", "-p", "d").stdout
     assert "(prediction_log, 6 rows)" in shown and "answers of fraud v1" in shown
 
-    again = weir("demo", "d", "--rows", "20000").stdout
+    again = weir("demo", "d", "--rows", ROWS).stdout
     assert set(statuses(again).values()) == {"skipped"}, again
     assert "is current" in again
 
 
-def test_raw_pii_never_reaches_governed_tables_or_models(weir: Weir, tmp_path: Path) -> None:
+def test_raw_pii_never_reaches_governed_tables_or_models(
+    weir: Weir, tmp_path: Path, demo: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
     import pyarrow.types as pat
 
-    result = weir("demo", "d", "--rows", "5000")
-    assert "warning: feature 'age' derives from customers.birth_date" in result.stdout
-    project = tmp_path / "d"
+    assert "warning: feature 'age' derives from customers.birth_date" in demo[1].stdout
+    project = copy_project(demo[0], tmp_path / "d")
     from tests.unit.demo.test_generate import customers_of
 
     customers = customers_of(project / "data" / "crm.db")

@@ -55,7 +55,9 @@ ml:
 """
 
 
-def write_project(root: Path, rows: int = 1500) -> None:
+def write_project(root: Path, rows: int = 1500, *, mlflow: bool = True) -> None:
+    """The houses project with `rows` sales; without `mlflow`, training logs to no MLflow
+    (whose first use of a database is seconds of migrations)."""
     rng = np.random.default_rng(4)
     (root / "data").mkdir(parents=True)
     districts = ["north", "south", "harbour", "old_town"]
@@ -85,6 +87,9 @@ def write_project(root: Path, rows: int = 1500) -> None:
                 ]
             )
     text = PROJECT.replace("{mlflow_db}", str(root / "mlflow.db"))
+    if not mlflow:
+        text = text.replace(f"mlflow:\n  tracking_uri: sqlite:///{root / 'mlflow.db'}\n", "")
+        assert "mlflow" not in text
     (root / "weir.yaml").write_text(text)
 
 
@@ -158,7 +163,7 @@ def test_train_report_promote_compare_rollback_reproduce(weir: Weir, tmp_path: P
 
 def test_a_tampered_model_is_not_loaded(weir: Weir, tmp_path: Path) -> None:
     project = tmp_path / "houses"
-    write_project(project, rows=300)
+    write_project(project, rows=300, mlflow=False)
     weir("train", "price", cwd=project)
     artifact = next((project / ".weir" / "artifacts" / "models" / "price").glob("*.skops"))
     artifact.write_bytes(artifact.read_bytes()[:-10] + b"0123456789")

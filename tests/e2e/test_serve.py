@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from deltalake import DeltaTable
-from tests.e2e.test_learn_cli import write_project
+from tests.e2e.conftest import copy_project
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +72,7 @@ def call(
 
 
 def wait_ready(port: int, status: int, key: str | None = None) -> Any:
-    deadline = time.time() + 10
+    deadline = time.time() + 60  # bounds a hang only; a busy machine reloads late
     while time.time() < deadline:
         code, body = call(port, "GET", "/ready", key=key)
         if code == status:
@@ -110,18 +110,9 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("serve") / "houses"
-    write_project(root, rows=600)
-    text = (root / "weir.yaml").read_text()
-    text = text.replace("categorical: [district]", "categorical: {district: {unknown: error}}")
-    text = text.replace("mlflow:\n  tracking_uri: sqlite:///" + str(root / "mlflow.db") + "\n", "")
-    text += "serve:\n  reload_seconds: 0.3\n  max_batch: 50\n  log: {flush_rows: 1000, flush_seconds: 0.3}\n"
-    (root / "weir.yaml").write_text(text)
-    weir("train", cwd=root)
-    weir("models", "promote", "quick@1", cwd=root)
-    weir("models", "promote", "price@1", cwd=root)
-    yield root
+def project(served_houses: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's own copy of the served houses project (trained once per process)."""
+    return copy_project(served_houses, tmp_path_factory.mktemp("serve") / "houses")
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +205,7 @@ def test_keys_roles_promotion_and_the_prediction_log(project: Path) -> None:
         assert status == 200 and promoted["version"] == 2 and promoted["swapped"]
         assert call(server.port, "POST", "/predict", row, key=CALLER)[1]["version"] == 2
         weir("models", "promote", "price@1", cwd=project)  # from the CLI: the server notices
-        deadline = time.time() + 10
+        deadline = time.time() + 60
         while (
             call(server.port, "GET", "/model", key=CALLER)[1]["version"] != 1
             and time.time() < deadline

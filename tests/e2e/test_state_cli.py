@@ -20,13 +20,6 @@ from tests.e2e.conftest import Weir, statuses
 pytestmark = pytest.mark.e2e
 
 
-def built(weir: Weir, tmp_path: Path) -> Path:
-    weir("init", "shop")
-    project = tmp_path / "shop"
-    weir("run", cwd=project)
-    return project
-
-
 def clean_failure(result: subprocess.CompletedProcess[str]) -> str:
     """The error text of a command that failed as Weir means to: exit 1, no traceback."""
     assert result.returncode == 1, result.stdout + result.stderr
@@ -49,10 +42,8 @@ def table_lines(output: str) -> dict[str, list[str]]:
 # the catalog -------------------------------------------------------------------------------
 
 
-def test_a_truncated_catalog_is_refused_then_rebuilt_from_the_lake(
-    weir: Weir, tmp_path: Path
-) -> None:
-    project = built(weir, tmp_path)
+def test_a_truncated_catalog_is_refused_then_rebuilt_from_the_lake(weir: Weir, shop: Path) -> None:
+    project = shop
     before = table_lines(weir("tables", cwd=project).stdout)
     catalog = project / ".weir" / "catalog.db"
     with sqlite3.connect(catalog) as db:
@@ -87,8 +78,8 @@ def test_a_truncated_catalog_is_refused_then_rebuilt_from_the_lake(
     assert set(statuses(weir("run", cwd=project).stdout).values()) == {"skipped"}
 
 
-def test_an_emptied_catalog_beside_a_full_lake_is_refused(weir: Weir, tmp_path: Path) -> None:
-    project = built(weir, tmp_path)
+def test_an_emptied_catalog_beside_a_full_lake_is_refused(weir: Weir, shop: Path) -> None:
+    project = shop
     catalog = project / ".weir" / "catalog.db"
     for name in ("catalog.db", "catalog.db-wal", "catalog.db-shm"):
         (project / ".weir" / name).unlink(missing_ok=True)
@@ -99,8 +90,8 @@ def test_an_emptied_catalog_beside_a_full_lake_is_refused(weir: Weir, tmp_path: 
     assert not (project / ".weir" / "lake" / "orders" / "_delta_log" / f"{1:020d}.json").exists()
 
 
-def test_rebuild_refuses_a_readable_catalog_without_force(weir: Weir, tmp_path: Path) -> None:
-    project = built(weir, tmp_path)
+def test_rebuild_refuses_a_readable_catalog_without_force(weir: Weir, shop: Path) -> None:
+    project = shop
     refused = weir("catalog", "rebuild", cwd=project, check=False)
     error = clean_failure(refused)
     assert "can be read and holds 1 run(s)" in error and "--force" in error
@@ -116,8 +107,8 @@ def test_rebuild_refuses_a_readable_catalog_without_force(weir: Weir, tmp_path: 
         assert db.execute("SELECT count(*) FROM runs").fetchone() == (1,)
 
 
-def test_a_catalog_overwritten_with_garbage_is_refused(weir: Weir, tmp_path: Path) -> None:
-    project = built(weir, tmp_path)
+def test_a_catalog_overwritten_with_garbage_is_refused(weir: Weir, shop: Path) -> None:
+    project = shop
     catalog = project / ".weir" / "catalog.db"
     for name in ("catalog.db-wal", "catalog.db-shm"):
         (project / ".weir" / name).unlink(missing_ok=True)
@@ -130,9 +121,9 @@ def test_a_catalog_overwritten_with_garbage_is_refused(weir: Weir, tmp_path: Pat
 
 
 def test_a_deleted_data_file_is_named_and_the_next_run_rebuilds_the_table(
-    weir: Weir, tmp_path: Path
+    weir: Weir, shop: Path
 ) -> None:
-    project = built(weir, tmp_path)
+    project = shop
     [data] = list((project / ".weir" / "lake" / "orders").glob("*.parquet"))
     data.unlink()
     error = clean_failure(weir("show", "orders", cwd=project, check=False))
@@ -183,8 +174,8 @@ def slow(orders):
 """
 
 
-def test_a_run_killed_with_sigkill_is_marked_died_with_its_pid(weir: Weir, tmp_path: Path) -> None:
-    project = built(weir, tmp_path)
+def test_a_run_killed_with_sigkill_is_marked_died_with_its_pid(weir: Weir, shop: Path) -> None:
+    project = shop
     (project / "steps").mkdir()
     (project / "steps" / "slow.py").write_text(SLOW_STEP)
     with (project / "weir.yaml").open("a") as config:
@@ -222,9 +213,9 @@ def test_a_run_killed_with_sigkill_is_marked_died_with_its_pid(weir: Weir, tmp_p
     assert statuses(after.stdout)["python:slowed"] == "succeeded"
 
 
-def test_the_next_run_marks_a_killed_run_died_and_says_so(weir: Weir, tmp_path: Path) -> None:
+def test_the_next_run_marks_a_killed_run_died_and_says_so(weir: Weir, shop: Path) -> None:
     """A run that was killed before any command looked: the next run finds it."""
-    project = built(weir, tmp_path)
+    project = shop
     catalog = project / ".weir" / "catalog.db"
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
@@ -250,13 +241,13 @@ def test_the_next_run_marks_a_killed_run_died_and_says_so(weir: Weir, tmp_path: 
 
 
 def test_a_catalog_disk_that_refuses_writes_is_named_and_no_step_stays_running(
-    weir: Weir, tmp_path: Path
+    weir: Weir, shop: Path
 ) -> None:
     """A real refusal: the run gets a file-size limit (RLIMIT_FSIZE) just above the
     catalog's size, so SQLite's writes fail (EFBIG) as they would on a full disk."""
     import resource
 
-    project = built(weir, tmp_path)
+    project = shop
     catalog = project / ".weir" / "catalog.db"
     with sqlite3.connect(catalog) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -309,10 +300,10 @@ def test_a_type_change_mid_stream_is_not_called_a_full_disk(weir: Weir, tmp_path
 # exit ----------------------------------------------------------------------------------------
 
 
-def test_commands_exit_cleanly(weir: Weir, tmp_path: Path) -> None:
+def test_commands_exit_cleanly(weir: Weir, shop: Path) -> None:
     """No 'nanobind: leaked' lines, no abort at exit: every library object is closed while
     its library is still there."""
-    project = built(weir, tmp_path)
+    project = shop
     commands = [
         ["tables"],
         ["runs"],
@@ -348,7 +339,7 @@ def test_commands_exit_cleanly(weir: Weir, tmp_path: Path) -> None:
     assert "column v: int64 -> string changed type" in refused.stdout, refused.stdout
 
 
-def test_show_exits_cleanly_on_a_table_of_many_files(weir: Weir, tmp_path: Path) -> None:
+def test_show_exits_cleanly_on_a_table_of_many_files(weir: Weir, shop: Path) -> None:
     """`weir show` reads a few rows and exits while Arrow may still be reading ahead. Through
     deltalake's Python file system, that read-ahead called back into an exiting interpreter:
     on this table 30 of 30 runs of the old code crashed (SIGSEGV, SIGABRT 'terminate called
@@ -359,7 +350,7 @@ def test_show_exits_cleanly_on_a_table_of_many_files(weir: Weir, tmp_path: Path)
     from weir.app import open_workspace
     from weir.project import load_project
 
-    project = built(weir, tmp_path)
+    project = shop
     workspace = open_workspace(load_project(project))
     try:
         rows = pa.table({"order_id": np.arange(20_000, dtype="int64")})

@@ -85,7 +85,9 @@ def ws(trained: Path, tmp_path: Path) -> Iterator[Workspace]:
         workspace.close()
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
+    """Until `condition` holds; the deadline only bounds a hang (a writer process starting on a
+    busy machine has taken more than 10 s)."""
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,22 +153,25 @@ def test_times_without_a_zone_need_one_declared(postgres_url: str, tmp_path: Pat
 def test_a_wrong_password_fails_at_once_naming_the_source_not_the_secret(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    executor(postgres_url)("CREATE ROLE weir_locked LOGIN PASSWORD 'right-horse-battery'")
+    # roles belong to the whole server, not to the test's database: unique names, so that
+    # parallel workers (or another checkout's run) neither collide nor find a leftover
+    locked, nobody = (f"weir_{what}_{uuid.uuid4().hex[:8]}" for what in ("locked", "nobody"))
+    executor(postgres_url)(f"CREATE ROLE {locked} LOGIN PASSWORD 'right-horse-battery'")
     try:
-        url = postgres_url.replace("postgres@", "weir_locked:Sup3rSecretPw@")
+        url = postgres_url.replace("postgres@", f"{locked}:Sup3rSecretPw@")
         # trust auth lets any password in locally, so ask for a role that does not exist
-        url = url.replace("weir_locked:", "weir_nobody:")
+        url = url.replace(f"{locked}:", f"{nobody}:")
         root = write_project(tmp_path / "p", {"t": {"kind": "sql", "url": url, "table": "x"}})
         started = time.monotonic()
         report = run(root)["source:t"]
         assert time.monotonic() - started < 10
         assert report["status"] == "failed"
         assert "cannot connect to postgresql://127.0.0.1:5432/" in report["error"]
-        assert "weir_nobody" in report["error"]
+        assert nobody in report["error"]
         assert "Sup3rSecretPw" not in report["error"]
         assert "sources.t.url" in report["error"]
     finally:
-        executor(postgres_url)("DROP ROLE weir_locked")
+        executor(postgres_url)(f"DROP ROLE {locked}")
 
 
 def test_mariadb_access_denied_is_terminal_and_redacted(mariadb_url: str, tmp_path: Path) -> None:
